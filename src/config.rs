@@ -1,0 +1,105 @@
+//! Every tunable with its default, in one place.
+//!
+//! Each subsystem owns one struct here; the CLI builds them from flags and
+//! the tests build them directly (often with shorter timers).
+
+use std::time::Duration;
+
+/// Chord ring and replicated swarm-list settings (DESIGN.md §4).
+#[derive(Clone, Debug)]
+pub struct ChordConfig {
+    /// Replicas per key (N).
+    pub replicas: usize,
+    /// Replicas that must store an announce before it is acknowledged (W).
+    pub write_quorum: usize,
+    /// Replica answers merged by a lookup (R). W + R > N.
+    pub read_quorum: usize,
+    /// Successor list length r (≥ max(N + 2, 2·log2 ring size)).
+    pub successor_list_len: usize,
+    /// Mean period of stabilize (jittered).
+    pub stabilize_interval: Duration,
+    /// Mean period of the finger refresh (one finger per tick, jittered).
+    pub fix_finger_interval: Duration,
+    /// Period of the key push to the replica set (anti-entropy).
+    pub replicate_interval: Duration,
+    /// Period of the self-lookup through past contacts (partition healing).
+    pub rejoin_interval: Duration,
+    /// Time-out of one RPC.
+    pub rpc_timeout: Duration,
+    /// Maximum hops of one lookup before it fails.
+    pub max_hops: usize,
+    /// Life of an announce on the storing replica's clock.
+    pub announce_ttl: Duration,
+    /// Most peers kept per key.
+    pub max_peers_per_key: usize,
+    /// Most keys one source address may hold entries for.
+    pub max_keys_per_source: usize,
+    /// Largest Chord frame accepted, in bytes.
+    pub max_frame: usize,
+}
+
+impl Default for ChordConfig {
+    fn default() -> Self {
+        ChordConfig {
+            replicas: 3,
+            write_quorum: 2,
+            read_quorum: 2,
+            successor_list_len: 8,
+            stabilize_interval: Duration::from_millis(500),
+            fix_finger_interval: Duration::from_millis(250),
+            replicate_interval: Duration::from_secs(5),
+            rejoin_interval: Duration::from_secs(10),
+            rpc_timeout: Duration::from_secs(2),
+            max_hops: 32,
+            announce_ttl: Duration::from_secs(30 * 60),
+            max_peers_per_key: 200,
+            max_keys_per_source: 1000,
+            max_frame: 1 << 20,
+        }
+    }
+}
+
+/// Peer-wire, scheduler and storage settings (DESIGN.md §3).
+#[derive(Clone, Debug)]
+pub struct SwarmConfig {
+    /// Most simultaneous peer connections per torrent.
+    pub max_peers: usize,
+    /// Upload cap in bytes per second over the whole process (None: no cap).
+    pub max_upload_rate: Option<u64>,
+    /// Download cap in bytes per second over the whole process (None: no cap).
+    pub max_download_rate: Option<u64>,
+    /// Regular unchoke slots (tit-for-tat).
+    pub unchoke_slots: usize,
+    /// How often the choker re-evaluates.
+    pub rechoke_interval: Duration,
+    /// How often the optimistic unchoke rotates.
+    pub optimistic_interval: Duration,
+    /// Seconds of data to keep requested from each peer at its measured rate.
+    pub pipeline_seconds: f64,
+    /// Fewest requests kept in flight to an unchoked peer.
+    pub min_pipeline: usize,
+    /// Most requests kept in flight to one peer.
+    pub max_pipeline: usize,
+    /// A request unanswered this long is re-assigned.
+    pub request_timeout: Duration,
+    /// Depth of each peer's command queue; a peer that fills it is dropped.
+    pub peer_queue: usize,
+}
+
+impl Default for SwarmConfig {
+    fn default() -> Self {
+        SwarmConfig {
+            max_peers: 50,
+            max_upload_rate: None,
+            max_download_rate: None,
+            unchoke_slots: 4,
+            rechoke_interval: Duration::from_secs(10),
+            optimistic_interval: Duration::from_secs(30),
+            pipeline_seconds: 3.0,
+            min_pipeline: 4,
+            max_pipeline: 512,
+            request_timeout: Duration::from_secs(20),
+            peer_queue: 1024,
+        }
+    }
+}

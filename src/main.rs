@@ -1,0 +1,201 @@
+//! The `songswarm` command line: parse flags, build the config, call the library.
+
+use std::error::Error;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+#[derive(Parser)]
+#[command(name = "songswarm", version, about = "Share and play songs peer to peer, with a Chord ring as the tracker")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Make a manifest (.torrent) for a song file or an album directory.
+    Create(CreateArgs),
+    /// Serve one or more torrents from one process and one port.
+    Seed(SeedArgs),
+    /// Download a torrent, verify every piece, and upload to others meanwhile.
+    Leech(LeechArgs),
+    /// Run a bare Chord node until SIGINT/SIGTERM.
+    Node(NodeArgs),
+    /// Talk to the Chord ring through any node.
+    Dht {
+        #[command(subcommand)]
+        command: DhtCommand,
+    },
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    /// Audio files or one album directory.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    /// Where to write the manifest.
+    #[arg(short, long)]
+    out: PathBuf,
+    /// Piece length in bytes (power of two); default: chosen from the size.
+    #[arg(long)]
+    piece_length: Option<u64>,
+    /// Song title (overrides the file's tags).
+    #[arg(long)]
+    title: Option<String>,
+    /// Artist (overrides the file's tags).
+    #[arg(long)]
+    artist: Option<String>,
+    /// Album (overrides the file's tags).
+    #[arg(long)]
+    album: Option<String>,
+    /// Chord bootstrap node written into the manifest's `nodes` list.
+    #[arg(long = "node")]
+    nodes: Vec<String>,
+    /// Print a JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct RateArgs {
+    /// Upload cap in bytes per second.
+    #[arg(long)]
+    max_upload_rate: Option<u64>,
+    /// Download cap in bytes per second.
+    #[arg(long)]
+    max_download_rate: Option<u64>,
+    /// Most peer connections per torrent.
+    #[arg(long)]
+    max_peers: Option<usize>,
+}
+
+#[derive(Args)]
+struct SeedArgs {
+    /// Manifests to serve.
+    #[arg(required = true)]
+    manifests: Vec<PathBuf>,
+    /// Where the data lives (the directory that holds each torrent's name).
+    #[arg(long)]
+    data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:6881")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    rates: RateArgs,
+    /// Print a JSON line when ready instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct LeechArgs {
+    /// Manifest to download.
+    manifest: PathBuf,
+    /// Directory to download into.
+    #[arg(long)]
+    out: PathBuf,
+    /// A peer to connect to (repeatable).
+    #[arg(long = "peer")]
+    peers: Vec<SocketAddr>,
+    /// Address to listen on for other peers.
+    #[arg(long, default_value = "0.0.0.0:0")]
+    listen: SocketAddr,
+    /// Keep seeding after the download completes.
+    #[arg(long)]
+    seed_after: bool,
+    #[command(flatten)]
+    rates: RateArgs,
+    /// Print one JSON summary at the end instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:6881")]
+    listen: SocketAddr,
+    /// Address other nodes reach this one at (default: the listen address).
+    #[arg(long)]
+    advertise: Option<SocketAddr>,
+    /// A node of the ring to join through (repeatable); none starts a new ring.
+    #[arg(long)]
+    bootstrap: Vec<SocketAddr>,
+}
+
+#[derive(Subcommand)]
+enum DhtCommand {
+    /// Announce a peer for an info-hash.
+    Announce {
+        info_hash: String,
+        peer: SocketAddr,
+        #[arg(long)]
+        node: SocketAddr,
+        /// Announce as a seeder (default: leecher).
+        #[arg(long)]
+        seeder: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the peers of an info-hash.
+    Peers {
+        info_hash: String,
+        #[arg(long)]
+        node: SocketAddr,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the owner and replica set of a key.
+    Lookup {
+        key: String,
+        #[arg(long)]
+        node: SocketAddr,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one node's view of the ring.
+    Ring {
+        #[arg(long)]
+        node: SocketAddr,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("songswarm: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("songswarm: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<(), BoxError> {
+    match command {
+        Command::Create(_args) => Err("create: not implemented yet".into()),
+        Command::Seed(_args) => Err("seed: not implemented yet".into()),
+        Command::Leech(_args) => Err("leech: not implemented yet".into()),
+        Command::Node(_args) => Err("node: not implemented yet".into()),
+        Command::Dht { command: _ } => Err("dht: not implemented yet".into()),
+    }
+}
