@@ -20,11 +20,13 @@
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],
 //!   pure picker and choker [`swarm::scheduler`], one task per torrent
 //!   [`swarm::coordinator`], one task per peer [`swarm::connection`].
+//! - [`discovery`]: finding a ring on the local network by UDP multicast.
 //! - [`app`]: wiring of one process: listener, Chord driver, coordinators, shutdown.
 
 pub mod app;
 pub mod chord;
 pub mod config;
+pub mod discovery;
 pub mod id;
 pub mod manifest;
 pub mod storage;
