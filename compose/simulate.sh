@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# The multi-network simulation, end to end: builds the image, makes a song,
+# starts the networks, and asserts three scenarios, printing a timing report.
+#
+#   1. every leecher on net_b and net_c completes with a verified file;
+#   2. killing a seeder (the other stays up) and two Chord nodes mid-transfer
+#      stops no download;
+#   3. cutting net_c off the router: each side keeps finding and serving its
+#      local swarm; after reconnecting, the ring is one ring again and a
+#      lookup from every network returns every live seeder.
+#
+# Exits non-zero on the first failed assertion, leaving the logs in
+# compose/run/logs. Everything it starts it removes at exit.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+cd "$here"
+project=songswarm-sim
+compose=(docker-compose -p "$project" -f docker-compose.yml)
+song_mb=${SIM_SONG_MB:-12}
+t0=$(date +%s)
+declare -a report=()
+
+say() { printf '[%4ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
+fail() {
+  say "FAILED: $*"
+  mkdir -p run/logs
+  for c in $("${compose[@]}" ps --services 2>/dev/null); do
+    "${compose[@]}" logs --no-color "$c" > "run/logs/$c.log" 2>&1 || true
+  done
+  say "logs in compose/run/logs"
+  exit 1
+}
+cleanup() { "${compose[@]}" --profile leechers --profile partition down -v --remove-orphans >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+# Runs `songswarm ARGS` inside the container $1 (which must be running).
+sw() { local c=$1; shift; "${compose[@]}" exec -T "$c" /bin/songswarm "$@"; }
+
+# Waits until the command succeeds, or fails after $1 seconds with message $2.
+wait_for() {
+  local limit=$1 what=$2; shift 2
+  local deadline=$(( $(date +%s) + limit ))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "timed out after ${limit}s waiting for: $what"
+    sleep 1
+  done
+}
+
+mark() { report+=("$(printf '%-58s %5ss' "$1" "$(( $(date +%s) - t0 ))")"); }
+
+# --- build --------------------------------------------------------------
+say "building the image"
+./build.sh
+bin=${CARGO_TARGET_DIR:-$(dirname "$here")/target}/x86_64-unknown-linux-gnu/release/songswarm
+cleanup
+rm -rf run && mkdir -p run/share/data run/logs
+head -c $((song_mb * 1024 * 1024)) /dev/urandom > run/share/data/sim-song.flac
+"$bin" create run/share/data/sim-song.flac -o run/share/song.torrent --title "Simulated Song" >/dev/null
+hash=$("$bin" create run/share/data/sim-song.flac -o run/share/song.torrent --json \
+  | sed -n 's/.*"info_hash":"\([0-9a-f]\{40\}\)".*/\1/p')
+[ -n "$hash" ] || fail "create printed no info-hash"
+for l in b1 b2 b3 b4 c1 c2 c3 c4; do mkdir -p "run/out/leech-$l"; done
+mark "image built, ${song_mb} MB song made"
+
+# --- ring and seeders ---------------------------------------------------
+say "starting router, 6 Chord nodes (2 per network), 2 seeders on net_a"
+"${compose[@]}" up -d router node-a1 node-a2 node-b1 node-b2 node-c1 node-c2 seed-a1 seed-a2 >/dev/null
+
+ring_size() { sw "$1" dht walk --node "$2" --json | sed -n 's/.*"size":\([0-9]*\).*/\1/p'; }
+ring_is() { [ "$(ring_size "$1" "$2")" = "$3" ]; }
+peers_of() { sw "$1" dht peers "$hash" --node "$2" --json; }
+has_peers() { local out; out=$(peers_of "$1" "$2"); shift 2; for p in "$@"; do grep -q "\"$p\"" <<<"$out" || return 1; done; }
+
+wait_for 60 "a ring of 8 (6 nodes + 2 seeders)" ring_is node-a1 10.77.1.11:6881 8
+mark "ring of 8 formed"
+wait_for 60 "both seeders in the swarm list" has_peers node-b1 10.77.2.11:6881 10.77.1.21:6881 10.77.1.22:6881
+mark "both seeders announced and found from net_b"
+
+# --- scenario 1 and 2: leechers, with a seeder and 2 nodes killed -------
+say "starting 6 leechers (3 on net_b, 3 on net_c)"
+"${compose[@]}" --profile leechers up -d leech-b1 leech-b2 leech-b3 leech-c1 leech-c2 leech-c3 >/dev/null
+leech_start=$(date +%s)
+
+done_line() { "${compose[@]}" logs --no-color "$1" 2>/dev/null | grep -o '{"event":"done".*}' | head -1; }
+is_done() { [ -n "$(done_line "$1")" ]; }
+any_done() { for l in "$@"; do is_done "$l" && return 0; done; return 1; }
+
+# Mid-transfer: some bytes have moved to net_c, nobody is finished yet.
+wait_for 60 "the first bytes on net_c" test -n "$(find run/out/leech-c1 -type f -size +0 2>/dev/null)"
+if any_done leech-b1 leech-b2 leech-b3 leech-c1 leech-c2 leech-c3; then
+  fail "a leecher finished before the kills: raise SIM_SONG_MB"
+fi
+say "killing seed-a1, node-a2 and node-b2 mid-transfer"
+docker kill "${project}_seed-a1_1" "${project}_node-a2_1" "${project}_node-b2_1" >/dev/null
+mark "killed a seeder and 2 Chord nodes mid-transfer"
+
+for l in leech-b1 leech-b2 leech-b3 leech-c1 leech-c2 leech-c3; do
+  wait_for 180 "$l to complete" is_done "$l"
+  cmp -s run/share/data/sim-song.flac "run/out/$l/sim-song.flac" || fail "$l's file differs from the original"
+  report+=("$(printf '  %-12s %s' "$l" "$(done_line "$l" | sed 's/.*"seconds":\([0-9.]*\).*"rate_bytes_per_sec":\([0-9.]*\).*/\1 s, \2 B\/s/')")")
+done
+mark "all 6 leechers complete and byte-identical"
+
+# --- scenario 3: partition ----------------------------------------------
+say "cutting net_c off the router"
+docker network disconnect "${project}_net_c" "${project}_router_1"
+mark "net_c cut off"
+# Each side heals into its own ring: net_c has node-c1, node-c2 and its
+# three (now seeding) leechers; the other side has the rest.
+wait_for 90 "net_c's own ring of 5" ring_is node-c1 10.77.3.11:6881 5
+wait_for 90 "the other side's ring" ring_is node-b1 10.77.2.11:6881 6
+mark "each side is its own ring"
+say "one new leecher on each side, fed by its local swarm"
+"${compose[@]}" --profile partition up -d leech-b4 leech-c4 >/dev/null
+wait_for 120 "leech-c4 (net_c, cut off) to complete" is_done leech-c4
+wait_for 120 "leech-b4 (net_b) to complete" is_done leech-b4
+for l in leech-b4 leech-c4; do
+  cmp -s run/share/data/sim-song.flac "run/out/$l/sim-song.flac" || fail "$l's file differs"
+done
+mark "both sides served their local swarm"
+
+say "reconnecting net_c"
+docker network connect --ip 10.77.3.254 "${project}_net_c" "${project}_router_1"
+# Live: 4 nodes (a1, b1, c1, c2), 1 seeder, 8 leechers seeding after = 13.
+wait_for 180 "one ring of 13 again" ring_is node-c1 10.77.3.11:6881 13
+mark "the ring is one ring again"
+live_seeders=(10.77.1.22:6881 10.77.2.31:6881 10.77.2.32:6881 10.77.2.33:6881 10.77.3.31:6881 10.77.3.32:6881 10.77.3.33:6881)
+for n in "node-a1 10.77.1.11:6881" "node-b1 10.77.2.11:6881" "node-c1 10.77.3.11:6881"; do
+  # shellcheck disable=SC2086
+  wait_for 120 "every live seeder from $n" has_peers $n "${live_seeders[@]}"
+done
+mark "every network's lookup returns every live seeder"
+
+say "all scenarios passed"
+echo
+echo "timing report (seconds since start)"
+printf '%s\n' "${report[@]}"
