@@ -34,7 +34,11 @@ use std::path::{Path, PathBuf};
 
 use crate::id::Id;
 
+mod build;
 mod parse;
+mod tags;
+
+pub use build::{build, default_piece_length, BuildOptions, MIN_BUILD_PIECE_LENGTH};
 
 /// Largest metainfo file accepted, in bytes.
 pub const MAX_METAINFO_BYTES: u64 = 16 << 20;
@@ -103,7 +107,7 @@ pub struct SongMeta {
     pub album: Option<String>,
     /// Play time in milliseconds.
     pub duration_ms: Option<u64>,
-    /// Audio codec, lower case: `flac`, `mp3`, `wav`, `ogg-vorbis`, `opus`, …
+    /// Audio codec, lower case: `flac`, `mp3`, `wav`, `vorbis`, `opus`, …
     pub codec: Option<String>,
 }
 
@@ -243,6 +247,41 @@ impl Manifest {
         parse::encode_top(&self.info_bytes, &self.nodes)
     }
 
+    /// Writes the `.torrent` to `path` atomically: a temporary file in the
+    /// same directory, synced, then renamed over `path`, so a reader never
+    /// sees half a manifest.
+    pub fn save(&self, path: &Path) -> Result<(), ManifestError> {
+        use std::io::Write;
+        let io_err = |source| ManifestError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let file_name = path.file_name().ok_or_else(|| {
+            io_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a file path",
+            ))
+        })?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(file_name);
+        tmp_name.push(format!(".tmp-{}", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        let result = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&self.to_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(io_err)
+    }
+
     /// Number of pieces.
     pub fn piece_count(&self) -> u32 {
         // Bounded by MAX_METAINFO_BYTES / 20 when parsed.
@@ -265,9 +304,26 @@ impl Manifest {
     pub fn file_songs(&self) -> Vec<Option<SongMeta>> {
         // info_bytes was validated when this manifest was made; a manifest
         // assembled by hand with other bytes just yields no per-file songs.
-        parse::parse_file_songs(&self.info_bytes)
+        self.file_extras()
+            .into_iter()
+            .map(|(song, _)| song)
+            .collect()
+    }
+
+    /// Which files are BEP 47 pad files (`attr` contains `p`), in torrent
+    /// order. Pad files are zeros that align the next file to a piece
+    /// boundary; they take part in the piece geometry but need not be stored.
+    /// libtorrent's hybrid (v1 + v2) torrents have them; ours never do.
+    pub fn pad_files(&self) -> Vec<bool> {
+        self.file_extras().into_iter().map(|(_, pad)| pad).collect()
+    }
+
+    fn file_extras(&self) -> Vec<(Option<SongMeta>, bool)> {
+        // info_bytes was validated when this manifest was made; a manifest
+        // assembled by hand with other bytes just yields no extras.
+        parse::parse_file_extras(&self.info_bytes)
             .ok()
-            .filter(|songs| songs.len() == self.files.len())
-            .unwrap_or_else(|| vec![None; self.files.len()])
+            .filter(|extras| extras.len() == self.files.len())
+            .unwrap_or_else(|| vec![(None, false); self.files.len()])
     }
 }

@@ -204,6 +204,9 @@ struct RawFile {
     length: u64,
     /// Its `song` dictionary, if any.
     song: Option<SongMeta>,
+    /// A BEP 47 pad file (`attr` contains `p`): zeros that align the next
+    /// file to a piece boundary (libtorrent's hybrid torrents have them).
+    pad: bool,
 }
 
 /// The fields of `info`, as read.
@@ -307,6 +310,7 @@ fn read_file(mut dict: DictDecoder<'_, '_>) -> Result<RawFile, ManifestError> {
     let mut components = None;
     let mut len = None;
     let mut song = None;
+    let mut pad = false;
     let mut count = 0;
     while let Some((key, value)) = next_pair!(dict, count, "info.files[]") {
         match key {
@@ -331,6 +335,10 @@ fn read_file(mut dict: DictDecoder<'_, '_>) -> Result<RawFile, ManifestError> {
                 components = Some(parts);
             }
             b"song" => song = Some(read_song(value, "info.files[].song")?),
+            b"attr" => match value {
+                Object::Bytes(b) => pad = b.contains(&b'p'),
+                _ => return Err(wrong("info.files[].attr", "a string")),
+            },
             _ => {}
         }
     }
@@ -338,6 +346,7 @@ fn read_file(mut dict: DictDecoder<'_, '_>) -> Result<RawFile, ManifestError> {
         components: components.ok_or(ManifestError::Missing("info.files[].path"))?,
         length: len.ok_or(ManifestError::Missing("info.files[].length"))?,
         song,
+        pad,
     })
 }
 
@@ -478,7 +487,9 @@ fn place_files(name: &str, list: Vec<RawFile>) -> Result<Vec<FileEntry>, Manifes
             }
             seen_dirs.insert(dir);
         }
-        if seen_dirs.contains(&whole) || !seen_files.insert(whole.clone()) {
+        // Pad files are named by size, so several may share a path.
+        let repeated = !seen_files.insert(whole.clone()) && !raw.pad;
+        if seen_dirs.contains(&whole) || repeated {
             return Err(ManifestError::UnsafePath {
                 path: whole,
                 reason: "listed twice, or both a file and a directory",
@@ -498,12 +509,15 @@ fn place_files(name: &str, list: Vec<RawFile>) -> Result<Vec<FileEntry>, Manifes
     Ok(files)
 }
 
-/// The per-file `song` dictionaries of an info dictionary.
-pub(super) fn parse_file_songs(info: &[u8]) -> Result<Vec<Option<SongMeta>>, ManifestError> {
+/// Per file of an info dictionary: its `song` dictionary and whether it is a
+/// pad file.
+pub(super) fn parse_file_extras(
+    info: &[u8],
+) -> Result<Vec<(Option<SongMeta>, bool)>, ManifestError> {
     let raw = read_info(info)?;
     Ok(match raw.files {
-        Some(files) => files.into_iter().map(|f| f.song).collect(),
-        None => vec![None],
+        Some(files) => files.into_iter().map(|f| (f.song, f.pad)).collect(),
+        None => vec![(None, false)],
     })
 }
 
