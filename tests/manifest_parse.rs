@@ -522,3 +522,55 @@ fn byte_flips_never_panic() {
     // Flips inside hash bytes or tag text keep the manifest valid: some must pass.
     assert!(accepted > 0);
 }
+
+#[test]
+fn truncated_input_says_so() {
+    let bytes = torrent(single_info("a", 16384, 100_000));
+    let e = Manifest::from_bytes(&bytes[..bytes.len() / 2]).unwrap_err();
+    assert!(
+        matches!(e, ManifestError::Bencode(ref m) if m.contains("EOF")),
+        "{e}"
+    );
+    assert!(matches!(
+        Manifest::from_bytes(b""),
+        Err(ManifestError::Bencode(_))
+    ));
+}
+
+#[test]
+fn trailing_bytes_after_a_whole_torrent_are_ignored() {
+    // Some tools end the file with a newline; other clients accept that.
+    let mut bytes = torrent(single_info("a", 16384, 10));
+    let clean = Manifest::from_bytes(&bytes).unwrap();
+    bytes.push(b'\n');
+    assert_eq!(Manifest::from_bytes(&bytes).unwrap(), clean);
+}
+
+#[test]
+fn v2_only_manifests_are_refused_with_a_reason() {
+    let mut info = single_info("a", 16384, 10);
+    info.remove("pieces");
+    info.set("meta version", B::Int(2));
+    let e = err(info);
+    assert!(e.to_string().contains("v2"), "{e}");
+}
+
+#[test]
+fn bare_info_flips_never_panic() {
+    let info = {
+        let full = sample();
+        Manifest::from_bytes(&full).unwrap().info_bytes
+    };
+    let mut state = 0x1234_5678_9ABC_DEF1u64;
+    for _ in 0..10_000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let mut garbled = info.clone();
+        let at = (state % garbled.len() as u64) as usize;
+        garbled[at] = (state >> 32) as u8;
+        if let Ok(m) = Manifest::from_info_bytes(&garbled) {
+            assert_eq!(m.info_hash, Id::hash(&garbled));
+        }
+    }
+}
