@@ -574,3 +574,37 @@ fn bare_info_flips_never_panic() {
         }
     }
 }
+
+#[test]
+fn pad_files_may_repeat_only_among_themselves() {
+    let pad = |path: &[&str], len| {
+        let mut e = file_entry(path, len);
+        e.set("attr", B::s("p"));
+        e
+    };
+    let mut info = multi_info("A", 16384, &[(&["a"], 1)]);
+    info.set(
+        "files",
+        B::List(vec![
+            file_entry(&["a"], 100),
+            pad(&[".pad", "16284"], 16284),
+            file_entry(&["b"], 100),
+            pad(&[".pad", "16284"], 16284),
+            file_entry(&["c"], 10),
+        ]),
+    );
+    info.set("pieces", bencode::fake_pieces(3));
+    let m = parse(info.clone()).unwrap();
+    assert_eq!(m.pad_files(), vec![false, true, false, true, false]);
+    // A pad file that claims a real file's path is refused.
+    info.set(
+        "files",
+        B::List(vec![
+            file_entry(&["a"], 100),
+            pad(&["a"], 16284),
+            file_entry(&["c"], 10),
+        ]),
+    );
+    info.set("pieces", bencode::fake_pieces(2));
+    assert!(matches!(err(info), ManifestError::UnsafePath { .. }));
+}

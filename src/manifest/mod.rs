@@ -293,7 +293,7 @@ impl Manifest {
     /// Length of piece `index` in bytes: `piece_length`, except the last piece
     /// which holds the remainder. Zero for an index out of range.
     pub fn piece_len(&self, index: u32) -> u32 {
-        let start = u64::from(index) * self.piece_length;
+        let start = u64::from(index).saturating_mul(self.piece_length);
         if index >= self.piece_count() || start >= self.total_length {
             return 0;
         }

@@ -3,7 +3,7 @@
 //! Relies only on what `decode` established: well-formed bencode with the
 //! fields of the right types, within the size limits.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use super::decode::{check_single_dict, invalid, read_info, RawFile};
@@ -133,7 +133,8 @@ fn place_files(name: &str, list: Vec<RawFile>) -> Result<Vec<FileEntry>, Manifes
         return Err(invalid("info.files", "is empty"));
     }
     let mut files = Vec::with_capacity(list.len());
-    let mut seen_files = HashSet::new();
+    // File path -> is it a pad file.
+    let mut seen_files: HashMap<String, bool> = HashMap::new();
     let mut seen_dirs = HashSet::new();
     let mut offset = 0u64;
     for raw in list {
@@ -150,7 +151,7 @@ fn place_files(name: &str, list: Vec<RawFile>) -> Result<Vec<FileEntry>, Manifes
         // A path may not repeat, nor be both a file and a directory.
         for depth in 1..raw.components.len() {
             let dir = raw.components[..depth].join("/");
-            if seen_files.contains(&dir) {
+            if seen_files.contains_key(&dir) {
                 return Err(ManifestError::UnsafePath {
                     path: whole,
                     reason: "a parent directory is also listed as a file",
@@ -158,8 +159,12 @@ fn place_files(name: &str, list: Vec<RawFile>) -> Result<Vec<FileEntry>, Manifes
             }
             seen_dirs.insert(dir);
         }
-        // Pad files are named by size, so several may share a path.
-        let repeated = !seen_files.insert(whole.clone()) && !raw.pad;
+        // Pad files are named by size, so several pad files may share a
+        // path; a pad file may never share a real file's path.
+        let repeated = match seen_files.insert(whole.clone(), raw.pad) {
+            None => false,
+            Some(was_pad) => !(was_pad && raw.pad),
+        };
         if seen_dirs.contains(&whole) || repeated {
             return Err(ManifestError::UnsafePath {
                 path: whole,
