@@ -149,10 +149,13 @@ fn base_name(path: &Path) -> Result<String, ManifestError> {
             &resolved
         }
     };
-    path.file_name()
-        .and_then(|n| n.to_str())
+    let bad = |what: &str| ManifestError::BadInput(format!("{}: {what}", path.display()));
+    let name = path
+        .file_name()
+        .ok_or_else(|| bad("has no name to give the manifest"))?;
+    name.to_str()
         .map(str::to_string)
-        .ok_or_else(|| ManifestError::BadInput(format!("{}: name is not UTF-8", path.display())))
+        .ok_or_else(|| bad("name is not UTF-8"))
 }
 
 /// Turns the inputs into (name, sources, single-file?).
