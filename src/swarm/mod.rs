@@ -5,5 +5,6 @@
 
 pub mod connection;
 pub mod coordinator;
+pub mod metadata;
 pub mod pieces;
 pub mod scheduler;
