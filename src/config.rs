@@ -76,6 +76,8 @@ pub struct SwarmConfig {
     pub optimistic_interval: Duration,
     /// Seconds of data to keep requested from each peer at its measured rate.
     pub pipeline_seconds: f64,
+    /// Requests kept in flight to a peer before its rate is measured.
+    pub initial_pipeline: usize,
     /// Fewest requests kept in flight to an unchoked peer.
     pub min_pipeline: usize,
     /// Most requests kept in flight to one peer.
@@ -96,6 +98,7 @@ impl Default for SwarmConfig {
             rechoke_interval: Duration::from_secs(10),
             optimistic_interval: Duration::from_secs(30),
             pipeline_seconds: 3.0,
+            initial_pipeline: 32,
             min_pipeline: 4,
             max_pipeline: 512,
             request_timeout: Duration::from_secs(20),
