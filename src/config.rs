@@ -84,6 +84,9 @@ pub struct SwarmConfig {
     pub max_pipeline: usize,
     /// A request unanswered this long is re-assigned.
     pub request_timeout: Duration,
+    /// Most complete pieces waiting for their hash check before no new piece
+    /// is started (bounds memory when hashing is slower than the network).
+    pub max_verifying: usize,
     /// Depth of each peer's command queue; a peer that fills it is dropped.
     pub peer_queue: usize,
 }
@@ -102,6 +105,7 @@ impl Default for SwarmConfig {
             min_pipeline: 4,
             max_pipeline: 512,
             request_timeout: Duration::from_secs(20),
+            max_verifying: 16,
             peer_queue: 1024,
         }
     }

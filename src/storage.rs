@@ -26,7 +26,9 @@ pub enum StorageError {
         path: PathBuf,
     },
     /// A file exists but has the wrong size.
-    #[error("{path} is {actual} bytes but the manifest says {expected}: wrong file or wrong --data?")]
+    #[error(
+        "{path} is {actual} bytes but the manifest says {expected}: wrong file or wrong --data?"
+    )]
     WrongSize {
         /// The full path.
         path: PathBuf,
@@ -99,14 +101,31 @@ impl Storage {
             let path = root.join(&f.path);
             let file = match File::open(&path) {
                 Ok(file) => file,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(StorageError::Missing { path }),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(StorageError::Missing { path })
+                }
                 Err(source) => return Err(StorageError::Io { path, source }),
             };
-            let actual = file.metadata().map_err(|source| StorageError::Io { path: path.clone(), source })?.len();
+            let actual = file
+                .metadata()
+                .map_err(|source| StorageError::Io {
+                    path: path.clone(),
+                    source,
+                })?
+                .len();
             if actual != f.length {
-                return Err(StorageError::WrongSize { path, actual, expected: f.length });
+                return Err(StorageError::WrongSize {
+                    path,
+                    actual,
+                    expected: f.length,
+                });
             }
-            files.push(StoredFile { path, offset: f.offset, length: f.length, file });
+            files.push(StoredFile {
+                path,
+                offset: f.offset,
+                length: f.length,
+                file,
+            });
         }
         Ok(Storage::assemble(manifest, files))
     }
@@ -117,12 +136,26 @@ impl Storage {
         let mut files = Vec::new();
         for f in &manifest.files {
             let path = root.join(&f.path);
-            let io_err = |source| StorageError::Io { path: path.clone(), source };
+            let io_err = |source| StorageError::Io {
+                path: path.clone(),
+                source,
+            };
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(io_err)?;
             }
-            let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_err)?;
-            files.push(StoredFile { path, offset: f.offset, length: f.length, file });
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io_err)?;
+            files.push(StoredFile {
+                path,
+                offset: f.offset,
+                length: f.length,
+                file,
+            });
         }
         Ok(Storage::assemble(manifest, files))
     }
@@ -149,7 +182,9 @@ impl Storage {
         mut f: impl FnMut(&StoredFile, u64, std::ops::Range<usize>) -> io::Result<()>,
     ) -> io::Result<()> {
         let end = start + len as u64;
-        let first = self.files.partition_point(|file| file.offset + file.length <= start);
+        let first = self
+            .files
+            .partition_point(|file| file.offset + file.length <= start);
         for file in &self.files[first..] {
             if file.offset >= end {
                 break;
@@ -159,7 +194,11 @@ impl Storage {
             }
             let s = start.max(file.offset);
             let e = end.min(file.offset + file.length);
-            f(file, s - file.offset, (s - start) as usize..(e - start) as usize)?;
+            f(
+                file,
+                s - file.offset,
+                (s - start) as usize..(e - start) as usize,
+            )?;
         }
         Ok(())
     }
@@ -167,15 +206,22 @@ impl Storage {
     /// Reads `buf.len()` bytes of piece `piece` from byte `begin`.
     pub fn read(&self, piece: u32, begin: u32, buf: &mut [u8]) -> io::Result<()> {
         let start = self.geometry.piece_offset(piece) + u64::from(begin);
-        self.segments(start, buf.len(), |file, at, range| file.file.read_exact_at(&mut buf[range], at))
+        self.segments(start, buf.len(), |file, at, range| {
+            file.file.read_exact_at(&mut buf[range], at)
+        })
     }
 
     /// Writes a whole piece given as its blocks in order.
     pub fn write_blocks(&self, piece: u32, blocks: &[Bytes]) -> Result<(), StorageError> {
         let mut start = self.geometry.piece_offset(piece);
         for block in blocks {
-            self.segments(start, block.len(), |file, at, range| file.file.write_all_at(&block[range], at))
-                .map_err(|source| StorageError::Io { path: self.path_of(start), source })?;
+            self.segments(start, block.len(), |file, at, range| {
+                file.file.write_all_at(&block[range], at)
+            })
+            .map_err(|source| StorageError::Io {
+                path: self.path_of(start),
+                source,
+            })?;
             start += block.len() as u64;
         }
         Ok(())
@@ -193,8 +239,14 @@ impl Storage {
 
     /// The path of the file holding torrent offset `at` (for messages).
     fn path_of(&self, at: u64) -> PathBuf {
-        let i = self.files.partition_point(|f| f.offset + f.length <= at).min(self.files.len().saturating_sub(1));
-        self.files.get(i).map(|f| f.path.clone()).unwrap_or_default()
+        let i = self
+            .files
+            .partition_point(|f| f.offset + f.length <= at)
+            .min(self.files.len().saturating_sub(1));
+        self.files
+            .get(i)
+            .map(|f| f.path.clone())
+            .unwrap_or_default()
     }
 
     /// True when piece `piece` is fully inside the files' current sizes (a
@@ -202,10 +254,13 @@ impl Storage {
     fn present(&self, piece: u32) -> bool {
         let start = self.geometry.piece_offset(piece);
         let end = start + u64::from(self.geometry.piece_len(piece));
-        self.files.iter().filter(|f| f.length > 0 && f.offset < end && f.offset + f.length > start).all(|f| {
-            let need = (end.min(f.offset + f.length) - f.offset).min(f.length);
-            f.file.metadata().map(|m| m.len() >= need).unwrap_or(false)
-        })
+        self.files
+            .iter()
+            .filter(|f| f.length > 0 && f.offset < end && f.offset + f.length > start)
+            .all(|f| {
+                let need = (end.min(f.offset + f.length) - f.offset).min(f.length);
+                f.file.metadata().map(|m| m.len() >= need).unwrap_or(false)
+            })
     }
 
     /// Re-hashes every piece on disk, in parallel on `threads` threads.
@@ -213,7 +268,8 @@ impl Storage {
     pub fn verify_all(&self, threads: usize) -> Vec<bool> {
         let n = self.geometry.piece_count;
         let next = AtomicU32::new(0);
-        let results: Vec<std::sync::atomic::AtomicBool> = (0..n).map(|_| Default::default()).collect();
+        let results: Vec<std::sync::atomic::AtomicBool> =
+            (0..n).map(|_| Default::default()).collect();
         std::thread::scope(|s| {
             for _ in 0..threads.max(1) {
                 s.spawn(|| {
@@ -244,7 +300,12 @@ impl Storage {
     /// the first file whose data is wrong.
     pub fn check_complete(&self, threads: usize) -> Result<(), StorageError> {
         let ok = self.verify_all(threads);
-        let bad: Vec<u32> = ok.iter().enumerate().filter(|(_, ok)| !**ok).map(|(i, _)| i as u32).collect();
+        let bad: Vec<u32> = ok
+            .iter()
+            .enumerate()
+            .filter(|(_, ok)| !**ok)
+            .map(|(i, _)| i as u32)
+            .collect();
         match bad.first() {
             None => Ok(()),
             Some(&first) => Err(StorageError::Mismatch {

@@ -29,7 +29,11 @@ impl Geometry {
     /// The layout of `total_length` bytes cut into `piece_length` pieces.
     pub fn new(piece_length: u64, total_length: u64) -> Geometry {
         let piece_count = total_length.div_ceil(piece_length.max(1)) as u32;
-        Geometry { piece_length, total_length, piece_count }
+        Geometry {
+            piece_length,
+            total_length,
+            piece_count,
+        }
     }
 
     /// Length of piece `index` (the last one may be shorter).
@@ -52,13 +56,17 @@ impl Geometry {
     pub fn block(&self, index: u32, block: u32) -> BlockRef {
         let begin = block * BLOCK_SIZE;
         let length = (self.piece_len(index) - begin).min(BLOCK_SIZE);
-        BlockRef { index, begin, length }
+        BlockRef {
+            index,
+            begin,
+            length,
+        }
     }
 
     /// True when `r` names an exact block boundary of an existing piece.
     pub fn is_valid_block(&self, r: &BlockRef) -> bool {
         r.index < self.piece_count
-            && r.begin % BLOCK_SIZE == 0
+            && r.begin.is_multiple_of(BLOCK_SIZE)
             && r.begin < self.piece_len(r.index)
             && *r == self.block(r.index, r.begin / BLOCK_SIZE)
     }
@@ -193,7 +201,10 @@ impl Pieces {
 
     /// True when piece `index` is neither verified nor being verified.
     pub fn wants(&self, index: u32) -> bool {
-        matches!(self.states.get(index as usize), Some(PieceState::Missing | PieceState::Partial(_)))
+        matches!(
+            self.states.get(index as usize),
+            Some(PieceState::Missing | PieceState::Partial(_))
+        )
     }
 
     /// Marks a piece verified at start-up (resume) or after hashing.
@@ -276,7 +287,9 @@ impl Pieces {
     /// `Missing`, so it does not pin memory or an exclusive owner.
     pub fn release(&mut self, r: &BlockRef) {
         let index = r.index;
-        let Some(p) = self.partial_mut(index) else { return };
+        let Some(p) = self.partial_mut(index) else {
+            return;
+        };
         let b = &mut p.blocks[(r.begin / BLOCK_SIZE) as usize];
         if let BlockState::Requested(n) = b {
             if *n <= 1 {
@@ -315,7 +328,8 @@ impl Pieces {
         if p.received as usize != p.blocks.len() {
             return BlockOutcome::Stored;
         }
-        let PieceState::Partial(p) = std::mem::replace(&mut self.states[index as usize], PieceState::Verifying)
+        let PieceState::Partial(p) =
+            std::mem::replace(&mut self.states[index as usize], PieceState::Verifying)
         else {
             unreachable!("checked partial above")
         };
@@ -327,7 +341,10 @@ impl Pieces {
                 _ => Bytes::new(),
             })
             .collect();
-        BlockOutcome::Complete { blocks, contributors: p.contributors }
+        BlockOutcome::Complete {
+            blocks,
+            contributors: p.contributors,
+        }
     }
 
     /// The hash check of a `Verifying` piece finished.
@@ -347,12 +364,28 @@ impl Pieces {
 
     /// Checks the counters against the states (used by tests).
     pub fn check_invariant(&self) -> bool {
-        let have = self.states.iter().filter(|s| matches!(s, PieceState::Have)).count() as u32;
-        let missing = self.states.iter().filter(|s| matches!(s, PieceState::Missing)).count() as u32;
+        let have = self
+            .states
+            .iter()
+            .filter(|s| matches!(s, PieceState::Have))
+            .count() as u32;
+        let missing = self
+            .states
+            .iter()
+            .filter(|s| matches!(s, PieceState::Missing))
+            .count() as u32;
         let partial_ok = self.states.iter().all(|s| match s {
             PieceState::Partial(p) => {
-                let free = p.blocks.iter().filter(|b| matches!(b, BlockState::Free)).count() as u32;
-                let recv = p.blocks.iter().filter(|b| matches!(b, BlockState::Received(_))).count() as u32;
+                let free = p
+                    .blocks
+                    .iter()
+                    .filter(|b| matches!(b, BlockState::Free))
+                    .count() as u32;
+                let recv = p
+                    .blocks
+                    .iter()
+                    .filter(|b| matches!(b, BlockState::Received(_)))
+                    .count() as u32;
                 free == p.free && recv == p.received
             }
             _ => true,

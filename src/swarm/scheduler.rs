@@ -95,7 +95,11 @@ impl RateMeter {
             return;
         }
         let sample = self.pending as f64 / secs;
-        self.rate = if self.measured { 0.6 * sample + 0.4 * self.rate } else { sample };
+        self.rate = if self.measured {
+            0.6 * sample + 0.4 * self.rate
+        } else {
+            sample
+        };
         self.measured = self.measured || self.pending > 0;
         self.pending = 0;
     }
@@ -244,7 +248,9 @@ impl Scheduler {
                 up: RateMeter::default(),
                 snubbed: false,
                 strikes: 0,
-                reqq: reqq.map(|q| q.max(1) as usize).unwrap_or(self.cfg.max_pipeline),
+                reqq: reqq
+                    .map(|q| q.max(1) as usize)
+                    .unwrap_or(self.cfg.max_pipeline),
                 last_unchoked: None,
             },
         );
@@ -259,7 +265,9 @@ impl Scheduler {
 
     /// The connection ended; its requests go back to the pool.
     pub fn handle_peer_gone(&mut self, now: Instant, peer: PeerKey) {
-        let Some(p) = self.peers.remove(&peer) else { return };
+        let Some(p) = self.peers.remove(&peer) else {
+            return;
+        };
         for (i, has) in p.have.iter().enumerate() {
             if *has {
                 self.availability[i] -= 1;
@@ -277,7 +285,9 @@ impl Scheduler {
     /// The peer's bitfield (replaces what we knew).
     pub fn handle_bitfield(&mut self, now: Instant, peer: PeerKey, bits: &[u8]) {
         let count = self.pieces.count();
-        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
         for i in 0..count {
             let has = bitfield_has(bits, i);
             if has != p.have[i as usize] {
@@ -300,7 +310,9 @@ impl Scheduler {
             self.drop_peer(now, peer, false, "have for a piece that does not exist");
             return;
         }
-        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
         if p.have[piece as usize] {
             return;
         }
@@ -311,29 +323,43 @@ impl Scheduler {
     }
 
     fn after_have_change(&mut self, now: Instant, peer: PeerKey) {
-        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
         if self.completed && p.have_count == self.pieces.count() {
             self.drop_peer(now, peer, false, "both sides are seeds");
             return;
         }
         let pieces = &self.pieces;
-        p.interesting = p.have.iter().enumerate().filter(|(i, h)| **h && pieces.wants(*i as u32)).count() as u32;
+        p.interesting = p
+            .have
+            .iter()
+            .enumerate()
+            .filter(|(i, h)| **h && pieces.wants(*i as u32))
+            .count() as u32;
         self.update_interest(peer);
         self.fill(now, peer);
     }
 
     fn update_interest(&mut self, peer: PeerKey) {
-        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
         let want = p.interesting > 0 && !self.completed;
         if want != p.am_interested {
             p.am_interested = want;
-            self.outputs.push_back(Output::Interest { peer, interested: want });
+            self.outputs.push_back(Output::Interest {
+                peer,
+                interested: want,
+            });
         }
     }
 
     /// The peer choked (`true`) or unchoked us.
     pub fn handle_peer_choke(&mut self, now: Instant, peer: PeerKey, choking: bool) {
-        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
         p.peer_choking = choking;
         if choking {
             // BEP 3: a choke discards every pending request.
@@ -348,11 +374,17 @@ impl Scheduler {
 
     /// The peer became interested (`true`) or not in our data.
     pub fn handle_peer_interest(&mut self, now: Instant, peer: PeerKey, interested: bool) {
-        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
         p.peer_interested = interested;
         if interested && p.am_choking {
             // A free slot is used at once rather than at the next re-evaluation.
-            let unchoked = self.peers.values().filter(|q| !q.am_choking && q.peer_interested).count();
+            let unchoked = self
+                .peers
+                .values()
+                .filter(|q| !q.am_choking && q.peer_interested)
+                .count();
             if unchoked < self.cfg.unchoke_slots + 1 {
                 self.set_choke(now, peer, false);
             }
@@ -367,9 +399,22 @@ impl Scheduler {
     }
 
     /// A block arrived from the peer.
-    pub fn handle_block(&mut self, now: Instant, peer: PeerKey, index: u32, begin: u32, data: Bytes) {
-        let r = BlockRef { index, begin, length: data.len() as u32 };
-        let Some(p) = self.peers.get_mut(&peer) else { return };
+    pub fn handle_block(
+        &mut self,
+        now: Instant,
+        peer: PeerKey,
+        index: u32,
+        begin: u32,
+        data: Bytes,
+    ) {
+        let r = BlockRef {
+            index,
+            begin,
+            length: data.len() as u32,
+        };
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
         p.down.pending += r.length as u64;
         if let Some(pos) = p.inflight.iter().position(|(b, _)| *b == r) {
             p.inflight.remove(pos);
@@ -378,11 +423,17 @@ impl Scheduler {
         match self.pieces.receive(peer, &r, data) {
             BlockOutcome::Unexpected | BlockOutcome::Duplicate => {}
             BlockOutcome::Stored => self.cancel_others(peer, &r),
-            BlockOutcome::Complete { blocks, contributors } => {
+            BlockOutcome::Complete {
+                blocks,
+                contributors,
+            } => {
                 self.cancel_others(peer, &r);
                 self.verifying.insert(index, contributors);
                 self.partials.retain(|i| *i != index);
-                self.outputs.push_back(Output::Verify { piece: index, blocks });
+                self.outputs.push_back(Output::Verify {
+                    piece: index,
+                    blocks,
+                });
             }
         }
         self.fill(now, peer);
@@ -399,7 +450,10 @@ impl Scheduler {
             }
             if let Some(pos) = p.inflight.iter().position(|(b, _)| b == r) {
                 p.inflight.remove(pos);
-                self.outputs.push_back(Output::Cancel { peer: *key, block: *r });
+                self.outputs.push_back(Output::Cancel {
+                    peer: *key,
+                    block: *r,
+                });
             }
         }
     }
@@ -431,13 +485,16 @@ impl Scheduler {
                     self.drop_peer(now, key, false, "both sides are seeds");
                 }
             }
+            self.fill_all(now);
             return;
         }
         // A lone contributor is the culprit. With several, each gets a strike
         // and the piece is re-fetched from one peer only (see `Partial::exclusive`).
         let lone = contributors.len() == 1;
         for key in contributors {
-            let Some(p) = self.peers.get_mut(&key) else { continue };
+            let Some(p) = self.peers.get_mut(&key) else {
+                continue;
+            };
             p.strikes += 1;
             if lone || p.strikes >= 2 {
                 self.drop_peer(now, key, true, "sent data that failed the hash check");
@@ -493,21 +550,34 @@ impl Scheduler {
             .peers
             .iter()
             .filter(|(_, p)| p.peer_interested)
-            .map(|(k, p)| (*k, if seeding { p.up.rate } else { p.down.rate }, p.last_unchoked))
+            .map(|(k, p)| {
+                (
+                    *k,
+                    if seeding { p.up.rate } else { p.down.rate },
+                    p.last_unchoked,
+                )
+            })
             .collect();
         // Highest rate first; among equals, the one unchoked longest ago (round robin).
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
-        let regular: Vec<PeerKey> = ranked.iter().take(self.cfg.unchoke_slots).map(|r| r.0).collect();
+        let regular: Vec<PeerKey> = ranked
+            .iter()
+            .take(self.cfg.unchoke_slots)
+            .map(|r| r.0)
+            .collect();
         let rotate = match self.last_optimistic {
             None => true,
             Some(t) => now.saturating_duration_since(t) >= self.cfg.optimistic_interval,
         };
-        let optimistic_valid = self
-            .optimistic
-            .is_some_and(|k| !regular.contains(&k) && self.peers.get(&k).is_some_and(|p| p.peer_interested));
+        let optimistic_valid = self.optimistic.is_some_and(|k| {
+            !regular.contains(&k) && self.peers.get(&k).is_some_and(|p| p.peer_interested)
+        });
         if rotate || !optimistic_valid {
-            let candidates: Vec<PeerKey> =
-                ranked.iter().map(|r| r.0).filter(|k| !regular.contains(k)).collect();
+            let candidates: Vec<PeerKey> = ranked
+                .iter()
+                .map(|r| r.0)
+                .filter(|k| !regular.contains(k))
+                .collect();
             self.optimistic = candidates.choose(&mut self.rng).copied();
             self.last_optimistic = Some(now);
         }
@@ -519,7 +589,9 @@ impl Scheduler {
     }
 
     fn set_choke(&mut self, now: Instant, peer: PeerKey, choke: bool) {
-        let Some(p) = self.peers.get_mut(&peer) else { return };
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
         if p.am_choking != choke {
             p.am_choking = choke;
             if !choke {
@@ -531,7 +603,8 @@ impl Scheduler {
 
     fn drop_peer(&mut self, now: Instant, peer: PeerKey, ban: bool, reason: &'static str) {
         if self.peers.contains_key(&peer) {
-            self.outputs.push_back(Output::Disconnect { peer, ban, reason });
+            self.outputs
+                .push_back(Output::Disconnect { peer, ban, reason });
             self.handle_peer_gone(now, peer);
         }
     }
@@ -548,20 +621,31 @@ impl Scheduler {
         if self.completed {
             return;
         }
-        let Some(p) = self.peers.get(&peer) else { return };
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
         if p.peer_choking || !p.am_interested {
             return;
         }
         let target = self.pipeline_target(p);
         let mut batch = Vec::new();
         while self.peers[&peer].inflight.len() < target {
-            let Some(r) = self.pick_block(peer) else { break };
+            let Some(r) = self.pick_block(peer) else {
+                break;
+            };
             self.pieces.mark_requested(&r);
-            self.peers.get_mut(&peer).expect("checked above").inflight.push((r, now));
+            self.peers
+                .get_mut(&peer)
+                .expect("checked above")
+                .inflight
+                .push((r, now));
             batch.push(r);
         }
         if !batch.is_empty() {
-            self.outputs.push_back(Output::Request { peer, blocks: batch });
+            self.outputs.push_back(Output::Request {
+                peer,
+                blocks: batch,
+            });
         }
     }
 
@@ -574,7 +658,9 @@ impl Scheduler {
         } else {
             self.cfg.initial_pipeline
         };
-        by_rate.clamp(self.cfg.min_pipeline, self.cfg.max_pipeline).min(p.reqq)
+        by_rate
+            .clamp(self.cfg.min_pipeline, self.cfg.max_pipeline)
+            .min(p.reqq)
     }
 
     /// The next block to ask `peer` for, or None.
@@ -602,7 +688,9 @@ impl Scheduler {
         // 3. A new piece: rarest first, random ties.
         let p = &self.peers[&peer];
         let mut best: Option<(u32, u32, u32)> = None;
-        if self.pieces.missing_count() > 0 {
+        // Pieces waiting for their hash check hold memory: start no new one
+        // while too many wait.
+        if self.pieces.missing_count() > 0 && self.verifying.len() < self.cfg.max_verifying {
             for i in 0..self.pieces.count() {
                 if !p.have[i as usize] || !matches!(self.pieces.state(i), PieceState::Missing) {
                     continue;
@@ -624,7 +712,9 @@ impl Scheduler {
                 if !p.have[i as usize] {
                     continue;
                 }
-                let Some(part) = self.pieces.partial(i) else { continue };
+                let Some(part) = self.pieces.partial(i) else {
+                    continue;
+                };
                 if part.exclusive.is_some_and(|k| k != peer) {
                     continue;
                 }
@@ -657,7 +747,10 @@ impl Scheduler {
         if part.suspect {
             part.exclusive = Some(peer);
         }
-        let b = part.blocks.iter().position(|s| matches!(s, BlockState::Free))?;
+        let b = part
+            .blocks
+            .iter()
+            .position(|s| matches!(s, BlockState::Free))?;
         Some(self.pieces.geometry.block(i, b as u32))
     }
 
@@ -668,10 +761,15 @@ impl Scheduler {
             return false;
         }
         self.peers.values().all(|p| {
-            p.inflight.iter().all(|(r, _)| match self.pieces.partial(r.index) {
-                Some(part) => matches!(part.blocks[(r.begin / BLOCK_SIZE) as usize], BlockState::Requested(_) | BlockState::Received(_)),
-                None => true,
-            })
+            p.inflight
+                .iter()
+                .all(|(r, _)| match self.pieces.partial(r.index) {
+                    Some(part) => matches!(
+                        part.blocks[(r.begin / BLOCK_SIZE) as usize],
+                        BlockState::Requested(_) | BlockState::Received(_)
+                    ),
+                    None => true,
+                })
         })
     }
 }

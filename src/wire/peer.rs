@@ -59,7 +59,11 @@ impl Handshake {
     pub fn new(info_hash: Id, peer_id: [u8; 20]) -> Handshake {
         let mut reserved = [0u8; 8];
         reserved[5] |= 0x10;
-        Handshake { reserved, info_hash, peer_id }
+        Handshake {
+            reserved,
+            info_hash,
+            peer_id,
+        }
     }
 
     /// True when the sender supports the BEP 10 extension protocol.
@@ -96,7 +100,11 @@ impl Handshake {
         hash.copy_from_slice(&buf[28..48]);
         let mut peer_id = [0u8; 20];
         peer_id.copy_from_slice(&buf[48..68]);
-        Ok(Some(Handshake { reserved, info_hash: Id(hash), peer_id }))
+        Ok(Some(Handshake {
+            reserved,
+            info_hash: Id(hash),
+            peer_id,
+        }))
     }
 }
 
@@ -167,7 +175,9 @@ pub struct PeerCodec {
 impl PeerCodec {
     /// A codec for a torrent with `piece_count` pieces.
     pub fn new(piece_count: u32) -> PeerCodec {
-        PeerCodec { bitfield_len: (piece_count as usize).div_ceil(8) }
+        PeerCodec {
+            bitfield_len: (piece_count as usize).div_ceil(8),
+        }
     }
 
     /// Largest frame body (after the 4-byte length) accepted for message `id`.
@@ -186,7 +196,11 @@ fn bad(id: u8, len: usize) -> PeerWireError {
 
 fn block_ref(body: &[u8]) -> BlockRef {
     let mut b = body;
-    BlockRef { index: b.get_u32(), begin: b.get_u32(), length: b.get_u32() }
+    BlockRef {
+        index: b.get_u32(),
+        begin: b.get_u32(),
+        length: b.get_u32(),
+    }
 }
 
 impl Decoder for PeerCodec {
@@ -216,7 +230,13 @@ impl Decoder for PeerCodec {
         }
         src.advance(5);
         let body_len = len - 1;
-        let fixed = |want: usize| if body_len == want { Ok(()) } else { Err(bad(id, body_len)) };
+        let fixed = |want: usize| {
+            if body_len == want {
+                Ok(())
+            } else {
+                Err(bad(id, body_len))
+            }
+        };
         let msg = match id {
             0..=3 => {
                 fixed(0)?;
@@ -251,7 +271,11 @@ impl Decoder for PeerCodec {
                 }
                 let index = src.get_u32();
                 let begin = src.get_u32();
-                Message::Piece { index, begin, data: src.split_to(body_len - 8).freeze() }
+                Message::Piece {
+                    index,
+                    begin,
+                    data: src.split_to(body_len - 8).freeze(),
+                }
             }
             9 => {
                 fixed(2)?;
@@ -262,7 +286,10 @@ impl Decoder for PeerCodec {
                     return Err(bad(id, body_len));
                 }
                 let ext = src.get_u8();
-                Message::Extended { id: ext, payload: src.split_to(body_len - 1).freeze() }
+                Message::Extended {
+                    id: ext,
+                    payload: src.split_to(body_len - 1).freeze(),
+                }
             }
             _ => {
                 src.advance(body_len);
@@ -304,7 +331,15 @@ pub fn encode_message(msg: &Message, dst: &mut BytesMut) {
             dst.put_slice(bits);
         }
         Message::Request(r) | Message::Cancel(r) => {
-            header(dst, 13, if matches!(msg, Message::Request(_)) { 6 } else { 8 });
+            header(
+                dst,
+                13,
+                if matches!(msg, Message::Request(_)) {
+                    6
+                } else {
+                    8
+                },
+            );
             dst.put_u32(r.index);
             dst.put_u32(r.begin);
             dst.put_u32(r.length);
@@ -354,7 +389,10 @@ impl ExtensionHandshake {
 
     /// The id the peer wants extension `name` sent under, if it speaks it.
     pub fn id_of(&self, name: &str) -> Option<u8> {
-        self.m.iter().find(|(n, id)| n == name && *id != 0).map(|(_, id)| *id)
+        self.m
+            .iter()
+            .find(|(n, id)| n == name && *id != 0)
+            .map(|(_, id)| *id)
     }
 
     /// Bencodes the dictionary.
@@ -404,7 +442,8 @@ impl ExtensionHandshake {
                 (b"m", Object::Dict(mut m)) => {
                     while let Some((name, id)) = m.next_pair().map_err(err)? {
                         if let Object::Integer(n) = id {
-                            if let (Ok(name), Ok(n)) = (std::str::from_utf8(name), n.parse::<u8>()) {
+                            if let (Ok(name), Ok(n)) = (std::str::from_utf8(name), n.parse::<u8>())
+                            {
                                 out.m.push((name.to_string(), n));
                             }
                         }
@@ -424,4 +463,48 @@ impl ExtensionHandshake {
 pub fn bitfield_has(bits: &[u8], index: u32) -> bool {
     let byte = (index / 8) as usize;
     byte < bits.len() && bits[byte] & (0x80 >> (index % 8)) != 0
+}
+
+/// Encodes a BEP 11 `ut_pex` message body listing `added` (IPv4 only; the
+/// compact format of IPv6 peers goes in `added6`, which we do not send).
+pub fn encode_pex(added: &[std::net::SocketAddr]) -> Bytes {
+    let mut compact = Vec::with_capacity(added.len() * 6);
+    for addr in added {
+        if let std::net::SocketAddr::V4(v4) = addr {
+            compact.extend_from_slice(&v4.ip().octets());
+            compact.extend_from_slice(&v4.port().to_be_bytes());
+        }
+    }
+    let flags = vec![0u8; compact.len() / 6];
+    let mut enc = bendy::encoding::Encoder::new();
+    let result = enc.emit_dict(|mut d| {
+        d.emit_pair_with(b"added", |e| e.emit_bytes(&compact))?;
+        d.emit_pair_with(b"added.f", |e| e.emit_bytes(&flags))?;
+        d.emit_pair_with(b"dropped", |e| e.emit_bytes(&[]))
+    });
+    match result.and_then(|_| enc.get_output()) {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(_) => Bytes::from_static(b"de"),
+    }
+}
+
+/// Parses the `added` list of a BEP 11 `ut_pex` message (IPv4 compact form).
+pub fn parse_pex(payload: &[u8]) -> Result<Vec<std::net::SocketAddr>, PeerWireError> {
+    use bendy::decoding::{Decoder as BDecoder, Object};
+    let err = |e: bendy::decoding::Error| PeerWireError::BadExtension(e.to_string());
+    let mut dec = BDecoder::new(payload).with_max_depth(4);
+    let Some(Object::Dict(mut dict)) = dec.next_object().map_err(err)? else {
+        return Err(PeerWireError::BadExtension("pex: not a dictionary".into()));
+    };
+    let mut out = Vec::new();
+    while let Some((key, value)) = dict.next_pair().map_err(err)? {
+        if let (b"added", Object::Bytes(compact)) = (key, value) {
+            for c in compact.chunks_exact(6) {
+                let ip = std::net::Ipv4Addr::new(c[0], c[1], c[2], c[3]);
+                let port = u16::from_be_bytes([c[4], c[5]]);
+                out.push(std::net::SocketAddr::from((ip, port)));
+            }
+        }
+    }
+    Ok(out)
 }
