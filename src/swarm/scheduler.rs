@@ -10,6 +10,7 @@
 //! endgame (nothing left unrequested) a block may be asked of a second peer and
 //! the loser is cancelled. Each peer gets about `pipeline_seconds` of its
 //! measured rate in flight. Choking is tit-for-tat: `unchoke_slots` regular
+//! (more while a capped upload has bandwidth to spare)
 //! slots by rate (download rate from them while leeching, upload rate to them
 //! while seeding) plus one optimistic slot that rotates.
 
@@ -322,6 +323,7 @@ impl Scheduler {
                 }
             }
         }
+        self.fill_free_slots(now);
         self.fill_all(now);
     }
 
@@ -429,15 +431,46 @@ impl Scheduler {
             return;
         };
         p.peer_interested = interested;
-        if interested && p.am_choking {
-            // A free slot is used at once rather than at the next re-evaluation.
+        self.fill_free_slots(now);
+    }
+
+    /// Regular unchoke slots: `unchoke_slots`, or every peer while our upload
+    /// is capped and runs below 80% of the cap (bandwidth to spare: more
+    /// peers served spreads pieces faster and costs nobody anything).
+    fn regular_slots(&self) -> usize {
+        let spare = self.cfg.max_upload_rate.is_some_and(|cap| {
+            let rate: f64 = self.peers.values().map(|p| p.up.rate).sum();
+            rate < 0.8 * cap as f64
+        });
+        if spare {
+            self.peers.len().max(self.cfg.unchoke_slots)
+        } else {
+            self.cfg.unchoke_slots
+        }
+    }
+
+    /// Uses free unchoke slots at once rather than at the next re-evaluation
+    /// (a peer that lost interest, or left, frees its slot for a waiting
+    /// one), longest-waiting peer first.
+    fn fill_free_slots(&mut self, now: Instant) {
+        loop {
             let unchoked = self
                 .peers
                 .values()
                 .filter(|q| !q.am_choking && q.peer_interested)
                 .count();
-            if unchoked < self.cfg.unchoke_slots + 1 {
-                self.set_choke(now, peer, false);
+            if unchoked >= self.regular_slots() + 1 {
+                return;
+            }
+            let next = self
+                .peers
+                .iter()
+                .filter(|(_, q)| q.am_choking && q.peer_interested)
+                .min_by_key(|(k, q)| (q.last_unchoked, **k))
+                .map(|(k, _)| *k);
+            match next {
+                Some(k) => self.set_choke(now, k, false),
+                None => return,
             }
         }
     }
@@ -627,7 +660,7 @@ impl Scheduler {
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
         let regular: Vec<PeerKey> = ranked
             .iter()
-            .take(self.cfg.unchoke_slots)
+            .take(self.regular_slots())
             .map(|r| r.0)
             .collect();
         let rotate = match self.last_optimistic {
