@@ -459,7 +459,7 @@ impl Scheduler {
                 .values()
                 .filter(|q| !q.am_choking && q.peer_interested)
                 .count();
-            if unchoked >= self.regular_slots() + 1 {
+            if unchoked > self.regular_slots() {
                 return;
             }
             let next = self
