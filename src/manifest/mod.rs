@@ -27,14 +27,20 @@
 //! Dictionary keys must be sorted and unique (canonical bencode), as bendy
 //! insists.
 //!
-//! Layout: [`parse`](self) reads and validates, `build` hashes audio files
-//! into a new manifest, `tags` reads song metadata with lofty.
+//! Layout: `decode` reads bencode into raw fields (with bendy), `validate`
+//! checks them and places the files, `build` hashes audio files into a new
+//! manifest, `tags` reads song metadata with lofty and merges it with flags.
 
 use std::path::{Path, PathBuf};
 
 use crate::id::Id;
 
-mod parse;
+mod build;
+mod decode;
+mod tags;
+mod validate;
+
+pub use build::{build, default_piece_length, BuildOptions, MIN_BUILD_PIECE_LENGTH};
 
 /// Largest metainfo file accepted, in bytes.
 pub const MAX_METAINFO_BYTES: u64 = 16 << 20;
@@ -103,7 +109,7 @@ pub struct SongMeta {
     pub album: Option<String>,
     /// Play time in milliseconds.
     pub duration_ms: Option<u64>,
-    /// Audio codec, lower case: `flac`, `mp3`, `wav`, `ogg-vorbis`, `opus`, …
+    /// Audio codec, lower case: `flac`, `mp3`, `wav`, `vorbis`, `opus`, …
     pub codec: Option<String>,
 }
 
@@ -203,8 +209,8 @@ impl Manifest {
                 limit: MAX_METAINFO_BYTES,
             });
         }
-        let top = parse::parse_top(bytes)?;
-        let mut manifest = parse::parse_info(top.info)?;
+        let top = decode::parse_top(bytes)?;
+        let mut manifest = validate::parse_info(top.info)?;
         manifest.nodes = top.nodes;
         Ok(manifest)
     }
@@ -217,7 +223,7 @@ impl Manifest {
                 limit: MAX_METAINFO_BYTES,
             });
         }
-        parse::parse_info(info)
+        validate::parse_info(info)
     }
 
     /// Reads and parses a `.torrent` file, refusing oversize files before
@@ -240,7 +246,42 @@ impl Manifest {
 
     /// Serialises a whole `.torrent`: `info` verbatim, plus `nodes` if any.
     pub fn to_bytes(&self) -> Vec<u8> {
-        parse::encode_top(&self.info_bytes, &self.nodes)
+        encode_top(&self.info_bytes, &self.nodes)
+    }
+
+    /// Writes the `.torrent` to `path` atomically: a temporary file in the
+    /// same directory, synced, then renamed over `path`, so a reader never
+    /// sees half a manifest.
+    pub fn save(&self, path: &Path) -> Result<(), ManifestError> {
+        use std::io::Write;
+        let io_err = |source| ManifestError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let file_name = path.file_name().ok_or_else(|| {
+            io_err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a file path",
+            ))
+        })?;
+        let mut tmp_name = std::ffi::OsString::from(".");
+        tmp_name.push(file_name);
+        tmp_name.push(format!(".tmp-{}", std::process::id()));
+        let tmp = dir.join(tmp_name);
+        let result = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&self.to_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result.map_err(io_err)
     }
 
     /// Number of pieces.
@@ -252,7 +293,7 @@ impl Manifest {
     /// Length of piece `index` in bytes: `piece_length`, except the last piece
     /// which holds the remainder. Zero for an index out of range.
     pub fn piece_len(&self, index: u32) -> u32 {
-        let start = u64::from(index) * self.piece_length;
+        let start = u64::from(index).saturating_mul(self.piece_length);
         if index >= self.piece_count() || start >= self.total_length {
             return 0;
         }
@@ -265,9 +306,46 @@ impl Manifest {
     pub fn file_songs(&self) -> Vec<Option<SongMeta>> {
         // info_bytes was validated when this manifest was made; a manifest
         // assembled by hand with other bytes just yields no per-file songs.
-        parse::parse_file_songs(&self.info_bytes)
-            .ok()
-            .filter(|songs| songs.len() == self.files.len())
-            .unwrap_or_else(|| vec![None; self.files.len()])
+        self.file_extras()
+            .into_iter()
+            .map(|(song, _)| song)
+            .collect()
     }
+
+    /// Which files are BEP 47 pad files (`attr` contains `p`), in torrent
+    /// order. Pad files are zeros that align the next file to a piece
+    /// boundary; they take part in the piece geometry but need not be stored.
+    /// libtorrent's hybrid (v1 + v2) torrents have them; ours never do.
+    pub fn pad_files(&self) -> Vec<bool> {
+        self.file_extras().into_iter().map(|(_, pad)| pad).collect()
+    }
+
+    fn file_extras(&self) -> Vec<(Option<SongMeta>, bool)> {
+        // info_bytes was validated when this manifest was made; a manifest
+        // assembled by hand with other bytes just yields no extras.
+        decode::parse_file_extras(&self.info_bytes)
+            .ok()
+            .filter(|extras| extras.len() == self.files.len())
+            .unwrap_or_else(|| vec![(None, false); self.files.len()])
+    }
+}
+
+/// Encodes a whole `.torrent` around raw info bytes: `{info, nodes}`.
+fn encode_top(info: &[u8], nodes: &[String]) -> Vec<u8> {
+    // bendy's encoder cannot splice raw bytes in, so the two-key outer
+    // dictionary is written here; keys in sorted order ("info" < "nodes").
+    let mut out = Vec::with_capacity(info.len() + 64);
+    out.extend_from_slice(b"d4:info");
+    out.extend_from_slice(info);
+    if !nodes.is_empty() {
+        out.extend_from_slice(b"5:nodesl");
+        for node in nodes {
+            out.extend_from_slice(node.len().to_string().as_bytes());
+            out.push(b':');
+            out.extend_from_slice(node.as_bytes());
+        }
+        out.push(b'e');
+    }
+    out.push(b'e');
+    out
 }
