@@ -310,3 +310,58 @@ fn ties_are_broken_differently_by_different_seeds() {
         "random tie-breaking spreads first picks: {firsts:?}"
     );
 }
+
+#[test]
+fn super_seed_offers_each_piece_once_before_any_second_copy() {
+    let geometry = Geometry::new(64 * 1024, 20 * 64 * 1024);
+    let now = Instant::now();
+    let mut seed = Scheduler::new(
+        geometry,
+        SwarmConfig::default(),
+        StdRng::seed_from_u64(1),
+        now,
+    );
+    for i in 0..20 {
+        seed.set_have(i);
+    }
+    assert!(
+        seed.bitfield_for_new_peer().is_none(),
+        "a super-seed sends no bitfield"
+    );
+    // Offers in the order made: (piece, peer).
+    let mut offers: Vec<(u32, PeerKey)> = Vec::new();
+    let drain = |seed: &mut Scheduler, offers: &mut Vec<(u32, PeerKey)>| {
+        while let Some(out) = seed.poll_output() {
+            if let Output::Offer { peer, piece } = out {
+                offers.push((piece, peer));
+            }
+        }
+    };
+    for peer in 1..=4 {
+        seed.handle_peer_connected(now, peer, None);
+        seed.handle_peer_interest(now, peer, true);
+        drain(&mut seed, &mut offers);
+    }
+    // Each peer completes what it was offered, round after round.
+    for _ in 0..10 {
+        let held = offers.clone();
+        for (piece, peer) in held {
+            seed.handle_have(now, peer, piece);
+        }
+        drain(&mut seed, &mut offers);
+    }
+    assert!(
+        offers.len() >= 20,
+        "pieces kept flowing as peers completed them: {offers:?}"
+    );
+    let first_round: std::collections::HashSet<u32> =
+        offers[..20].iter().map(|(p, _)| *p).collect();
+    assert_eq!(
+        first_round.len(),
+        20,
+        "every piece offered once before any twice: {offers:?}"
+    );
+    // A peer never gets the same piece offered twice.
+    let pairs: std::collections::HashSet<(u32, PeerKey)> = offers.iter().copied().collect();
+    assert_eq!(pairs.len(), offers.len());
+}

@@ -21,71 +21,16 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+mod choker;
+mod output;
+mod picker;
 mod superseed;
+
+pub use output::Output;
 
 use crate::config::SwarmConfig;
 use crate::swarm::pieces::{BlockOutcome, BlockState, Geometry, PeerKey, PieceState, Pieces};
 use crate::wire::peer::{bitfield_has, BlockRef, BLOCK_SIZE};
-
-/// An action for the coordinator to carry out.
-#[derive(Debug)]
-pub enum Output {
-    /// Send these requests to the peer.
-    Request {
-        /// Whom to ask.
-        peer: PeerKey,
-        /// Blocks, in order.
-        blocks: Vec<BlockRef>,
-    },
-    /// Send a cancel (endgame: another peer delivered the block first).
-    Cancel {
-        /// Whom to tell.
-        peer: PeerKey,
-        /// The block no longer wanted.
-        block: BlockRef,
-    },
-    /// Send interested / not interested.
-    Interest {
-        /// Whom to tell.
-        peer: PeerKey,
-        /// New state.
-        interested: bool,
-    },
-    /// Send choke / unchoke.
-    Choke {
-        /// Whom to tell.
-        peer: PeerKey,
-        /// True to choke.
-        choke: bool,
-    },
-    /// Hash piece `piece` (its blocks in order) and write it if it matches.
-    Verify {
-        /// Piece index.
-        piece: u32,
-        /// The piece's blocks in order.
-        blocks: Vec<Bytes>,
-    },
-    /// A piece was verified: announce it to every peer.
-    Have(u32),
-    /// Super-seeding: announce this piece to this one peer.
-    Offer {
-        /// Whom to tell.
-        peer: PeerKey,
-        /// The piece offered.
-        piece: u32,
-    },
-    /// Close this connection.
-    Disconnect {
-        /// Which one.
-        peer: PeerKey,
-        /// True when it sent corrupt data: never connect to it again.
-        ban: bool,
-        /// Why, for the log.
-        reason: &'static str,
-    },
-    /// Every piece is verified.
-    Complete,
-}
 
 /// Bytes per second, measured over the scheduler's ticks.
 #[derive(Clone, Debug, Default)]
@@ -439,50 +384,6 @@ impl Scheduler {
         self.fill_free_slots(now);
     }
 
-    /// Regular unchoke slots: `unchoke_slots`, or every peer while our upload
-    /// is capped and runs below 80% of the cap (bandwidth to spare: more
-    /// peers served spreads pieces faster and costs nobody anything).
-    fn regular_slots(&self) -> usize {
-        // A seed keeps few peers unchoked: its pieces then finish one after
-        // another, and each can be passed on as soon as it is complete.
-        let spare = !self.completed
-            && self.cfg.max_upload_rate.is_some_and(|cap| {
-                let rate: f64 = self.peers.values().map(|p| p.up.rate).sum();
-                rate < 0.8 * cap as f64
-            });
-        if spare {
-            self.peers.len().max(self.cfg.unchoke_slots)
-        } else {
-            self.cfg.unchoke_slots
-        }
-    }
-
-    /// Uses free unchoke slots at once rather than at the next re-evaluation
-    /// (a peer that lost interest, or left, frees its slot for a waiting
-    /// one), longest-waiting peer first.
-    fn fill_free_slots(&mut self, now: Instant) {
-        loop {
-            let unchoked = self
-                .peers
-                .values()
-                .filter(|q| !q.am_choking && q.peer_interested)
-                .count();
-            if unchoked > self.regular_slots() {
-                return;
-            }
-            let next = self
-                .peers
-                .iter()
-                .filter(|(_, q)| q.am_choking && q.peer_interested)
-                .min_by_key(|(k, q)| (q.last_unchoked, **k))
-                .map(|(k, _)| *k);
-            match next {
-                Some(k) => self.set_choke(now, k, false),
-                None => return,
-            }
-        }
-    }
-
     /// We sent `bytes` of piece data to the peer.
     pub fn handle_uploaded(&mut self, _now: Instant, peer: PeerKey, bytes: u64) {
         if let Some(p) = self.peers.get_mut(&peer) {
@@ -649,75 +550,6 @@ impl Scheduler {
         }
     }
 
-    fn rechoke(&mut self, now: Instant) {
-        self.last_rechoke = now;
-        let seeding = self.completed;
-        let mut ranked: Vec<(PeerKey, f64, Option<Instant>)> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.peer_interested)
-            .map(|(k, p)| {
-                // A super-seed keeps the peers it serves: choking one mid-piece
-                // would strand a piece only we have, and the piece would be
-                // offered (and uploaded) again to someone else.
-                let rate = if seeding && self.super_seeding() && !p.am_choking {
-                    f64::INFINITY
-                } else if seeding {
-                    p.up.rate
-                } else {
-                    p.down.rate
-                };
-                (*k, rate, p.last_unchoked)
-            })
-            .collect();
-        // Highest rate first; among equals, the one unchoked longest ago (round robin).
-        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
-        let regular: Vec<PeerKey> = ranked
-            .iter()
-            .take(self.regular_slots())
-            .map(|r| r.0)
-            .collect();
-        let rotate = match self.last_optimistic {
-            None => true,
-            Some(t) => now.saturating_duration_since(t) >= self.cfg.optimistic_interval,
-        };
-        let optimistic_valid = self.optimistic.is_some_and(|k| {
-            !regular.contains(&k) && self.peers.get(&k).is_some_and(|p| p.peer_interested)
-        });
-        if rotate || !optimistic_valid {
-            let candidates: Vec<PeerKey> = ranked
-                .iter()
-                .map(|r| r.0)
-                .filter(|k| !regular.contains(k))
-                .collect();
-            self.optimistic = candidates.choose(&mut self.rng).copied();
-            self.last_optimistic = Some(now);
-        }
-        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-        for key in keys {
-            let unchoke = regular.contains(&key) || self.optimistic == Some(key);
-            self.set_choke(now, key, !unchoke);
-        }
-    }
-
-    fn set_choke(&mut self, now: Instant, peer: PeerKey, choke: bool) {
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if p.am_choking != choke {
-            self.count_offers(peer, false);
-            let p = self.peers.get_mut(&peer).expect("checked above");
-            p.am_choking = choke;
-            self.count_offers(peer, true);
-            let p = self.peers.get_mut(&peer).expect("checked above");
-            if !choke {
-                p.last_unchoked = Some(now);
-            }
-            self.outputs.push_back(Output::Choke { peer, choke });
-            self.offer(now, peer);
-        }
-    }
-
     fn drop_peer(&mut self, now: Instant, peer: PeerKey, ban: bool, reason: &'static str) {
         if ban {
             self.banned.insert(peer);
@@ -737,151 +569,6 @@ impl Scheduler {
                 .push_back(Output::Disconnect { peer, ban, reason });
             self.handle_peer_gone(now, peer);
         }
-    }
-
-    fn fill_all(&mut self, now: Instant) {
-        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-        for key in keys {
-            self.fill(now, key);
-        }
-    }
-
-    /// Requests as many blocks from `peer` as its pipeline allows.
-    fn fill(&mut self, now: Instant, peer: PeerKey) {
-        if self.completed {
-            return;
-        }
-        let Some(p) = self.peers.get(&peer) else {
-            return;
-        };
-        if p.peer_choking || !p.am_interested {
-            return;
-        }
-        let target = self.pipeline_target(p);
-        let mut batch = Vec::new();
-        while self.peers[&peer].inflight.len() < target {
-            let Some(r) = self.pick_block(peer) else {
-                break;
-            };
-            self.pieces.mark_requested(&r);
-            self.peers
-                .get_mut(&peer)
-                .expect("checked above")
-                .inflight
-                .push((r, now));
-            batch.push(r);
-        }
-        if !batch.is_empty() {
-            self.outputs.push_back(Output::Request {
-                peer,
-                blocks: batch,
-            });
-        }
-    }
-
-    fn pipeline_target(&self, p: &PeerState) -> usize {
-        if p.snubbed {
-            return 1;
-        }
-        let by_rate = if p.down.measured {
-            (p.down.rate * self.cfg.pipeline_seconds / f64::from(BLOCK_SIZE)).ceil() as usize
-        } else {
-            p.slow_start
-        };
-        by_rate
-            .clamp(self.cfg.min_pipeline, self.cfg.max_pipeline)
-            .min(p.reqq)
-    }
-
-    /// The next block to ask `peer` for, or None.
-    fn pick_block(&mut self, peer: PeerKey) -> Option<BlockRef> {
-        // 1. The streaming window, in play order.
-        if let Some((start, len)) = self.window {
-            let end = start.saturating_add(len).min(self.pieces.count());
-            for i in start..end {
-                if self.peers[&peer].have[i as usize] && self.pieces.wants(i) {
-                    if let Some(r) = self.free_block_in(peer, i) {
-                        return Some(r);
-                    }
-                }
-            }
-        }
-        // 2. Pieces already in progress, oldest first.
-        for idx in 0..self.partials.len() {
-            let i = self.partials[idx];
-            if self.peers[&peer].have[i as usize] {
-                if let Some(r) = self.free_block_in(peer, i) {
-                    return Some(r);
-                }
-            }
-        }
-        // 3. A new piece: rarest first, random ties.
-        let p = &self.peers[&peer];
-        let mut best: Option<(u32, u32, u32)> = None;
-        // Pieces waiting for their hash check hold memory: start no new one
-        // while too many wait.
-        if self.pieces.missing_count() > 0 && self.verifying.len() < self.cfg.max_verifying {
-            for i in 0..self.pieces.count() {
-                if !p.have[i as usize] || !matches!(self.pieces.state(i), PieceState::Missing) {
-                    continue;
-                }
-                let key = (self.availability[i as usize], self.tiebreak[i as usize], i);
-                if best.is_none_or(|b| key < b) {
-                    best = Some(key);
-                }
-            }
-        }
-        if let Some((_, _, i)) = best {
-            self.partials.push(i);
-            return self.free_block_in(peer, i);
-        }
-        // 4. Endgame: a block someone else was asked for, if it has one asker.
-        if self.pieces.missing_count() == 0 {
-            let p = &self.peers[&peer];
-            for &i in &self.partials {
-                if !p.have[i as usize] {
-                    continue;
-                }
-                let Some(part) = self.pieces.partial(i) else {
-                    continue;
-                };
-                if part.exclusive.is_some_and(|k| k != peer) {
-                    continue;
-                }
-                for (b, st) in part.blocks.iter().enumerate() {
-                    if matches!(st, BlockState::Requested(1)) {
-                        let r = self.pieces.geometry.block(i, b as u32);
-                        if !p.inflight.iter().any(|(x, _)| *x == r) {
-                            return Some(r);
-                        }
-                    }
-                }
-            }
-        }
-        None
-    }
-
-    /// A free block of piece `i` that `peer` may fetch (starting the piece if
-    /// it is missing), honouring a suspect piece's single owner.
-    fn free_block_in(&mut self, peer: PeerKey, i: u32) -> Option<BlockRef> {
-        if matches!(self.pieces.state(i), PieceState::Missing) {
-            if !self.partials.contains(&i) {
-                self.partials.push(i);
-            }
-            self.pieces.start(i);
-        }
-        let part = self.pieces.partial_mut(i)?;
-        if part.free == 0 || part.exclusive.is_some_and(|k| k != peer) {
-            return None;
-        }
-        if part.suspect {
-            part.exclusive = Some(peer);
-        }
-        let b = part
-            .blocks
-            .iter()
-            .position(|s| matches!(s, BlockState::Free))?;
-        Some(self.pieces.geometry.block(i, b as u32))
     }
 
     /// Checks internal consistency (used by tests): the piece counters, and

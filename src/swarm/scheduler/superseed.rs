@@ -93,7 +93,18 @@ impl Scheduler {
                 .filter(|&i| !p.have[i as usize] && !p.announced[i as usize])
                 .min_by_key(|&i| {
                     let i = i as usize;
-                    (self.availability[i] + self.offers[i], self.tiebreak[i])
+                    // Offers to choked peers reserve nothing, but are still
+                    // spread over different pieces where possible.
+                    let pending = self
+                        .peers
+                        .values()
+                        .filter(|q| q.announced[i] && !q.have[i])
+                        .count();
+                    (
+                        self.availability[i] + self.offers[i],
+                        pending,
+                        self.tiebreak[i],
+                    )
                 });
             let Some(i) = best else { break };
             // Pieces are offered least spread first, so no second copy goes
