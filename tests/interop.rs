@@ -1,0 +1,270 @@
+//! Interoperability with libtorrent (Debian's python3-libtorrent), both ways:
+//! libtorrent seeds and `songswarm leech` downloads, and `songswarm seed`
+//! serves a libtorrent leecher. Each side verifies every piece; the test then
+//! compares the files byte for byte. A single-file song and a multi-file album
+//! whose pieces straddle file boundaries.
+//!
+//! libtorrent missing is a failure that says to run scripts/install-test-deps.
+
+#[path = "support/procs.rs"]
+mod procs;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use procs::{assert_same_file, lt_peer, require_libtorrent, run_ok, write_random, Proc};
+use serde_json::Value;
+
+/// Generous for a few MB on loopback; only there to turn a hang into a failure.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn songswarm() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_songswarm"))
+}
+
+/// Some data to share, laid out under `root` the way a seeder expects it.
+struct Content {
+    /// The file or album directory given to `create` (under `root`).
+    input: PathBuf,
+    /// Paths of the files relative to `root` (they include the torrent name).
+    files: Vec<PathBuf>,
+    /// `--piece-length` for `create`; `None` lets the tool choose.
+    piece_length: Option<u64>,
+}
+
+/// A 3 MiB song plus an odd tail, so the last piece is short.
+fn song(root: &Path) -> Content {
+    let rel = PathBuf::from("song.flac");
+    write_random(&root.join(&rel), 3 * 1024 * 1024 + 12_345, 1);
+    Content {
+        input: root.join(&rel),
+        files: vec![rel],
+        piece_length: None,
+    }
+}
+
+/// An album of odd-sized tracks with 64 KiB pieces: pieces span file ends, one
+/// file is a single byte inside a piece, one is exactly a block plus one.
+fn album(root: &Path) -> Content {
+    let sizes: [(&str, u64); 5] = [
+        ("01 opening.flac", 1_000_003),
+        ("02 interlude.flac", 16_385),
+        ("03 silence.flac", 1),
+        ("04 theme.flac", 262_143),
+        ("05 coda.flac", 777_777),
+    ];
+    let mut files = Vec::new();
+    for (i, (name, len)) in sizes.iter().enumerate() {
+        let rel = Path::new("album").join(name);
+        write_random(&root.join(&rel), *len, 100 + i as u64);
+        files.push(rel);
+    }
+    Content {
+        input: root.join("album"),
+        files,
+        piece_length: Some(65_536),
+    }
+}
+
+/// Who writes the manifest.
+#[derive(Clone, Copy)]
+enum Maker {
+    Songswarm,
+    Libtorrent,
+}
+
+fn make_manifest(maker: Maker, content: &Content, out: &Path) {
+    match maker {
+        Maker::Songswarm => {
+            let mut cmd = songswarm();
+            cmd.arg("create").arg(&content.input).arg("--out").arg(out);
+            if let Some(len) = content.piece_length {
+                cmd.arg("--piece-length").arg(len.to_string());
+            }
+            run_ok("songswarm create", cmd);
+        }
+        Maker::Libtorrent => {
+            let mut cmd = lt_peer("create");
+            cmd.arg(&content.input).arg("--out").arg(out);
+            cmd.arg("--piece-length")
+                .arg(content.piece_length.unwrap_or(262_144).to_string());
+            run_ok("lt_peer.py create", cmd);
+        }
+    }
+    assert!(out.is_file(), "no manifest written at {}", out.display());
+}
+
+fn assert_same_content(content: &Content, src: &Path, dst: &Path) {
+    for rel in &content.files {
+        assert_same_file(&src.join(rel), &dst.join(rel));
+    }
+}
+
+/// libtorrent seeds `src`; `songswarm leech` downloads into `dst`.
+fn libtorrent_to_songswarm(manifest: &Path, content: &Content, src: &Path, dst: &Path) {
+    let mut cmd = lt_peer("seed");
+    cmd.arg(manifest).arg("--data").arg(src);
+    cmd.args(["--listen", "127.0.0.1:0"]);
+    let mut seed = Proc::spawn("lt seed", cmd);
+    let (_, ready) = seed.expect_event("listening", DEADLINE);
+    let lt_addr = ready["addr"].as_str().expect("addr").to_string();
+    let lt_hash = ready["info_hash"].as_str().expect("info_hash").to_string();
+
+    let mut cmd = songswarm();
+    cmd.arg("leech").arg(manifest).arg("--out").arg(dst);
+    cmd.args(["--peer", &lt_addr, "--listen", "127.0.0.1:0", "--json"]);
+    let mut leech = Proc::spawn("songswarm leech", cmd);
+    let (_, done) = leech.expect_event("done", DEADLINE);
+    leech.expect_success(DEADLINE);
+
+    let total: u64 = content
+        .files
+        .iter()
+        .map(|f| std::fs::metadata(src.join(f)).expect("source file").len())
+        .sum();
+    assert_eq!(done["info_hash"].as_str(), Some(lt_hash.as_str()), "{done}");
+    assert_eq!(done["bytes"].as_u64(), Some(total), "{done}");
+    assert_same_content(content, src, dst);
+
+    // libtorrent saw a peer download everything from it.
+    seed.close_stdin();
+    let (_, stats) = seed.expect_event("stats", DEADLINE);
+    let uploaded = stats["total_payload_upload"].as_u64().unwrap_or(0);
+    assert!(
+        uploaded >= total,
+        "libtorrent uploaded {uploaded} of {total}: {stats}"
+    );
+    seed.expect_success(DEADLINE);
+}
+
+/// `songswarm seed` serves `src`; libtorrent downloads into `dst`.
+fn songswarm_to_libtorrent(manifest: &Path, content: &Content, src: &Path, dst: &Path) {
+    let mut cmd = songswarm();
+    cmd.arg("seed").arg(manifest).arg("--data").arg(src);
+    cmd.args(["--listen", "127.0.0.1:0", "--json"]);
+    let mut seed = Proc::spawn("songswarm seed", cmd);
+    let (_, ready) = seed.expect_event("listening", DEADLINE);
+    let ss_addr = ready["addr"].as_str().expect("addr").to_string();
+    let ss_hashes: Vec<&str> = ready["info_hashes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+
+    let mut cmd = lt_peer("leech");
+    cmd.arg(manifest).arg("--out").arg(dst);
+    cmd.args(["--peer", &ss_addr, "--timeout", "60"]);
+    let mut leech = Proc::spawn("lt leech", cmd);
+    let (_, started) = leech.expect_event("listening", DEADLINE);
+    let lt_hash = started["info_hash"]
+        .as_str()
+        .expect("info_hash")
+        .to_string();
+    assert_eq!(
+        ss_hashes,
+        vec![lt_hash.as_str()],
+        "info-hash disagreement: {ready}"
+    );
+    let (_, done) = leech.expect_event("done", DEADLINE);
+    leech.expect_success(DEADLINE);
+
+    let pieces = done["pieces"].as_u64().unwrap_or(0);
+    assert!(pieces > 0, "{done}");
+    assert_same_content(content, src, dst);
+    // The seeder must still be up (a crash after serving is a bug too).
+    seed.terminate();
+    seed.wait_exit(DEADLINE);
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("songswarm-interop-")
+        .tempdir()
+        .expect("tempdir")
+}
+
+#[test]
+fn libtorrent_seeds_song_songswarm_leeches() {
+    require_libtorrent();
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let content = song(&src);
+    let manifest = dir.path().join("song.torrent");
+    make_manifest(Maker::Songswarm, &content, &manifest);
+    libtorrent_to_songswarm(&manifest, &content, &src, &dir.path().join("dst"));
+}
+
+#[test]
+fn libtorrent_seeds_album_songswarm_leeches() {
+    require_libtorrent();
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let content = album(&src);
+    let manifest = dir.path().join("album.torrent");
+    make_manifest(Maker::Songswarm, &content, &manifest);
+    libtorrent_to_songswarm(&manifest, &content, &src, &dir.path().join("dst"));
+}
+
+#[test]
+fn songswarm_seeds_song_libtorrent_leeches() {
+    require_libtorrent();
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let content = song(&src);
+    let manifest = dir.path().join("song.torrent");
+    make_manifest(Maker::Songswarm, &content, &manifest);
+    songswarm_to_libtorrent(&manifest, &content, &src, &dir.path().join("dst"));
+}
+
+#[test]
+fn songswarm_seeds_album_libtorrent_leeches() {
+    require_libtorrent();
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let content = album(&src);
+    let manifest = dir.path().join("album.torrent");
+    make_manifest(Maker::Songswarm, &content, &manifest);
+    songswarm_to_libtorrent(&manifest, &content, &src, &dir.path().join("dst"));
+}
+
+/// A manifest written by libtorrent (no `song` metadata, its own piece
+/// length) goes both ways: libtorrent → songswarm, then songswarm seeds the
+/// copy it downloaded to a fresh libtorrent leecher.
+#[test]
+fn libtorrent_made_album_goes_both_ways() {
+    require_libtorrent();
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let content = album(&src);
+    let manifest = dir.path().join("album.torrent");
+    make_manifest(Maker::Libtorrent, &content, &manifest);
+    let middle = dir.path().join("middle");
+    libtorrent_to_songswarm(&manifest, &content, &src, &middle);
+    songswarm_to_libtorrent(&manifest, &content, &middle, &dir.path().join("dst"));
+}
+
+/// The helper itself: libtorrent seeds to libtorrent through `lt_peer.py`, so
+/// a failure in the tests above points at songswarm, not at the harness.
+#[test]
+fn helper_libtorrent_to_libtorrent() {
+    require_libtorrent();
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let content = album(&src);
+    let manifest = dir.path().join("album.torrent");
+    make_manifest(Maker::Libtorrent, &content, &manifest);
+
+    let mut cmd = lt_peer("seed");
+    cmd.arg(&manifest).arg("--data").arg(&src);
+    let mut seed = Proc::spawn("lt seed", cmd);
+    let addr = seed.expect_listening(DEADLINE);
+
+    let dst = dir.path().join("dst");
+    let mut cmd = lt_peer("leech");
+    cmd.arg(&manifest).arg("--out").arg(&dst);
+    cmd.args(["--peer", &addr, "--timeout", "60"]);
+    let mut leech = Proc::spawn("lt leech", cmd);
+    leech.expect_event("done", DEADLINE);
+    leech.expect_success(DEADLINE);
+    assert_same_content(&content, &src, &dst);
+}

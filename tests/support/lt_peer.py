@@ -1,0 +1,309 @@
+#!/usr/bin/python3
+"""A real BitTorrent peer (Debian's python3-libtorrent) for songswarm's
+interoperability tests and benchmarks.
+
+Modes (one JSON object per stdout line, flushed; errors go to stderr, exit 1):
+
+  create PATH --out T.torrent [--piece-length N]
+      Writes a plain BitTorrent v1 metainfo for a file or a directory.
+      Prints {"event":"created","info_hash":HEX}.
+
+  seed T.torrent --data DIR [--listen 127.0.0.1:PORT] [...]
+      Checks the data at DIR (the directory holding the torrent's name), and
+      once every piece is verified prints
+      {"event":"listening","addr":"127.0.0.1:PORT","port":PORT}. Seeds until
+      stdin closes or the process is killed; on stdin EOF prints
+      {"event":"stats",...} and exits 0.
+
+  leech T.torrent --out DIR --peer ADDR [--peer ADDR ...] [...]
+      Prints the same "listening" line once its listener is up, connects to
+      every --peer (again every second while it has no connection), waits
+      until every piece is downloaded and hash-checked and the disk cache is
+      flushed, then prints {"event":"done",...} and exits 0 (or, with
+      --linger, keeps seeding until stdin closes, then prints "stats").
+      Gives up after --timeout seconds: a message on stderr and exit 2.
+
+Only plain-text TCP on 127.0.0.1: no DHT, LSD, UPnP, NAT-PMP, trackers, uTP or
+protocol encryption, so every byte on the wire is BitTorrent as BEP 3 says.
+"""
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+
+try:
+    import libtorrent as lt
+except ImportError:
+    sys.stderr.write(
+        "lt_peer.py: python3 cannot import libtorrent; run scripts/install-test-deps\n"
+    )
+    sys.exit(3)
+
+
+def emit(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def fail(msg, code=1):
+    sys.stderr.write("lt_peer.py: " + msg + "\n")
+    sys.stderr.flush()
+    # os._exit: the session's threads must not keep a failed helper alive.
+    os._exit(code)
+
+
+def parse_addr(text):
+    host, _, port = text.rpartition(":")
+    return host, int(port)
+
+
+def make_session(args):
+    """A session that only speaks plain-text TCP on loopback."""
+    settings = lt.high_performance_seed() if args.high_performance else {}
+    settings.update(
+        {
+            "listen_interfaces": args.listen,
+            "enable_dht": False,
+            "enable_lsd": False,
+            "enable_upnp": False,
+            "enable_natpmp": False,
+            "enable_incoming_utp": False,
+            "enable_outgoing_utp": False,
+            "enable_incoming_tcp": True,
+            "enable_outgoing_tcp": True,
+            # Plain text: songswarm does not speak MSE/PE.
+            "in_enc_policy": int(lt.enc_policy.disabled),
+            "out_enc_policy": int(lt.enc_policy.disabled),
+            # Every peer in the tests lives on 127.0.0.1.
+            "allow_multiple_connections_per_ip": True,
+            "alert_mask": int(
+                lt.alert.category_t.status_notification
+                | lt.alert.category_t.error_notification
+                | lt.alert.category_t.storage_notification
+            ),
+            "upload_rate_limit": args.upload_rate,
+            "download_rate_limit": args.download_rate,
+            "user_agent": "lt_peer.py/libtorrent " + lt.__version__,
+        }
+    )
+    if args.high_performance:
+        # Loopback transfers are bounded by CPU, not by the network: let every
+        # peer have plenty of requests and send buffer in flight.
+        settings.update({"max_out_request_queue": 1500, "max_allowed_in_request_queue": 2000})
+    ses = lt.session(settings)
+    # By default libtorrent puts local-network peers (127/8 included) into a
+    # peer class without rate limits; the swarm benchmark needs the limits to
+    # hold on loopback, so every address goes to the global class.
+    if args.upload_rate or args.download_rate:
+        f = lt.ip_filter()
+        f.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+        ses.set_peer_class_filter(f)
+    return ses
+
+
+def wait_listening(ses, deadline):
+    """Waits for the listen socket and returns its port."""
+    while time.monotonic() < deadline:
+        for a in ses.pop_alerts():
+            if isinstance(a, lt.listen_failed_alert):
+                fail("cannot listen: " + a.message())
+        port = ses.listen_port()
+        if port:
+            return port
+        ses.wait_for_alert(100)
+    fail("timed out waiting for the listen socket", 2)
+
+
+def check_alerts(ses):
+    for a in ses.pop_alerts():
+        if isinstance(a, (lt.file_error_alert, lt.torrent_error_alert, lt.listen_failed_alert)):
+            fail(a.message())
+        if isinstance(a, lt.hash_failed_alert):
+            sys.stderr.write("lt_peer.py: " + a.message() + "\n")
+
+
+def stdin_closed_event():
+    """An event set when stdin reaches EOF (the parent's way to say stop)."""
+    ev = threading.Event()
+
+    def watch():
+        try:
+            while sys.stdin.buffer.read(4096):
+                pass
+        finally:
+            ev.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    return ev
+
+
+def stats(handle):
+    st = handle.status()
+    return {
+        "event": "stats",
+        "total_payload_upload": st.total_payload_upload,
+        "total_payload_download": st.total_payload_download,
+        "total_upload": st.total_upload,
+        "total_download": st.total_download,
+        "num_peers": st.num_peers,
+    }
+
+
+def flush(ses, handle, deadline):
+    """Waits until libtorrent has written every downloaded block to disk."""
+    handle.save_resume_data(lt.save_resume_flags_t.flush_disk_cache)
+    while time.monotonic() < deadline:
+        for a in ses.pop_alerts():
+            if isinstance(a, lt.save_resume_data_alert):
+                return
+            if isinstance(a, lt.save_resume_data_failed_alert):
+                fail("flushing to disk failed: " + a.message())
+        ses.wait_for_alert(100)
+    fail("timed out flushing to disk", 2)
+
+
+def cmd_create(args):
+    fs = lt.file_storage()
+    lt.add_files(fs, os.path.abspath(args.path))
+    if fs.num_files() == 0:
+        fail("nothing to share at " + args.path)
+    ct = lt.create_torrent(fs, args.piece_length, flags=lt.create_torrent.v1_only)
+    lt.set_piece_hashes(ct, os.path.dirname(os.path.abspath(args.path)))
+    ct.set_creator("lt_peer.py")
+    data = lt.bencode(ct.generate())
+    with open(args.out, "wb") as f:
+        f.write(data)
+    ti = lt.torrent_info(args.out)
+    emit({"event": "created", "info_hash": str(ti.info_hash())})
+
+
+def cmd_seed(args):
+    deadline = time.monotonic() + args.timeout
+    ses = make_session(args)
+    ti = lt.torrent_info(args.torrent)
+    atp = lt.add_torrent_params()
+    atp.ti = ti
+    atp.save_path = args.data
+    atp.flags = lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
+    handle = ses.add_torrent(atp)
+    # Ready means: listening, and every piece verified against the data.
+    while True:
+        check_alerts(ses)
+        st = handle.status()
+        if st.is_seeding and st.num_pieces == ti.num_pieces():
+            break
+        if st.state == lt.torrent_status.downloading:
+            fail("the data at %s does not match the torrent (%d of %d pieces)"
+                 % (args.data, st.num_pieces, ti.num_pieces()))
+        if time.monotonic() > deadline:
+            fail("timed out checking the data", 2)
+        ses.wait_for_alert(100)
+    port = wait_listening(ses, deadline)
+    emit({"event": "listening", "addr": "127.0.0.1:%d" % port, "port": port,
+          "info_hash": str(ti.info_hash())})
+    stop = stdin_closed_event()
+    while not stop.wait(0.2):
+        check_alerts(ses)
+    emit(stats(handle))
+    os._exit(0)
+
+
+def cmd_leech(args):
+    start = time.monotonic()
+    deadline = start + args.timeout
+    ses = make_session(args)
+    ti = lt.torrent_info(args.torrent)
+    os.makedirs(args.out, exist_ok=True)
+    atp = lt.add_torrent_params()
+    atp.ti = ti
+    atp.save_path = args.out
+    atp.flags = lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
+    handle = ses.add_torrent(atp)
+    port = wait_listening(ses, deadline)
+    emit({"event": "listening", "addr": "127.0.0.1:%d" % port, "port": port,
+          "info_hash": str(ti.info_hash())})
+    peers = [parse_addr(p) for p in args.peer]
+    last_connect = 0.0
+    while True:
+        check_alerts(ses)
+        st = handle.status()
+        if st.is_seeding and st.num_pieces == ti.num_pieces():
+            break
+        now = time.monotonic()
+        if now > deadline:
+            fail("timed out after %.0f s with %d of %d pieces (%d peers)"
+                 % (args.timeout, st.num_pieces, ti.num_pieces(), st.num_peers), 2)
+        # Connect once checking is over, and again while nobody is connected
+        # (a peer that was not listening yet, or that dropped us).
+        checking = st.state in (lt.torrent_status.checking_files,
+                                lt.torrent_status.checking_resume_data)
+        if not checking and (last_connect == 0.0 or (st.num_peers == 0 and now - last_connect > 1.0)):
+            for p in peers:
+                handle.connect_peer(p)
+            last_connect = now
+        ses.wait_for_alert(50)
+    finished = time.monotonic()
+    flush(ses, handle, deadline)
+    st = handle.status()
+    seconds = finished - start
+    done = {
+        "event": "done",
+        "info_hash": str(ti.info_hash()),
+        "bytes": ti.total_size(),
+        "seconds": seconds,
+        "rate_bytes_per_sec": ti.total_size() / seconds if seconds > 0 else 0.0,
+        "pieces": st.num_pieces,
+        "total_payload_download": st.total_payload_download,
+        "total_payload_upload": st.total_payload_upload,
+        "uploaded_bytes": st.total_payload_upload,
+        "peers": st.num_peers,
+    }
+    emit(done)
+    if args.linger:
+        stop = stdin_closed_event()
+        while not stop.wait(0.2):
+            check_alerts(ses)
+        emit(stats(handle))
+    os._exit(0)
+
+
+def main():
+    p = argparse.ArgumentParser(description="libtorrent peer for songswarm's interop tests")
+    sub = p.add_subparsers(dest="mode", required=True)
+
+    c = sub.add_parser("create")
+    c.add_argument("path")
+    c.add_argument("--out", required=True)
+    c.add_argument("--piece-length", type=int, default=65536)
+
+    for name in ("seed", "leech"):
+        s = sub.add_parser(name)
+        s.add_argument("torrent")
+        s.add_argument("--listen", default="127.0.0.1:0")
+        s.add_argument("--upload-rate", type=int, default=0, help="bytes/s, 0 = unlimited")
+        s.add_argument("--download-rate", type=int, default=0, help="bytes/s, 0 = unlimited")
+        s.add_argument("--high-performance", action="store_true",
+                       help="start from libtorrent's high_performance_seed settings")
+        s.add_argument("--timeout", type=float, default=60.0)
+        if name == "seed":
+            s.add_argument("--data", required=True)
+        else:
+            s.add_argument("--out", required=True)
+            s.add_argument("--peer", action="append", default=[])
+            s.add_argument("--linger", action="store_true",
+                           help="after done, keep seeding until stdin closes")
+
+    args = p.parse_args()
+    if args.mode == "create":
+        cmd_create(args)
+    elif args.mode == "seed":
+        cmd_seed(args)
+    else:
+        cmd_leech(args)
+
+
+if __name__ == "__main__":
+    main()
