@@ -141,7 +141,18 @@ impl Proc {
     /// Waits for the next stdout line that is a JSON object whose `event` is
     /// `event`, skipping other lines. Panics on time-out or exit, with stderr.
     pub fn expect_event(&mut self, event: &str, timeout: Duration) -> (Instant, Value) {
+        self.try_event(event, timeout)
+            .unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// Like `expect_event`, but says what went wrong instead of panicking.
+    pub fn try_event(
+        &mut self,
+        event: &str,
+        timeout: Duration,
+    ) -> Result<(Instant, Value), String> {
         let deadline = Instant::now() + timeout;
+        let name = self.name.clone();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
@@ -150,19 +161,26 @@ impl Proc {
                         continue;
                     };
                     if v.get("event").and_then(Value::as_str) == Some(event) {
-                        return (line.at, v);
+                        return Ok((line.at, v));
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    let name = &self.name;
                     let err = self.stderr_tail();
-                    panic!("{name}: no {event:?} line within {timeout:?}; stderr:\n{err}")
+                    return Err(format!(
+                        "{name}: no {event:?} line within {timeout:?}; stderr:\n{err}"
+                    ));
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    let status = self.wait_exit(Duration::from_secs(5));
-                    let name = &self.name;
+                    let status = match self.child.as_mut() {
+                        // Stdout is closed, so it is exiting; a few seconds
+                        // only bound a process that closed stdout and hangs.
+                        Some(_) => self.wait_exit(Duration::from_secs(5)).to_string(),
+                        None => "already reaped".to_string(),
+                    };
                     let err = self.stderr_tail();
-                    panic!("{name}: exited ({status}) before printing {event:?}; stderr:\n{err}")
+                    return Err(format!(
+                        "{name}: exited ({status}) before printing {event:?}; stderr:\n{err}"
+                    ));
                 }
             }
         }
@@ -278,22 +296,35 @@ pub fn write_random(path: &Path, len: u64, seed: u64) {
 }
 
 /// Asserts two files have the same bytes, saying where they first differ.
+/// Streams both, so a benchmark's gigabyte needs no gigabyte of memory.
 pub fn assert_same_file(want: &Path, got: &Path) {
-    let a = fs::read(want).unwrap_or_else(|e| panic!("read {}: {e}", want.display()));
-    let b = fs::read(got).unwrap_or_else(|e| panic!("read {}: {e}", got.display()));
+    let open = |p: &Path| {
+        let f = fs::File::open(p).unwrap_or_else(|e| panic!("open {}: {e}", p.display()));
+        let len = f.metadata().expect("metadata").len();
+        (BufReader::with_capacity(1 << 20, f), len)
+    };
+    let (mut a, a_len) = open(want);
+    let (mut b, b_len) = open(got);
     assert_eq!(
-        a.len(),
-        b.len(),
-        "{} has {} bytes, want {}",
-        got.display(),
-        b.len(),
-        a.len()
+        a_len,
+        b_len,
+        "{} has {b_len} bytes, want {a_len}",
+        got.display()
     );
-    if let Some(i) = a.iter().zip(&b).position(|(x, y)| x != y) {
-        panic!(
-            "{} differs from {} at byte {i}",
-            got.display(),
-            want.display()
-        );
+    let (mut x, mut y) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    let mut at = 0u64;
+    while at < a_len {
+        let n = (a_len - at).min(x.len() as u64) as usize;
+        a.read_exact(&mut x[..n]).expect("read wanted file");
+        b.read_exact(&mut y[..n]).expect("read got file");
+        if let Some(i) = x[..n].iter().zip(&y[..n]).position(|(p, q)| p != q) {
+            panic!(
+                "{} differs from {} at byte {}",
+                got.display(),
+                want.display(),
+                at + i as u64
+            );
+        }
+        at += n as u64;
     }
 }
