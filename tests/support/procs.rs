@@ -75,6 +75,8 @@ pub struct Proc {
     lines: Receiver<Line>,
     /// Everything written to stderr so far, to explain failures.
     stderr: Arc<Mutex<String>>,
+    /// How it exited, once reaped.
+    status: Option<ExitStatus>,
 }
 
 impl Proc {
@@ -120,6 +122,7 @@ impl Proc {
             stdin,
             lines,
             stderr,
+            status: None,
         }
     }
 
@@ -171,12 +174,9 @@ impl Proc {
                     ));
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    let status = match self.child.as_mut() {
-                        // Stdout is closed, so it is exiting; a few seconds
-                        // only bound a process that closed stdout and hangs.
-                        Some(_) => self.wait_exit(Duration::from_secs(5)).to_string(),
-                        None => "already reaped".to_string(),
-                    };
+                    // Stdout is closed, so it is exiting; a few seconds only
+                    // bound a process that closed stdout and hangs.
+                    let status = self.wait_exit(Duration::from_secs(5));
                     let err = self.stderr_tail();
                     return Err(format!(
                         "{name}: exited ({status}) before printing {event:?}; stderr:\n{err}"
@@ -212,16 +212,17 @@ impl Proc {
     }
 
     /// Waits for the child to exit, polling until `timeout`; kills it if it
-    /// does not and panics.
+    /// does not and panics. Returns the same status again once reaped.
     pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
         let deadline = Instant::now() + timeout;
         let Some(child) = self.child.as_mut() else {
-            panic!("{}: already reaped", self.name);
+            return self.status.expect("a reaped child has a status");
         };
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => {
                     self.child = None;
+                    self.status = Some(status);
                     return status;
                 }
                 Ok(None) if Instant::now() < deadline => {

@@ -1,0 +1,322 @@
+//! One seeder and N leechers started together on loopback, every peer's
+//! upload capped at u bytes/s, songswarm against libtorrent in the same run.
+//!
+//! `cargo bench --bench swarm`; knobs: `SONGSWARM_SWARM_LEECHERS` (8),
+//! `SONGSWARM_SWARM_BYTES` (20 000 000), `SONGSWARM_SWARM_RATE` (2 000 000
+//! bytes/s), `SONGSWARM_BENCH_RUNS` (1).
+//!
+//! The best any swarm can do is T* = max(F/u_seed, N·F/(u_seed + Σ u_leech)):
+//! the seeder must send one copy, and all N copies must cross someone's
+//! capped uplink. Efficiency = T* / (time the last leecher finished, counted
+//! from the first leecher's `listening` line). Also printed: how many copies
+//! of the file the seeder uploaded (1.0 is the ideal).
+//!
+//! Every leecher is told about the seeder and all other leechers, at ports
+//! chosen up front. Leechers keep serving after they finish.
+
+#[path = "support/measure.rs"]
+mod measure;
+#[path = "../tests/support/procs.rs"]
+mod procs;
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use measure::env_u64;
+use procs::{lt_peer, require_libtorrent, write_random, Proc};
+use serde_json::Value;
+
+/// Only there to turn a stuck swarm into a failure.
+const DEADLINE: Duration = Duration::from_secs(300);
+
+#[derive(Clone, Copy, PartialEq)]
+enum Tool {
+    Songswarm,
+    Libtorrent,
+}
+
+impl Tool {
+    fn label(self) -> &'static str {
+        match self {
+            Tool::Songswarm => "songswarm",
+            Tool::Libtorrent => "libtorrent",
+        }
+    }
+}
+
+/// The fixed parameters of a swarm run.
+struct Setup {
+    /// Number of leechers.
+    leechers: usize,
+    /// File size in bytes.
+    bytes: u64,
+    /// Upload cap of every peer, bytes/s.
+    rate: u64,
+}
+
+impl Setup {
+    /// The lower bound on the time of the last leecher.
+    fn t_star(&self) -> f64 {
+        let (f, u, n) = (self.bytes as f64, self.rate as f64, self.leechers as f64);
+        (f / u).max(n * f / (u + n * u))
+    }
+}
+
+/// What one swarm run showed.
+struct Outcome {
+    /// Seconds from the first leecher's `listening` to each one's `done`.
+    finish: Vec<f64>,
+    /// Seeder upload in copies of the file, and where that figure came from.
+    seeder_copies: (f64, &'static str),
+    /// The same figure worked out from the leechers' counts, as a cross-check.
+    by_leechers: (f64, &'static str),
+}
+
+/// N free loopback ports, found by binding and releasing them.
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
+}
+
+fn songswarm() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_songswarm"))
+}
+
+fn spawn_seeder(tool: Tool, setup: &Setup, manifest: &Path, data: &Path) -> Proc {
+    let rate = setup.rate.to_string();
+    match tool {
+        Tool::Songswarm => {
+            let mut cmd = songswarm();
+            cmd.arg("seed").arg(manifest).arg("--data").arg(data);
+            cmd.args([
+                "--listen",
+                "127.0.0.1:0",
+                "--json",
+                "--max-upload-rate",
+                &rate,
+            ]);
+            Proc::spawn("songswarm seed", cmd)
+        }
+        Tool::Libtorrent => {
+            let mut cmd = lt_peer("seed");
+            cmd.arg(manifest).arg("--data").arg(data);
+            cmd.args(["--listen", "127.0.0.1:0", "--upload-rate", &rate]);
+            Proc::spawn("lt seed", cmd)
+        }
+    }
+}
+
+fn spawn_leecher(
+    tool: Tool,
+    setup: &Setup,
+    manifest: &Path,
+    out: &Path,
+    listen: &str,
+    peers: &[String],
+) -> Proc {
+    let rate = setup.rate.to_string();
+    let mut cmd = match tool {
+        Tool::Songswarm => {
+            let mut cmd = songswarm();
+            cmd.arg("leech").arg(manifest).arg("--out").arg(out);
+            cmd.args([
+                "--listen",
+                listen,
+                "--json",
+                "--seed-after",
+                "--max-upload-rate",
+                &rate,
+            ]);
+            cmd
+        }
+        Tool::Libtorrent => {
+            let mut cmd = lt_peer("leech");
+            cmd.arg(manifest).arg("--out").arg(out);
+            cmd.args(["--listen", listen, "--linger", "--upload-rate", &rate]);
+            cmd.args(["--timeout", &DEADLINE.as_secs().to_string()]);
+            cmd
+        }
+    };
+    for p in peers {
+        cmd.args(["--peer", p]);
+    }
+    Proc::spawn(&format!("{} leech {listen}", tool.label()), cmd)
+}
+
+/// Stops a process the way its tool expects and returns its last stats line
+/// if it printed one (lt_peer.py always does; songswarm may).
+fn stop(tool: Tool, proc: &mut Proc) -> Option<Value> {
+    match tool {
+        Tool::Songswarm => proc.terminate(),
+        Tool::Libtorrent => proc.close_stdin(),
+    }
+    let stats = proc
+        .try_event("stats", Duration::from_secs(10))
+        .ok()
+        .map(|(_, v)| v);
+    proc.wait_exit(Duration::from_secs(10));
+    stats
+}
+
+fn uploaded(v: &Value) -> Option<u64> {
+    v.get("total_payload_upload")
+        .or_else(|| v.get("uploaded_bytes"))
+        .and_then(Value::as_u64)
+}
+
+fn run_swarm(
+    tool: Tool,
+    setup: &Setup,
+    manifest: &Path,
+    data: &Path,
+    work: &Path,
+) -> Result<Outcome, String> {
+    let mut seeder = spawn_seeder(tool, setup, manifest, data);
+    let (_, ready) = seeder.try_event("listening", DEADLINE)?;
+    let seed_addr = ready["addr"].as_str().ok_or("no addr")?.to_string();
+
+    let addrs: Vec<String> = free_ports(setup.leechers)
+        .into_iter()
+        .map(|p| format!("127.0.0.1:{p}"))
+        .collect();
+    let mut leechers: Vec<Proc> = Vec::new();
+    for (i, me) in addrs.iter().enumerate() {
+        let mut peers = vec![seed_addr.clone()];
+        peers.extend(addrs.iter().filter(|a| *a != me).cloned());
+        let out = work.join(format!("{}-{i}", tool.label()));
+        leechers.push(spawn_leecher(tool, setup, manifest, &out, me, &peers));
+    }
+    let mut started: Option<Instant> = None;
+    for l in leechers.iter_mut() {
+        let (at, _) = l.try_event("listening", DEADLINE)?;
+        started = Some(started.map_or(at, |s| s.min(at)));
+    }
+    let start = started.ok_or("no leechers")?;
+    let mut finish = Vec::new();
+    let mut done_lines = Vec::new();
+    for l in leechers.iter_mut() {
+        let (at, done) = l.try_event("done", DEADLINE)?;
+        finish.push((at - start).as_secs_f64());
+        done_lines.push(done);
+    }
+
+    // Everyone is done: stop the leechers, then the seeder, collecting stats.
+    let mut final_up = Vec::new();
+    for l in leechers.iter_mut() {
+        final_up.push(stop(tool, l).as_ref().and_then(uploaded));
+    }
+    let seed_stats = stop(tool, &mut seeder);
+    let copies = |b: u64| b as f64 / setup.bytes as f64;
+    // Payload the leechers took in that no leecher sent came from the seeder.
+    // Upload counts from `done` lines miss what a leecher sent after
+    // finishing, so with them this is an upper bound.
+    let down: u64 = done_lines.iter().filter_map(|d| d["bytes"].as_u64()).sum();
+    let (up, how) = if final_up.iter().all(Option::is_some) {
+        let up = final_up.iter().flatten().sum::<u64>();
+        (up, "Σ leecher down − Σ leecher up at exit")
+    } else {
+        let up = done_lines
+            .iter()
+            .filter_map(|d| d["uploaded_bytes"].as_u64())
+            .sum::<u64>();
+        (
+            up,
+            "upper bound: Σ leecher down − Σ leecher up at their done",
+        )
+    };
+    let by_leechers = (copies(down.saturating_sub(up)), how);
+    let seeder_copies = match seed_stats.as_ref().and_then(uploaded) {
+        Some(up) => (copies(up), "seeder's own count"),
+        None => by_leechers,
+    };
+    Ok(Outcome {
+        finish,
+        seeder_copies,
+        by_leechers,
+    })
+}
+
+/// Writes the song and its manifest (`songswarm create`, else libtorrent's).
+fn prepare(dir: &Path, bytes: u64) -> (std::path::PathBuf, std::path::PathBuf) {
+    let src = dir.join("src");
+    let data = src.join("song.flac");
+    write_random(&data, bytes, 7);
+    let manifest = dir.join("song.torrent");
+    let out = songswarm()
+        .arg("create")
+        .arg(&data)
+        .arg("--out")
+        .arg(&manifest)
+        .output()
+        .expect("run songswarm create");
+    if !out.status.success() {
+        println!(
+            "note: songswarm create failed ({}); using libtorrent's create_torrent, 256 KiB pieces",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        let mut cmd = lt_peer("create");
+        cmd.arg(&data).arg("--out").arg(&manifest);
+        cmd.args(["--piece-length", "262144"]);
+        procs::run_ok("lt_peer.py create", cmd);
+    }
+    (src, manifest)
+}
+
+fn main() {
+    require_libtorrent();
+    let setup = Setup {
+        leechers: env_u64("SONGSWARM_SWARM_LEECHERS", 8) as usize,
+        bytes: env_u64("SONGSWARM_SWARM_BYTES", 20_000_000),
+        rate: env_u64("SONGSWARM_SWARM_RATE", 2_000_000),
+    };
+    let runs = env_u64("SONGSWARM_BENCH_RUNS", 1);
+    let base = if Path::new("/dev/shm").is_dir() {
+        Path::new("/dev/shm").to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("songswarm-swarm-")
+        .tempdir_in(base)
+        .expect("bench dir");
+    let (src, manifest) = prepare(dir.path(), setup.bytes);
+    let t_star = setup.t_star();
+    println!(
+        "swarm: 1 seeder + {} leechers, {} bytes, every upload capped at {} B/s, T* = {t_star:.2} s, {runs} run(s)",
+        setup.leechers, setup.bytes, setup.rate
+    );
+    for run in 1..=runs {
+        for tool in [Tool::Songswarm, Tool::Libtorrent] {
+            let work = dir.path().join(format!("run-{run}"));
+            match run_swarm(tool, &setup, &manifest, &src, &work) {
+                Ok(o) => {
+                    let last = o.finish.iter().cloned().fold(0.0, f64::max);
+                    let first = o.finish.iter().cloned().fold(f64::INFINITY, f64::min);
+                    let times: Vec<String> = o.finish.iter().map(|t| format!("{t:.1}")).collect();
+                    println!(
+                        "run {run} {:<10} last done {last:>6.2} s (first {first:.2} s)  efficiency {:.2}  seeder uploaded {:.2} copies ({})",
+                        tool.label(),
+                        t_star / last,
+                        o.seeder_copies.0,
+                        o.seeder_copies.1
+                    );
+                    println!("      finish times (s): {}", times.join(" "));
+                    println!(
+                        "      seeder copies by the leechers' counts: {:.2} ({})",
+                        o.by_leechers.0, o.by_leechers.1
+                    );
+                }
+                Err(why) => println!("run {run} {:<10} FAILED: {why}", tool.label()),
+            }
+            let _ = std::fs::remove_dir_all(&work);
+        }
+    }
+    println!("targets: songswarm efficiency >= 0.85 with 8 leechers, seeder <= 1.3 copies");
+}
