@@ -11,7 +11,11 @@ use tracing_subscriber::EnvFilter;
 type BoxError = Box<dyn Error + Send + Sync>;
 
 #[derive(Parser)]
-#[command(name = "songswarm", version, about = "Share and play songs peer to peer, with a Chord ring as the tracker")]
+#[command(
+    name = "songswarm",
+    version,
+    about = "Share and play songs peer to peer, with a Chord ring as the tracker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -36,13 +40,15 @@ enum Command {
 
 #[derive(Args)]
 struct CreateArgs {
-    /// Audio files or one album directory.
+    /// One audio file, one album directory, or several files of one directory
+    /// (an album named after that directory).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Where to write the manifest.
     #[arg(short, long)]
     out: PathBuf,
-    /// Piece length in bytes (power of two); default: chosen from the size.
+    /// Piece length in bytes (power of two, at least 16 KiB); default: the
+    /// smallest power of two ≥ 32 KiB giving at most 64 pieces, capped at 1 MiB.
     #[arg(long)]
     piece_length: Option<u64>,
     /// Song title (overrides the file's tags).
@@ -192,10 +198,54 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), BoxError> {
     match command {
-        Command::Create(_args) => Err("create: not implemented yet".into()),
+        Command::Create(args) => create(args),
         Command::Seed(_args) => Err("seed: not implemented yet".into()),
         Command::Leech(_args) => Err("leech: not implemented yet".into()),
         Command::Node(_args) => Err("node: not implemented yet".into()),
         Command::Dht { command: _ } => Err("dht: not implemented yet".into()),
     }
+}
+
+/// `songswarm create`: build the manifest, write it atomically, print it.
+fn create(args: CreateArgs) -> Result<(), BoxError> {
+    use songswarm::manifest::{build, BuildOptions};
+    let opts = BuildOptions {
+        piece_length: args.piece_length,
+        title: args.title,
+        artist: args.artist,
+        album: args.album,
+        nodes: args.nodes,
+    };
+    let manifest = build(&args.inputs, &opts)?;
+    manifest.save(&args.out)?;
+    if args.json {
+        let files: Vec<_> = manifest
+            .files
+            .iter()
+            .map(|f| serde_json::json!({"path": f.path, "length": f.length}))
+            .collect();
+        let line = serde_json::json!({
+            "info_hash": manifest.info_hash.to_hex(),
+            "name": manifest.name,
+            "piece_length": manifest.piece_length,
+            "pieces": manifest.piece_count(),
+            "total_length": manifest.total_length,
+            "files": files,
+            "song": manifest.song,
+            "out": args.out,
+        });
+        println!("{line}");
+    } else {
+        println!("info-hash {}", manifest.info_hash);
+        println!("name {}", manifest.name);
+        println!(
+            "pieces {} x {} bytes, {} bytes in {} file(s)",
+            manifest.piece_count(),
+            manifest.piece_length,
+            manifest.total_length,
+            manifest.files.len()
+        );
+        println!("wrote {}", args.out.display());
+    }
+    Ok(())
 }
