@@ -76,12 +76,17 @@ pub struct SwarmConfig {
     pub optimistic_interval: Duration,
     /// Seconds of data to keep requested from each peer at its measured rate.
     pub pipeline_seconds: f64,
+    /// Requests kept in flight to a peer before its rate is measured.
+    pub initial_pipeline: usize,
     /// Fewest requests kept in flight to an unchoked peer.
     pub min_pipeline: usize,
     /// Most requests kept in flight to one peer.
     pub max_pipeline: usize,
     /// A request unanswered this long is re-assigned.
     pub request_timeout: Duration,
+    /// Most complete pieces waiting for their hash check before no new piece
+    /// is started (bounds memory when hashing is slower than the network).
+    pub max_verifying: usize,
     /// Depth of each peer's command queue; a peer that fills it is dropped.
     pub peer_queue: usize,
 }
@@ -96,9 +101,11 @@ impl Default for SwarmConfig {
             rechoke_interval: Duration::from_secs(10),
             optimistic_interval: Duration::from_secs(30),
             pipeline_seconds: 3.0,
+            initial_pipeline: 32,
             min_pipeline: 4,
             max_pipeline: 512,
             request_timeout: Duration::from_secs(20),
+            max_verifying: 16,
             peer_queue: 1024,
         }
     }
