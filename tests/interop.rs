@@ -268,3 +268,86 @@ fn helper_libtorrent_to_libtorrent() {
     leech.expect_success(DEADLINE);
     assert_same_content(&content, &src, &dst);
 }
+
+/// A mixed swarm: a rate-capped libtorrent seeder, and a songswarm leecher and
+/// a libtorrent leecher that know each other. Pieces must flow both ways
+/// between the leechers: songswarm serves partial data (bitfield, HAVE,
+/// unchoke while downloading) to libtorrent, and takes pieces from a
+/// libtorrent leecher.
+#[test]
+fn songswarm_and_libtorrent_leechers_trade_pieces() {
+    require_libtorrent();
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let content = song(&src);
+    let total = std::fs::metadata(src.join(&content.files[0]))
+        .expect("song")
+        .len();
+    let manifest = dir.path().join("song.torrent");
+    let content = Content {
+        piece_length: Some(65_536),
+        ..content
+    };
+    make_manifest(Maker::Songswarm, &content, &manifest);
+
+    // 1 MB/s from the seeder: ~3 s for one copy, plenty of time to trade.
+    let mut cmd = lt_peer("seed");
+    cmd.arg(&manifest).arg("--data").arg(&src);
+    cmd.args(["--upload-rate", "1000000"]);
+    let mut seed = Proc::spawn("lt seed", cmd);
+    let seed_addr = seed.expect_listening(DEADLINE);
+
+    let ports = free_ports(2);
+    let ss_addr = format!("127.0.0.1:{}", ports[0]);
+    let lt_addr = format!("127.0.0.1:{}", ports[1]);
+    let mut cmd = songswarm();
+    cmd.arg("leech")
+        .arg(&manifest)
+        .arg("--out")
+        .arg(dir.path().join("ss"));
+    cmd.args([
+        "--listen", &ss_addr, "--peer", &seed_addr, "--peer", &lt_addr,
+    ]);
+    cmd.args(["--seed-after", "--json"]);
+    let mut ss = Proc::spawn("songswarm leech", cmd);
+    let mut cmd = lt_peer("leech");
+    cmd.arg(&manifest).arg("--out").arg(dir.path().join("lt"));
+    cmd.args([
+        "--listen", &lt_addr, "--peer", &seed_addr, "--peer", &ss_addr,
+    ]);
+    cmd.args(["--linger", "--timeout", "60"]);
+    let mut lt = Proc::spawn("lt leech", cmd);
+
+    let (_, ss_done) = ss.expect_event("done", DEADLINE);
+    lt.expect_event("done", DEADLINE);
+    assert_same_content(&content, &src, &dir.path().join("ss"));
+    assert_same_content(&content, &src, &dir.path().join("lt"));
+
+    lt.close_stdin();
+    let (_, lt_stats) = lt.expect_event("stats", DEADLINE);
+    seed.close_stdin();
+    let (_, seed_stats) = seed.expect_event("stats", DEADLINE);
+    ss.terminate();
+    ss.wait_exit(DEADLINE);
+
+    let seeded = seed_stats["total_payload_upload"].as_u64().unwrap_or(0);
+    let lt_up = lt_stats["total_payload_upload"].as_u64().unwrap_or(0);
+    let ss_up = ss_done["uploaded_bytes"].as_u64().unwrap_or(0);
+    eprintln!("seeder sent {seeded}, libtorrent leecher sent {lt_up}, songswarm leecher sent {ss_up} (file {total})");
+    assert!(lt_up > 0, "libtorrent sent songswarm nothing: {lt_stats}");
+    assert!(
+        ss_up > 0,
+        "songswarm sent libtorrent nothing before it finished: {ss_done}"
+    );
+}
+
+/// `n` free loopback ports, found by binding and releasing them.
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
+}
