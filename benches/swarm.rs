@@ -217,7 +217,16 @@ fn run_swarm(
     // Payload the leechers took in that no leecher sent came from the seeder.
     // Upload counts from `done` lines miss what a leecher sent after
     // finishing, so with them this is an upper bound.
-    let down: u64 = done_lines.iter().filter_map(|d| d["bytes"].as_u64()).sum();
+    // Received payload including duplicates, where the leecher reports it.
+    let down: u64 = done_lines
+        .iter()
+        .filter_map(|d| {
+            d.get("downloaded_bytes")
+                .or_else(|| d.get("total_payload_download"))
+                .or_else(|| d.get("bytes"))
+                .and_then(Value::as_u64)
+        })
+        .sum();
     let (up, how) = if final_up.iter().all(Option::is_some) {
         let up = final_up.iter().flatten().sum::<u64>();
         (up, "Σ leecher down − Σ leecher up at exit")

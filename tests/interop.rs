@@ -351,3 +351,92 @@ fn free_ports(n: usize) -> Vec<u16> {
         .map(|l| l.local_addr().expect("local addr").port())
         .collect()
 }
+
+/// One songswarm process seeds a song and an album on one port; two
+/// libtorrent leechers, one per torrent, are told apart by info-hash.
+#[test]
+fn songswarm_seeds_two_torrents_on_one_port() {
+    require_libtorrent();
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let song = song(&src);
+    let album = album(&src);
+    let song_m = dir.path().join("song.torrent");
+    let album_m = dir.path().join("album.torrent");
+    make_manifest(Maker::Songswarm, &song, &song_m);
+    make_manifest(Maker::Songswarm, &album, &album_m);
+
+    let mut cmd = songswarm();
+    cmd.arg("seed")
+        .arg(&song_m)
+        .arg(&album_m)
+        .arg("--data")
+        .arg(&src);
+    cmd.args(["--listen", "127.0.0.1:0", "--json"]);
+    let mut seed = Proc::spawn("songswarm seed", cmd);
+    let (_, ready) = seed.expect_event("listening", DEADLINE);
+    assert_eq!(
+        ready["info_hashes"].as_array().map(Vec::len),
+        Some(2),
+        "{ready}"
+    );
+    let addr = ready["addr"].as_str().expect("addr").to_string();
+
+    let mut leechers = Vec::new();
+    for (name, manifest) in [("song", &song_m), ("album", &album_m)] {
+        let mut cmd = lt_peer("leech");
+        cmd.arg(manifest).arg("--out").arg(dir.path().join(name));
+        cmd.args(["--peer", &addr, "--timeout", "60"]);
+        leechers.push(Proc::spawn(&format!("lt leech {name}"), cmd));
+    }
+    for l in leechers.iter_mut() {
+        l.expect_event("done", DEADLINE);
+        l.expect_success(DEADLINE);
+    }
+    assert_same_content(&song, &src, &dir.path().join("song"));
+    assert_same_content(&album, &src, &dir.path().join("album"));
+    seed.terminate();
+    seed.wait_exit(DEADLINE);
+}
+
+/// songswarm leeches an album from two libtorrent seeders at once and must
+/// take blocks from both (each is capped so neither alone is enough).
+#[test]
+fn songswarm_leeches_from_two_libtorrent_seeders() {
+    require_libtorrent();
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let content = album(&src);
+    let manifest = dir.path().join("album.torrent");
+    make_manifest(Maker::Songswarm, &content, &manifest);
+
+    let mut seeds = Vec::new();
+    let mut addrs = Vec::new();
+    for i in 0..2 {
+        let mut cmd = lt_peer("seed");
+        cmd.arg(&manifest).arg("--data").arg(&src);
+        cmd.args(["--upload-rate", "1000000"]);
+        let mut s = Proc::spawn(&format!("lt seed {i}"), cmd);
+        addrs.push(s.expect_listening(DEADLINE));
+        seeds.push(s);
+    }
+    let dst = dir.path().join("dst");
+    let mut cmd = songswarm();
+    cmd.arg("leech").arg(&manifest).arg("--out").arg(&dst);
+    cmd.args(["--listen", "127.0.0.1:0", "--json"]);
+    for a in &addrs {
+        cmd.args(["--peer", a]);
+    }
+    let mut leech = Proc::spawn("songswarm leech", cmd);
+    let (_, done) = leech.expect_event("done", DEADLINE);
+    leech.expect_success(DEADLINE);
+    assert_same_content(&content, &src, &dst);
+    assert_eq!(done["peers"].as_u64(), Some(2), "both seeders seen: {done}");
+
+    for (i, s) in seeds.iter_mut().enumerate() {
+        s.close_stdin();
+        let (_, stats) = s.expect_event("stats", DEADLINE);
+        let up = stats["total_payload_upload"].as_u64().unwrap_or(0);
+        assert!(up > 0, "seeder {i} sent nothing: {stats}");
+    }
+}
