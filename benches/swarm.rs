@@ -24,7 +24,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use measure::env_u64;
+use measure::{env_u64, written_bytes};
 use procs::{lt_peer, require_libtorrent, write_random, Proc};
 use serde_json::Value;
 
@@ -180,6 +180,7 @@ fn run_swarm(
 ) -> Result<Outcome, String> {
     let mut seeder = spawn_seeder(tool, setup, manifest, data);
     let (_, ready) = seeder.try_event("listening", DEADLINE)?;
+    let seed_written0 = written_bytes(seeder.pid());
     let seed_addr = ready["addr"].as_str().ok_or("no addr")?.to_string();
 
     let addrs: Vec<String> = free_ports(setup.leechers)
@@ -206,6 +207,11 @@ fn run_swarm(
         finish.push((at - start).as_secs_f64());
         done_lines.push(done);
     }
+    // The seeder is still up: what it has written to its sockets so far.
+    let seed_written = match (seed_written0, written_bytes(seeder.pid())) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
 
     // Everyone is done: stop the leechers, then the seeder, collecting stats.
     let mut final_up = Vec::new();
@@ -241,9 +247,14 @@ fn run_swarm(
         )
     };
     let by_leechers = (copies(down.saturating_sub(up)), how);
-    let seeder_copies = match seed_stats.as_ref().and_then(uploaded) {
-        Some(up) => (copies(up), "seeder's own count"),
-        None => by_leechers,
+    let seeder_copies = match (seed_stats.as_ref().and_then(uploaded), seed_written) {
+        (Some(up), _) => (copies(up), "seeder's own count"),
+        // libtorrent sends with sendmsg, which wchar misses; songswarm's
+        // socket writes go through write(2).
+        (None, Some(w)) if tool == Tool::Songswarm => {
+            (copies(w), "seeder's socket writes, /proc/<pid>/io wchar")
+        }
+        _ => by_leechers,
     };
     Ok(Outcome {
         finish,
