@@ -29,8 +29,8 @@ use std::path::{Path, PathBuf};
 use bendy::encoding::{Encoder, SingleItemEncoder};
 use sha1::{Digest, Sha1};
 
-use super::parse::check_node_addr;
-use super::tags::read_tags;
+use super::tags::merge_songs;
+use super::validate::check_node_addr;
 use super::{Manifest, ManifestError, SongMeta, MAX_DEPTH, MAX_FILES, MAX_PATH_COMPONENTS};
 
 /// Smallest piece length `build` chooses by default (and accepts).
@@ -114,7 +114,8 @@ pub fn build(inputs: &[PathBuf], opts: &BuildOptions) -> Result<Manifest, Manife
         check_node_addr(node)?;
     }
     let pieces = hash_pieces(&sources, piece_length)?;
-    let (song, file_songs) = songs(&sources, single, opts);
+    let disk: Vec<&Path> = sources.iter().map(|s| s.disk.as_path()).collect();
+    let (song, file_songs) = merge_songs(&disk, single, opts);
     let info = encode_info(
         &name,
         piece_length,
@@ -148,10 +149,13 @@ fn base_name(path: &Path) -> Result<String, ManifestError> {
             &resolved
         }
     };
-    path.file_name()
-        .and_then(|n| n.to_str())
+    let bad = |what: &str| ManifestError::BadInput(format!("{}: {what}", path.display()));
+    let name = path
+        .file_name()
+        .ok_or_else(|| bad("has no name to give the manifest"))?;
+    name.to_str()
         .map(str::to_string)
-        .ok_or_else(|| ManifestError::BadInput(format!("{}: name is not UTF-8", path.display())))
+        .ok_or_else(|| bad("name is not UTF-8"))
 }
 
 /// Turns the inputs into (name, sources, single-file?).
@@ -310,69 +314,6 @@ fn hash_pieces(sources: &[Source], piece_length: u64) -> Result<Vec<[u8; 20]>, M
         pieces.push(hasher.finalize().into());
     }
     Ok(pieces)
-}
-
-/// Merges tags with the options: (info.song, per-file songs).
-fn songs(
-    sources: &[Source],
-    single: bool,
-    opts: &BuildOptions,
-) -> (Option<SongMeta>, Vec<Option<SongMeta>>) {
-    let over = |tag: Option<String>, flag: &Option<String>| flag.clone().or(tag);
-    if single {
-        let tags = read_tags(&sources[0].disk).unwrap_or_default();
-        let song = SongMeta {
-            title: over(tags.title, &opts.title),
-            artist: over(tags.artist, &opts.artist),
-            album: over(tags.album, &opts.album),
-            ..tags
-        };
-        return (non_empty(song), Vec::new());
-    }
-    let file_songs: Vec<Option<SongMeta>> = sources
-        .iter()
-        .map(|s| {
-            read_tags(&s.disk).map(|tags| SongMeta {
-                artist: over(tags.artist, &opts.artist),
-                album: over(tags.album, &opts.album),
-                ..tags
-            })
-        })
-        .collect();
-    let audio: Vec<&SongMeta> = file_songs.iter().flatten().collect();
-    let agreed = |field: fn(&SongMeta) -> Option<&String>| -> Option<String> {
-        let first = field(audio.first()?)?;
-        audio
-            .iter()
-            .all(|s| field(s) == Some(first))
-            .then(|| first.clone())
-    };
-    let duration_ms = if audio.is_empty() {
-        None
-    } else {
-        audio.iter().map(|s| s.duration_ms).sum::<Option<u64>>()
-    };
-    let album = SongMeta {
-        title: opts.title.clone(),
-        artist: opts
-            .artist
-            .clone()
-            .or_else(|| agreed(|s| s.artist.as_ref())),
-        album: opts.album.clone().or_else(|| agreed(|s| s.album.as_ref())),
-        duration_ms,
-        codec: agreed(|s| s.codec.as_ref()),
-    };
-    (
-        non_empty(album),
-        file_songs
-            .into_iter()
-            .map(|s| s.and_then(non_empty))
-            .collect(),
-    )
-}
-
-fn non_empty(song: SongMeta) -> Option<SongMeta> {
-    (song != SongMeta::default()).then_some(song)
 }
 
 type EncodeResult = Result<(), bendy::encoding::Error>;

@@ -27,16 +27,18 @@
 //! Dictionary keys must be sorted and unique (canonical bencode), as bendy
 //! insists.
 //!
-//! Layout: [`parse`](self) reads and validates, `build` hashes audio files
-//! into a new manifest, `tags` reads song metadata with lofty.
+//! Layout: `decode` reads bencode into raw fields (with bendy), `validate`
+//! checks them and places the files, `build` hashes audio files into a new
+//! manifest, `tags` reads song metadata with lofty and merges it with flags.
 
 use std::path::{Path, PathBuf};
 
 use crate::id::Id;
 
 mod build;
-mod parse;
+mod decode;
 mod tags;
+mod validate;
 
 pub use build::{build, default_piece_length, BuildOptions, MIN_BUILD_PIECE_LENGTH};
 
@@ -207,8 +209,8 @@ impl Manifest {
                 limit: MAX_METAINFO_BYTES,
             });
         }
-        let top = parse::parse_top(bytes)?;
-        let mut manifest = parse::parse_info(top.info)?;
+        let top = decode::parse_top(bytes)?;
+        let mut manifest = validate::parse_info(top.info)?;
         manifest.nodes = top.nodes;
         Ok(manifest)
     }
@@ -221,7 +223,7 @@ impl Manifest {
                 limit: MAX_METAINFO_BYTES,
             });
         }
-        parse::parse_info(info)
+        validate::parse_info(info)
     }
 
     /// Reads and parses a `.torrent` file, refusing oversize files before
@@ -244,7 +246,7 @@ impl Manifest {
 
     /// Serialises a whole `.torrent`: `info` verbatim, plus `nodes` if any.
     pub fn to_bytes(&self) -> Vec<u8> {
-        parse::encode_top(&self.info_bytes, &self.nodes)
+        encode_top(&self.info_bytes, &self.nodes)
     }
 
     /// Writes the `.torrent` to `path` atomically: a temporary file in the
@@ -291,7 +293,7 @@ impl Manifest {
     /// Length of piece `index` in bytes: `piece_length`, except the last piece
     /// which holds the remainder. Zero for an index out of range.
     pub fn piece_len(&self, index: u32) -> u32 {
-        let start = u64::from(index) * self.piece_length;
+        let start = u64::from(index).saturating_mul(self.piece_length);
         if index >= self.piece_count() || start >= self.total_length {
             return 0;
         }
@@ -321,9 +323,29 @@ impl Manifest {
     fn file_extras(&self) -> Vec<(Option<SongMeta>, bool)> {
         // info_bytes was validated when this manifest was made; a manifest
         // assembled by hand with other bytes just yields no extras.
-        parse::parse_file_extras(&self.info_bytes)
+        decode::parse_file_extras(&self.info_bytes)
             .ok()
             .filter(|extras| extras.len() == self.files.len())
             .unwrap_or_else(|| vec![(None, false); self.files.len()])
     }
+}
+
+/// Encodes a whole `.torrent` around raw info bytes: `{info, nodes}`.
+fn encode_top(info: &[u8], nodes: &[String]) -> Vec<u8> {
+    // bendy's encoder cannot splice raw bytes in, so the two-key outer
+    // dictionary is written here; keys in sorted order ("info" < "nodes").
+    let mut out = Vec::with_capacity(info.len() + 64);
+    out.extend_from_slice(b"d4:info");
+    out.extend_from_slice(info);
+    if !nodes.is_empty() {
+        out.extend_from_slice(b"5:nodesl");
+        for node in nodes {
+            out.extend_from_slice(node.len().to_string().as_bytes());
+            out.push(b':');
+            out.extend_from_slice(node.as_bytes());
+        }
+        out.push(b'e');
+    }
+    out.push(b'e');
+    out
 }

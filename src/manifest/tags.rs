@@ -1,17 +1,17 @@
-//! Song metadata read from audio files with lofty.
+//! Song metadata: read from audio files with lofty, merged with the flags.
 
 use std::path::Path;
 
 use lofty::file::FileType;
 use lofty::prelude::*;
 
-use super::SongMeta;
+use super::{BuildOptions, SongMeta};
 
 /// Reads title, artist, album, duration and codec from an audio file.
 ///
 /// Returns `None` when lofty does not recognise the file (a cover image, a
 /// text file): such files are still shared, just without song metadata.
-pub(super) fn read_tags(path: &Path) -> Option<SongMeta> {
+fn read_tags(path: &Path) -> Option<SongMeta> {
     let tagged = match lofty::read_from_path(path) {
         Ok(tagged) => tagged,
         Err(e) => {
@@ -57,4 +57,69 @@ fn codec_name(file_type: FileType) -> String {
         #[allow(unreachable_patterns)]
         other => format!("{other:?}").to_lowercase(),
     }
+}
+
+/// Reads the tags of `files` and merges them with the options into
+/// (`info.song`, one `files[i].song` per file; empty for a single file).
+/// The rules are in the `build` module documentation.
+pub(super) fn merge_songs(
+    files: &[&Path],
+    single: bool,
+    opts: &BuildOptions,
+) -> (Option<SongMeta>, Vec<Option<SongMeta>>) {
+    let over = |tag: Option<String>, flag: &Option<String>| flag.clone().or(tag);
+    if single {
+        let tags = read_tags(files[0]).unwrap_or_default();
+        let song = SongMeta {
+            title: over(tags.title, &opts.title),
+            artist: over(tags.artist, &opts.artist),
+            album: over(tags.album, &opts.album),
+            ..tags
+        };
+        return (non_empty(song), Vec::new());
+    }
+    let file_songs: Vec<Option<SongMeta>> = files
+        .iter()
+        .map(|path| {
+            read_tags(path).map(|tags| SongMeta {
+                artist: over(tags.artist, &opts.artist),
+                album: over(tags.album, &opts.album),
+                ..tags
+            })
+        })
+        .collect();
+    let audio: Vec<&SongMeta> = file_songs.iter().flatten().collect();
+    let agreed = |field: fn(&SongMeta) -> Option<&String>| -> Option<String> {
+        let first = field(audio.first()?)?;
+        audio
+            .iter()
+            .all(|s| field(s) == Some(first))
+            .then(|| first.clone())
+    };
+    let duration_ms = if audio.is_empty() {
+        None
+    } else {
+        audio.iter().map(|s| s.duration_ms).sum::<Option<u64>>()
+    };
+    let album = SongMeta {
+        title: opts.title.clone(),
+        artist: opts
+            .artist
+            .clone()
+            .or_else(|| agreed(|s| s.artist.as_ref())),
+        album: opts.album.clone().or_else(|| agreed(|s| s.album.as_ref())),
+        duration_ms,
+        codec: agreed(|s| s.codec.as_ref()),
+    };
+    (
+        non_empty(album),
+        file_songs
+            .into_iter()
+            .map(|s| s.and_then(non_empty))
+            .collect(),
+    )
+}
+
+fn non_empty(song: SongMeta) -> Option<SongMeta> {
+    (song != SongMeta::default()).then_some(song)
 }

@@ -1,20 +1,18 @@
-//! Reading and validating metainfo with bendy's streaming decoder.
+//! Decoding metainfo with bendy's streaming decoder into raw fields.
 //!
 //! The decoder hands out each value as it goes, so the raw span of `info` is
 //! taken straight from the input (`DictDecoder::into_raw`) and hashed as is.
 //! Unknown keys are skipped without being stored; the nesting limit is
-//! enforced by the decoder, the entry limits here.
-
-use std::collections::HashSet;
-use std::path::PathBuf;
+//! enforced by the decoder, the entry limits here. Cross-field checks (paths,
+//! piece geometry) live in `validate`.
 
 use bendy::decoding::{Decoder, DictDecoder, Object};
 
+use super::validate::check_node_addr;
 use super::{
-    FileEntry, Manifest, ManifestError, SongMeta, MAX_DEPTH, MAX_DICT_KEYS, MAX_FILES, MAX_NODES,
-    MAX_PATH_COMPONENTS, MAX_PIECE_LENGTH, MAX_STRING_BYTES, MIN_PIECE_LENGTH,
+    ManifestError, SongMeta, MAX_DEPTH, MAX_DICT_KEYS, MAX_FILES, MAX_NODES, MAX_PATH_COMPONENTS,
+    MAX_PIECE_LENGTH, MAX_STRING_BYTES, MIN_PIECE_LENGTH,
 };
-use crate::id::Id;
 
 /// What the top level of a `.torrent` holds that we care about.
 pub(super) struct Top<'a> {
@@ -38,7 +36,7 @@ fn wrong(field: impl Into<String>, expected: &'static str) -> ManifestError {
     }
 }
 
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ManifestError {
+pub(super) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ManifestError {
     ManifestError::Invalid {
         field: field.into(),
         reason: reason.into(),
@@ -133,21 +131,6 @@ fn parse_nodes(value: Object<'_, '_>) -> Result<Vec<String>, ManifestError> {
     Ok(nodes)
 }
 
-/// Checks that `addr` looks like `host:port` with a port in 1..=65535.
-pub(super) fn check_node_addr(addr: &str) -> Result<(), ManifestError> {
-    let bad = |reason: &str| invalid("nodes[]", format!("{addr:?}: {reason}"));
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| bad("expected host:port"))?;
-    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad("bad host"));
-    }
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(()),
-        _ => Err(bad("bad port")),
-    }
-}
-
 fn utf8(bytes: &[u8], field: &str) -> Result<String, ManifestError> {
     if bytes.len() > MAX_STRING_BYTES {
         return Err(invalid(
@@ -172,57 +155,40 @@ fn length(object: Object<'_, '_>, field: &str) -> Result<u64, ManifestError> {
     u64::try_from(value).map_err(|_| ManifestError::NegativeLength(field.to_string()))
 }
 
-/// Checks one path component (or the torrent name) for anything that could
-/// escape the data root or not be a plain file name.
-fn check_component(component: &str, whole: &str) -> Result<(), ManifestError> {
-    let unsafe_path = |reason| ManifestError::UnsafePath {
-        path: whole.to_string(),
-        reason,
-    };
-    if component.is_empty() {
-        return Err(unsafe_path("empty path component"));
-    }
-    if component == "." || component == ".." {
-        return Err(unsafe_path("`.` or `..` component"));
-    }
-    if component.contains('/') || component.contains('\\') {
-        return Err(unsafe_path(
-            "path separator inside a component (absolute or nested path)",
-        ));
-    }
-    if component.contains('\0') {
-        return Err(unsafe_path("NUL byte in a component"));
-    }
-    Ok(())
-}
-
 /// A raw file entry of `info.files` before placement.
-struct RawFile {
+pub(super) struct RawFile {
     /// Path components below the torrent name.
-    components: Vec<String>,
+    pub(super) components: Vec<String>,
     /// Length in bytes.
-    length: u64,
+    pub(super) length: u64,
     /// Its `song` dictionary, if any.
-    song: Option<SongMeta>,
+    pub(super) song: Option<SongMeta>,
     /// A BEP 47 pad file (`attr` contains `p`): zeros that align the next
     /// file to a piece boundary (libtorrent's hybrid torrents have them).
-    pad: bool,
+    pub(super) pad: bool,
 }
 
 /// The fields of `info`, as read.
 #[derive(Default)]
-struct RawInfo<'a> {
-    name: Option<String>,
-    piece_length: Option<u64>,
-    pieces: Option<&'a [u8]>,
-    length: Option<u64>,
-    files: Option<Vec<RawFile>>,
-    song: Option<SongMeta>,
-    meta_version: Option<i64>,
+pub(super) struct RawInfo<'a> {
+    /// `name`.
+    pub(super) name: Option<String>,
+    /// `piece length`, already range-checked.
+    pub(super) piece_length: Option<u64>,
+    /// `pieces`: concatenated SHA-1 hashes, borrowed from the input.
+    pub(super) pieces: Option<&'a [u8]>,
+    /// `length` of a single-file torrent.
+    pub(super) length: Option<u64>,
+    /// `files` of a multi-file torrent.
+    pub(super) files: Option<Vec<RawFile>>,
+    /// `song`.
+    pub(super) song: Option<SongMeta>,
+    /// `meta version` (2 for BitTorrent v2), to explain a missing `pieces`.
+    pub(super) meta_version: Option<i64>,
 }
 
 /// Decodes `info` into its fields without cross-checking them.
-fn read_info(info: &[u8]) -> Result<RawInfo<'_>, ManifestError> {
+pub(super) fn read_info(info: &[u8]) -> Result<RawInfo<'_>, ManifestError> {
     let mut decoder = Decoder::new(info).with_max_depth(MAX_DEPTH);
     let object = decoder
         .next_object()
@@ -271,7 +237,7 @@ fn read_info(info: &[u8]) -> Result<RawInfo<'_>, ManifestError> {
 }
 
 /// Checks that `info` is exactly one well-formed dictionary, nothing after.
-fn check_single_dict(info: &[u8]) -> Result<(), ManifestError> {
+pub(super) fn check_single_dict(info: &[u8]) -> Result<(), ManifestError> {
     let mut decoder = Decoder::new(info).with_max_depth(MAX_DEPTH);
     let span = match decoder.next_object().map_err(bencode)? {
         Some(Object::Dict(dict)) => dict.into_raw().map_err(bencode)?,
@@ -378,137 +344,6 @@ fn read_song(value: Object<'_, '_>, field: &str) -> Result<SongMeta, ManifestErr
     Ok(song)
 }
 
-/// Parses and validates an info dictionary into a manifest (without `nodes`).
-pub(super) fn parse_info(info: &[u8]) -> Result<Manifest, ManifestError> {
-    // Structure first (and the whole span), then the fields we use.
-    check_single_dict(info)?;
-    let raw = read_info(info)?;
-    let name = raw.name.ok_or(ManifestError::Missing("info.name"))?;
-    check_component(&name, &name)?;
-    let piece_length = raw
-        .piece_length
-        .ok_or(ManifestError::Missing("info.piece length"))?;
-    let Some(pieces_raw) = raw.pieces else {
-        if raw.meta_version == Some(2) {
-            return Err(invalid(
-                "info",
-                "BitTorrent v2-only manifests are not supported",
-            ));
-        }
-        return Err(ManifestError::Missing("info.pieces"));
-    };
-    if pieces_raw.len() % 20 != 0 {
-        return Err(ManifestError::PiecesNotMultipleOf20(pieces_raw.len()));
-    }
-    let files = match (raw.length, raw.files) {
-        (Some(length), None) => vec![FileEntry {
-            path: PathBuf::from(&name),
-            length,
-            offset: 0,
-        }],
-        (None, Some(list)) => place_files(&name, list)?,
-        (Some(_), Some(_)) => {
-            return Err(invalid("info", "has both `length` and `files`"));
-        }
-        (None, None) => return Err(ManifestError::Missing("info.length or info.files")),
-    };
-    let total_length = match files.last() {
-        Some(last) => last
-            .offset
-            .checked_add(last.length)
-            .ok_or_else(|| invalid("info", "total length overflows"))?,
-        None => 0,
-    };
-    if total_length == 0 {
-        return Err(invalid(
-            "info",
-            "the torrent holds no data (total length 0)",
-        ));
-    }
-    let expected = total_length.div_ceil(piece_length);
-    let actual = (pieces_raw.len() / 20) as u64;
-    if actual != expected {
-        return Err(ManifestError::PieceCountMismatch {
-            actual,
-            expected,
-            total_length,
-            piece_length,
-        });
-    }
-    let pieces = pieces_raw
-        .chunks_exact(20)
-        .map(|c| {
-            let mut h = [0u8; 20];
-            h.copy_from_slice(c);
-            h
-        })
-        .collect();
-    Ok(Manifest {
-        info_hash: Id::hash(info),
-        name,
-        piece_length,
-        pieces,
-        files,
-        total_length,
-        song: raw.song,
-        nodes: Vec::new(),
-        info_bytes: info.to_vec(),
-    })
-}
-
-/// Validates the paths of a multi-file torrent and lays the files end to end.
-fn place_files(name: &str, list: Vec<RawFile>) -> Result<Vec<FileEntry>, ManifestError> {
-    if list.is_empty() {
-        return Err(invalid("info.files", "is empty"));
-    }
-    let mut files = Vec::with_capacity(list.len());
-    let mut seen_files = HashSet::new();
-    let mut seen_dirs = HashSet::new();
-    let mut offset = 0u64;
-    for raw in list {
-        let whole = raw.components.join("/");
-        if raw.components.is_empty() {
-            return Err(ManifestError::UnsafePath {
-                path: whole,
-                reason: "empty path",
-            });
-        }
-        for component in &raw.components {
-            check_component(component, &whole)?;
-        }
-        // A path may not repeat, nor be both a file and a directory.
-        for depth in 1..raw.components.len() {
-            let dir = raw.components[..depth].join("/");
-            if seen_files.contains(&dir) {
-                return Err(ManifestError::UnsafePath {
-                    path: whole,
-                    reason: "a parent directory is also listed as a file",
-                });
-            }
-            seen_dirs.insert(dir);
-        }
-        // Pad files are named by size, so several may share a path.
-        let repeated = !seen_files.insert(whole.clone()) && !raw.pad;
-        if seen_dirs.contains(&whole) || repeated {
-            return Err(ManifestError::UnsafePath {
-                path: whole,
-                reason: "listed twice, or both a file and a directory",
-            });
-        }
-        let mut path = PathBuf::from(name);
-        path.extend(&raw.components);
-        files.push(FileEntry {
-            path,
-            length: raw.length,
-            offset,
-        });
-        offset = offset
-            .checked_add(raw.length)
-            .ok_or_else(|| invalid("info.files", "total length overflows"))?;
-    }
-    Ok(files)
-}
-
 /// Per file of an info dictionary: its `song` dictionary and whether it is a
 /// pad file.
 pub(super) fn parse_file_extras(
@@ -519,24 +354,4 @@ pub(super) fn parse_file_extras(
         Some(files) => files.into_iter().map(|f| (f.song, f.pad)).collect(),
         None => vec![(None, false)],
     })
-}
-
-/// Encodes a whole `.torrent` around raw info bytes: `{info, nodes}`.
-pub(super) fn encode_top(info: &[u8], nodes: &[String]) -> Vec<u8> {
-    // bendy's encoder cannot splice raw bytes in, so the two-key outer
-    // dictionary is written here; keys in sorted order ("info" < "nodes").
-    let mut out = Vec::with_capacity(info.len() + 64);
-    out.extend_from_slice(b"d4:info");
-    out.extend_from_slice(info);
-    if !nodes.is_empty() {
-        out.extend_from_slice(b"5:nodesl");
-        for node in nodes {
-            out.extend_from_slice(node.len().to_string().as_bytes());
-            out.push(b':');
-            out.extend_from_slice(node.as_bytes());
-        }
-        out.push(b'e');
-    }
-    out.push(b'e');
-    out
 }
