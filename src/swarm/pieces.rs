@@ -305,6 +305,15 @@ impl Pieces {
         }
     }
 
+    /// Drops every block of a partial piece (its data came partly from a
+    /// peer found lying); the piece is fetched again from scratch.
+    pub fn reset(&mut self, index: u32) {
+        if matches!(self.states[index as usize], PieceState::Partial(_)) {
+            self.states[index as usize] = PieceState::Missing;
+            self.missing += 1;
+        }
+    }
+
     /// Stores an arriving block from `peer`.
     pub fn receive(&mut self, peer: PeerKey, r: &BlockRef, data: Bytes) -> BlockOutcome {
         if !self.geometry.is_valid_block(r) || data.len() != r.length as usize {

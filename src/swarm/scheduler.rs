@@ -13,7 +13,7 @@
 //! slots by rate (download rate from them while leeching, upload rate to them
 //! while seeding) plus one optimistic slot that rotates.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -170,6 +170,8 @@ pub struct Scheduler {
     window: Option<(u32, u32)>,
     /// `Complete` was emitted.
     completed: bool,
+    /// Peers banned for corrupt data (their blocks are never trusted).
+    banned: HashSet<PeerKey>,
 }
 
 impl Scheduler {
@@ -194,6 +196,7 @@ impl Scheduler {
             optimistic: None,
             window: None,
             completed: false,
+            banned: HashSet::new(),
         }
     }
 
@@ -278,6 +281,13 @@ impl Scheduler {
         }
         if self.optimistic == Some(peer) {
             self.optimistic = None;
+        }
+        for &i in &self.partials {
+            if let Some(part) = self.pieces.partial_mut(i) {
+                if part.exclusive == Some(peer) {
+                    part.exclusive = None;
+                }
+            }
         }
         self.fill_all(now);
     }
@@ -491,7 +501,12 @@ impl Scheduler {
         // A lone contributor is the culprit. With several, each gets a strike
         // and the piece is re-fetched from one peer only (see `Partial::exclusive`).
         let lone = contributors.len() == 1;
+        // A piece mixed with a peer already banned says nothing about the others.
+        let excused = contributors.iter().any(|k| self.banned.contains(k));
         for key in contributors {
+            if excused {
+                break;
+            }
             let Some(p) = self.peers.get_mut(&key) else {
                 continue;
             };
@@ -602,6 +617,19 @@ impl Scheduler {
     }
 
     fn drop_peer(&mut self, now: Instant, peer: PeerKey, ban: bool, reason: &'static str) {
+        if ban {
+            self.banned.insert(peer);
+            // Its blocks in unfinished pieces are suspect too: start them over.
+            for &i in &self.partials {
+                if self
+                    .pieces
+                    .partial(i)
+                    .is_some_and(|p| p.contributors.contains(&peer))
+                {
+                    self.pieces.reset(i);
+                }
+            }
+        }
         if self.peers.contains_key(&peer) {
             self.outputs
                 .push_back(Output::Disconnect { peer, ban, reason });
