@@ -440,3 +440,100 @@ fn songswarm_leeches_from_two_libtorrent_seeders() {
         assert!(up > 0, "seeder {i} sent nothing: {stats}");
     }
 }
+
+/// A libtorrent leecher killed mid-download (its connection dies without a
+/// goodbye) leaves songswarm's seeder serving: a new libtorrent process on
+/// the same directory finishes the download from it.
+#[test]
+fn songswarm_seed_survives_a_killed_libtorrent_leecher() {
+    require_libtorrent();
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let content = Content {
+        piece_length: Some(65_536),
+        ..song(&src)
+    };
+    let manifest = dir.path().join("song.torrent");
+    make_manifest(Maker::Songswarm, &content, &manifest);
+
+    // Capped so the kill lands mid-transfer (~3 s for the whole song).
+    let mut cmd = songswarm();
+    cmd.arg("seed").arg(&manifest).arg("--data").arg(&src);
+    cmd.args(["--listen", "127.0.0.1:0", "--json"]);
+    cmd.args(["--max-upload-rate", "1000000"]);
+    let mut seed = Proc::spawn("songswarm seed", cmd);
+    let addr = seed.expect_listening(DEADLINE);
+
+    let dst = dir.path().join("dst");
+    let leech = |name: &str| {
+        let mut cmd = lt_peer("leech");
+        cmd.arg(&manifest).arg("--out").arg(&dst);
+        cmd.args(["--peer", &addr, "--progress", "--timeout", "60"]);
+        Proc::spawn(name, cmd)
+    };
+    let mut first = leech("lt leech (killed)");
+    loop {
+        let (_, p) = first.expect_event("progress", DEADLINE);
+        let (have, all) = (p["pieces"].as_u64(), p["num_pieces"].as_u64());
+        if let (Some(have), Some(all)) = (have, all) {
+            assert!(have < all, "finished before it could be killed: {p}");
+            if have >= all / 4 {
+                break;
+            }
+        }
+    }
+    drop(first); // SIGKILL
+
+    let mut second = leech("lt leech (again)");
+    second.expect_event("done", DEADLINE);
+    second.expect_success(DEADLINE);
+    assert_same_content(&content, &src, &dst);
+    seed.terminate();
+    seed.wait_exit(DEADLINE);
+}
+
+/// `songswarm leech` killed mid-download resumes: a new process on the same
+/// directory re-verifies what is on disk and fetches only the rest from
+/// libtorrent.
+#[test]
+fn songswarm_leech_resumes_after_kill() {
+    require_libtorrent();
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let content = Content {
+        piece_length: Some(65_536),
+        ..song(&src)
+    };
+    let total = std::fs::metadata(src.join(&content.files[0]))
+        .expect("song")
+        .len();
+    let manifest = dir.path().join("song.torrent");
+    make_manifest(Maker::Songswarm, &content, &manifest);
+
+    let mut cmd = lt_peer("seed");
+    cmd.arg(&manifest).arg("--data").arg(&src);
+    cmd.args(["--upload-rate", "1000000"]);
+    cmd.args(["--notify-upload", &(total / 2).to_string()]);
+    let mut seed = Proc::spawn("lt seed", cmd);
+    let addr = seed.expect_listening(DEADLINE);
+
+    let dst = dir.path().join("dst");
+    let leech = |name: &str| {
+        let mut cmd = songswarm();
+        cmd.arg("leech").arg(&manifest).arg("--out").arg(&dst);
+        cmd.args(["--peer", &addr, "--listen", "127.0.0.1:0", "--json"]);
+        Proc::spawn(name, cmd)
+    };
+    let first = leech("songswarm leech (killed)");
+    seed.expect_event("uploaded", DEADLINE);
+    drop(first); // SIGKILL, half-way
+
+    let mut second = leech("songswarm leech (again)");
+    let (_, done) = second.expect_event("done", DEADLINE);
+    second.expect_success(DEADLINE);
+    assert_same_content(&content, &src, &dst);
+    let resumed = done["resumed_pieces"].as_u64().unwrap_or(0);
+    let downloaded = done["downloaded_bytes"].as_u64().unwrap_or(u64::MAX);
+    assert!(resumed > 0, "nothing kept from the first run: {done}");
+    assert!(downloaded < total, "fetched everything again: {done}");
+}

@@ -22,6 +22,11 @@ Modes (one JSON object per stdout line, flushed; errors go to stderr, exit 1):
       flushed, then prints {"event":"done",...} and exits 0 (or, with
       --linger, keeps seeding until stdin closes, then prints "stats").
       Gives up after --timeout seconds: a message on stderr and exit 2.
+      With --progress, prints {"event":"progress","pieces":N,...} whenever
+      more pieces are verified (so a test can act mid-transfer).
+
+  seed ... --notify-upload BYTES prints {"event":"uploaded",...} once that
+      much payload has been sent.
 
 Only plain-text TCP on 127.0.0.1: no DHT, LSD, UPnP, NAT-PMP, trackers, uTP or
 protocol encryption, so every byte on the wire is BitTorrent as BEP 3 says.
@@ -205,8 +210,12 @@ def cmd_seed(args):
     emit({"event": "listening", "addr": "127.0.0.1:%d" % port, "port": port,
           "info_hash": str(ti.info_hash())})
     stop = stdin_closed_event()
-    while not stop.wait(0.2):
+    notify = args.notify_upload
+    while not stop.wait(0.05 if notify else 0.2):
         check_alerts(ses)
+        if notify and handle.status().total_payload_upload >= notify:
+            emit(dict(stats(handle), event="uploaded"))
+            notify = 0
     emit(stats(handle))
     os._exit(0)
 
@@ -227,9 +236,13 @@ def cmd_leech(args):
           "info_hash": str(ti.info_hash())})
     peers = [parse_addr(p) for p in args.peer]
     last_connect = 0.0
+    reported = -1
     while True:
         check_alerts(ses)
         st = handle.status()
+        if args.progress and st.num_pieces > reported:
+            reported = st.num_pieces
+            emit({"event": "progress", "pieces": st.num_pieces, "num_pieces": ti.num_pieces()})
         if st.is_seeding and st.num_pieces == ti.num_pieces():
             break
         now = time.monotonic()
@@ -290,11 +303,15 @@ def main():
         s.add_argument("--timeout", type=float, default=60.0)
         if name == "seed":
             s.add_argument("--data", required=True)
+            s.add_argument("--notify-upload", type=int, default=0, metavar="BYTES",
+                           help='print an "uploaded" line once this much payload is sent')
         else:
             s.add_argument("--out", required=True)
             s.add_argument("--peer", action="append", default=[])
             s.add_argument("--linger", action="store_true",
                            help="after done, keep seeding until stdin closes")
+            s.add_argument("--progress", action="store_true",
+                           help='print a "progress" line whenever a piece is verified')
 
     args = p.parse_args()
     if args.mode == "create":
