@@ -72,6 +72,8 @@ struct Outcome {
     seeder_copies: (f64, &'static str),
     /// The same figure worked out from the leechers' counts, as a cross-check.
     by_leechers: (f64, &'static str),
+    /// Payload all leechers uploaded, bytes (at exit, or at their `done`).
+    leechers_up: u64,
 }
 
 /// N free loopback ports, found by binding and releasing them.
@@ -260,6 +262,7 @@ fn run_swarm(
         finish,
         seeder_copies,
         by_leechers,
+        leechers_up: up,
     })
 }
 
@@ -331,6 +334,13 @@ fn main() {
                     println!(
                         "      seeder copies by the leechers' counts: {:.2} ({})",
                         o.by_leechers.0, o.by_leechers.1
+                    );
+                    // How much of the leechers' capped uplinks the swarm used.
+                    let capacity = setup.leechers as f64 * setup.rate as f64 * last;
+                    println!(
+                        "      leechers uploaded {:.1} MB, {:.0}% of their capacity until the last finished",
+                        o.leechers_up as f64 / 1e6,
+                        100.0 * o.leechers_up as f64 / capacity
                     );
                 }
                 Err(why) => println!("run {run} {:<10} FAILED: {why}", tool.label()),
