@@ -24,7 +24,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use measure::{env_u64, written_bytes};
+use measure::{bench_mode, env_u64, written_bytes};
 use procs::{lt_peer, require_libtorrent, write_random, Proc};
 use serde_json::Value;
 
@@ -294,11 +294,18 @@ fn prepare(dir: &Path, bytes: u64) -> (std::path::PathBuf, std::path::PathBuf) {
 
 fn main() {
     require_libtorrent();
+    let full = bench_mode();
     let setup = Setup {
-        leechers: env_u64("SONGSWARM_SWARM_LEECHERS", 8) as usize,
-        bytes: env_u64("SONGSWARM_SWARM_BYTES", 20_000_000),
+        leechers: env_u64("SONGSWARM_SWARM_LEECHERS", if full { 8 } else { 3 }) as usize,
+        bytes: env_u64(
+            "SONGSWARM_SWARM_BYTES",
+            if full { 20_000_000 } else { 2_000_000 },
+        ),
         rate: env_u64("SONGSWARM_SWARM_RATE", 2_000_000),
     };
+    if !full {
+        println!("swarm: smoke run (use `cargo bench --bench swarm` to measure)");
+    }
     let runs = env_u64("SONGSWARM_BENCH_RUNS", 1);
     let base = if Path::new("/dev/shm").is_dir() {
         Path::new("/dev/shm").to_path_buf()
@@ -343,7 +350,8 @@ fn main() {
                         100.0 * o.leechers_up as f64 / capacity
                     );
                 }
-                Err(why) => println!("run {run} {:<10} FAILED: {why}", tool.label()),
+                Err(why) if full => println!("run {run} {:<10} FAILED: {why}", tool.label()),
+                Err(why) => panic!("{} failed: {why}", tool.label()),
             }
             let _ = std::fs::remove_dir_all(&work);
         }

@@ -83,3 +83,10 @@ pub fn written_bytes(pid: u32) -> Option<u64> {
     let line = io.lines().find(|l| l.starts_with("wchar:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// True under `cargo bench` (which passes `--bench`); false under
+/// `cargo test --all-targets`, where a benchmark runs once, small, as a smoke
+/// test that fails loudly instead of printing FAILED and going on.
+pub fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
