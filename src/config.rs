@@ -76,7 +76,8 @@ pub struct SwarmConfig {
     pub optimistic_interval: Duration,
     /// Seconds of data to keep requested from each peer at its measured rate.
     pub pipeline_seconds: f64,
-    /// Requests kept in flight to a peer before its rate is measured.
+    /// First request window of a peer before its rate is measured; it grows
+    /// by one per block delivered (doubling every round trip).
     pub initial_pipeline: usize,
     /// Fewest requests kept in flight to an unchoked peer.
     pub min_pipeline: usize,
@@ -101,7 +102,7 @@ impl Default for SwarmConfig {
             rechoke_interval: Duration::from_secs(10),
             optimistic_interval: Duration::from_secs(30),
             pipeline_seconds: 3.0,
-            initial_pipeline: 32,
+            initial_pipeline: 8,
             min_pipeline: 4,
             max_pipeline: 512,
             request_timeout: Duration::from_secs(20),

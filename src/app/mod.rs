@@ -276,6 +276,19 @@ fn print_listening(addr: SocketAddr, hashes: &[Id], json: bool) {
     }
 }
 
+/// The closing `stats` line (with --json) when a seeding process is stopped:
+/// what it uploaded over its whole life.
+fn print_stats(handles: &[TorrentHandle]) {
+    let (mut up, mut down) = (0u64, 0u64);
+    for h in handles {
+        let s = h.stats.borrow();
+        up += s.uploaded_bytes;
+        down += s.downloaded_bytes;
+    }
+    let v = serde_json::json!({"event": "stats", "uploaded_bytes": up, "downloaded_bytes": down});
+    print_line(&v.to_string());
+}
+
 fn load(path: &std::path::Path) -> Result<Manifest, AppError> {
     Manifest::load(path).map_err(|source| AppError::Manifest {
         path: path.to_path_buf(),
@@ -324,13 +337,17 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
     }
     let app = App::bind(opts.listen, opts.config).await?;
     let mut hashes = Vec::new();
+    let mut handles = Vec::new();
     for (manifest, storage) in torrents {
         let n = manifest.piece_count() as usize;
-        app.add_torrent(&manifest, storage, vec![true; n]);
+        handles.push(app.add_torrent(&manifest, storage, vec![true; n]));
         hashes.push(manifest.info_hash);
     }
     print_listening(app.local_addr(), &hashes, opts.json);
     shutdown_signal().await;
+    if opts.json {
+        print_stats(&handles);
+    }
     app.shutdown().await;
     Ok(())
 }
@@ -444,6 +461,9 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     }
     if opts.seed_after {
         shutdown_signal().await;
+        if opts.json {
+            print_stats(std::slice::from_ref(&handle));
+        }
     }
     app.shutdown().await;
     Ok(summary)

@@ -433,8 +433,18 @@ impl Writer {
             let len = READ_WINDOW.min(piece_len - window_start) as usize;
             let storage = self.ctx.storage.clone();
             let index = r.index;
+            // Reuse the previous window's memory once every slice of it has
+            // been encoded (no allocation and no zeroing per window).
+            let mut buf = match self.cache.take().map(|(_, _, b)| b.try_into_mut()) {
+                Some(Ok(b)) => b,
+                _ => BytesMut::new(),
+            };
             let data = tokio::task::spawn_blocking(move || {
-                let mut buf = BytesMut::zeroed(len);
+                if buf.len() >= len {
+                    buf.truncate(len);
+                } else {
+                    buf.resize(len, 0);
+                }
                 storage
                     .read(index, window_start, &mut buf)
                     .map(|_| buf.freeze())

@@ -130,6 +130,8 @@ struct PeerState {
     up: RateMeter,
     /// It let a request time out; keep one request in flight until it delivers.
     snubbed: bool,
+    /// Pipeline while its rate is not measured yet (grows per block received).
+    slow_start: usize,
     /// Hash failures of pieces it contributed to.
     strikes: u32,
     /// Most outstanding requests it accepts (its BEP 10 `reqq`).
@@ -250,6 +252,7 @@ impl Scheduler {
                 down: RateMeter::default(),
                 up: RateMeter::default(),
                 snubbed: false,
+                slow_start: self.cfg.initial_pipeline,
                 strikes: 0,
                 reqq: reqq
                     .map(|q| q.max(1) as usize)
@@ -426,6 +429,11 @@ impl Scheduler {
             return;
         };
         p.down.pending += r.length as u64;
+        if !p.down.measured {
+            // Slow start: one more request per block delivered, so the window
+            // doubles every round trip until the rate is measured.
+            p.slow_start += 1;
+        }
         if let Some(pos) = p.inflight.iter().position(|(b, _)| *b == r) {
             p.inflight.remove(pos);
             p.snubbed = false;
@@ -684,7 +692,7 @@ impl Scheduler {
         let by_rate = if p.down.measured {
             (p.down.rate * self.cfg.pipeline_seconds / f64::from(BLOCK_SIZE)).ceil() as usize
         } else {
-            self.cfg.initial_pipeline
+            p.slow_start
         };
         by_rate
             .clamp(self.cfg.min_pipeline, self.cfg.max_pipeline)
