@@ -1,7 +1,7 @@
 //! One seeder → one leecher on loopback, songswarm against libtorrent in the
 //! same run, alternating (sw, lt, sw, lt, …) so both see the same machine.
 //!
-//! `cargo bench --bench transfer`; knobs: `SONGSWARM_BENCH_RUNS` (5),
+//! Run 0 is an uncounted warm-up. `cargo bench --bench transfer`; knobs: `SONGSWARM_BENCH_RUNS` (5),
 //! `SONGSWARM_BENCH_MB` (1024, MiB of random data). Data and downloads live in
 //! tmpfs (/dev/shm) so the disk is not what is measured.
 //!
@@ -153,7 +153,8 @@ fn run_once(
 
 fn print_sample(run: u64, tool: Tool, s: &Sample) {
     println!(
-        "run {run} {:<10} {:>8.1} MB/s  {:>6.2} s (from listening {:>6.2} s, self-reported {:>6.2} s)  leech CPU {:>5.2} s  seed CPU {:>5.2} s  leech RSS {:>7.1} MiB",
+        "run {run}{} {:<10} {:>8.1} MB/s  {:>6.2} s (from listening {:>6.2} s, self-reported {:>6.2} s)  leech CPU {:>5.2} s  seed CPU {:>5.2} s  leech RSS {:>7.1} MiB",
+        if run == 0 { " (warm-up)" } else { "" },
         tool.label(),
         s.mb_per_s,
         s.seconds,
@@ -249,14 +250,20 @@ fn main() {
         }
     }
     let mut samples: Vec<Vec<Sample>> = tools.iter().map(|_| Vec::new()).collect();
-    for run in 1..=runs {
+    // Run 0 is a warm-up, not counted: the first gigabyte written to fresh
+    // tmpfs pages costs several times the CPU of later ones (first touch of
+    // the memory), which would land on whichever tool happens to go first.
+    let first = if full { 0 } else { 1 };
+    for run in first..=runs {
         for (i, &tool) in tools.iter().enumerate() {
             let out = dir.path().join(format!("leech-{}-{run}", tool.label()));
-            let check = (run == 1).then_some((data.as_path(), rel));
+            let check = (run == first).then_some((data.as_path(), rel));
             match run_once(tool, &seeders[i], &manifest, &out, check) {
                 Ok(s) => {
                     print_sample(run, tool, &s);
-                    samples[i].push(s);
+                    if run > 0 {
+                        samples[i].push(s);
+                    }
                 }
                 Err(why) if full => println!("run {run} {:<10} FAILED: {why}", tool.label()),
                 Err(why) => panic!("{} failed: {why}", tool.label()),
