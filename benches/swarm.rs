@@ -74,6 +74,8 @@ struct Outcome {
     by_leechers: (f64, &'static str),
     /// Payload all leechers uploaded, bytes (at exit, or at their `done`).
     leechers_up: u64,
+    /// Seconds between the first and the last leecher's `listening` line.
+    spread: f64,
 }
 
 /// N free loopback ports, found by binding and releasing them.
@@ -196,12 +198,12 @@ fn run_swarm(
         let out = work.join(format!("{}-{i}", tool.label()));
         leechers.push(spawn_leecher(tool, setup, manifest, &out, me, &peers));
     }
-    let mut started: Option<Instant> = None;
+    let mut up_at: Vec<Instant> = Vec::new();
     for l in leechers.iter_mut() {
-        let (at, _) = l.try_event("listening", DEADLINE)?;
-        started = Some(started.map_or(at, |s| s.min(at)));
+        up_at.push(l.try_event("listening", DEADLINE)?.0);
     }
-    let start = started.ok_or("no leechers")?;
+    let start = *up_at.iter().min().ok_or("no leechers")?;
+    let all_up = *up_at.iter().max().ok_or("no leechers")?;
     let mut finish = Vec::new();
     let mut done_lines = Vec::new();
     for l in leechers.iter_mut() {
@@ -263,6 +265,7 @@ fn run_swarm(
         seeder_copies,
         by_leechers,
         leechers_up: up,
+        spread: (all_up - start).as_secs_f64(),
     })
 }
 
@@ -337,7 +340,12 @@ fn main() {
                         o.seeder_copies.0,
                         o.seeder_copies.1
                     );
-                    println!("      finish times (s): {}", times.join(" "));
+                    println!(
+                        "      finish times (s): {}  (all {} listening within {:.2} s of the first)",
+                        times.join(" "),
+                        setup.leechers,
+                        o.spread
+                    );
                     println!(
                         "      seeder copies by the leechers' counts: {:.2} ({})",
                         o.by_leechers.0, o.by_leechers.1

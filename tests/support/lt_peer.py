@@ -91,6 +91,9 @@ def make_session(args):
                 | lt.alert.category_t.storage_notification
                 | lt.alert.category_t.connect_notification
             ),
+            # Rate caps count BitTorrent bytes, as songswarm's do, not
+            # TCP/IP headers as well.
+            "rate_limit_ip_overhead": False,
             "upload_rate_limit": args.upload_rate,
             "download_rate_limit": args.download_rate,
             "user_agent": "lt_peer.py/libtorrent " + lt.__version__,
