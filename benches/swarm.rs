@@ -3,7 +3,8 @@
 //!
 //! `cargo bench --bench swarm`; knobs: `SONGSWARM_SWARM_LEECHERS` (8),
 //! `SONGSWARM_SWARM_BYTES` (20 000 000), `SONGSWARM_SWARM_RATE` (2 000 000
-//! bytes/s), `SONGSWARM_BENCH_RUNS` (1).
+//! bytes/s), `SONGSWARM_SWARM_PIECE_LENGTH` (`create`'s choice),
+//! `SONGSWARM_BENCH_RUNS` (1).
 //!
 //! The best any swarm can do is T* = max(F/u_seed, N·F/(u_seed + Σ u_leech)):
 //! the seeder must send one copy, and all N copies must cross someone's
@@ -20,7 +21,7 @@ mod measure;
 mod procs;
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -269,30 +270,47 @@ fn run_swarm(
     })
 }
 
-/// Writes the song and its manifest (`songswarm create`, else libtorrent's).
-fn prepare(dir: &Path, bytes: u64) -> (std::path::PathBuf, std::path::PathBuf) {
+/// Writes the song and its manifest (`songswarm create`, else libtorrent's),
+/// with `piece_length` if given, else `create`'s own choice.
+fn prepare(dir: &Path, bytes: u64, piece_length: Option<u64>) -> (PathBuf, PathBuf) {
     let src = dir.join("src");
     let data = src.join("song.flac");
     write_random(&data, bytes, 7);
     let manifest = dir.join("song.torrent");
-    let out = songswarm()
-        .arg("create")
-        .arg(&data)
-        .arg("--out")
-        .arg(&manifest)
-        .output()
-        .expect("run songswarm create");
+    let mut cmd = songswarm();
+    cmd.arg("create").arg(&data).arg("--out").arg(&manifest);
+    if let Some(len) = piece_length {
+        cmd.arg("--piece-length").arg(len.to_string());
+    }
+    let out = cmd.output().expect("run songswarm create");
     if !out.status.success() {
+        let len = piece_length.unwrap_or(262_144);
         println!(
-            "note: songswarm create failed ({}); using libtorrent's create_torrent, 256 KiB pieces",
+            "note: songswarm create failed ({}); using libtorrent's create_torrent, {len}-byte pieces",
             String::from_utf8_lossy(&out.stderr).trim()
         );
         let mut cmd = lt_peer("create");
         cmd.arg(&data).arg("--out").arg(&manifest);
-        cmd.args(["--piece-length", "262144"]);
+        cmd.args(["--piece-length", &len.to_string()]);
         procs::run_ok("lt_peer.py create", cmd);
     }
     (src, manifest)
+}
+
+/// Piece length and count of a manifest, read back through libtorrent.
+fn piece_geometry(manifest: &Path) -> String {
+    let mut cmd = Command::new(procs::PYTHON);
+    cmd.arg("-c").arg(
+        "import sys, libtorrent as lt; t = lt.torrent_info(sys.argv[1]); \
+         print(t.piece_length(), t.num_pieces())",
+    );
+    cmd.arg(manifest);
+    let out = procs::run_ok("piece geometry", cmd);
+    let mut it = out.split_whitespace();
+    match (it.next(), it.next()) {
+        (Some(len), Some(n)) => format!("{n} pieces of {len} bytes"),
+        _ => "unknown pieces".to_string(),
+    }
 }
 
 fn main() {
@@ -319,11 +337,17 @@ fn main() {
         .prefix("songswarm-swarm-")
         .tempdir_in(base)
         .expect("bench dir");
-    let (src, manifest) = prepare(dir.path(), setup.bytes);
+    let piece_length = std::env::var("SONGSWARM_SWARM_PIECE_LENGTH")
+        .ok()
+        .map(|_| env_u64("SONGSWARM_SWARM_PIECE_LENGTH", 0));
+    let (src, manifest) = prepare(dir.path(), setup.bytes, piece_length);
     let t_star = setup.t_star();
     println!(
-        "swarm: 1 seeder + {} leechers, {} bytes, every upload capped at {} B/s, T* = {t_star:.2} s, {runs} run(s)",
-        setup.leechers, setup.bytes, setup.rate
+        "swarm: 1 seeder + {} leechers, {} bytes ({}), every upload capped at {} B/s, T* = {t_star:.2} s, {runs} run(s)",
+        setup.leechers,
+        setup.bytes,
+        piece_geometry(&manifest),
+        setup.rate
     );
     for run in 1..=runs {
         for tool in [Tool::Songswarm, Tool::Libtorrent] {
