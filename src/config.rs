@@ -85,6 +85,9 @@ pub struct SwarmConfig {
     pub max_pipeline: usize,
     /// A request unanswered this long is re-assigned.
     pub request_timeout: Duration,
+    /// A peer that starts with every piece announces them peer by peer
+    /// (super-seeding) instead of sending its whole bitfield.
+    pub super_seed: bool,
     /// Most complete pieces waiting for their hash check before no new piece
     /// is started (bounds memory when hashing is slower than the network).
     pub max_verifying: usize,
@@ -106,6 +109,7 @@ impl Default for SwarmConfig {
             min_pipeline: 4,
             max_pipeline: 512,
             request_timeout: Duration::from_secs(20),
+            super_seed: true,
             max_verifying: 16,
             peer_queue: 1024,
         }

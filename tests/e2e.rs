@@ -215,6 +215,7 @@ fn corrupting_peer(manifest: &Manifest, data: Vec<u8>) -> (String, Arc<LiarStats
                             };
                             encode_message(&piece, &mut out);
                             if s.write_all(&out).is_err() {
+                                st.closed.fetch_add(1, Ordering::SeqCst);
                                 return;
                             }
                             st.served.fetch_add(1, Ordering::SeqCst);
@@ -238,6 +239,15 @@ fn corrupting_peer_is_banned_and_the_download_completes() {
     let (_honest, honest_addr) = seed(&[&manifest_path], &src, &["--max-upload-rate", "500000"]);
     let out = dir.path().join("out");
     let (mut l, _) = leech(&manifest_path, &out, &[&liar_addr, &honest_addr], &[]);
+    wait_until("the leecher to drop the liar", || {
+        liar.closed.load(Ordering::SeqCst) == 1
+    });
+    // The honest seeder alone needs 4 s: the liar was dropped mid-download,
+    // not merely when the leecher exited.
+    assert!(
+        l.child.try_wait().unwrap().is_none(),
+        "leecher still downloading when it dropped the liar"
+    );
     let done = l.json();
     assert_eq!(done["event"], "done", "{done}");
     assert!(l.wait_success());

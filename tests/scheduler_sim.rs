@@ -121,7 +121,7 @@ impl Sim {
                         self.sched.handle_peer_choke(self.now, peer, false);
                     }
                 }
-                Output::Choke { .. } | Output::Have(_) => {}
+                Output::Choke { .. } | Output::Have(_) | Output::Offer { .. } => {}
                 Output::Verify { piece, blocks } => {
                     let start = self.geometry.piece_offset(piece) as usize;
                     let len = self.geometry.piece_len(piece) as usize;

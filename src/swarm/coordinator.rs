@@ -600,6 +600,7 @@ impl Coordinator {
                         self.send(key, PeerCommand::Have(piece));
                     }
                 }
+                Output::Offer { peer, piece } => self.send(peer, PeerCommand::Have(piece)),
                 Output::Verify { piece, blocks } => self.verify(piece, blocks),
                 Output::Disconnect { peer, ban, reason } => {
                     if let Some(link) = self.links.get(&peer) {

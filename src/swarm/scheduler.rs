@@ -20,6 +20,8 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+mod superseed;
+
 use crate::config::SwarmConfig;
 use crate::swarm::pieces::{BlockOutcome, BlockState, Geometry, PeerKey, PieceState, Pieces};
 use crate::wire::peer::{bitfield_has, BlockRef, BLOCK_SIZE};
@@ -64,6 +66,13 @@ pub enum Output {
     },
     /// A piece was verified: announce it to every peer.
     Have(u32),
+    /// Super-seeding: announce this piece to this one peer.
+    Offer {
+        /// Whom to tell.
+        peer: PeerKey,
+        /// The piece offered.
+        piece: u32,
+    },
     /// Close this connection.
     Disconnect {
         /// Which one.
@@ -132,6 +141,10 @@ struct PeerState {
     snubbed: bool,
     /// Pipeline while its rate is not measured yet (grows per block received).
     slow_start: usize,
+    /// Super-seeding: pieces we announced to it.
+    announced: Vec<bool>,
+    /// Super-seeding: its offer window before its rate is measured.
+    offer_window: u32,
     /// Hash failures of pieces it contributed to.
     strikes: u32,
     /// Most outstanding requests it accepts (its BEP 10 `reqq`).
@@ -174,6 +187,10 @@ pub struct Scheduler {
     completed: bool,
     /// Peers banned for corrupt data (their blocks are never trusted).
     banned: HashSet<PeerKey>,
+    /// Every piece was there from the start (we are a pure seed).
+    seeded_from_start: bool,
+    /// Super-seeding: per piece, peers holding an offer of it not yet taken.
+    offers: Vec<u32>,
 }
 
 impl Scheduler {
@@ -199,6 +216,8 @@ impl Scheduler {
             window: None,
             completed: false,
             banned: HashSet::new(),
+            seeded_from_start: false,
+            offers: vec![0; n],
         }
     }
 
@@ -222,6 +241,7 @@ impl Scheduler {
         self.pieces.set_have(piece);
         if self.pieces.is_complete() {
             self.completed = true;
+            self.seeded_from_start = true;
         }
     }
 
@@ -253,6 +273,8 @@ impl Scheduler {
                 up: RateMeter::default(),
                 snubbed: false,
                 slow_start: self.cfg.initial_pipeline,
+                announced: vec![false; n],
+                offer_window: 2,
                 strikes: 0,
                 reqq: reqq
                     .map(|q| q.max(1) as usize)
@@ -260,6 +282,13 @@ impl Scheduler {
                 last_unchoked: None,
             },
         );
+        self.offer(peer);
+    }
+
+    /// Our bitfield for a new connection (None: send none; a super-seed
+    /// announces pieces one by one instead).
+    pub fn bitfield_for_new_peer(&self) -> Option<Vec<u8>> {
+        (!self.super_seeding() && self.pieces.have_count() > 0).then(|| self.pieces.bitfield())
     }
 
     /// The peer told us its BEP 10 `reqq` after connecting.
@@ -271,6 +300,7 @@ impl Scheduler {
 
     /// The connection ended; its requests go back to the pool.
     pub fn handle_peer_gone(&mut self, now: Instant, peer: PeerKey) {
+        self.count_offers(peer, false);
         let Some(p) = self.peers.remove(&peer) else {
             return;
         };
@@ -298,6 +328,7 @@ impl Scheduler {
     /// The peer's bitfield (replaces what we knew).
     pub fn handle_bitfield(&mut self, now: Instant, peer: PeerKey, bits: &[u8]) {
         let count = self.pieces.count();
+        self.count_offers(peer, false);
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -314,6 +345,7 @@ impl Scheduler {
                 }
             }
         }
+        self.count_offers(peer, true);
         self.after_have_change(now, peer);
     }
 
@@ -331,7 +363,12 @@ impl Scheduler {
         }
         p.have[piece as usize] = true;
         p.have_count += 1;
+        let was_offered = p.announced[piece as usize];
         self.availability[piece as usize] += 1;
+        if was_offered && self.super_seeding() {
+            self.offers[piece as usize] = self.offers[piece as usize].saturating_sub(1);
+            self.offer_taken(peer);
+        }
         self.after_have_change(now, peer);
     }
 
@@ -352,6 +389,7 @@ impl Scheduler {
             .count() as u32;
         self.update_interest(peer);
         self.fill(now, peer);
+        self.offer(peer);
     }
 
     fn update_interest(&mut self, peer: PeerKey) {
@@ -564,6 +602,10 @@ impl Scheduler {
             self.rechoke(now);
         }
         self.fill_all(now);
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.offer(key);
+        }
     }
 
     fn rechoke(&mut self, now: Instant) {
@@ -621,6 +663,7 @@ impl Scheduler {
                 p.last_unchoked = Some(now);
             }
             self.outputs.push_back(Output::Choke { peer, choke });
+            self.offer(peer);
         }
     }
 
