@@ -537,3 +537,58 @@ fn songswarm_leech_resumes_after_kill() {
     assert!(resumed > 0, "nothing kept from the first run: {done}");
     assert!(downloaded < total, "fetched everything again: {done}");
 }
+
+/// A rate-capped songswarm seed (which announces pieces peer by peer rather
+/// than sending a full bitfield) feeds two libtorrent leechers that know each
+/// other: both finish, and they trade pieces between themselves.
+#[test]
+fn songswarm_seeds_two_libtorrent_leechers_that_trade() {
+    require_libtorrent();
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let content = Content {
+        piece_length: Some(65_536),
+        ..song(&src)
+    };
+    let manifest = dir.path().join("song.torrent");
+    make_manifest(Maker::Songswarm, &content, &manifest);
+
+    let mut cmd = songswarm();
+    cmd.arg("seed").arg(&manifest).arg("--data").arg(&src);
+    cmd.args(["--listen", "127.0.0.1:0", "--json"]);
+    cmd.args(["--max-upload-rate", "1000000"]);
+    let mut seed = Proc::spawn("songswarm seed", cmd);
+    let seed_addr = seed.expect_listening(DEADLINE);
+
+    let ports = free_ports(2);
+    let addrs: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let mut leechers = Vec::new();
+    for (i, me) in addrs.iter().enumerate() {
+        let other = &addrs[1 - i];
+        let mut cmd = lt_peer("leech");
+        cmd.arg(&manifest)
+            .arg("--out")
+            .arg(dir.path().join(format!("lt{i}")));
+        cmd.args(["--listen", me, "--peer", &seed_addr, "--peer", other]);
+        cmd.args(["--linger", "--timeout", "60"]);
+        leechers.push(Proc::spawn(&format!("lt leech {i}"), cmd));
+    }
+    for l in leechers.iter_mut() {
+        l.expect_event("done", DEADLINE);
+    }
+    let mut traded = 0;
+    for (i, l) in leechers.iter_mut().enumerate() {
+        assert_same_content(&content, &src, &dir.path().join(format!("lt{i}")));
+        l.close_stdin();
+        let (_, stats) = l.expect_event("stats", DEADLINE);
+        traded += stats["total_payload_upload"].as_u64().unwrap_or(0);
+        l.expect_success(DEADLINE);
+    }
+    assert!(traded > 0, "the libtorrent leechers never traded");
+    seed.terminate();
+    // Not part of the CLI contract, so only reported when present.
+    if let Ok((_, stats)) = seed.try_event("stats", DEADLINE) {
+        eprintln!("songswarm seed: {stats}, leechers traded {traded} bytes");
+    }
+    seed.wait_exit(DEADLINE);
+}
