@@ -20,13 +20,12 @@ mod measure;
 #[path = "../tests/support/procs.rs"]
 mod procs;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use measure::{bench_mode, env_u64, written_bytes};
-use procs::{lt_peer, require_libtorrent, write_random, Proc};
+use procs::{free_ports, lt_peer, require_libtorrent, write_random, Proc};
 use serde_json::Value;
 
 /// Only there to turn a stuck swarm into a failure.
@@ -77,17 +76,6 @@ struct Outcome {
     leechers_up: u64,
     /// Seconds between the first and the last leecher's `listening` line.
     spread: f64,
-}
-
-/// N free loopback ports, found by binding and releasing them.
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("local addr").port())
-        .collect()
 }
 
 fn songswarm() -> Command {

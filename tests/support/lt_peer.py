@@ -27,7 +27,8 @@ Modes (one JSON object per stdout line, flushed; errors go to stderr, exit 1):
       more pieces are verified (so a test can act mid-transfer).
 
   seed ... --notify-upload BYTES prints {"event":"uploaded",...} once that
-      much payload has been sent.
+      much payload has been sent; --partial serves whatever verified pieces
+      the data holds instead of requiring all of them.
 
 Only plain-text TCP on 127.0.0.1: no DHT, LSD, UPnP, NAT-PMP, trackers, uTP or
 protocol encryption, so every byte on the wire is BitTorrent as BEP 3 says.
@@ -85,6 +86,10 @@ def make_session(args):
             "out_enc_policy": int(lt.enc_policy.disabled),
             # Every peer in the tests lives on 127.0.0.1.
             "allow_multiple_connections_per_ip": True,
+            # Peers in a test start together; one dialled before it listens
+            # must be retried within a second, not after libtorrent's 60 s.
+            "min_reconnect_time": 1,
+            "max_failcount": 100,
             "alert_mask": int(
                 lt.alert.category_t.status_notification
                 | lt.alert.category_t.error_notification
@@ -202,11 +207,14 @@ def cmd_seed(args):
     atp.save_path = args.data
     atp.flags = lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
     handle = ses.add_torrent(atp)
-    # Ready means: listening, and every piece verified against the data.
+    # Ready means: listening, and every piece verified against the data
+    # (with --partial: the data checked, whatever it holds).
     while True:
         check_alerts(ses)
         st = handle.status()
         if st.is_seeding and st.num_pieces == ti.num_pieces():
+            break
+        if args.partial and st.state == lt.torrent_status.downloading:
             break
         if st.state == lt.torrent_status.downloading:
             fail("the data at %s does not match the torrent (%d of %d pieces)"
@@ -216,7 +224,7 @@ def cmd_seed(args):
         ses.wait_for_alert(100)
     port = wait_listening(ses, deadline)
     emit({"event": "listening", "addr": "127.0.0.1:%d" % port, "port": port,
-          "info_hash": str(ti.info_hash())})
+          "info_hash": str(ti.info_hash()), "pieces": handle.status().num_pieces})
     stop = stdin_closed_event()
     notify = args.notify_upload
     while not stop.wait(0.05 if notify else 0.2):
@@ -263,11 +271,12 @@ def cmd_leech(args):
         if now > deadline:
             fail("timed out after %.0f s with %d of %d pieces (%d peers)"
                  % (args.timeout, st.num_pieces, ti.num_pieces(), st.num_peers), 2)
-        # Connect once checking is over, and again while nobody is connected
-        # (a peer that was not listening yet, or that dropped us).
+        # Connect once checking is over, and again every second while fewer
+        # peers are connected than we were given (one that was not
+        # listening yet, or that dropped us).
         checking = st.state in (lt.torrent_status.checking_files,
                                 lt.torrent_status.checking_resume_data)
-        if not checking and (last_connect == 0.0 or (st.num_peers == 0 and now - last_connect > 1.0)):
+        if not checking and (last_connect == 0.0 or (st.num_peers < len(peers) and now - last_connect > 1.0)):
             for p in peers:
                 handle.connect_peer(p)
             last_connect = now
@@ -317,6 +326,8 @@ def main():
         s.add_argument("--timeout", type=float, default=60.0)
         if name == "seed":
             s.add_argument("--data", required=True)
+            s.add_argument("--partial", action="store_true",
+                           help="serve whatever verified pieces the data holds")
             s.add_argument("--notify-upload", type=int, default=0, metavar="BYTES",
                            help='print an "uploaded" line once this much payload is sent')
         else:

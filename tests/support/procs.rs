@@ -77,6 +77,8 @@ pub struct Proc {
     stderr: Arc<Mutex<String>>,
     /// How it exited, once reaped.
     status: Option<ExitStatus>,
+    /// The last stdout lines read, to explain failures (e.g. progress).
+    recent: std::collections::VecDeque<String>,
 }
 
 impl Proc {
@@ -123,6 +125,7 @@ impl Proc {
             lines,
             stderr,
             status: None,
+            recent: std::collections::VecDeque::new(),
         }
     }
 
@@ -160,6 +163,10 @@ impl Proc {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
+                    if self.recent.len() == 5 {
+                        self.recent.pop_front();
+                    }
+                    self.recent.push_back(line.text.clone());
                     let Ok(v) = serde_json::from_str::<Value>(&line.text) else {
                         continue;
                     };
@@ -169,8 +176,9 @@ impl Proc {
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     let err = self.stderr_tail();
+                    let out = Vec::from(self.recent.clone()).join("\n");
                     return Err(format!(
-                        "{name}: no {event:?} line within {timeout:?}; stderr:\n{err}"
+                        "{name}: no {event:?} line within {timeout:?}; last stdout lines:\n{out}\nstderr:\n{err}"
                     ));
                 }
                 Err(RecvTimeoutError::Disconnected) => {
@@ -328,4 +336,16 @@ pub fn assert_same_file(want: &Path, got: &Path) {
         }
         at += n as u64;
     }
+}
+
+/// `n` free loopback ports, found by binding and releasing them (for peers
+/// that must know each other's addresses before they start).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
 }
