@@ -108,7 +108,11 @@ def make_session(args):
         # Loopback transfers are bounded by CPU, not by the network: let every
         # peer have plenty of requests and send buffer in flight.
         settings.update({"max_out_request_queue": 1500, "max_allowed_in_request_queue": 2000})
+    if args.peer_log:
+        # Every message on the wire, for debugging an interop failure.
+        settings["alert_mask"] |= int(lt.alert.category_t.peer_log_notification)
     ses = lt.session(settings)
+    ses.peer_log = open(args.peer_log, "a") if args.peer_log else None
     # By default libtorrent puts local-network peers (127/8 included) into a
     # peer class without rate limits; the swarm benchmark needs the limits to
     # hold on loopback, so every address goes to the global class.
@@ -136,6 +140,9 @@ def check_alerts(ses):
     """Fails on errors; returns the alerts for the caller to look at."""
     alerts = ses.pop_alerts()
     for a in alerts:
+        if ses.peer_log is not None and isinstance(a, lt.peer_log_alert):
+            ses.peer_log.write("%.3f %s\n" % (time.monotonic(), a.message()))
+            ses.peer_log.flush()
         if isinstance(a, (lt.file_error_alert, lt.torrent_error_alert, lt.listen_failed_alert)):
             fail(a.message())
         if isinstance(a, lt.hash_failed_alert):
@@ -324,6 +331,8 @@ def main():
         s.add_argument("--high-performance", action="store_true",
                        help="start from libtorrent's high_performance_seed settings")
         s.add_argument("--timeout", type=float, default=60.0)
+        s.add_argument("--peer-log", metavar="FILE",
+                       help="append libtorrent's per-peer wire log to FILE (debugging)")
         if name == "seed":
             s.add_argument("--data", required=True)
             s.add_argument("--partial", action="store_true",
