@@ -355,7 +355,9 @@ impl Coordinator {
             }
             PeerEvent::Verified { piece, result } => match result {
                 Ok(ok) => {
-                    if !ok {
+                    if ok {
+                        debug!(piece, "piece verified");
+                    } else {
                         warn!(piece, "piece failed its hash check");
                     }
                     self.sched.handle_verified(now, piece, ok);
@@ -407,8 +409,7 @@ impl Coordinator {
             self.remove_link(old_key);
         }
         self.seen.insert(peer_id);
-        let bitfield = (self.sched.pieces().have_count() > 0)
-            .then(|| Bytes::from(self.sched.pieces().bitfield()));
+        let bitfield = self.sched.bitfield_for_new_peer().map(Bytes::from);
         if commands.try_send(PeerCommand::Start { bitfield }).is_err() {
             return;
         }
@@ -600,7 +601,10 @@ impl Coordinator {
                         self.send(key, PeerCommand::Have(piece));
                     }
                 }
-                Output::Offer { peer, piece } => self.send(peer, PeerCommand::Have(piece)),
+                Output::Offer { peer, piece } => {
+                    debug!(peer, piece, "offering piece");
+                    self.send(peer, PeerCommand::Have(piece));
+                }
                 Output::Verify { piece, blocks } => self.verify(piece, blocks),
                 Output::Disconnect { peer, ban, reason } => {
                     if let Some(link) = self.links.get(&peer) {

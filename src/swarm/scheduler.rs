@@ -10,6 +10,7 @@
 //! endgame (nothing left unrequested) a block may be asked of a second peer and
 //! the loser is cancelled. Each peer gets about `pipeline_seconds` of its
 //! measured rate in flight. Choking is tit-for-tat: `unchoke_slots` regular
+//! (more while a capped upload has bandwidth to spare)
 //! slots by rate (download rate from them while leeching, upload rate to them
 //! while seeding) plus one optimistic slot that rotates.
 
@@ -145,6 +146,9 @@ struct PeerState {
     announced: Vec<bool>,
     /// Super-seeding: its offer window before its rate is measured.
     offer_window: u32,
+    /// When it last announced a new piece (a stalled peer may get a second
+    /// copy of a piece from a super-seed).
+    last_have_at: Instant,
     /// Hash failures of pieces it contributed to.
     strikes: u32,
     /// Most outstanding requests it accepts (its BEP 10 `reqq`).
@@ -256,7 +260,7 @@ impl Scheduler {
     }
 
     /// A peer finished its handshake. `reqq` is its advertised queue depth.
-    pub fn handle_peer_connected(&mut self, _now: Instant, peer: PeerKey, reqq: Option<u32>) {
+    pub fn handle_peer_connected(&mut self, now: Instant, peer: PeerKey, reqq: Option<u32>) {
         let n = self.pieces.count() as usize;
         self.peers.insert(
             peer,
@@ -274,7 +278,8 @@ impl Scheduler {
                 snubbed: false,
                 slow_start: self.cfg.initial_pipeline,
                 announced: vec![false; n],
-                offer_window: 2,
+                offer_window: 1,
+                last_have_at: now,
                 strikes: 0,
                 reqq: reqq
                     .map(|q| q.max(1) as usize)
@@ -282,7 +287,7 @@ impl Scheduler {
                 last_unchoked: None,
             },
         );
-        self.offer(peer);
+        self.offer(now, peer);
     }
 
     /// Our bitfield for a new connection (None: send none; a super-seed
@@ -322,6 +327,7 @@ impl Scheduler {
                 }
             }
         }
+        self.fill_free_slots(now);
         self.fill_all(now);
     }
 
@@ -363,7 +369,8 @@ impl Scheduler {
         }
         p.have[piece as usize] = true;
         p.have_count += 1;
-        let was_offered = p.announced[piece as usize];
+        p.last_have_at = now;
+        let was_offered = p.announced[piece as usize] && !p.am_choking;
         self.availability[piece as usize] += 1;
         if was_offered && self.super_seeding() {
             self.offers[piece as usize] = self.offers[piece as usize].saturating_sub(1);
@@ -389,7 +396,7 @@ impl Scheduler {
             .count() as u32;
         self.update_interest(peer);
         self.fill(now, peer);
-        self.offer(peer);
+        self.offer(now, peer);
     }
 
     fn update_interest(&mut self, peer: PeerKey) {
@@ -429,15 +436,49 @@ impl Scheduler {
             return;
         };
         p.peer_interested = interested;
-        if interested && p.am_choking {
-            // A free slot is used at once rather than at the next re-evaluation.
+        self.fill_free_slots(now);
+    }
+
+    /// Regular unchoke slots: `unchoke_slots`, or every peer while our upload
+    /// is capped and runs below 80% of the cap (bandwidth to spare: more
+    /// peers served spreads pieces faster and costs nobody anything).
+    fn regular_slots(&self) -> usize {
+        // A seed keeps few peers unchoked: its pieces then finish one after
+        // another, and each can be passed on as soon as it is complete.
+        let spare = !self.completed
+            && self.cfg.max_upload_rate.is_some_and(|cap| {
+                let rate: f64 = self.peers.values().map(|p| p.up.rate).sum();
+                rate < 0.8 * cap as f64
+            });
+        if spare {
+            self.peers.len().max(self.cfg.unchoke_slots)
+        } else {
+            self.cfg.unchoke_slots
+        }
+    }
+
+    /// Uses free unchoke slots at once rather than at the next re-evaluation
+    /// (a peer that lost interest, or left, frees its slot for a waiting
+    /// one), longest-waiting peer first.
+    fn fill_free_slots(&mut self, now: Instant) {
+        loop {
             let unchoked = self
                 .peers
                 .values()
                 .filter(|q| !q.am_choking && q.peer_interested)
                 .count();
-            if unchoked < self.cfg.unchoke_slots + 1 {
-                self.set_choke(now, peer, false);
+            if unchoked > self.regular_slots() {
+                return;
+            }
+            let next = self
+                .peers
+                .iter()
+                .filter(|(_, q)| q.am_choking && q.peer_interested)
+                .min_by_key(|(k, q)| (q.last_unchoked, **k))
+                .map(|(k, _)| *k);
+            match next {
+                Some(k) => self.set_choke(now, k, false),
+                None => return,
             }
         }
     }
@@ -604,7 +645,7 @@ impl Scheduler {
         self.fill_all(now);
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
-            self.offer(key);
+            self.offer(now, key);
         }
     }
 
@@ -616,18 +657,24 @@ impl Scheduler {
             .iter()
             .filter(|(_, p)| p.peer_interested)
             .map(|(k, p)| {
-                (
-                    *k,
-                    if seeding { p.up.rate } else { p.down.rate },
-                    p.last_unchoked,
-                )
+                // A super-seed keeps the peers it serves: choking one mid-piece
+                // would strand a piece only we have, and the piece would be
+                // offered (and uploaded) again to someone else.
+                let rate = if seeding && self.super_seeding() && !p.am_choking {
+                    f64::INFINITY
+                } else if seeding {
+                    p.up.rate
+                } else {
+                    p.down.rate
+                };
+                (*k, rate, p.last_unchoked)
             })
             .collect();
         // Highest rate first; among equals, the one unchoked longest ago (round robin).
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
         let regular: Vec<PeerKey> = ranked
             .iter()
-            .take(self.cfg.unchoke_slots)
+            .take(self.regular_slots())
             .map(|r| r.0)
             .collect();
         let rotate = match self.last_optimistic {
@@ -658,12 +705,16 @@ impl Scheduler {
             return;
         };
         if p.am_choking != choke {
+            self.count_offers(peer, false);
+            let p = self.peers.get_mut(&peer).expect("checked above");
             p.am_choking = choke;
+            self.count_offers(peer, true);
+            let p = self.peers.get_mut(&peer).expect("checked above");
             if !choke {
                 p.last_unchoked = Some(now);
             }
             self.outputs.push_back(Output::Choke { peer, choke });
-            self.offer(peer);
+            self.offer(now, peer);
         }
     }
 

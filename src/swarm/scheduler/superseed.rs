@@ -9,12 +9,20 @@
 //! pieces among themselves. Any BitTorrent client follows HAVE messages, so
 //! this needs nothing from the other side.
 
+use std::time::{Duration, Instant};
+
 use super::{Output, PeerKey, Scheduler};
+
+/// A peer with no new piece for this long may be offered pieces others have.
+const STALL: Duration = Duration::from_secs(2);
 
 /// Largest offer window of one peer, in pieces.
 const MAX_WINDOW: u32 = 64;
 /// Offer window of a new peer (grows per completed piece until measured).
-const FIRST_WINDOW: u32 = 2;
+const FIRST_WINDOW: u32 = 1;
+/// Seconds of a peer's rate kept on offer: short, so that the seed's pieces
+/// complete one after another rather than all at once.
+const OFFER_SECONDS: f64 = 1.0;
 
 impl Scheduler {
     /// True when this scheduler announces pieces peer by peer.
@@ -53,7 +61,7 @@ impl Scheduler {
             return p.offer_window;
         }
         let piece = self.pieces.geometry.piece_length.max(1) as f64;
-        let by_rate = (p.up.rate * self.cfg.pipeline_seconds / piece).ceil() as u32;
+        let by_rate = (p.up.rate * OFFER_SECONDS / piece).ceil() as u32;
         by_rate.max(p.offer_window).clamp(FIRST_WINDOW, MAX_WINDOW)
     }
 
@@ -67,7 +75,7 @@ impl Scheduler {
     }
 
     /// Tops up the peer's offers to its window.
-    pub(super) fn offer(&mut self, peer: PeerKey) {
+    pub(super) fn offer(&mut self, now: Instant, peer: PeerKey) {
         if !self.super_seeding() || !self.peers.contains_key(&peer) {
             return;
         }
@@ -88,8 +96,21 @@ impl Scheduler {
                     (self.availability[i] + self.offers[i], self.tiebreak[i])
                 });
             let Some(i) = best else { break };
-            self.peers.get_mut(&peer).expect("checked above").announced[i as usize] = true;
-            self.offers[i as usize] += 1;
+            // Offer only pieces nobody has or has been offered: a second
+            // copy takes the seed's bandwidth from first copies, and the
+            // peers can trade it among themselves. Only a peer that has
+            // stalled (no new piece for a while: maybe nobody else serves
+            // it) gets pieces others already have.
+            let fresh = self.availability[i as usize] == 0 && self.offers[i as usize] == 0;
+            let stalled = now.saturating_duration_since(self.peers[&peer].last_have_at) >= STALL;
+            if !fresh && !stalled {
+                break;
+            }
+            let p = self.peers.get_mut(&peer).expect("checked above");
+            p.announced[i as usize] = true;
+            if !p.am_choking {
+                self.offers[i as usize] += 1;
+            }
             outstanding += 1;
             self.outputs.push_back(Output::Offer { peer, piece: i });
         }
