@@ -76,6 +76,8 @@ struct Outcome {
     leechers_up: u64,
     /// Seconds between the first and the last leecher's `listening` line.
     spread: f64,
+    /// The seeder's own count from its closing `stats` line, in copies.
+    seed_own: Option<f64>,
 }
 
 fn songswarm() -> Command {
@@ -240,19 +242,23 @@ fn run_swarm(
         )
     };
     let by_leechers = (copies(down.saturating_sub(up)), how);
-    let seeder_copies = match (seed_stats.as_ref().and_then(uploaded), seed_written) {
-        (Some(up), _) => (copies(up), "seeder's own count"),
-        // libtorrent sends with sendmsg, which wchar misses; songswarm's
-        // socket writes go through write(2).
-        (None, Some(w)) if tool == Tool::Songswarm => {
+    // songswarm: what its process wrote to sockets (exact; its own `stats`
+    // line has under-counted); libtorrent sends with sendmsg, which wchar
+    // misses, so there its own count.
+    let own = seed_stats.as_ref().and_then(uploaded);
+    let seeder_copies = match (tool, seed_written, own) {
+        (Tool::Songswarm, Some(w), _) => {
             (copies(w), "seeder's socket writes, /proc/<pid>/io wchar")
         }
+        (_, _, Some(up)) => (copies(up), "seeder's own count"),
         _ => by_leechers,
     };
+    let seed_own = own.map(copies);
     Ok(Outcome {
         finish,
         seeder_copies,
         by_leechers,
+        seed_own,
         leechers_up: up,
         spread: (all_up - start).as_secs_f64(),
     })
@@ -362,6 +368,9 @@ fn main() {
                         "      seeder copies by the leechers' counts: {:.2} ({})",
                         o.by_leechers.0, o.by_leechers.1
                     );
+                    if let Some(own) = o.seed_own {
+                        println!("      seeder copies by its own stats line: {own:.2}");
+                    }
                     // How much of the leechers' capped uplinks the swarm used.
                     let capacity = setup.leechers as f64 * setup.rate as f64 * last;
                     println!(
