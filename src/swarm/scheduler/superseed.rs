@@ -96,14 +96,15 @@ impl Scheduler {
                     (self.availability[i] + self.offers[i], self.tiebreak[i])
                 });
             let Some(i) = best else { break };
-            // Offer only pieces nobody has or has been offered: a second
-            // copy takes the seed's bandwidth from first copies, and the
-            // peers can trade it among themselves. Only a peer that has
-            // stalled (no new piece for a while: maybe nobody else serves
-            // it) gets pieces others already have.
-            let fresh = self.availability[i as usize] == 0 && self.offers[i as usize] == 0;
+            // Pieces are offered least spread first, so no second copy goes
+            // out while a piece nobody has remains. Beyond two copies the
+            // peers trade among themselves; only a peer that has stalled (no
+            // new piece for a while: maybe nobody else serves it) gets more.
+            let spread = self.availability[i as usize] + self.offers[i as usize];
             let stalled = now.saturating_duration_since(self.peers[&peer].last_have_at) >= STALL;
-            if !fresh && !stalled {
+            // Once every piece is out (this is the least spread), a second
+            // copy of a piece only one peer holds shortens the swarm's tail.
+            if spread > 1 && !stalled {
                 break;
             }
             let p = self.peers.get_mut(&peer).expect("checked above");
