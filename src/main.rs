@@ -11,7 +11,11 @@ use tracing_subscriber::EnvFilter;
 type BoxError = Box<dyn Error + Send + Sync>;
 
 #[derive(Parser)]
-#[command(name = "songswarm", version, about = "Share and play songs peer to peer, with a Chord ring as the tracker")]
+#[command(
+    name = "songswarm",
+    version,
+    about = "Share and play songs peer to peer, with a Chord ring as the tracker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
