@@ -25,6 +25,8 @@ pub mod node;
 pub mod ops;
 pub mod quorum;
 pub mod records;
+pub mod ring;
+pub mod routing;
 
 pub use records::Role;
 

@@ -37,9 +37,11 @@ use crate::id::{Id, ID_BITS};
 pub type OpId = u64;
 
 /// Past contacts remembered for partition healing.
-const MAX_CONTACTS: usize = 32;
+pub(crate) const MAX_CONTACTS: usize = 32;
 /// Candidates returned in a `Closer` answer.
-const CLOSER_COUNT: usize = 4;
+pub(crate) const CLOSER_COUNT: usize = 4;
+/// Unanswered requests in a row after which a successor or predecessor is dead.
+const MISSES_TO_DEATH: u32 = 2;
 
 /// What the node wants done.
 #[derive(Debug, PartialEq)]
@@ -86,8 +88,8 @@ pub(crate) enum Pending {
     StabilizeCheck,
     /// Liveness check of our predecessor; on death, take `notifier` instead.
     PredCheck { notifier: Option<Peer> },
-    /// Liveness check of a successor found through a past contact.
-    MergeCheck,
+    /// Liveness check of the head of a successor list found by a self-lookup.
+    MergeCheck { list: Vec<Peer> },
     /// Liveness check of a new finger `k`.
     FingerCheck { k: usize },
     /// One hop of lookup `lookup`.
@@ -119,6 +121,7 @@ pub(crate) enum Purpose {
     Join,
     Finger(usize),
     Rejoin,
+    Rescue,
     Replicate,
     Write { op: OpId, value: SwarmList },
     Read { op: OpId },
@@ -153,7 +156,7 @@ pub struct Node {
     /// Tunables (N, W, R, r, timers).
     pub(crate) config: ChordConfig,
     /// The only source of randomness (jitter, contact choice).
-    rng: StdRng,
+    pub(crate) rng: StdRng,
     /// Life cycle.
     pub(crate) phase: Phase,
     /// Successor list, closest first, never containing `me`; empty when alone.
@@ -161,25 +164,25 @@ pub struct Node {
     /// Predecessor, if known.
     pub(crate) pred: Option<Peer>,
     /// finger[k] ≈ successor(me + 2^k); checked alive when set.
-    fingers: Vec<Option<Peer>>,
+    pub(crate) fingers: Vec<Option<Peer>>,
     /// Finger to refresh next.
-    next_finger: usize,
+    pub(crate) next_finger: usize,
     /// Past contacts for partition healing (random sample of nodes seen).
-    contacts: Vec<SocketAddr>,
+    pub(crate) contacts: Vec<SocketAddr>,
     /// Where to join through.
-    bootstrap: Vec<SocketAddr>,
+    pub(crate) bootstrap: Vec<SocketAddr>,
     /// Swarm lists held here.
     pub(crate) store: RecordStore,
     /// False while a joiner is still receiving its key range.
     pub(crate) ready: bool,
     /// Next request id.
-    next_req: ReqId,
+    pub(crate) next_req: ReqId,
     /// Outstanding requests.
     pub(crate) pending: BTreeMap<ReqId, Rpc>,
     /// Deadlines of outstanding requests, earliest first.
-    deadlines: BTreeSet<(Instant, ReqId)>,
+    pub(crate) deadlines: BTreeSet<(Instant, ReqId)>,
     /// Next lookup / operation id.
-    next_op: u64,
+    pub(crate) next_op: u64,
     /// Lookups in flight.
     pub(crate) lookups: BTreeMap<u64, LookupState>,
     /// Quorum writes in flight.
@@ -189,11 +192,20 @@ pub struct Node {
     /// Hand-offs of keys this node should no longer hold.
     pub(crate) handoffs: BTreeMap<u64, HandoffOp>,
     /// True while a stabilize round is in flight.
-    stabilizing: bool,
+    pub(crate) stabilizing: bool,
+    /// Our only successor missed an answer: it may be dead, or the message
+    /// was lost. It stays (dropping it would split a small ring in two)
+    /// until a self-lookup finds a live successor or fails everywhere.
+    pub(crate) succ_suspect: bool,
+    /// Consecutive unanswered stabilize requests to the first successor;
+    /// one lost message is not a death.
+    pub(crate) succ_misses: u32,
+    /// Consecutive unanswered liveness checks of the predecessor.
+    pub(crate) pred_misses: u32,
     /// Periodic tasks.
     timers: Timers,
     /// Outputs not yet polled.
-    outputs: VecDeque<Output>,
+    pub(crate) outputs: VecDeque<Output>,
 }
 
 impl Node {
@@ -224,6 +236,9 @@ impl Node {
             reads: BTreeMap::new(),
             handoffs: BTreeMap::new(),
             stabilizing: false,
+            succ_suspect: false,
+            succ_misses: 0,
+            pred_misses: 0,
             timers: Timers {
                 stabilize: now,
                 finger: now,
@@ -437,7 +452,7 @@ impl Node {
         }
     }
 
-    fn schedule_all(&mut self, now: Instant) {
+    pub(crate) fn schedule_all(&mut self, now: Instant) {
         self.timers = Timers {
             stabilize: now,
             finger: now + self.jitter(self.config.fix_finger_interval),
@@ -447,7 +462,7 @@ impl Node {
     }
 
     /// `d` scaled by a random factor in [0.5, 1.5): keeps nodes out of lockstep.
-    fn jitter(&mut self, d: Duration) -> Duration {
+    pub(crate) fn jitter(&mut self, d: Duration) -> Duration {
         d.mul_f64(self.rng.gen_range(0.5..1.5))
     }
 
@@ -474,7 +489,7 @@ impl Node {
         self.send(to.addr, make(req));
     }
 
-    fn take_pending(&mut self, req: ReqId) -> Option<Rpc> {
+    pub(crate) fn take_pending(&mut self, req: ReqId) -> Option<Rpc> {
         let rpc = self.pending.remove(&req)?;
         self.deadlines.remove(&(rpc.deadline, req));
         Some(rpc)
@@ -490,7 +505,7 @@ impl Node {
         id
     }
 
-    fn handle_answer(&mut self, now: Instant, rpc: Rpc, msg: Message) {
+    pub(crate) fn handle_answer(&mut self, now: Instant, rpc: Rpc, msg: Message) {
         let to = rpc.to;
         match (rpc.kind, msg) {
             (Pending::Stabilize, Message::State { pred, succs, .. }) => {
@@ -507,18 +522,8 @@ impl Node {
                 }
                 self.finish_stabilize();
             }
-            (Pending::PredCheck { .. }, Message::Pong { .. }) => {}
-            (Pending::MergeCheck, Message::Pong { .. }) => {
-                if self
-                    .succs
-                    .first()
-                    .is_none_or(|s| to.id.in_open(self.me.id, s.id))
-                {
-                    tracing::debug!(me = ?self.me.id, new = ?to.id, "found a closer successor through a past contact");
-                    self.succs.insert(0, to);
-                    self.succs.truncate(self.config.successor_list_len);
-                }
-            }
+            (Pending::PredCheck { .. }, Message::Pong { .. }) => self.pred_misses = 0,
+            (Pending::MergeCheck { list }, Message::Pong { .. }) => self.adopt_found(to, list),
             (Pending::FingerCheck { k }, Message::Pong { .. }) => self.fingers[k] = Some(to),
             (Pending::Hop { lookup }, msg @ (Message::Found { .. } | Message::Closer { .. })) => {
                 self.on_hop_answer(now, lookup, to, msg)
@@ -545,24 +550,53 @@ impl Node {
         }
     }
 
-    fn rpc_failed(&mut self, now: Instant, rpc: Rpc) {
+    pub(crate) fn rpc_failed(&mut self, now: Instant, rpc: Rpc) {
         let dead = rpc.to;
         match rpc.kind {
             Pending::Stabilize => {
-                tracing::debug!(me = ?self.me.id, dead = ?dead.id, "successor did not answer; dropping it");
-                self.succs.retain(|p| p.addr != dead.addr);
-                self.forget_finger(dead.addr);
                 self.stabilizing = false;
-                // Ask the next successor at once rather than a tick later.
-                self.stabilize(now);
+                self.succ_misses += 1;
+                if self.succ_misses < MISSES_TO_DEATH {
+                    self.stabilize(now);
+                    return;
+                }
+                self.succ_misses = 0;
+                self.forget_finger(dead.addr);
+                if self.succs.len() > 1 {
+                    tracing::debug!(me = ?self.me.id, dead = ?dead.id, "successor did not answer; dropping it");
+                    self.succs.retain(|p| p.addr != dead.addr);
+                    // Ask the next successor at once rather than a tick later.
+                    self.stabilize(now);
+                } else {
+                    // Keep the only successor, but look for a live one;
+                    // again on every failure until one answers.
+                    self.succ_suspect = true;
+                    let rescuing = self
+                        .lookups
+                        .values()
+                        .any(|l| matches!(l.purpose, Purpose::Rescue));
+                    if !rescuing {
+                        self.rescue(now);
+                    }
+                }
             }
             Pending::StabilizeCheck => self.finish_stabilize(),
             Pending::PredCheck { notifier } => {
-                if self.pred == Some(dead) {
+                if self.pred != Some(dead) {
+                    return;
+                }
+                self.pred_misses += 1;
+                if self.pred_misses < MISSES_TO_DEATH {
+                    let kind = Pending::PredCheck { notifier };
+                    self.request(now, dead, |req| Message::Ping { req }, kind);
+                } else {
+                    self.pred_misses = 0;
                     self.pred = notifier;
                 }
             }
-            Pending::MergeCheck | Pending::FingerCheck { .. } => self.forget_finger(dead.addr),
+            Pending::MergeCheck { .. } | Pending::FingerCheck { .. } => {
+                self.forget_finger(dead.addr)
+            }
             Pending::Hop { lookup } => {
                 self.forget_finger(dead.addr);
                 self.advance_lookup(now, lookup);
@@ -573,427 +607,5 @@ impl Node {
             // The joiner gives up waiting; anti-entropy brings the keys later.
             Pending::Handoff => self.ready = true,
         }
-    }
-
-    // ----- ring maintenance -----
-
-    fn stabilize(&mut self, now: Instant) {
-        if self.phase != Phase::Member {
-            return;
-        }
-        match self.succs.first().copied() {
-            Some(s) => {
-                self.stabilizing = true;
-                self.request(now, s, |req| Message::GetState { req }, Pending::Stabilize);
-            }
-            None => {
-                // Alone: a predecessor that notified us is our successor too,
-                // once checked alive.
-                if let Some(p) = self.pred {
-                    self.stabilizing = true;
-                    self.request(now, p, |req| Message::Ping { req }, Pending::StabilizeCheck);
-                }
-            }
-        }
-    }
-
-    fn on_state(&mut self, now: Instant, s: Peer, pred: Option<SocketAddr>, list: &[SocketAddr]) {
-        if self.succs.first() != Some(&s) {
-            // The successor changed meanwhile; this answer is stale.
-            self.finish_stabilize();
-            return;
-        }
-        let mut candidate = vec![s];
-        candidate.extend(list.iter().map(|a| Peer::new(*a)));
-        self.succs = self.ordered_list(candidate);
-        match pred.map(Peer::new) {
-            Some(p) if p != self.me && p.id.in_open(self.me.id, s.id) => {
-                self.request(now, p, |req| Message::Ping { req }, Pending::StabilizeCheck);
-            }
-            _ => self.finish_stabilize(),
-        }
-    }
-
-    fn finish_stabilize(&mut self) {
-        self.stabilizing = false;
-        if let Some(s) = self.succs.first() {
-            let to = s.addr;
-            self.send(to, Message::Notify);
-        }
-    }
-
-    /// `list` cut to a clockwise-ordered, duplicate-free successor list:
-    /// entries that do not lie strictly further round the ring than the one
-    /// before (including `me`, which ends a wrapped list) are dropped.
-    pub(crate) fn ordered_list(&self, list: Vec<Peer>) -> Vec<Peer> {
-        let mut out: Vec<Peer> = Vec::with_capacity(self.config.successor_list_len);
-        for p in list {
-            if p == self.me {
-                break;
-            }
-            let further = out
-                .last()
-                .is_none_or(|last| self.me.id.distance_to(p.id) > self.me.id.distance_to(last.id));
-            if further {
-                out.push(p);
-            }
-            if out.len() == self.config.successor_list_len {
-                break;
-            }
-        }
-        out
-    }
-
-    /// Zave's rectify: `n` (alive, it just spoke) believes it is our predecessor.
-    fn rectify(&mut self, now: Instant, n: Peer) {
-        if self.phase != Phase::Member || n == self.me {
-            return;
-        }
-        match self.pred {
-            None => self.pred = Some(n),
-            Some(p) if p == n => {}
-            Some(p) if n.id.in_open(p.id, self.me.id) => self.pred = Some(n),
-            Some(p) => {
-                let checking = self
-                    .pending
-                    .values()
-                    .any(|r| matches!(r.kind, Pending::PredCheck { .. }));
-                if !checking {
-                    self.request(
-                        now,
-                        p,
-                        |req| Message::Ping { req },
-                        Pending::PredCheck { notifier: Some(n) },
-                    );
-                }
-            }
-        }
-    }
-
-    fn check_predecessor(&mut self, now: Instant) {
-        if let Some(p) = self.pred {
-            let checking = self
-                .pending
-                .values()
-                .any(|r| matches!(r.kind, Pending::PredCheck { .. }));
-            if !checking {
-                self.request(
-                    now,
-                    p,
-                    |req| Message::Ping { req },
-                    Pending::PredCheck { notifier: None },
-                );
-            }
-        }
-    }
-
-    fn fix_next_finger(&mut self, now: Instant) {
-        let Some(last) = self.succs.last().copied() else {
-            return;
-        };
-        // Fingers whose start the successor list already covers need no
-        // lookup; skip to the next one that does (one lookup per tick).
-        for _ in 0..ID_BITS {
-            let k = self.next_finger;
-            self.next_finger = (self.next_finger + 1) % ID_BITS;
-            let start = self.me.id.add_pow2(k);
-            if start.in_open_closed(self.me.id, last.id) {
-                let owner = self
-                    .succs
-                    .iter()
-                    .find(|s| start.in_open_closed(self.me.id, s.id))
-                    .copied();
-                self.fingers[k] = owner;
-                continue;
-            }
-            self.start_lookup(now, start, Purpose::Finger(k), None);
-            return;
-        }
-    }
-
-    pub(crate) fn forget_finger(&mut self, addr: SocketAddr) {
-        for f in self.fingers.iter_mut() {
-            if f.is_some_and(|p| p.addr == addr) {
-                *f = None;
-            }
-        }
-    }
-
-    fn note_contact(&mut self, addr: SocketAddr) {
-        if addr == self.me.addr || self.contacts.contains(&addr) {
-            return;
-        }
-        if self.contacts.len() < MAX_CONTACTS {
-            self.contacts.push(addr);
-        } else if self.rng.gen_ratio(1, 4) {
-            // Random replacement keeps a sample of every era, so contacts
-            // from before a partition survive it.
-            let i = self.rng.gen_range(0..MAX_CONTACTS);
-            self.contacts[i] = addr;
-        }
-    }
-
-    fn rejoin_through_contact(&mut self, now: Instant) {
-        if self.contacts.is_empty() {
-            return;
-        }
-        let c = self.contacts[self.rng.gen_range(0..self.contacts.len())];
-        self.start_lookup(now, self.me.id, Purpose::Rejoin, Some(vec![Peer::new(c)]));
-    }
-
-    fn start_join(&mut self, now: Instant) {
-        let mut start: Vec<Peer> = self.bootstrap.iter().map(|a| Peer::new(*a)).collect();
-        start.extend(self.contacts.iter().map(|a| Peer::new(*a)));
-        self.start_lookup(now, self.me.id, Purpose::Join, Some(start));
-    }
-
-    // ----- lookups -----
-
-    /// The owner's successor list for `key` if this node knows it.
-    pub(crate) fn local_answer(&self, key: Id) -> Option<Vec<Peer>> {
-        if self.phase != Phase::Member {
-            return None;
-        }
-        if self.succs.is_empty() {
-            return Some(vec![self.me]);
-        }
-        let mut with_me = vec![self.me];
-        with_me.extend(self.succs.iter().copied());
-        if let Some(p) = self.pred {
-            if key.in_open_closed(p.id, self.me.id) {
-                return Some(with_me);
-            }
-        }
-        // A short list means the ring is small and we see all of it.
-        let whole_ring = self.succs.len() < self.config.successor_list_len;
-        let mut prev = self.me.id;
-        for (i, s) in self.succs.iter().enumerate() {
-            if key.in_open_closed(prev, s.id) {
-                if whole_ring {
-                    let mut list = with_me[i + 1..].to_vec();
-                    list.extend_from_slice(&with_me[..=i]);
-                    return Some(list);
-                }
-                // Answer only with enough followers for a replica set.
-                if i == 0 || self.succs.len() - i >= self.config.replicas {
-                    return Some(self.succs[i..].to_vec());
-                }
-                return None;
-            }
-            prev = s.id;
-        }
-        None
-    }
-
-    /// Known nodes in (me, key), closest to the key first.
-    fn closest_preceding(&self, key: Id, count: usize) -> Vec<Peer> {
-        let mut all: Vec<Peer> = self
-            .fingers
-            .iter()
-            .flatten()
-            .chain(self.succs.iter())
-            .filter(|p| p.id.in_open(self.me.id, key))
-            .copied()
-            .collect();
-        all.sort_by_key(|p| (p.id.distance_to(key), p.addr));
-        all.dedup_by_key(|p| p.addr);
-        all.truncate(count);
-        all
-    }
-
-    fn answer_find(&mut self, from: Peer, req: ReqId, key: Id) {
-        let msg = match self.local_answer(key) {
-            Some(list) => Message::Found {
-                req,
-                succs: list.iter().map(|p| p.addr).collect(),
-            },
-            None => Message::Closer {
-                req,
-                nodes: self
-                    .closest_preceding(key, CLOSER_COUNT)
-                    .iter()
-                    .map(|p| p.addr)
-                    .collect(),
-            },
-        };
-        self.send(from.addr, msg);
-    }
-
-    /// Look `key` up, asking `start` first, or answering locally / from
-    /// our own table when `start` is None.
-    pub(crate) fn start_lookup(
-        &mut self,
-        now: Instant,
-        key: Id,
-        purpose: Purpose,
-        start: Option<Vec<Peer>>,
-    ) {
-        let start = match start {
-            Some(s) => s,
-            None => {
-                if let Some(list) = self.local_answer(key) {
-                    self.lookup_done(now, key, purpose, list, 0);
-                    return;
-                }
-                self.closest_preceding(key, CLOSER_COUNT)
-            }
-        };
-        let id = self.new_op_id();
-        let start = start.into_iter().filter(|p| *p != self.me).collect();
-        self.lookups.insert(
-            id,
-            LookupState {
-                lookup: Lookup::new(key, start),
-                purpose,
-            },
-        );
-        self.advance_lookup(now, id);
-    }
-
-    fn advance_lookup(&mut self, now: Instant, id: u64) {
-        let max_hops = self.config.max_hops as u32;
-        let Some(state) = self.lookups.get_mut(&id) else {
-            return;
-        };
-        let next = if state.lookup.hops >= max_hops {
-            None
-        } else {
-            state.lookup.next_hop()
-        };
-        match next {
-            Some(p) => {
-                let key = state.lookup.key;
-                self.request(
-                    now,
-                    p,
-                    |req| Message::FindSuccessor { req, key },
-                    Pending::Hop { lookup: id },
-                );
-            }
-            None => {
-                if let Some(state) = self.lookups.remove(&id) {
-                    self.lookup_failed(state);
-                }
-            }
-        }
-    }
-
-    fn on_hop_answer(&mut self, now: Instant, id: u64, from: Peer, msg: Message) {
-        match msg {
-            Message::Found { succs, .. } if !succs.is_empty() => {
-                if let Some(state) = self.lookups.remove(&id) {
-                    let list = succs.iter().map(|a| Peer::new(*a)).collect();
-                    let (key, hops) = (state.lookup.key, state.lookup.hops);
-                    self.lookup_done(now, key, state.purpose, list, hops);
-                }
-            }
-            Message::Closer { nodes, .. } => {
-                let me = self.me;
-                let nodes: Vec<Peer> = nodes
-                    .iter()
-                    .map(|a| Peer::new(*a))
-                    .filter(|p| *p != me)
-                    .collect();
-                if let Some(state) = self.lookups.get_mut(&id) {
-                    state.lookup.add_closer(from.id, &nodes);
-                }
-                self.advance_lookup(now, id);
-            }
-            _ => self.advance_lookup(now, id),
-        }
-    }
-
-    fn lookup_done(&mut self, now: Instant, key: Id, purpose: Purpose, list: Vec<Peer>, hops: u32) {
-        match purpose {
-            Purpose::Join => {
-                if self.phase != Phase::Joining {
-                    return;
-                }
-                let succs = self.ordered_list(list);
-                let Some(first) = succs.first().map(|p| p.addr) else {
-                    return;
-                };
-                tracing::debug!(me = ?self.me.id, succ = ?succs[0].id, "joined");
-                self.succs = succs;
-                self.phase = Phase::Member;
-                self.ready = false;
-                self.schedule_all(now);
-                let upto = self.me.id;
-                self.request(
-                    now,
-                    Peer::new(first),
-                    |req| Message::Handoff {
-                        req,
-                        upto,
-                        after: None,
-                    },
-                    Pending::Handoff,
-                );
-                self.send(first, Message::Notify);
-            }
-            Purpose::Finger(k) => {
-                let owner = list[0];
-                if owner == self.me {
-                    self.fingers[k] = None;
-                } else if self.fingers[k] != Some(owner) {
-                    self.request(
-                        now,
-                        owner,
-                        |req| Message::Ping { req },
-                        Pending::FingerCheck { k },
-                    );
-                }
-            }
-            Purpose::Rejoin => {
-                let s = list[0];
-                let closer = s != self.me
-                    && self
-                        .succs
-                        .first()
-                        .is_none_or(|f| s.id.in_open(self.me.id, f.id));
-                if closer && self.phase == Phase::Member {
-                    self.request(now, s, |req| Message::Ping { req }, Pending::MergeCheck);
-                }
-            }
-            Purpose::Replicate => self.on_replicate_located(now, key, list),
-            Purpose::Write { op, value } => self.start_write(now, op, key, value, list),
-            Purpose::Read { op } => self.start_read(now, op, key, list),
-            Purpose::Locate { op } => {
-                let replicas = self.replica_set(&list);
-                let info = LookupInfo {
-                    key,
-                    owner: list[0].addr,
-                    replicas,
-                    hops,
-                };
-                self.emit_done(op, Ok(OpOutcome::Located(info)));
-            }
-        }
-    }
-
-    fn lookup_failed(&mut self, state: LookupState) {
-        let (key, hops) = (state.lookup.key, state.lookup.hops);
-        let err = ChordError::LookupFailed { key, hops };
-        match state.purpose {
-            Purpose::Write { op, .. } | Purpose::Read { op } | Purpose::Locate { op } => {
-                self.emit_done(op, Err(err))
-            }
-            // Join retries on the next tick; the rest are periodic anyway.
-            Purpose::Join | Purpose::Finger(_) | Purpose::Rejoin | Purpose::Replicate => {}
-        }
-    }
-
-    /// The first N distinct addresses of an owner's successor list.
-    pub(crate) fn replica_set(&self, list: &[Peer]) -> Vec<SocketAddr> {
-        let mut out: Vec<SocketAddr> = Vec::new();
-        for p in list {
-            if !out.contains(&p.addr) {
-                out.push(p.addr);
-            }
-            if out.len() == self.config.replicas {
-                break;
-            }
-        }
-        out
     }
 }

@@ -224,6 +224,12 @@ impl Sim {
         if next_msg == Some(next) {
             let (_, (j, from, msg)) = self.in_flight.pop_first().expect("peeked");
             let from_side = self.index.get(&from).map(|&f| self.nodes[f].side);
+            if let Ok(t) = std::env::var("CHORD_SIM_TRACE") {
+                let to = self.nodes[j].node.addr().to_string();
+                if t == to || t == from.to_string() {
+                    eprintln!("{:.3} {from} -> {to}: {msg:?}", self.t());
+                }
+            }
             if self.nodes[j].alive && from_side == Some(self.nodes[j].side) {
                 let before = ring_state(&self.nodes[j].node);
                 self.nodes[j].node.handle_message(self.now, from, msg);
@@ -273,6 +279,9 @@ impl Sim {
             }
             if self.now - start > limit {
                 let why = ideal_ring(self).unwrap_err();
+                if std::env::var("CHORD_SIM_DUMP").is_ok() {
+                    self.dump();
+                }
                 panic!(
                     "seed {}: t={:.3}s: no ideal ring after {limit:?}: {why}",
                     self.seed,
@@ -280,6 +289,26 @@ impl Sim {
                 );
             }
             self.run_for(Duration::from_millis(250), &mut check);
+        }
+    }
+
+    /// Print every live node's view, in ring order (failure diagnostics).
+    pub fn dump(&self) {
+        let mut live: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].alive)
+            .collect();
+        live.sort_by_key(|&i| self.nodes[i].node.id());
+        for i in live {
+            let n = &self.nodes[i].node;
+            let name = |a: SocketAddr| self.index[&a];
+            let succs: Vec<usize> = n.successors().iter().map(|p| name(p.addr)).collect();
+            eprintln!(
+                "node {i} side {} {:?} {:?} pred {:?} succs {succs:?}",
+                self.nodes[i].side,
+                n.phase(),
+                n.id(),
+                n.predecessor().map(|p| name(p.addr))
+            );
         }
     }
 
