@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::id::Id;
 
 pub mod client;
+pub mod connection;
 pub mod driver;
 pub mod lookup;
 pub mod message;

@@ -519,8 +519,14 @@ impl Node {
                 {
                     self.succs.insert(0, to);
                     self.succs.truncate(self.config.successor_list_len);
+                    // Ask the new successor at once: a chain of nodes that
+                    // joined concurrently is walked in round trips, not ticks.
+                    // Each step moves strictly closer, so this ends.
+                    self.stabilizing = false;
+                    self.stabilize(now);
+                } else {
+                    self.finish_stabilize();
                 }
-                self.finish_stabilize();
             }
             (Pending::PredCheck { .. }, Message::Pong { .. }) => self.pred_misses = 0,
             (Pending::MergeCheck { list }, Message::Pong { .. }) => self.adopt_found(to, list),

@@ -94,6 +94,21 @@ impl Node {
         if self.phase != Phase::Member || n == self.me {
             return;
         }
+        // A notifier between us and our successor is a closer successor
+        // (typical after concurrent joins into a small ring): check it and
+        // take it, instead of walking back one predecessor per stabilize.
+        let closer = self
+            .succs
+            .first()
+            .is_none_or(|s| n.id.in_open(self.me.id, s.id));
+        let checking = self
+            .pending
+            .values()
+            .any(|r| r.to == n && matches!(r.kind, Pending::MergeCheck { .. }));
+        if closer && !checking {
+            let kind = Pending::MergeCheck { list: Vec::new() };
+            self.request(now, n, |req| Message::Ping { req }, kind);
+        }
         match self.pred {
             None => self.pred = Some(n),
             Some(p) if p == n => {}
@@ -200,6 +215,10 @@ impl Node {
     pub(crate) fn adopt_found(&mut self, head: Peer, list: Vec<Peer>) {
         if self.succ_suspect {
             tracing::debug!(me = ?self.me.id, new = ?head.id, "replaced a silent successor");
+            let mut list = list;
+            if list.first() != Some(&head) {
+                list.insert(0, head);
+            }
             self.succs = self.ordered_list(list);
             self.succ_suspect = false;
         } else if self
@@ -207,7 +226,7 @@ impl Node {
             .first()
             .is_none_or(|s| head.id.in_open(self.me.id, s.id))
         {
-            tracing::debug!(me = ?self.me.id, new = ?head.id, "found a closer successor through a past contact");
+            tracing::debug!(me = ?self.me.id, new = ?head.id, "found a closer successor");
             self.succs.insert(0, head);
             self.succs.truncate(self.config.successor_list_len);
         }
