@@ -217,9 +217,20 @@ impl Node {
             }
             Purpose::Rejoin | Purpose::Rescue => {
                 // The successor list of whoever precedes our id; it may
-                // start with us when that ring already knows us.
-                let list: Vec<Peer> = list.into_iter().filter(|p| *p != self.me).collect();
+                // start with us when that ring already knows us. A rescue
+                // skips the silent successor it is replacing.
+                let silent = match purpose {
+                    Purpose::Rescue if self.succ_suspect => self.succs.first().copied(),
+                    _ => None,
+                };
+                let list: Vec<Peer> = list
+                    .into_iter()
+                    .filter(|p| *p != self.me && Some(*p) != silent)
+                    .collect();
                 let Some(&s) = list.first() else {
+                    if silent.is_some() {
+                        self.become_alone();
+                    }
                     return;
                 };
                 let closer = self
@@ -260,10 +271,7 @@ impl Node {
             }
             Purpose::Rescue => {
                 if self.succ_suspect {
-                    // Nobody we know answers, the successor included: alone.
-                    tracing::debug!(me = ?self.me.id, "no live successor anywhere; alone");
-                    self.succs.clear();
-                    self.succ_suspect = false;
+                    self.become_alone();
                 }
             }
             // Join retries on the next tick; the rest are periodic anyway.
@@ -283,5 +291,14 @@ impl Node {
             }
         }
         out
+    }
+
+    /// Nobody knows a live successor but the silent one: drop it and stand
+    /// alone. Stabilize then takes our predecessor as successor and walks
+    /// back round the ring to the true successor, one round trip per node.
+    fn become_alone(&mut self) {
+        tracing::debug!(me = ?self.me.id, "no live successor known; alone");
+        self.succs.clear();
+        self.succ_suspect = false;
     }
 }
