@@ -43,7 +43,9 @@ pub(crate) struct ReadOp {
     answers: Vec<(SocketAddr, SwarmList)>,
     /// Who was asked and who answered.
     quorum: Quorum,
-    /// Set once the result went to the client; later answers only repair.
+    /// Set once R replicas answered.
+    reached: bool,
+    /// Set once the result went to the client.
     reported: bool,
 }
 
@@ -223,6 +225,7 @@ impl Node {
             merged: SwarmList::default(),
             answers: Vec::new(),
             quorum,
+            reached: false,
             reported: false,
         };
         self.reads.insert(op, read);
@@ -270,17 +273,23 @@ impl Node {
             None => r.quorum.fail(replica),
         };
         match progress {
-            Progress::Reached => {
-                r.reported = true;
-                let peers = r.merged.live(now);
-                self.emit_done(op, Ok(OpOutcome::Peers(peers)));
-            }
+            Progress::Reached => r.reached = true,
             Progress::Failed => {
                 let got = r.quorum.succeeded().len();
                 let needed = self.config.read_quorum;
                 self.emit_done(op, Err(ChordError::QuorumFailed { got, needed }));
             }
             Progress::Waiting => {}
+        }
+        // R answers make a result, but the answers of every replica asked
+        // are merged first: a writer whose view of the ring was a little
+        // stale may have reached only one of ours.
+        if let Some(r) = self.reads.get_mut(&op) {
+            if r.reached && !r.reported && r.quorum.is_finished() {
+                r.reported = true;
+                let peers = r.merged.live(now);
+                self.emit_done(op, Ok(OpOutcome::Peers(peers)));
+            }
         }
         let Some(r) = self.reads.get_mut(&op) else {
             return;

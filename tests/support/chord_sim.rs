@@ -226,7 +226,7 @@ impl Sim {
             let from_side = self.index.get(&from).map(|&f| self.nodes[f].side);
             if let Ok(t) = std::env::var("CHORD_SIM_TRACE") {
                 let to = self.nodes[j].node.addr().to_string();
-                if t == to || t == from.to_string() {
+                if t == to || t == from.to_string() || format!("{msg:?}").contains(&t) {
                     eprintln!("{:.3} {from} -> {to}: {msg:?}", self.t());
                 }
             }
