@@ -36,6 +36,11 @@ pub struct ChordConfig {
     pub max_keys_per_source: usize,
     /// Largest Chord frame accepted, in bytes.
     pub max_frame: usize,
+    /// Most open connections to other nodes; the least recently used is
+    /// closed beyond it (keeps file descriptors bounded in big rings).
+    pub max_connections: usize,
+    /// A connection unused this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ChordConfig {
@@ -55,6 +60,8 @@ impl Default for ChordConfig {
             max_peers_per_key: 200,
             max_keys_per_source: 1000,
             max_frame: 1 << 20,
+            max_connections: 64,
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }

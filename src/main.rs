@@ -5,7 +5,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand};
+use songswarm::chord::client::ChordClient;
+use songswarm::chord::driver::Driver;
+use songswarm::chord::Role;
+use songswarm::config::ChordConfig;
+use songswarm::id::Id;
 use tracing_subscriber::EnvFilter;
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -201,8 +208,8 @@ async fn run(command: Command) -> Result<(), BoxError> {
         Command::Create(args) => create(args),
         Command::Seed(_args) => Err("seed: not implemented yet".into()),
         Command::Leech(_args) => Err("leech: not implemented yet".into()),
-        Command::Node(_args) => Err("node: not implemented yet".into()),
-        Command::Dht { command: _ } => Err("dht: not implemented yet".into()),
+        Command::Node(args) => run_node(args).await,
+        Command::Dht { command } => run_dht(command).await,
     }
 }
 
@@ -246,6 +253,121 @@ fn create(args: CreateArgs) -> Result<(), BoxError> {
             manifest.files.len()
         );
         println!("wrote {}", args.out.display());
+    }
+    Ok(())
+}
+
+/// `songswarm node`: serve until SIGINT/SIGTERM, then leave cleanly.
+async fn run_node(args: NodeArgs) -> Result<(), BoxError> {
+    let config = ChordConfig::default();
+    let seed = rand::random::<u64>();
+    let handle = Driver::bind(config, args.listen, args.advertise, args.bootstrap, seed).await?;
+    let info = handle.ring_info().await?;
+    eprintln!("songswarm node {} listening, id {}", info.addr, info.id);
+    wait_for_signal().await?;
+    eprintln!("leaving the ring");
+    handle.leave().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<(), BoxError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// Longest a `dht` command waits for an answer (a quorum takes several RPCs).
+const DHT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn parse_id(s: &str) -> Result<Id, BoxError> {
+    s.parse::<Id>().map_err(|e| format!("{s:?}: {e}").into())
+}
+
+/// The `dht` client commands.
+async fn run_dht(command: DhtCommand) -> Result<(), BoxError> {
+    match command {
+        DhtCommand::Announce {
+            info_hash,
+            peer,
+            node,
+            seeder,
+            json,
+        } => {
+            let key = parse_id(&info_hash)?;
+            let role = if seeder { Role::Seeder } else { Role::Leecher };
+            let mut client = ChordClient::connect(node, DHT_TIMEOUT).await?;
+            client.announce(key, peer, role).await?;
+            if json {
+                let out = serde_json::json!({"info_hash": key, "peer": peer, "role": role, "stored": true});
+                println!("{out}");
+            } else {
+                println!("announced {peer} ({role:?}) for {key}");
+            }
+        }
+        DhtCommand::Peers {
+            info_hash,
+            node,
+            json,
+        } => {
+            let key = parse_id(&info_hash)?;
+            let mut client = ChordClient::connect(node, DHT_TIMEOUT).await?;
+            let peers = client.peers(key).await?;
+            if json {
+                let list: Vec<_> = peers
+                    .iter()
+                    .map(|(p, r)| serde_json::json!({"peer": p, "role": r}))
+                    .collect();
+                println!("{}", serde_json::json!({"info_hash": key, "peers": list}));
+            } else {
+                for (p, r) in peers {
+                    println!(
+                        "{p} {}",
+                        if r == Role::Seeder {
+                            "seeder"
+                        } else {
+                            "leecher"
+                        }
+                    );
+                }
+            }
+        }
+        DhtCommand::Lookup { key, node, json } => {
+            let key = parse_id(&key)?;
+            let mut client = ChordClient::connect(node, DHT_TIMEOUT).await?;
+            let info = client.lookup(key).await?;
+            if json {
+                println!("{}", serde_json::to_string(&info)?);
+            } else {
+                println!("key      {}", info.key);
+                println!("owner    {}", info.owner);
+                let replicas: Vec<String> = info.replicas.iter().map(|a| a.to_string()).collect();
+                println!("replicas {}", replicas.join(" "));
+                println!("hops     {}", info.hops);
+            }
+        }
+        DhtCommand::Ring { node, json } => {
+            let mut client = ChordClient::connect(node, DHT_TIMEOUT).await?;
+            let info = client.ring().await?;
+            if json {
+                println!("{}", serde_json::to_string(&info)?);
+            } else {
+                println!("id          {}", info.id);
+                println!("address     {}", info.addr);
+                let pred = info
+                    .predecessor
+                    .map_or("none".to_string(), |p| p.to_string());
+                println!("predecessor {pred}");
+                for (i, s) in info.successors.iter().enumerate() {
+                    println!("successor {i} {s}");
+                }
+                println!("fingers     {}", info.fingers);
+                println!("keys        {}", info.keys);
+            }
+        }
     }
     Ok(())
 }
