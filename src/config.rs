@@ -83,12 +83,21 @@ pub struct SwarmConfig {
     pub optimistic_interval: Duration,
     /// Seconds of data to keep requested from each peer at its measured rate.
     pub pipeline_seconds: f64,
+    /// First request window of a peer before its rate is measured; it grows
+    /// by one per block delivered (doubling every round trip).
+    pub initial_pipeline: usize,
     /// Fewest requests kept in flight to an unchoked peer.
     pub min_pipeline: usize,
     /// Most requests kept in flight to one peer.
     pub max_pipeline: usize,
     /// A request unanswered this long is re-assigned.
     pub request_timeout: Duration,
+    /// A peer that starts with every piece announces them peer by peer
+    /// (super-seeding) instead of sending its whole bitfield.
+    pub super_seed: bool,
+    /// Most complete pieces waiting for their hash check before no new piece
+    /// is started (bounds memory when hashing is slower than the network).
+    pub max_verifying: usize,
     /// Depth of each peer's command queue; a peer that fills it is dropped.
     pub peer_queue: usize,
 }
@@ -103,9 +112,12 @@ impl Default for SwarmConfig {
             rechoke_interval: Duration::from_secs(10),
             optimistic_interval: Duration::from_secs(30),
             pipeline_seconds: 3.0,
+            initial_pipeline: 8,
             min_pipeline: 4,
             max_pipeline: 512,
             request_timeout: Duration::from_secs(20),
+            super_seed: true,
+            max_verifying: 16,
             peer_queue: 1024,
         }
     }

@@ -88,6 +88,21 @@ struct RateArgs {
     max_peers: Option<usize>,
 }
 
+impl RateArgs {
+    /// The swarm settings: defaults with these limits applied.
+    fn config(&self) -> songswarm::config::SwarmConfig {
+        let mut c = songswarm::config::SwarmConfig {
+            max_upload_rate: self.max_upload_rate,
+            max_download_rate: self.max_download_rate,
+            ..Default::default()
+        };
+        if let Some(n) = self.max_peers {
+            c.max_peers = n.max(1);
+        }
+        c
+    }
+}
+
 #[derive(Args)]
 struct SeedArgs {
     /// Manifests to serve.
@@ -206,8 +221,29 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> Result<(), BoxError> {
     match command {
         Command::Create(args) => create(args),
-        Command::Seed(_args) => Err("seed: not implemented yet".into()),
-        Command::Leech(_args) => Err("leech: not implemented yet".into()),
+        Command::Seed(args) => {
+            let opts = songswarm::app::SeedOptions {
+                manifests: args.manifests,
+                data: args.data,
+                listen: args.listen,
+                config: args.rates.config(),
+                json: args.json,
+            };
+            Ok(songswarm::app::seed(opts).await?)
+        }
+        Command::Leech(args) => {
+            let opts = songswarm::app::LeechOptions {
+                manifest: args.manifest,
+                out: args.out,
+                peers: args.peers,
+                listen: args.listen,
+                seed_after: args.seed_after,
+                config: args.rates.config(),
+                json: args.json,
+            };
+            songswarm::app::leech(opts).await?;
+            Ok(())
+        }
         Command::Node(args) => run_node(args).await,
         Command::Dht { command } => run_dht(command).await,
     }
