@@ -122,3 +122,27 @@ impl Default for SwarmConfig {
         }
     }
 }
+
+/// How a seeding or leeching process uses the ring as its tracker (DESIGN.md §4).
+#[derive(Clone, Debug)]
+pub struct AnnounceConfig {
+    /// Period of the swarm lookup while downloading (new peers arrive).
+    pub requery_leeching: Duration,
+    /// Period of the swarm lookup once complete (to meet new leechers).
+    pub requery_seeding: Duration,
+    /// Wait before retrying a failed announce or lookup (ring still forming).
+    pub retry: Duration,
+    /// Longest a clean exit waits for its removal to be stored.
+    pub remove_timeout: Duration,
+}
+
+impl Default for AnnounceConfig {
+    fn default() -> Self {
+        AnnounceConfig {
+            requery_leeching: Duration::from_secs(5),
+            requery_seeding: Duration::from_secs(15),
+            retry: Duration::from_secs(2),
+            remove_timeout: Duration::from_secs(5),
+        }
+    }
+}

@@ -104,6 +104,36 @@ impl RateArgs {
 }
 
 #[derive(Args)]
+struct RingArgs {
+    /// A ring member to join through (repeatable). Without one: the
+    /// manifest's `nodes`, then LAN discovery, else a new ring.
+    #[arg(long)]
+    bootstrap: Vec<SocketAddr>,
+    /// Address other peers reach this one at (default: the listen address,
+    /// or the interface that routes to the ring).
+    #[arg(long)]
+    advertise: Option<SocketAddr>,
+    /// Run no Chord node: trade only with --peer addresses and peers that dial in.
+    #[arg(long)]
+    no_ring: bool,
+    /// Do not look for a ring on the LAN by multicast.
+    #[arg(long)]
+    no_discovery: bool,
+}
+
+impl RingArgs {
+    /// The ring settings, or None with --no-ring.
+    fn options(&self) -> Option<songswarm::app::ring::RingOptions> {
+        (!self.no_ring).then(|| songswarm::app::ring::RingOptions {
+            bootstrap: self.bootstrap.clone(),
+            advertise: self.advertise,
+            no_discovery: self.no_discovery,
+            ..Default::default()
+        })
+    }
+}
+
+#[derive(Args)]
 struct SeedArgs {
     /// Manifests to serve.
     #[arg(required = true)]
@@ -116,6 +146,8 @@ struct SeedArgs {
     listen: SocketAddr,
     #[command(flatten)]
     rates: RateArgs,
+    #[command(flatten)]
+    ring: RingArgs,
     /// Print a JSON line when ready instead of text.
     #[arg(long)]
     json: bool,
@@ -139,6 +171,8 @@ struct LeechArgs {
     seed_after: bool,
     #[command(flatten)]
     rates: RateArgs,
+    #[command(flatten)]
+    ring: RingArgs,
     /// Print one JSON summary at the end instead of text.
     #[arg(long)]
     json: bool,
@@ -227,6 +261,7 @@ async fn run(command: Command) -> Result<(), BoxError> {
                 data: args.data,
                 listen: args.listen,
                 config: args.rates.config(),
+                ring: args.ring.options(),
                 json: args.json,
             };
             Ok(songswarm::app::seed(opts).await?)
@@ -239,6 +274,7 @@ async fn run(command: Command) -> Result<(), BoxError> {
                 listen: args.listen,
                 seed_after: args.seed_after,
                 config: args.rates.config(),
+                ring: args.ring.options(),
                 json: args.json,
             };
             songswarm::app::leech(opts).await?;

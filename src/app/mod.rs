@@ -3,15 +3,16 @@
 //!
 //! Incoming connections are told apart by their first byte: 0x13 starts a
 //! BitTorrent handshake and is routed by info-hash to that torrent's
-//! coordinator; anything else goes to [`route_other`] (the Chord driver's
-//! entry point).
+//! coordinator; anything else goes to the process's Chord node (see
+//! [`ring`]), or is closed when the process runs none.
 
 pub mod progress;
+pub mod ring;
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -21,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
+use crate::chord::driver::ChordHandle;
 use crate::config::SwarmConfig;
 use crate::id::Id;
 use crate::manifest::{Manifest, ManifestError};
@@ -88,6 +90,11 @@ pub struct App {
     cancel: CancellationToken,
     /// Every task of the process.
     tracker: TaskTracker,
+    /// The Chord node, once joined: the listener hands it non-BitTorrent
+    /// connections (set once, read by the accept loop).
+    chord: Arc<OnceLock<ChordHandle>>,
+    /// Our ring membership and announcers (None: peers from --peer only).
+    ring: Option<ring::Ring>,
 }
 
 /// A fresh peer id: client prefix and 12 random bytes.
@@ -130,10 +137,13 @@ impl App {
             config,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            chord: Arc::new(OnceLock::new()),
+            ring: None,
         };
         app.tracker.spawn(accept_loop(
             listener,
             app.registry.clone(),
+            app.chord.clone(),
             app.cancel.clone(),
             app.tracker.clone(),
         ));
@@ -168,8 +178,25 @@ impl App {
         handle
     }
 
-    /// Stops every task and waits for them (bounded).
-    pub async fn shutdown(self) {
+    /// Joins (or founds) the ring on this process's port; `manifest_nodes`
+    /// are bootstrap hints from the manifests.
+    pub async fn join_ring(&mut self, opts: &ring::RingOptions, manifest_nodes: &[String]) {
+        let joined = ring::Ring::join(opts, self.local_addr, manifest_nodes).await;
+        let _ = self.chord.set(joined.chord.clone());
+        self.ring = Some(joined);
+    }
+
+    /// Our ring membership, if any.
+    pub fn ring(&self) -> Option<&ring::Ring> {
+        self.ring.as_ref()
+    }
+
+    /// Stops every task and waits for them (bounded). A ring member first
+    /// removes its announces and leaves the ring cleanly.
+    pub async fn shutdown(mut self) {
+        if let Some(ring) = self.ring.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), ring.leave()).await;
+        }
         self.cancel.cancel();
         self.tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tracker.wait()).await;
@@ -179,6 +206,7 @@ impl App {
 async fn accept_loop(
     listener: TcpListener,
     registry: Arc<DashMap<Id, TorrentHandle>>,
+    chord: Arc<OnceLock<ChordHandle>>,
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -190,8 +218,9 @@ async fn accept_loop(
         match accepted {
             Ok((stream, addr)) => {
                 let registry = registry.clone();
+                let chord = chord.clone();
                 tracker.spawn(async move {
-                    if let Err(reason) = route(stream, &registry).await {
+                    if let Err(reason) = route(stream, &registry, &chord).await {
                         debug!(%addr, reason, "incoming connection dropped");
                     }
                 });
@@ -206,7 +235,11 @@ async fn accept_loop(
 }
 
 /// Reads the first bytes of an incoming connection and hands it on.
-async fn route(mut stream: TcpStream, registry: &DashMap<Id, TorrentHandle>) -> Result<(), String> {
+async fn route(
+    mut stream: TcpStream,
+    registry: &DashMap<Id, TorrentHandle>,
+    chord: &OnceLock<ChordHandle>,
+) -> Result<(), String> {
     let mut first = [0u8; 1];
     let n = tokio::time::timeout(FIRST_BYTES_TIMEOUT, stream.peek(&mut first))
         .await
@@ -216,8 +249,13 @@ async fn route(mut stream: TcpStream, registry: &DashMap<Id, TorrentHandle>) -> 
         return Err("closed at once".into());
     }
     if first[0] != 19 {
-        route_other(stream);
-        return Ok(());
+        return match chord.get() {
+            Some(node) => {
+                node.serve_inbound(stream);
+                Ok(())
+            }
+            None => Err("not BitTorrent, and this process runs no Chord node".into()),
+        };
     }
     let mut buf = [0u8; HANDSHAKE_LEN];
     tokio::time::timeout(FIRST_BYTES_TIMEOUT, stream.read_exact(&mut buf))
@@ -235,12 +273,6 @@ async fn route(mut stream: TcpStream, registry: &DashMap<Id, TorrentHandle>) -> 
         .send(PeerEvent::Incoming { stream, handshake })
         .await
         .map_err(|_| "torrent stopped".to_string())
-}
-
-/// Connections that are not BitTorrent: the Chord RPC driver takes these
-/// once it exists; until then they are closed.
-pub fn route_other(stream: TcpStream) {
-    drop(stream);
 }
 
 /// Waits for SIGINT or SIGTERM.
@@ -313,6 +345,8 @@ pub struct SeedOptions {
     pub listen: SocketAddr,
     /// Swarm tunables and limits.
     pub config: SwarmConfig,
+    /// Ring membership (None: no Chord node; peers must dial us).
+    pub ring: Option<ring::RingOptions>,
     /// JSON output.
     pub json: bool,
 }
@@ -335,12 +369,23 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
             .map_err(|e| AppError::Failed(e.to_string()))??;
         torrents.push((manifest, storage));
     }
-    let app = App::bind(opts.listen, opts.config).await?;
+    let mut app = App::bind(opts.listen, opts.config).await?;
+    if let Some(ring_opts) = &opts.ring {
+        let nodes: Vec<String> = torrents
+            .iter()
+            .flat_map(|(m, _)| m.nodes.iter().cloned())
+            .collect();
+        app.join_ring(ring_opts, &nodes).await;
+    }
     let mut hashes = Vec::new();
     let mut handles = Vec::new();
     for (manifest, storage) in torrents {
         let n = manifest.piece_count() as usize;
-        handles.push(app.add_torrent(&manifest, storage, vec![true; n]));
+        let handle = app.add_torrent(&manifest, storage, vec![true; n]);
+        if let Some(ring) = app.ring() {
+            ring.track(handle.clone());
+        }
+        handles.push(handle);
         hashes.push(manifest.info_hash);
     }
     print_listening(app.local_addr(), &hashes, opts.json);
@@ -367,6 +412,8 @@ pub struct LeechOptions {
     pub seed_after: bool,
     /// Swarm tunables and limits.
     pub config: SwarmConfig,
+    /// Ring membership (None: peers from `peers` only).
+    pub ring: Option<ring::RingOptions>,
     /// JSON output.
     pub json: bool,
 }
@@ -416,8 +463,14 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     let have = tokio::task::spawn_blocking(move || s.verify_all(threads()))
         .await
         .map_err(|e| AppError::Failed(e.to_string()))?;
-    let app = App::bind(opts.listen, opts.config).await?;
+    let mut app = App::bind(opts.listen, opts.config).await?;
+    if let Some(ring_opts) = &opts.ring {
+        app.join_ring(ring_opts, &manifest.nodes).await;
+    }
     let handle = app.add_torrent(&manifest, storage, have);
+    if let Some(ring) = app.ring() {
+        ring.track(handle.clone());
+    }
     print_listening(app.local_addr(), &[manifest.info_hash], opts.json);
     let _ = handle
         .events
