@@ -155,8 +155,8 @@ struct SeedArgs {
 
 #[derive(Args)]
 struct LeechArgs {
-    /// Manifest to download.
-    manifest: PathBuf,
+    /// Manifest file to download, or a 40-hex-digit info-hash to find in the ring.
+    manifest: String,
     /// Directory to download into.
     #[arg(long)]
     out: PathBuf,
@@ -268,7 +268,7 @@ async fn run(command: Command) -> Result<(), BoxError> {
         }
         Command::Leech(args) => {
             let opts = songswarm::app::LeechOptions {
-                manifest: args.manifest,
+                target: songswarm::app::LeechTarget::parse(&args.manifest),
                 out: args.out,
                 peers: args.peers,
                 listen: args.listen,

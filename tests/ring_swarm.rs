@@ -156,3 +156,34 @@ async fn wait_listed(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leech_by_info_hash_alone() {
+    use songswarm::app::{leech, LeechOptions, LeechTarget};
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = make_song(tmp.path());
+    let nodes = chord_ring::start_ring(3, &chord_ring::fast_config()).await;
+    let (_seeder, _) = peer(&manifest, tmp.path(), nodes[0].addr()).await;
+    let out = tmp.path().join("by-hash");
+    let opts = LeechOptions {
+        target: LeechTarget::parse(&manifest.info_hash.to_hex()),
+        out: out.clone(),
+        peers: vec![],
+        listen: "127.0.0.1:0".parse().unwrap(),
+        seed_after: false,
+        config: SwarmConfig::default(),
+        ring: Some(ring_options(nodes[1].addr())),
+        json: true,
+    };
+    let summary = tokio::time::timeout(DEADLINE, leech(opts))
+        .await
+        .expect("leech by info-hash did not finish in time")
+        .expect("leech by info-hash failed");
+    assert_eq!(summary.info_hash, manifest.info_hash);
+    let original = std::fs::read(tmp.path().join("ring-song.flac")).unwrap();
+    assert!(std::fs::read(out.join("ring-song.flac")).unwrap() == original);
+    // The fetched manifest was kept, and it is the same torrent.
+    let saved = Manifest::load(&out.join(format!("{}.torrent", manifest.info_hash))).unwrap();
+    assert_eq!(saved.info_hash, manifest.info_hash);
+    assert_eq!(saved.info_bytes, manifest.info_bytes);
+}

@@ -69,6 +69,12 @@ pub enum AppError {
         /// All pieces.
         total: u32,
     },
+    /// Leeching by info-hash was asked for without a ring to look it up in.
+    #[error("leeching by info-hash needs the ring to find peers: drop --no-ring")]
+    NeedsRing,
+    /// The metadata could not be had from the swarm.
+    #[error(transparent)]
+    Metadata(#[from] crate::swarm::magnet::MagnetError),
     /// The torrent stopped on an error (e.g. the disk is full).
     #[error("download failed: {0}")]
     Failed(String),
@@ -173,6 +179,7 @@ impl App {
             cancel: self.cancel.child_token(),
             tracker: self.tracker.clone(),
             rng_seed: rand::random(),
+            info: Some(bytes::Bytes::from(manifest.info_bytes.clone())),
         });
         self.registry.insert(manifest.info_hash, handle.clone());
         handle
@@ -400,8 +407,8 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
 /// What `leech` needs.
 #[derive(Clone, Debug)]
 pub struct LeechOptions {
-    /// Manifest to download.
-    pub manifest: PathBuf,
+    /// What to download: a manifest file, or an info-hash to find in the ring.
+    pub target: LeechTarget,
     /// Download directory.
     pub out: PathBuf,
     /// Peers to dial.
@@ -453,20 +460,67 @@ impl LeechSummary {
     }
 }
 
+/// What `leech` downloads.
+#[derive(Clone, Debug)]
+pub enum LeechTarget {
+    /// A manifest file.
+    Manifest(PathBuf),
+    /// Only an info-hash: the manifest comes from the swarm (BEP 9).
+    InfoHash(Id),
+}
+
+impl LeechTarget {
+    /// A path that exists is a manifest; otherwise 40 hex digits are an
+    /// info-hash; anything else is taken as a (missing) manifest path, so the
+    /// error names the file.
+    pub fn parse(arg: &str) -> LeechTarget {
+        let path = PathBuf::from(arg);
+        match arg.parse::<Id>() {
+            Ok(hash) if !path.exists() => LeechTarget::InfoHash(hash),
+            _ => LeechTarget::Manifest(path),
+        }
+    }
+}
+
 /// Downloads a torrent; returns once every piece is verified on disk (and,
 /// with `seed_after`, after SIGINT/SIGTERM).
 pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     let start = Instant::now();
-    let manifest = load(&opts.manifest)?;
+    let mut app = App::bind(opts.listen, opts.config.clone()).await?;
+    let manifest = match &opts.target {
+        LeechTarget::Manifest(path) => {
+            let manifest = load(path)?;
+            if let Some(ring_opts) = &opts.ring {
+                app.join_ring(ring_opts, &manifest.nodes).await;
+            }
+            manifest
+        }
+        LeechTarget::InfoHash(info_hash) => {
+            let ring_opts = opts.ring.as_ref().ok_or(AppError::NeedsRing)?;
+            app.join_ring(ring_opts, &[]).await;
+            let ring = app.ring().expect("just joined");
+            let manifest = ring.fetch_manifest(*info_hash, &opts.peers).await?;
+            std::fs::create_dir_all(&opts.out).map_err(|e| AppError::Failed(e.to_string()))?;
+            let saved = opts.out.join(format!("{info_hash}.torrent"));
+            manifest.save(&saved).map_err(|source| AppError::Manifest {
+                path: saved.clone(),
+                source,
+            })?;
+            if !opts.json {
+                print_line(&format!(
+                    "metadata of {} fetched from the swarm, saved as {}",
+                    manifest.name,
+                    saved.display()
+                ));
+            }
+            manifest
+        }
+    };
     let storage = Arc::new(Storage::open_or_create(&opts.out, &manifest)?);
     let s = storage.clone();
     let have = tokio::task::spawn_blocking(move || s.verify_all(threads()))
         .await
         .map_err(|e| AppError::Failed(e.to_string()))?;
-    let mut app = App::bind(opts.listen, opts.config).await?;
-    if let Some(ring_opts) = &opts.ring {
-        app.join_ring(ring_opts, &manifest.nodes).await;
-    }
     let handle = app.add_torrent(&manifest, storage, have);
     if let Some(ring) = app.ring() {
         ring.track(handle.clone());

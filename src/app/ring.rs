@@ -25,7 +25,9 @@ use crate::chord::Role;
 use crate::config::{AnnounceConfig, ChordConfig};
 use crate::discovery::{self, DiscoveryConfig, Responder};
 use crate::id::Id;
+use crate::manifest::Manifest;
 use crate::swarm::coordinator::TorrentHandle;
+use crate::swarm::magnet::{self, MagnetError};
 use crate::swarm::PeerEvent;
 
 /// How this process takes part in the ring.
@@ -152,6 +154,51 @@ impl Ring {
         self.chord.leave().await;
     }
 }
+
+impl Ring {
+    /// Finds peers of `info_hash` in the ring (and `extra`) and fetches the
+    /// manifest from them, retrying while the swarm is being announced.
+    pub async fn fetch_manifest(
+        &self,
+        info_hash: Id,
+        extra: &[SocketAddr],
+    ) -> Result<Manifest, MagnetError> {
+        let deadline = Instant::now() + METADATA_DEADLINE;
+        let peer_id = super::new_peer_id();
+        loop {
+            let mut peers = extra.to_vec();
+            if let Ok(found) = self.chord.peers(info_hash).await {
+                peers.extend(
+                    found
+                        .into_iter()
+                        .map(|(a, _)| a)
+                        .filter(|&a| a != self.advertise),
+                );
+            }
+            peers.sort();
+            peers.dedup();
+            let result = magnet::fetch(&peers, info_hash, peer_id, METADATA_PER_PEER).await;
+            let error = match result {
+                Ok(info) => match Manifest::from_info_bytes(&info) {
+                    Ok(manifest) => return Ok(manifest),
+                    // It hashed right, so this is the torrent; we cannot use it.
+                    Err(e) => return Err(MagnetError::Unusable(e)),
+                },
+                Err(e) => e,
+            };
+            if Instant::now() + self.announce.retry > deadline {
+                return Err(error);
+            }
+            debug!(%info_hash, error = %error, "no metadata yet; retrying");
+            tokio::time::sleep(self.announce.retry).await;
+        }
+    }
+}
+
+/// How long `leech <info-hash>` looks for the metadata before giving up.
+const METADATA_DEADLINE: Duration = Duration::from_secs(60);
+/// How long one peer has to hand the metadata over.
+const METADATA_PER_PEER: Duration = Duration::from_secs(10);
 
 /// One torrent's presence in the ring.
 struct Announcer {
