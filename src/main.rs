@@ -221,6 +221,13 @@ enum DhtCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Walk the ring from one node along successor pointers: its members.
+    Walk {
+        #[arg(long)]
+        node: SocketAddr,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one node's view of the ring.
     Ring {
         #[arg(long)]
@@ -419,6 +426,18 @@ async fn run_dht(command: DhtCommand) -> Result<(), BoxError> {
                 let replicas: Vec<String> = info.replicas.iter().map(|a| a.to_string()).collect();
                 println!("replicas {}", replicas.join(" "));
                 println!("hops     {}", info.hops);
+            }
+        }
+        DhtCommand::Walk { node, json } => {
+            let members = songswarm::chord::client::walk(node, DHT_TIMEOUT, 100_000).await?;
+            if json {
+                let out = serde_json::json!({"size": members.len(), "members": members});
+                println!("{out}");
+            } else {
+                for m in &members {
+                    println!("{} {m}", Id::of_addr(*m));
+                }
+                println!("{} members", members.len());
             }
         }
         DhtCommand::Ring { node, json } => {

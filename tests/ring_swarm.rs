@@ -187,3 +187,27 @@ async fn leech_by_info_hash_alone() {
     assert_eq!(saved.info_hash, manifest.info_hash);
     assert_eq!(saved.info_bytes, manifest.info_bytes);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walking_the_ring_visits_every_member_in_id_order() {
+    let config = chord_ring::fast_config();
+    let nodes = chord_ring::start_ring(6, &config).await;
+    chord_ring::wait_ideal(&nodes, config.successor_list_len, DEADLINE)
+        .await
+        .unwrap();
+    let walked = songswarm::chord::client::walk(nodes[3].addr(), Duration::from_secs(5), 100)
+        .await
+        .unwrap();
+    let mut sorted: Vec<SocketAddr> = nodes.iter().map(|n| n.addr()).collect();
+    sorted.sort_by_key(|a| songswarm::id::Id::of_addr(*a));
+    let at = sorted.iter().position(|a| *a == nodes[3].addr()).unwrap();
+    sorted.rotate_left(at);
+    assert_eq!(walked, sorted);
+    // A walk from a node of a broken ring fails instead of looping: with the
+    // limit below the ring size it cannot get back to the start.
+    assert!(
+        songswarm::chord::client::walk(nodes[0].addr(), Duration::from_secs(5), 3)
+            .await
+            .is_err()
+    );
+}

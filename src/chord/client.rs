@@ -134,6 +134,36 @@ impl ChordClient {
     }
 }
 
+/// Follows successor pointers from `start` until they lead back to it and
+/// returns the members in ring order (`start` first). A walk that reaches a
+/// node twice without returning to `start`, or exceeds `limit` members, is
+/// not one ring and is an error that says where it went wrong.
+pub async fn walk(
+    start: SocketAddr,
+    timeout: Duration,
+    limit: usize,
+) -> Result<Vec<SocketAddr>, ChordError> {
+    let mut members = vec![start];
+    let mut at = start;
+    loop {
+        let info = ChordClient::connect(at, timeout).await?.ring().await?;
+        let Some(&next) = info.successors.first() else {
+            return Ok(members); // a ring of one
+        };
+        if next == start {
+            return Ok(members);
+        }
+        if members.contains(&next) || members.len() >= limit {
+            return Err(ChordError::Remote(format!(
+                "successors from {start} do not lead back to it: {at} points to {next} after {} members",
+                members.len()
+            )));
+        }
+        members.push(next);
+        at = next;
+    }
+}
+
 fn unexpected(reply: ClientReply) -> ChordError {
     ChordError::Remote(format!("unexpected answer {reply:?}"))
 }
