@@ -36,6 +36,9 @@ enum Command {
     Seed(SeedArgs),
     /// Download a torrent, verify every piece, and upload to others meanwhile.
     Leech(LeechArgs),
+    /// The whole system on loopback in one process: a ring, a seeder of the
+    /// demo album, and leechers that find it through the ring.
+    Demo(DemoArgs),
     /// Run a bare Chord node until SIGINT/SIGTERM.
     Node(NodeArgs),
     /// Talk to the Chord ring through any node.
@@ -179,6 +182,31 @@ struct LeechArgs {
 }
 
 #[derive(Args)]
+struct DemoArgs {
+    /// The manifest to share.
+    #[arg(long, default_value = "torrents/demo-album.torrent")]
+    manifest: PathBuf,
+    /// Where its data is.
+    #[arg(long, default_value = "torrents")]
+    data: PathBuf,
+    /// Bare Chord nodes in the ring.
+    #[arg(long, default_value_t = 8)]
+    nodes: usize,
+    /// Leeching peers.
+    #[arg(long, default_value_t = 4)]
+    leechers: usize,
+    /// Upload cap of every peer in bytes per second (0: none).
+    #[arg(long, default_value_t = 1_000_000)]
+    upload_rate: u64,
+    /// Keep the downloads in this directory (default: a temporary one, removed).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
 struct NodeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:6881")]
@@ -286,6 +314,27 @@ async fn run(command: Command) -> Result<(), BoxError> {
             };
             songswarm::app::leech(opts).await?;
             Ok(())
+        }
+        Command::Demo(args) => {
+            let opts = songswarm::app::demo::DemoOptions {
+                manifest: args.manifest,
+                data: args.data,
+                nodes: args.nodes,
+                leechers: args.leechers,
+                upload_rate: (args.upload_rate > 0).then_some(args.upload_rate),
+                out: args.out,
+            };
+            let report = songswarm::app::demo::demo(opts).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            if report.all_verified() {
+                Ok(())
+            } else {
+                Err("a leecher's files differ from the originals".into())
+            }
         }
         Command::Node(args) => run_node(args).await,
         Command::Dht { command } => run_dht(command).await,

@@ -211,3 +211,26 @@ async fn walking_the_ring_visits_every_member_in_id_order() {
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_the_album_through_a_ring() {
+    use songswarm::app::demo::{demo, DemoOptions};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let opts = DemoOptions {
+        manifest: root.join("torrents/demo-album.torrent"),
+        data: root.join("torrents"),
+        nodes: 4,
+        leechers: 3,
+        upload_rate: None,
+        out: None,
+    };
+    let report = tokio::time::timeout(DEADLINE, demo(opts))
+        .await
+        .expect("demo did not finish in time")
+        .expect("demo failed");
+    assert!(report.all_verified(), "{}", report.to_text());
+    // 4 bare nodes, the seeder and 3 leechers are all ring members.
+    assert_eq!(report.ring_size, 8, "{}", report.to_text());
+    assert_eq!(report.leechers.len(), 3);
+    assert!(report.swarm_size >= 4, "{}", report.to_text());
+}

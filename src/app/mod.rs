@@ -6,6 +6,7 @@
 //! coordinator; anything else goes to the process's Chord node (see
 //! [`ring`]), or is closed when the process runs none.
 
+pub mod demo;
 pub mod progress;
 pub mod ring;
 
