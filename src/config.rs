@@ -36,6 +36,11 @@ pub struct ChordConfig {
     pub max_keys_per_source: usize,
     /// Largest Chord frame accepted, in bytes.
     pub max_frame: usize,
+    /// Most open connections to other nodes; the least recently used is
+    /// closed beyond it (keeps file descriptors bounded in big rings).
+    pub max_connections: usize,
+    /// A connection unused this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ChordConfig {
@@ -55,6 +60,8 @@ impl Default for ChordConfig {
             max_peers_per_key: 200,
             max_keys_per_source: 1000,
             max_frame: 1 << 20,
+            max_connections: 64,
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -112,6 +119,30 @@ impl Default for SwarmConfig {
             super_seed: true,
             max_verifying: 16,
             peer_queue: 1024,
+        }
+    }
+}
+
+/// How a seeding or leeching process uses the ring as its tracker (DESIGN.md §4).
+#[derive(Clone, Debug)]
+pub struct AnnounceConfig {
+    /// Period of the swarm lookup while downloading (new peers arrive).
+    pub requery_leeching: Duration,
+    /// Period of the swarm lookup once complete (to meet new leechers).
+    pub requery_seeding: Duration,
+    /// Wait before retrying a failed announce or lookup (ring still forming).
+    pub retry: Duration,
+    /// Longest a clean exit waits for its removal to be stored.
+    pub remove_timeout: Duration,
+}
+
+impl Default for AnnounceConfig {
+    fn default() -> Self {
+        AnnounceConfig {
+            requery_leeching: Duration::from_secs(5),
+            requery_seeding: Duration::from_secs(15),
+            retry: Duration::from_secs(2),
+            remove_timeout: Duration::from_secs(5),
         }
     }
 }

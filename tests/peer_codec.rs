@@ -41,7 +41,7 @@ fn every_message() -> Vec<Message> {
         Message::Port(6881),
         Message::Extended {
             id: 0,
-            payload: ExtensionHandshake::ours(Some(4242), 500).to_bytes(),
+            payload: ExtensionHandshake::ours(Some(4242), 500, None).to_bytes(),
         },
         Message::Extended {
             id: 1,
@@ -203,9 +203,11 @@ fn handshake_round_trips_and_rejects_other_protocols() {
 
 #[test]
 fn extension_handshake_round_trips() {
-    let ours = ExtensionHandshake::ours(Some(6881), 250);
+    let ours = ExtensionHandshake::ours(Some(6881), 250, Some(12_345));
     let parsed = ExtensionHandshake::parse(&ours.to_bytes()).unwrap();
     assert_eq!(parsed.p, Some(6881));
+    assert_eq!(parsed.metadata_size, Some(12_345));
+    assert_eq!(parsed.id_of("ut_metadata"), Some(3));
     assert_eq!(parsed.reqq, Some(250));
     assert_eq!(parsed.id_of("ut_pex"), ours.id_of("ut_pex"));
     assert!(parsed.v.unwrap().starts_with("songswarm"));

@@ -3,15 +3,17 @@
 //!
 //! Incoming connections are told apart by their first byte: 0x13 starts a
 //! BitTorrent handshake and is routed by info-hash to that torrent's
-//! coordinator; anything else goes to [`route_other`] (the Chord driver's
-//! entry point).
+//! coordinator; anything else goes to the process's Chord node (see
+//! [`ring`]), or is closed when the process runs none.
 
+pub mod demo;
 pub mod progress;
+pub mod ring;
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -21,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
+use crate::chord::driver::ChordHandle;
 use crate::config::SwarmConfig;
 use crate::id::Id;
 use crate::manifest::{Manifest, ManifestError};
@@ -67,6 +70,12 @@ pub enum AppError {
         /// All pieces.
         total: u32,
     },
+    /// Leeching by info-hash was asked for without a ring to look it up in.
+    #[error("leeching by info-hash needs the ring to find peers: drop --no-ring")]
+    NeedsRing,
+    /// The metadata could not be had from the swarm.
+    #[error(transparent)]
+    Metadata(#[from] crate::swarm::magnet::MagnetError),
     /// The torrent stopped on an error (e.g. the disk is full).
     #[error("download failed: {0}")]
     Failed(String),
@@ -88,6 +97,11 @@ pub struct App {
     cancel: CancellationToken,
     /// Every task of the process.
     tracker: TaskTracker,
+    /// The Chord node, once joined: the listener hands it non-BitTorrent
+    /// connections (set once, read by the accept loop).
+    chord: Arc<OnceLock<ChordHandle>>,
+    /// Our ring membership and announcers (None: peers from --peer only).
+    ring: Option<ring::Ring>,
 }
 
 /// A fresh peer id: client prefix and 12 random bytes.
@@ -130,10 +144,13 @@ impl App {
             config,
             cancel: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            chord: Arc::new(OnceLock::new()),
+            ring: None,
         };
         app.tracker.spawn(accept_loop(
             listener,
             app.registry.clone(),
+            app.chord.clone(),
             app.cancel.clone(),
             app.tracker.clone(),
         ));
@@ -163,13 +180,31 @@ impl App {
             cancel: self.cancel.child_token(),
             tracker: self.tracker.clone(),
             rng_seed: rand::random(),
+            info: Some(bytes::Bytes::from(manifest.info_bytes.clone())),
         });
         self.registry.insert(manifest.info_hash, handle.clone());
         handle
     }
 
-    /// Stops every task and waits for them (bounded).
-    pub async fn shutdown(self) {
+    /// Joins (or founds) the ring on this process's port; `manifest_nodes`
+    /// are bootstrap hints from the manifests.
+    pub async fn join_ring(&mut self, opts: &ring::RingOptions, manifest_nodes: &[String]) {
+        let joined = ring::Ring::join(opts, self.local_addr, manifest_nodes).await;
+        let _ = self.chord.set(joined.chord.clone());
+        self.ring = Some(joined);
+    }
+
+    /// Our ring membership, if any.
+    pub fn ring(&self) -> Option<&ring::Ring> {
+        self.ring.as_ref()
+    }
+
+    /// Stops every task and waits for them (bounded). A ring member first
+    /// removes its announces and leaves the ring cleanly.
+    pub async fn shutdown(mut self) {
+        if let Some(ring) = self.ring.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), ring.leave()).await;
+        }
         self.cancel.cancel();
         self.tracker.close();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.tracker.wait()).await;
@@ -179,6 +214,7 @@ impl App {
 async fn accept_loop(
     listener: TcpListener,
     registry: Arc<DashMap<Id, TorrentHandle>>,
+    chord: Arc<OnceLock<ChordHandle>>,
     cancel: CancellationToken,
     tracker: TaskTracker,
 ) {
@@ -190,8 +226,9 @@ async fn accept_loop(
         match accepted {
             Ok((stream, addr)) => {
                 let registry = registry.clone();
+                let chord = chord.clone();
                 tracker.spawn(async move {
-                    if let Err(reason) = route(stream, &registry).await {
+                    if let Err(reason) = route(stream, &registry, &chord).await {
                         debug!(%addr, reason, "incoming connection dropped");
                     }
                 });
@@ -206,7 +243,11 @@ async fn accept_loop(
 }
 
 /// Reads the first bytes of an incoming connection and hands it on.
-async fn route(mut stream: TcpStream, registry: &DashMap<Id, TorrentHandle>) -> Result<(), String> {
+async fn route(
+    mut stream: TcpStream,
+    registry: &DashMap<Id, TorrentHandle>,
+    chord: &OnceLock<ChordHandle>,
+) -> Result<(), String> {
     let mut first = [0u8; 1];
     let n = tokio::time::timeout(FIRST_BYTES_TIMEOUT, stream.peek(&mut first))
         .await
@@ -216,8 +257,13 @@ async fn route(mut stream: TcpStream, registry: &DashMap<Id, TorrentHandle>) -> 
         return Err("closed at once".into());
     }
     if first[0] != 19 {
-        route_other(stream);
-        return Ok(());
+        return match chord.get() {
+            Some(node) => {
+                node.serve_inbound(stream);
+                Ok(())
+            }
+            None => Err("not BitTorrent, and this process runs no Chord node".into()),
+        };
     }
     let mut buf = [0u8; HANDSHAKE_LEN];
     tokio::time::timeout(FIRST_BYTES_TIMEOUT, stream.read_exact(&mut buf))
@@ -235,12 +281,6 @@ async fn route(mut stream: TcpStream, registry: &DashMap<Id, TorrentHandle>) -> 
         .send(PeerEvent::Incoming { stream, handshake })
         .await
         .map_err(|_| "torrent stopped".to_string())
-}
-
-/// Connections that are not BitTorrent: the Chord RPC driver takes these
-/// once it exists; until then they are closed.
-pub fn route_other(stream: TcpStream) {
-    drop(stream);
 }
 
 /// Waits for SIGINT or SIGTERM.
@@ -313,6 +353,8 @@ pub struct SeedOptions {
     pub listen: SocketAddr,
     /// Swarm tunables and limits.
     pub config: SwarmConfig,
+    /// Ring membership (None: no Chord node; peers must dial us).
+    pub ring: Option<ring::RingOptions>,
     /// JSON output.
     pub json: bool,
 }
@@ -335,12 +377,23 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
             .map_err(|e| AppError::Failed(e.to_string()))??;
         torrents.push((manifest, storage));
     }
-    let app = App::bind(opts.listen, opts.config).await?;
+    let mut app = App::bind(opts.listen, opts.config).await?;
+    if let Some(ring_opts) = &opts.ring {
+        let nodes: Vec<String> = torrents
+            .iter()
+            .flat_map(|(m, _)| m.nodes.iter().cloned())
+            .collect();
+        app.join_ring(ring_opts, &nodes).await;
+    }
     let mut hashes = Vec::new();
     let mut handles = Vec::new();
     for (manifest, storage) in torrents {
         let n = manifest.piece_count() as usize;
-        handles.push(app.add_torrent(&manifest, storage, vec![true; n]));
+        let handle = app.add_torrent(&manifest, storage, vec![true; n]);
+        if let Some(ring) = app.ring() {
+            ring.track(handle.clone());
+        }
+        handles.push(handle);
         hashes.push(manifest.info_hash);
     }
     print_listening(app.local_addr(), &hashes, opts.json);
@@ -355,8 +408,8 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
 /// What `leech` needs.
 #[derive(Clone, Debug)]
 pub struct LeechOptions {
-    /// Manifest to download.
-    pub manifest: PathBuf,
+    /// What to download: a manifest file, or an info-hash to find in the ring.
+    pub target: LeechTarget,
     /// Download directory.
     pub out: PathBuf,
     /// Peers to dial.
@@ -367,6 +420,8 @@ pub struct LeechOptions {
     pub seed_after: bool,
     /// Swarm tunables and limits.
     pub config: SwarmConfig,
+    /// Ring membership (None: peers from `peers` only).
+    pub ring: Option<ring::RingOptions>,
     /// JSON output.
     pub json: bool,
 }
@@ -406,18 +461,71 @@ impl LeechSummary {
     }
 }
 
+/// What `leech` downloads.
+#[derive(Clone, Debug)]
+pub enum LeechTarget {
+    /// A manifest file.
+    Manifest(PathBuf),
+    /// Only an info-hash: the manifest comes from the swarm (BEP 9).
+    InfoHash(Id),
+}
+
+impl LeechTarget {
+    /// A path that exists is a manifest; otherwise 40 hex digits are an
+    /// info-hash; anything else is taken as a (missing) manifest path, so the
+    /// error names the file.
+    pub fn parse(arg: &str) -> LeechTarget {
+        let path = PathBuf::from(arg);
+        match arg.parse::<Id>() {
+            Ok(hash) if !path.exists() => LeechTarget::InfoHash(hash),
+            _ => LeechTarget::Manifest(path),
+        }
+    }
+}
+
 /// Downloads a torrent; returns once every piece is verified on disk (and,
 /// with `seed_after`, after SIGINT/SIGTERM).
 pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     let start = Instant::now();
-    let manifest = load(&opts.manifest)?;
+    let mut app = App::bind(opts.listen, opts.config.clone()).await?;
+    let manifest = match &opts.target {
+        LeechTarget::Manifest(path) => {
+            let manifest = load(path)?;
+            if let Some(ring_opts) = &opts.ring {
+                app.join_ring(ring_opts, &manifest.nodes).await;
+            }
+            manifest
+        }
+        LeechTarget::InfoHash(info_hash) => {
+            let ring_opts = opts.ring.as_ref().ok_or(AppError::NeedsRing)?;
+            app.join_ring(ring_opts, &[]).await;
+            let ring = app.ring().expect("just joined");
+            let manifest = ring.fetch_manifest(*info_hash, &opts.peers).await?;
+            std::fs::create_dir_all(&opts.out).map_err(|e| AppError::Failed(e.to_string()))?;
+            let saved = opts.out.join(format!("{info_hash}.torrent"));
+            manifest.save(&saved).map_err(|source| AppError::Manifest {
+                path: saved.clone(),
+                source,
+            })?;
+            if !opts.json {
+                print_line(&format!(
+                    "metadata of {} fetched from the swarm, saved as {}",
+                    manifest.name,
+                    saved.display()
+                ));
+            }
+            manifest
+        }
+    };
     let storage = Arc::new(Storage::open_or_create(&opts.out, &manifest)?);
     let s = storage.clone();
     let have = tokio::task::spawn_blocking(move || s.verify_all(threads()))
         .await
         .map_err(|e| AppError::Failed(e.to_string()))?;
-    let app = App::bind(opts.listen, opts.config).await?;
     let handle = app.add_torrent(&manifest, storage, have);
+    if let Some(ring) = app.ring() {
+        ring.track(handle.clone());
+    }
     print_listening(app.local_addr(), &[manifest.info_hash], opts.json);
     let _ = handle
         .events

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -16,12 +16,24 @@ pub struct Progress {
 
 impl Progress {
     /// Starts the bar for torrent `name`.
-    pub fn start(mut stats: watch::Receiver<TorrentStats>, name: String) -> Progress {
+    pub fn start(stats: watch::Receiver<TorrentStats>, name: String) -> Progress {
+        Progress::start_in(None, stats, name)
+    }
+
+    /// Starts the bar as one of several shown together in `multi`.
+    pub fn start_in(
+        multi: Option<&MultiProgress>,
+        mut stats: watch::Receiver<TorrentStats>,
+        name: String,
+    ) -> Progress {
         if !std::io::stderr().is_terminal() {
             return Progress { inner: None };
         }
         let total = stats.borrow().total_bytes;
-        let bar = ProgressBar::new(total);
+        let mut bar = ProgressBar::new(total);
+        if let Some(multi) = multi {
+            bar = multi.add(bar);
+        }
         let style = ProgressStyle::with_template(
             "{msg:20!} [{bar:30}] {percent:>3}% {binary_bytes_per_sec:>12} {prefix} ETA {eta}",
         )

@@ -26,6 +26,7 @@ use tracing::{debug, Instrument};
 
 use crate::id::Id;
 use crate::storage::Storage;
+use crate::swarm::metadata::{self, MetadataMsg};
 use crate::swarm::pieces::{Geometry, PeerKey};
 use crate::swarm::rate::RateLimits;
 use crate::swarm::{PeerCommand, PeerEvent};
@@ -66,6 +67,9 @@ pub struct ConnectionContext {
     pub limits: Arc<RateLimits>,
     /// Our listen port, told to peers in the extension handshake.
     pub listen_port: Option<u16>,
+    /// The torrent's raw `info` dictionary, served to peers that fetch the
+    /// metadata (BEP 9); None when we do not have it.
+    pub info: Option<Bytes>,
     /// Depth of each connection's command queue.
     pub command_queue: usize,
     /// Cancelled when the torrent (or process) shuts down.
@@ -81,6 +85,9 @@ enum Upload {
     Request(BlockRef),
     /// The peer no longer wants a block.
     Cancel(BlockRef),
+    /// The peer asks for a piece of our metadata, to be answered under its
+    /// `ut_metadata` id `ext_id`.
+    Metadata { ext_id: u8, piece: u32 },
 }
 
 /// Dials `addr`, exchanges handshakes and runs the connection.
@@ -224,6 +231,8 @@ async fn read_loop(
         PeerCodec::new(ctx.geometry.piece_count),
         256 * 1024,
     );
+    // The id the peer wants its `ut_metadata` messages under (its handshake).
+    let mut their_metadata_id: Option<u8> = None;
     loop {
         let next = tokio::select! {
             _ = token.cancelled() => return "closed by us".into(),
@@ -248,9 +257,25 @@ async fn read_loop(
                 continue;
             }
             Message::Extended { id: 0, payload } => match ExtensionHandshake::parse(&payload) {
-                Ok(handshake) => PeerEvent::Extension { key, handshake },
+                Ok(handshake) => {
+                    their_metadata_id = handshake.id_of(metadata::EXTENSION_NAME);
+                    PeerEvent::Extension { key, handshake }
+                }
                 Err(e) => return e.to_string(),
             },
+            Message::Extended {
+                id: metadata::OUR_ID,
+                payload,
+            } => {
+                if let (Some(ext_id), Ok(MetadataMsg::Request { piece })) =
+                    (their_metadata_id, MetadataMsg::decode(&payload))
+                {
+                    if up_tx.try_send(Upload::Metadata { ext_id, piece }).is_err() {
+                        return "peer exceeded the request queue".into();
+                    }
+                }
+                continue;
+            }
             Message::Extended {
                 id: UT_PEX_ID,
                 payload,
@@ -319,7 +344,9 @@ impl Writer {
             self.feed(Message::Bitfield(bits)).await?;
         }
         if self.extensions {
-            let ext = ExtensionHandshake::ours(self.ctx.listen_port, REQUEST_QUEUE as u32);
+            let metadata_size = self.ctx.info.as_ref().map(|i| i.len() as u64);
+            let ext =
+                ExtensionHandshake::ours(self.ctx.listen_port, REQUEST_QUEUE as u32, metadata_size);
             self.feed(Message::Extended {
                 id: 0,
                 payload: ext.to_bytes(),
@@ -352,6 +379,17 @@ impl Writer {
                         }
                     }
                     Some(Upload::Cancel(r)) => self.queue.retain(|q| *q != r),
+                    Some(Upload::Metadata { ext_id, piece }) => {
+                        let answer = match &self.ctx.info {
+                            Some(info) => metadata::answer(info, piece),
+                            None => MetadataMsg::Reject { piece },
+                        };
+                        self.feed(Message::Extended {
+                            id: ext_id,
+                            payload: Bytes::from(answer.encode()),
+                        })
+                        .await?;
+                    }
                 },
                 _ = sleep_until(last_write + KEEPALIVE) => self.feed(Message::KeepAlive).await?,
                 _ = std::future::ready(()), if serve => self.serve_one().await?,

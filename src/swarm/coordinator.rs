@@ -96,6 +96,8 @@ pub struct CoordinatorParams {
     pub tracker: TaskTracker,
     /// Seed of the scheduler's randomness.
     pub rng_seed: u64,
+    /// The raw `info` dictionary, served to metadata fetchers (BEP 9).
+    pub info: Option<bytes::Bytes>,
 }
 
 /// One connected peer.
@@ -197,6 +199,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         events: tx.clone(),
         limits: params.limits,
         listen_port: params.listen.map(|a| a.port()),
+        info: params.info,
         command_queue: params.config.peer_queue,
         cancel: params.cancel.clone(),
         tracker: params.tracker.clone(),

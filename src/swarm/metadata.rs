@@ -16,6 +16,8 @@ use crate::manifest::MAX_METAINFO_BYTES;
 
 /// Extension name advertised in the BEP 10 handshake's `m` dictionary.
 pub const EXTENSION_NAME: &str = "ut_metadata";
+/// The id we ask peers to send `ut_metadata` messages under (our `m` dict).
+pub const OUR_ID: u8 = 3;
 /// Size of one metadata piece; only the last may be shorter.
 pub const PIECE_SIZE: usize = 16 * 1024;
 

@@ -8,6 +8,7 @@
 
 pub mod connection;
 pub mod coordinator;
+pub mod magnet;
 pub mod metadata;
 pub mod pieces;
 pub mod rate;

@@ -374,16 +374,31 @@ pub struct ExtensionHandshake {
     pub p: Option<u16>,
     /// How many outstanding requests the sender queues.
     pub reqq: Option<u32>,
+    /// Size of the sender's `info` dictionary (BEP 9), when it has it.
+    pub metadata_size: Option<u64>,
 }
 
 impl ExtensionHandshake {
-    /// Ours: advertises `ut_pex`, our client name, listen port and queue depth.
-    pub fn ours(listen_port: Option<u16>, reqq: u32) -> ExtensionHandshake {
+    /// Ours: advertises `ut_pex`, `ut_metadata` with the size of our `info`
+    /// dictionary when we serve it, our client name, listen port and queue depth.
+    pub fn ours(
+        listen_port: Option<u16>,
+        reqq: u32,
+        metadata_size: Option<u64>,
+    ) -> ExtensionHandshake {
+        let mut m = vec![("ut_pex".to_string(), UT_PEX_ID)];
+        if metadata_size.is_some() {
+            m.push((
+                crate::swarm::metadata::EXTENSION_NAME.to_string(),
+                crate::swarm::metadata::OUR_ID,
+            ));
+        }
         ExtensionHandshake {
-            m: vec![("ut_pex".to_string(), UT_PEX_ID)],
+            m,
             v: Some(format!("songswarm {}", env!("CARGO_PKG_VERSION"))),
             p: listen_port,
             reqq: Some(reqq),
+            metadata_size,
         }
     }
 
@@ -409,6 +424,9 @@ impl ExtensionHandshake {
                     Ok(())
                 })
             })?;
+            if let Some(size) = self.metadata_size {
+                d.emit_pair(b"metadata_size", size)?;
+            }
             if let Some(p) = self.p {
                 d.emit_pair(b"p", u64::from(p))?;
             }
@@ -449,6 +467,7 @@ impl ExtensionHandshake {
                         }
                     }
                 }
+                (b"metadata_size", Object::Integer(n)) => out.metadata_size = n.parse().ok(),
                 (b"p", Object::Integer(n)) => out.p = n.parse().ok(),
                 (b"reqq", Object::Integer(n)) => out.reqq = n.parse().ok(),
                 (b"v", Object::Bytes(v)) => out.v = Some(String::from_utf8_lossy(v).into_owned()),
