@@ -81,7 +81,11 @@ struct Outcome {
 }
 
 fn songswarm() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_songswarm"))
+    // These runs name their peers with --peer: no ring, no LAN discovery
+    // (which would also let parallel tests find each other).
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_songswarm"));
+    cmd.env("SONGSWARM_NO_RING", "1");
+    cmd
 }
 
 fn spawn_seeder(tool: Tool, setup: &Setup, manifest: &Path, data: &Path) -> Proc {

@@ -75,6 +75,7 @@ fn start_seeder(tool: Tool, manifest: &Path, data: &Path) -> Result<Seeder, Stri
     let mut proc = match tool {
         Tool::Songswarm => {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_songswarm"));
+            cmd.env("SONGSWARM_NO_RING", "1"); // a pure peer-wire measurement
             cmd.arg("seed").arg(manifest).arg("--data").arg(data);
             cmd.args(["--listen", "127.0.0.1:0", "--json"]);
             Proc::spawn("songswarm seed", cmd)
@@ -102,6 +103,7 @@ fn run_once(
     let mut leech = match tool {
         Tool::Songswarm => {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_songswarm"));
+            cmd.env("SONGSWARM_NO_RING", "1"); // a pure peer-wire measurement
             cmd.arg("leech").arg(manifest).arg("--out").arg(out);
             cmd.args(["--peer", &seeder.addr, "--listen", "127.0.0.1:0"]);
             cmd.args(["--seed-after", "--json"]);

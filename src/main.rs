@@ -117,7 +117,7 @@ struct RingArgs {
     #[arg(long)]
     advertise: Option<SocketAddr>,
     /// Run no Chord node: trade only with --peer addresses and peers that dial in.
-    #[arg(long)]
+    #[arg(long, env = "SONGSWARM_NO_RING", value_parser = clap::builder::BoolishValueParser::new())]
     no_ring: bool,
     /// Do not look for a ring on the LAN by multicast.
     #[arg(long)]

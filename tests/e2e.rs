@@ -106,6 +106,7 @@ fn seed_refuses_missing_or_wrong_data_with_a_clear_error() {
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"))
+        .env("SONGSWARM_NO_RING", "1")
         .args([
             "seed",
             &m,
@@ -127,6 +128,7 @@ fn seed_refuses_missing_or_wrong_data_with_a_clear_error() {
     bytes[100_000] ^= 1;
     std::fs::write(src.join("x.bin"), bytes).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"))
+        .env("SONGSWARM_NO_RING", "1")
         .args([
             "seed",
             &m,

@@ -15,7 +15,11 @@ use crate::procs::{assert_same_file, lt_peer, run_ok, write_random};
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
 pub fn songswarm() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_songswarm"))
+    // These runs name their peers with --peer: no ring, no LAN discovery
+    // (which would also let parallel tests find each other).
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_songswarm"));
+    cmd.env("SONGSWARM_NO_RING", "1");
+    cmd
 }
 
 /// Some data to share, laid out under `root` the way a seeder expects it.

@@ -62,7 +62,9 @@ pub struct Proc {
 impl Proc {
     /// Starts `songswarm args…`.
     pub fn start(args: &[&str]) -> Proc {
+        // These runs name their peers with --peer: no ring, no LAN discovery.
         let mut child = Command::new(env!("CARGO_BIN_EXE_songswarm"))
+            .env("SONGSWARM_NO_RING", "1")
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
