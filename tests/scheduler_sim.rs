@@ -365,3 +365,46 @@ fn super_seed_offers_each_piece_once_before_any_second_copy() {
     let pairs: std::collections::HashSet<(u32, PeerKey)> = offers.iter().copied().collect();
     assert_eq!(pairs.len(), offers.len());
 }
+
+/// Regression: a HAVE that arrives while one of the peer's pieces is being
+/// hash-checked must not make us lose interest in the peer's other pieces.
+/// (We once recounted without the piece under check and then took it off
+/// again when it verified, one short: NOT_INTERESTED with a piece still
+/// wanted, and the download hung.)
+#[test]
+fn have_during_verification_keeps_interest() {
+    let block = 16 * 1024;
+    let geometry = Geometry::new(block as u64, 3 * block as u64);
+    let now = Instant::now();
+    let mut sched = Scheduler::new(
+        geometry,
+        SwarmConfig::default(),
+        StdRng::seed_from_u64(7),
+        now,
+    );
+    let drain = |s: &mut Scheduler| std::iter::from_fn(|| s.poll_output()).collect::<Vec<_>>();
+    let (a, b): (PeerKey, PeerKey) = (1, 2);
+    // Peer a has pieces 1 and 2; peer b has piece 0.
+    sched.handle_peer_connected(now, a, None);
+    sched.handle_bitfield(now, a, &[0b0110_0000]);
+    sched.handle_peer_connected(now, b, None);
+    sched.handle_bitfield(now, b, &[0b1000_0000]);
+    sched.handle_peer_choke(now, a, false);
+    sched.handle_peer_choke(now, b, false);
+    drain(&mut sched);
+    // Piece 0 arrives from b and verifies; piece 1 arrives from a.
+    sched.handle_block(now, b, 0, 0, Bytes::from(vec![0u8; block]));
+    sched.handle_verified(now, 0, true);
+    sched.handle_block(now, a, 1, 0, Bytes::from(vec![1u8; block]));
+    drain(&mut sched);
+    // While piece 1 is being checked, a announces that it now has piece 0.
+    sched.handle_have(now, a, 0);
+    sched.handle_verified(now, 1, true);
+    let lost_interest = drain(&mut sched)
+        .into_iter()
+        .any(|o| matches!(o, Output::Interest { peer, interested: false } if peer == a));
+    assert!(
+        !lost_interest,
+        "lost interest in a while it has piece 2, which we still want"
+    );
+}

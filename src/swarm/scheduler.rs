@@ -67,7 +67,8 @@ struct PeerState {
     have: Vec<bool>,
     /// Number of `true` entries in `have`.
     have_count: u32,
-    /// Pieces the peer has that we still want.
+    /// Pieces the peer has that we have not verified (pieces being
+    /// hash-checked included): we are interested while this is above zero.
     interesting: u32,
     /// We told it we are interested.
     am_interested: bool,
@@ -333,11 +334,13 @@ impl Scheduler {
             return;
         }
         let pieces = &self.pieces;
+        // Pieces being hash-checked still count: only a good hash removes
+        // a piece from every peer's count (see `handle_verified`).
         p.interesting = p
             .have
             .iter()
             .enumerate()
-            .filter(|(i, h)| **h && pieces.wants(*i as u32))
+            .filter(|(i, h)| **h && !pieces.has(*i as u32))
             .count() as u32;
         self.update_interest(peer);
         self.fill(now, peer);
@@ -503,14 +506,8 @@ impl Scheduler {
                 self.drop_peer(now, key, true, "sent data that failed the hash check");
             }
         }
-        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-        for key in keys {
-            let p = self.peers.get_mut(&key).expect("key listed above");
-            if p.have[piece as usize] {
-                p.interesting += 1;
-                self.update_interest(key);
-            }
-        }
+        // The piece is wanted again, but it never left the peers' counts of
+        // interesting pieces, so interest stands as it was.
         self.fill_all(now);
     }
 
