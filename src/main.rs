@@ -122,6 +122,10 @@ struct RingArgs {
     /// Do not look for a ring on the LAN by multicast.
     #[arg(long)]
     no_discovery: bool,
+    /// Multicast group and port of LAN discovery (separate deployments on
+    /// one LAN use different groups).
+    #[arg(long, default_value_t = songswarm::discovery::DEFAULT_GROUP)]
+    discovery_group: std::net::SocketAddrV4,
 }
 
 impl RingArgs {
@@ -131,6 +135,10 @@ impl RingArgs {
             bootstrap: self.bootstrap.clone(),
             advertise: self.advertise,
             no_discovery: self.no_discovery,
+            discovery: songswarm::discovery::DiscoveryConfig {
+                group: self.discovery_group,
+                ..Default::default()
+            },
             ..Default::default()
         })
     }

@@ -89,3 +89,67 @@ fn libtorrent_downloads_from_a_seeder_found_in_the_ring() {
     leech.expect_event("done", DEADLINE);
     assert_same_content(&content, &src, &dst);
 }
+
+/// Two processes that know nothing of each other but the LAN: the seeder
+/// founds a ring, the leecher finds it by multicast on the loopback
+/// interface, joins it, finds the seeder in it and downloads.
+#[test]
+fn a_leecher_finds_the_ring_by_multicast() {
+    if let Err(reason) = loopback_multicast_works() {
+        eprintln!("skipped: no multicast on the loopback interface here: {reason}");
+        return;
+    }
+    let tmp = tempdir();
+    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
+    let content = song(&src);
+    let manifest = tmp.path().join("song.torrent");
+    make_manifest(Maker::Songswarm, &content, &manifest);
+    // A group of this test run's own, so that no other run answers.
+    let group = format!("239.255.77.80:{}", 40000 + std::process::id() % 20000);
+
+    let mut cmd = with_ring();
+    cmd.arg("seed").arg(&manifest).arg("--data").arg(&src);
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--discovery-group",
+        &group,
+        "--json",
+    ]);
+    let mut seed = Proc::spawn("songswarm seed", cmd);
+    seed.expect_event("listening", DEADLINE);
+
+    let mut cmd = with_ring();
+    cmd.arg("leech").arg(&manifest).arg("--out").arg(&dst);
+    cmd.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--discovery-group",
+        &group,
+        "--json",
+    ]);
+    let mut leech = Proc::spawn("songswarm leech", cmd);
+    let (_, done) = leech.expect_event("done", DEADLINE);
+    assert_eq!(done["peers"].as_u64(), Some(1), "{done}");
+    assert_same_content(&content, &src, &dst);
+}
+
+/// Whether a datagram sent to a multicast group on 127.0.0.1 comes back.
+fn loopback_multicast_works() -> Result<(), String> {
+    use std::net::{Ipv4Addr, UdpSocket};
+    let group = Ipv4Addr::new(239, 255, 77, 81);
+    let rx = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)).map_err(|e| e.to_string())?;
+    rx.join_multicast_v4(&group, &Ipv4Addr::LOCALHOST)
+        .map_err(|e| e.to_string())?;
+    rx.set_read_timeout(Some(Duration::from_secs(2)))
+        .map_err(|e| e.to_string())?;
+    let port = rx.local_addr().map_err(|e| e.to_string())?.port();
+    let tx = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|e| e.to_string())?;
+    tx.set_multicast_loop_v4(true).map_err(|e| e.to_string())?;
+    tx.send_to(b"probe", (group, port))
+        .map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 8];
+    rx.recv_from(&mut buf)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
