@@ -36,6 +36,11 @@ pub struct ChordConfig {
     pub max_keys_per_source: usize,
     /// Largest Chord frame accepted, in bytes.
     pub max_frame: usize,
+    /// Most open connections to other nodes; the least recently used is
+    /// closed beyond it (keeps file descriptors bounded in big rings).
+    pub max_connections: usize,
+    /// A connection unused this long is closed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for ChordConfig {
@@ -55,6 +60,8 @@ impl Default for ChordConfig {
             max_peers_per_key: 200,
             max_keys_per_source: 1000,
             max_frame: 1 << 20,
+            max_connections: 64,
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -76,12 +83,21 @@ pub struct SwarmConfig {
     pub optimistic_interval: Duration,
     /// Seconds of data to keep requested from each peer at its measured rate.
     pub pipeline_seconds: f64,
+    /// First request window of a peer before its rate is measured; it grows
+    /// by one per block delivered (doubling every round trip).
+    pub initial_pipeline: usize,
     /// Fewest requests kept in flight to an unchoked peer.
     pub min_pipeline: usize,
     /// Most requests kept in flight to one peer.
     pub max_pipeline: usize,
     /// A request unanswered this long is re-assigned.
     pub request_timeout: Duration,
+    /// A peer that starts with every piece announces them peer by peer
+    /// (super-seeding) instead of sending its whole bitfield.
+    pub super_seed: bool,
+    /// Most complete pieces waiting for their hash check before no new piece
+    /// is started (bounds memory when hashing is slower than the network).
+    pub max_verifying: usize,
     /// Depth of each peer's command queue; a peer that fills it is dropped.
     pub peer_queue: usize,
 }
@@ -96,10 +112,37 @@ impl Default for SwarmConfig {
             rechoke_interval: Duration::from_secs(10),
             optimistic_interval: Duration::from_secs(30),
             pipeline_seconds: 3.0,
+            initial_pipeline: 8,
             min_pipeline: 4,
             max_pipeline: 512,
             request_timeout: Duration::from_secs(20),
+            super_seed: true,
+            max_verifying: 16,
             peer_queue: 1024,
+        }
+    }
+}
+
+/// How a seeding or leeching process uses the ring as its tracker (DESIGN.md §4).
+#[derive(Clone, Debug)]
+pub struct AnnounceConfig {
+    /// Period of the swarm lookup while downloading (new peers arrive).
+    pub requery_leeching: Duration,
+    /// Period of the swarm lookup once complete (to meet new leechers).
+    pub requery_seeding: Duration,
+    /// Wait before retrying a failed announce or lookup (ring still forming).
+    pub retry: Duration,
+    /// Longest a clean exit waits for its removal to be stored.
+    pub remove_timeout: Duration,
+}
+
+impl Default for AnnounceConfig {
+    fn default() -> Self {
+        AnnounceConfig {
+            requery_leeching: Duration::from_secs(5),
+            requery_seeding: Duration::from_secs(15),
+            retry: Duration::from_secs(2),
+            remove_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -111,6 +111,13 @@ impl fmt::Display for Id {
     }
 }
 
+impl serde::Serialize for Id {
+    // Hex in JSON output, the way users type ids on the command line.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
 impl fmt::Debug for Id {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Eight digits are enough to tell ids apart in logs and test output.

@@ -5,7 +5,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand};
+use songswarm::chord::client::ChordClient;
+use songswarm::chord::driver::Driver;
+use songswarm::chord::Role;
+use songswarm::config::ChordConfig;
+use songswarm::id::Id;
 use tracing_subscriber::EnvFilter;
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -29,6 +36,9 @@ enum Command {
     Seed(SeedArgs),
     /// Download a torrent, verify every piece, and upload to others meanwhile.
     Leech(LeechArgs),
+    /// The whole system on loopback in one process: a ring, a seeder of the
+    /// demo album, and leechers that find it through the ring.
+    Demo(DemoArgs),
     /// Run a bare Chord node until SIGINT/SIGTERM.
     Node(NodeArgs),
     /// Talk to the Chord ring through any node.
@@ -40,13 +50,15 @@ enum Command {
 
 #[derive(Args)]
 struct CreateArgs {
-    /// Audio files or one album directory.
+    /// One audio file, one album directory, or several files of one directory
+    /// (an album named after that directory).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Where to write the manifest.
     #[arg(short, long)]
     out: PathBuf,
-    /// Piece length in bytes (power of two); default: chosen from the size.
+    /// Piece length in bytes (power of two, at least 16 KiB); default: the
+    /// smallest power of two ≥ 32 KiB giving at most 64 pieces, capped at 1 MiB.
     #[arg(long)]
     piece_length: Option<u64>,
     /// Song title (overrides the file's tags).
@@ -79,6 +91,59 @@ struct RateArgs {
     max_peers: Option<usize>,
 }
 
+impl RateArgs {
+    /// The swarm settings: defaults with these limits applied.
+    fn config(&self) -> songswarm::config::SwarmConfig {
+        let mut c = songswarm::config::SwarmConfig {
+            max_upload_rate: self.max_upload_rate,
+            max_download_rate: self.max_download_rate,
+            ..Default::default()
+        };
+        if let Some(n) = self.max_peers {
+            c.max_peers = n.max(1);
+        }
+        c
+    }
+}
+
+#[derive(Args)]
+struct RingArgs {
+    /// A ring member to join through (repeatable). Without one: the
+    /// manifest's `nodes`, then LAN discovery, else a new ring.
+    #[arg(long)]
+    bootstrap: Vec<SocketAddr>,
+    /// Address other peers reach this one at (default: the listen address,
+    /// or the interface that routes to the ring).
+    #[arg(long)]
+    advertise: Option<SocketAddr>,
+    /// Run no Chord node: trade only with --peer addresses and peers that dial in.
+    #[arg(long, env = "SONGSWARM_NO_RING", value_parser = clap::builder::BoolishValueParser::new())]
+    no_ring: bool,
+    /// Do not look for a ring on the LAN by multicast.
+    #[arg(long)]
+    no_discovery: bool,
+    /// Multicast group and port of LAN discovery (separate deployments on
+    /// one LAN use different groups).
+    #[arg(long, default_value_t = songswarm::discovery::DEFAULT_GROUP)]
+    discovery_group: std::net::SocketAddrV4,
+}
+
+impl RingArgs {
+    /// The ring settings, or None with --no-ring.
+    fn options(&self) -> Option<songswarm::app::ring::RingOptions> {
+        (!self.no_ring).then(|| songswarm::app::ring::RingOptions {
+            bootstrap: self.bootstrap.clone(),
+            advertise: self.advertise,
+            no_discovery: self.no_discovery,
+            discovery: songswarm::discovery::DiscoveryConfig {
+                group: self.discovery_group,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+    }
+}
+
 #[derive(Args)]
 struct SeedArgs {
     /// Manifests to serve.
@@ -92,6 +157,8 @@ struct SeedArgs {
     listen: SocketAddr,
     #[command(flatten)]
     rates: RateArgs,
+    #[command(flatten)]
+    ring: RingArgs,
     /// Print a JSON line when ready instead of text.
     #[arg(long)]
     json: bool,
@@ -99,8 +166,8 @@ struct SeedArgs {
 
 #[derive(Args)]
 struct LeechArgs {
-    /// Manifest to download.
-    manifest: PathBuf,
+    /// Manifest file to download, or a 40-hex-digit info-hash to find in the ring.
+    manifest: String,
     /// Directory to download into.
     #[arg(long)]
     out: PathBuf,
@@ -115,7 +182,34 @@ struct LeechArgs {
     seed_after: bool,
     #[command(flatten)]
     rates: RateArgs,
+    #[command(flatten)]
+    ring: RingArgs,
     /// Print one JSON summary at the end instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// The manifest to share.
+    #[arg(long, default_value = "torrents/demo-album.torrent")]
+    manifest: PathBuf,
+    /// Where its data is.
+    #[arg(long, default_value = "torrents")]
+    data: PathBuf,
+    /// Bare Chord nodes in the ring.
+    #[arg(long, default_value_t = 8)]
+    nodes: usize,
+    /// Leeching peers.
+    #[arg(long, default_value_t = 4)]
+    leechers: usize,
+    /// Upload cap of every peer in bytes per second (0: none).
+    #[arg(long, default_value_t = 1_000_000)]
+    upload_rate: u64,
+    /// Keep the downloads in this directory (default: a temporary one, removed).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -163,6 +257,13 @@ enum DhtCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Walk the ring from one node along successor pointers: its members.
+    Walk {
+        #[arg(long)]
+        node: SocketAddr,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one node's view of the ring.
     Ring {
         #[arg(long)]
@@ -196,10 +297,225 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> Result<(), BoxError> {
     match command {
-        Command::Create(_args) => Err("create: not implemented yet".into()),
-        Command::Seed(_args) => Err("seed: not implemented yet".into()),
-        Command::Leech(_args) => Err("leech: not implemented yet".into()),
-        Command::Node(_args) => Err("node: not implemented yet".into()),
-        Command::Dht { command: _ } => Err("dht: not implemented yet".into()),
+        Command::Create(args) => create(args),
+        Command::Seed(args) => {
+            let opts = songswarm::app::SeedOptions {
+                manifests: args.manifests,
+                data: args.data,
+                listen: args.listen,
+                config: args.rates.config(),
+                ring: args.ring.options(),
+                json: args.json,
+            };
+            Ok(songswarm::app::seed(opts).await?)
+        }
+        Command::Leech(args) => {
+            let opts = songswarm::app::LeechOptions {
+                target: songswarm::app::LeechTarget::parse(&args.manifest),
+                out: args.out,
+                peers: args.peers,
+                listen: args.listen,
+                seed_after: args.seed_after,
+                config: args.rates.config(),
+                ring: args.ring.options(),
+                json: args.json,
+            };
+            songswarm::app::leech(opts).await?;
+            Ok(())
+        }
+        Command::Demo(args) => {
+            let opts = songswarm::app::demo::DemoOptions {
+                manifest: args.manifest,
+                data: args.data,
+                nodes: args.nodes,
+                leechers: args.leechers,
+                upload_rate: (args.upload_rate > 0).then_some(args.upload_rate),
+                out: args.out,
+            };
+            let report = songswarm::app::demo::demo(opts).await?;
+            if args.json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                print!("{}", report.to_text());
+            }
+            if report.all_verified() {
+                Ok(())
+            } else {
+                Err("a leecher's files differ from the originals".into())
+            }
+        }
+        Command::Node(args) => run_node(args).await,
+        Command::Dht { command } => run_dht(command).await,
     }
+}
+
+/// `songswarm create`: build the manifest, write it atomically, print it.
+fn create(args: CreateArgs) -> Result<(), BoxError> {
+    use songswarm::manifest::{build, BuildOptions};
+    let opts = BuildOptions {
+        piece_length: args.piece_length,
+        title: args.title,
+        artist: args.artist,
+        album: args.album,
+        nodes: args.nodes,
+    };
+    let manifest = build(&args.inputs, &opts)?;
+    manifest.save(&args.out)?;
+    if args.json {
+        let files: Vec<_> = manifest
+            .files
+            .iter()
+            .map(|f| serde_json::json!({"path": f.path, "length": f.length}))
+            .collect();
+        let line = serde_json::json!({
+            "info_hash": manifest.info_hash.to_hex(),
+            "name": manifest.name,
+            "piece_length": manifest.piece_length,
+            "pieces": manifest.piece_count(),
+            "total_length": manifest.total_length,
+            "files": files,
+            "song": manifest.song,
+            "out": args.out,
+        });
+        println!("{line}");
+    } else {
+        println!("info-hash {}", manifest.info_hash);
+        println!("name {}", manifest.name);
+        println!(
+            "pieces {} x {} bytes, {} bytes in {} file(s)",
+            manifest.piece_count(),
+            manifest.piece_length,
+            manifest.total_length,
+            manifest.files.len()
+        );
+        println!("wrote {}", args.out.display());
+    }
+    Ok(())
+}
+
+/// `songswarm node`: serve until SIGINT/SIGTERM, then leave cleanly.
+async fn run_node(args: NodeArgs) -> Result<(), BoxError> {
+    let config = ChordConfig::default();
+    let seed = rand::random::<u64>();
+    let handle = Driver::bind(config, args.listen, args.advertise, args.bootstrap, seed).await?;
+    let info = handle.ring_info().await?;
+    eprintln!("songswarm node {} listening, id {}", info.addr, info.id);
+    wait_for_signal().await?;
+    eprintln!("leaving the ring");
+    handle.leave().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> Result<(), BoxError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// Longest a `dht` command waits for an answer (a quorum takes several RPCs).
+const DHT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn parse_id(s: &str) -> Result<Id, BoxError> {
+    s.parse::<Id>().map_err(|e| format!("{s:?}: {e}").into())
+}
+
+/// The `dht` client commands.
+async fn run_dht(command: DhtCommand) -> Result<(), BoxError> {
+    match command {
+        DhtCommand::Announce {
+            info_hash,
+            peer,
+            node,
+            seeder,
+            json,
+        } => {
+            let key = parse_id(&info_hash)?;
+            let role = if seeder { Role::Seeder } else { Role::Leecher };
+            let mut client = ChordClient::connect(node, DHT_TIMEOUT).await?;
+            client.announce(key, peer, role).await?;
+            if json {
+                let out = serde_json::json!({"info_hash": key, "peer": peer, "role": role, "stored": true});
+                println!("{out}");
+            } else {
+                println!("announced {peer} ({role:?}) for {key}");
+            }
+        }
+        DhtCommand::Peers {
+            info_hash,
+            node,
+            json,
+        } => {
+            let key = parse_id(&info_hash)?;
+            let mut client = ChordClient::connect(node, DHT_TIMEOUT).await?;
+            let peers = client.peers(key).await?;
+            if json {
+                let list: Vec<_> = peers
+                    .iter()
+                    .map(|(p, r)| serde_json::json!({"peer": p, "role": r}))
+                    .collect();
+                println!("{}", serde_json::json!({"info_hash": key, "peers": list}));
+            } else {
+                for (p, r) in peers {
+                    println!(
+                        "{p} {}",
+                        if r == Role::Seeder {
+                            "seeder"
+                        } else {
+                            "leecher"
+                        }
+                    );
+                }
+            }
+        }
+        DhtCommand::Lookup { key, node, json } => {
+            let key = parse_id(&key)?;
+            let mut client = ChordClient::connect(node, DHT_TIMEOUT).await?;
+            let info = client.lookup(key).await?;
+            if json {
+                println!("{}", serde_json::to_string(&info)?);
+            } else {
+                println!("key      {}", info.key);
+                println!("owner    {}", info.owner);
+                let replicas: Vec<String> = info.replicas.iter().map(|a| a.to_string()).collect();
+                println!("replicas {}", replicas.join(" "));
+                println!("hops     {}", info.hops);
+            }
+        }
+        DhtCommand::Walk { node, json } => {
+            let members = songswarm::chord::client::walk(node, DHT_TIMEOUT, 100_000).await?;
+            if json {
+                let out = serde_json::json!({"size": members.len(), "members": members});
+                println!("{out}");
+            } else {
+                for m in &members {
+                    println!("{} {m}", Id::of_addr(*m));
+                }
+                println!("{} members", members.len());
+            }
+        }
+        DhtCommand::Ring { node, json } => {
+            let mut client = ChordClient::connect(node, DHT_TIMEOUT).await?;
+            let info = client.ring().await?;
+            if json {
+                println!("{}", serde_json::to_string(&info)?);
+            } else {
+                println!("id          {}", info.id);
+                println!("address     {}", info.addr);
+                let pred = info
+                    .predecessor
+                    .map_or("none".to_string(), |p| p.to_string());
+                println!("predecessor {pred}");
+                for (i, s) in info.successors.iter().enumerate() {
+                    println!("successor {i} {s}");
+                }
+                println!("fingers     {}", info.fingers);
+                println!("keys        {}", info.keys);
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,1 +1,319 @@
-//! (to be written)
+//! A torrent's bytes on disk: positional reads and writes, SHA-1 checks.
+//!
+//! The torrent is one byte stream cut into pieces; on disk it is a list of
+//! files under a data root (a piece may span files). Every call here blocks:
+//! the async code runs them on `spawn_blocking` threads.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use bytes::Bytes;
+use sha1::{Digest, Sha1};
+
+use crate::manifest::Manifest;
+use crate::swarm::pieces::Geometry;
+
+/// Errors of opening and checking a torrent's data.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// A file of the torrent is not there.
+    #[error("{path} is missing: is --data pointing at the directory that holds it?")]
+    Missing {
+        /// The full path looked at.
+        path: PathBuf,
+    },
+    /// A file exists but has the wrong size.
+    #[error(
+        "{path} is {actual} bytes but the manifest says {expected}: wrong file or wrong --data?"
+    )]
+    WrongSize {
+        /// The full path.
+        path: PathBuf,
+        /// Size on disk.
+        actual: u64,
+        /// Size in the manifest.
+        expected: u64,
+    },
+    /// The data does not hash to the manifest's piece hashes.
+    #[error("{path}: {bad} of {total} pieces do not match the manifest (first bad piece: {first}); the file was changed or belongs to another manifest")]
+    Mismatch {
+        /// The first file whose data fails.
+        path: PathBuf,
+        /// How many pieces fail.
+        bad: u32,
+        /// How many pieces there are.
+        total: u32,
+        /// The first failing piece.
+        first: u32,
+    },
+    /// Reading or writing failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// One file of the torrent on disk.
+#[derive(Debug)]
+struct StoredFile {
+    /// Full path (data root joined with the manifest's relative path).
+    path: PathBuf,
+    /// Byte offset of the file's start in the torrent stream.
+    offset: u64,
+    /// Length in bytes.
+    length: u64,
+    /// Open handle (positional I/O needs no lock).
+    file: File,
+}
+
+/// A torrent's files, opened, with its piece hashes.
+#[derive(Debug)]
+pub struct Storage {
+    /// Piece layout.
+    geometry: Geometry,
+    /// Expected SHA-1 of each piece.
+    hashes: Vec<[u8; 20]>,
+    /// Files in torrent order.
+    files: Vec<StoredFile>,
+}
+
+/// True when the blocks, in order, hash to `expected`.
+pub fn blocks_match(expected: &[u8; 20], blocks: &[Bytes]) -> bool {
+    let mut h = Sha1::new();
+    for b in blocks {
+        h.update(b);
+    }
+    let digest: [u8; 20] = h.finalize().into();
+    &digest == expected
+}
+
+impl Storage {
+    /// Opens existing data for seeding: every file must exist with its size.
+    pub fn open_existing(root: &Path, manifest: &Manifest) -> Result<Storage, StorageError> {
+        let mut files = Vec::new();
+        for f in &manifest.files {
+            let path = root.join(&f.path);
+            let file = match File::open(&path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(StorageError::Missing { path })
+                }
+                Err(source) => return Err(StorageError::Io { path, source }),
+            };
+            let actual = file
+                .metadata()
+                .map_err(|source| StorageError::Io {
+                    path: path.clone(),
+                    source,
+                })?
+                .len();
+            if actual != f.length {
+                return Err(StorageError::WrongSize {
+                    path,
+                    actual,
+                    expected: f.length,
+                });
+            }
+            files.push(StoredFile {
+                path,
+                offset: f.offset,
+                length: f.length,
+                file,
+            });
+        }
+        Ok(Storage::assemble(manifest, files))
+    }
+
+    /// Opens (creating as needed) the files a download writes to. Existing
+    /// contents are kept so a restarted download can resume.
+    pub fn open_or_create(root: &Path, manifest: &Manifest) -> Result<Storage, StorageError> {
+        let mut files = Vec::new();
+        for f in &manifest.files {
+            let path = root.join(&f.path);
+            let io_err = |source| StorageError::Io {
+                path: path.clone(),
+                source,
+            };
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(io_err)?;
+            }
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io_err)?;
+            files.push(StoredFile {
+                path,
+                offset: f.offset,
+                length: f.length,
+                file,
+            });
+        }
+        Ok(Storage::assemble(manifest, files))
+    }
+
+    fn assemble(manifest: &Manifest, files: Vec<StoredFile>) -> Storage {
+        Storage {
+            geometry: Geometry::new(manifest.piece_length, manifest.total_length),
+            hashes: manifest.pieces.clone(),
+            files,
+        }
+    }
+
+    /// Piece layout.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
+    /// Calls `f(file, offset_in_file, range_in_buffer)` for each file segment
+    /// of `len` bytes starting at torrent offset `start`.
+    fn segments(
+        &self,
+        start: u64,
+        len: usize,
+        mut f: impl FnMut(&StoredFile, u64, std::ops::Range<usize>) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let end = start + len as u64;
+        let first = self
+            .files
+            .partition_point(|file| file.offset + file.length <= start);
+        for file in &self.files[first..] {
+            if file.offset >= end {
+                break;
+            }
+            if file.length == 0 {
+                continue;
+            }
+            let s = start.max(file.offset);
+            let e = end.min(file.offset + file.length);
+            f(
+                file,
+                s - file.offset,
+                (s - start) as usize..(e - start) as usize,
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Reads `buf.len()` bytes of piece `piece` from byte `begin`.
+    pub fn read(&self, piece: u32, begin: u32, buf: &mut [u8]) -> io::Result<()> {
+        let start = self.geometry.piece_offset(piece) + u64::from(begin);
+        self.segments(start, buf.len(), |file, at, range| {
+            file.file.read_exact_at(&mut buf[range], at)
+        })
+    }
+
+    /// Writes a whole piece given as its blocks in order.
+    pub fn write_blocks(&self, piece: u32, blocks: &[Bytes]) -> Result<(), StorageError> {
+        let mut start = self.geometry.piece_offset(piece);
+        for block in blocks {
+            self.segments(start, block.len(), |file, at, range| {
+                file.file.write_all_at(&block[range], at)
+            })
+            .map_err(|source| StorageError::Io {
+                path: self.path_of(start),
+                source,
+            })?;
+            start += block.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Hashes a complete piece held in memory and writes it when it matches.
+    /// Returns whether it matched.
+    pub fn verify_and_write(&self, piece: u32, blocks: &[Bytes]) -> Result<bool, StorageError> {
+        if !blocks_match(&self.hashes[piece as usize], blocks) {
+            return Ok(false);
+        }
+        self.write_blocks(piece, blocks)?;
+        Ok(true)
+    }
+
+    /// The path of the file holding torrent offset `at` (for messages).
+    fn path_of(&self, at: u64) -> PathBuf {
+        let i = self
+            .files
+            .partition_point(|f| f.offset + f.length <= at)
+            .min(self.files.len().saturating_sub(1));
+        self.files
+            .get(i)
+            .map(|f| f.path.clone())
+            .unwrap_or_default()
+    }
+
+    /// True when piece `piece` is fully inside the files' current sizes (a
+    /// download writes pieces in any order, so a shorter file lacks the tail).
+    fn present(&self, piece: u32) -> bool {
+        let start = self.geometry.piece_offset(piece);
+        let end = start + u64::from(self.geometry.piece_len(piece));
+        self.files
+            .iter()
+            .filter(|f| f.length > 0 && f.offset < end && f.offset + f.length > start)
+            .all(|f| {
+                let need = (end.min(f.offset + f.length) - f.offset).min(f.length);
+                f.file.metadata().map(|m| m.len() >= need).unwrap_or(false)
+            })
+    }
+
+    /// Re-hashes every piece on disk, in parallel on `threads` threads.
+    /// Returns one flag per piece: true when the data there is verified.
+    pub fn verify_all(&self, threads: usize) -> Vec<bool> {
+        let n = self.geometry.piece_count;
+        let next = AtomicU32::new(0);
+        let results: Vec<std::sync::atomic::AtomicBool> =
+            (0..n).map(|_| Default::default()).collect();
+        std::thread::scope(|s| {
+            for _ in 0..threads.max(1) {
+                s.spawn(|| {
+                    let mut buf = vec![0u8; self.geometry.piece_length as usize];
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n {
+                            break;
+                        }
+                        if !self.present(i) {
+                            continue;
+                        }
+                        let len = self.geometry.piece_len(i) as usize;
+                        if self.read(i, 0, &mut buf[..len]).is_ok() {
+                            let digest: [u8; 20] = Sha1::digest(&buf[..len]).into();
+                            if digest == self.hashes[i as usize] {
+                                results[i as usize].store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        results.into_iter().map(|r| r.into_inner()).collect()
+    }
+
+    /// Checks seeding data: every piece must verify, or a clear error names
+    /// the first file whose data is wrong.
+    pub fn check_complete(&self, threads: usize) -> Result<(), StorageError> {
+        let ok = self.verify_all(threads);
+        let bad: Vec<u32> = ok
+            .iter()
+            .enumerate()
+            .filter(|(_, ok)| !**ok)
+            .map(|(i, _)| i as u32)
+            .collect();
+        match bad.first() {
+            None => Ok(()),
+            Some(&first) => Err(StorageError::Mismatch {
+                path: self.path_of(self.geometry.piece_offset(first)),
+                bad: bad.len() as u32,
+                total: self.geometry.piece_count,
+                first,
+            }),
+        }
+    }
+}

@@ -1,9 +1,116 @@
 //! The Chord ring that replaces the tracker (DESIGN.md §4).
 //!
-//! `node`, `records` and `quorum` are pure: no tokio, no clock, no global
-//! randomness. `driver` is the async shell that moves their inputs and outputs.
+//! `node`, `lookup`, `records`, `quorum` and `message` are pure: no tokio, no
+//! clock, no global randomness. `driver` is the async shell that moves their
+//! inputs and outputs over TCP, and `client` talks to a node from outside.
+//!
+//! - [`node`]: the ring state machine (`handle_*` in, `poll_*` out).
+//! - [`ops`]: announces, reads, replication and hand-off on top of the ring.
+//! - [`lookup`]: one iterative lookup.
+//! - [`records`]: swarm lists as a CRDT.
+//! - [`quorum`]: in-flight quorum reads and writes.
+//! - [`message`]: the node-to-node protocol as plain data.
 
+use std::net::SocketAddr;
+
+use serde::Serialize;
+
+use crate::id::Id;
+
+pub mod client;
+pub mod connection;
 pub mod driver;
+pub mod lookup;
+pub mod message;
 pub mod node;
+pub mod ops;
 pub mod quorum;
 pub mod records;
+pub mod ring;
+pub mod routing;
+
+pub use records::Role;
+
+/// A ring member as others see it: its advertised address and the id derived from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Peer {
+    /// SHA-1 of `addr` as `ip:port`.
+    pub id: Id,
+    /// The advertised address.
+    pub addr: SocketAddr,
+}
+
+impl Peer {
+    /// The peer advertised at `addr`.
+    pub fn new(addr: SocketAddr) -> Peer {
+        Peer {
+            id: Id::of_addr(addr),
+            addr,
+        }
+    }
+}
+
+/// Why a ring operation failed.
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ChordError {
+    /// The node has not joined a ring yet.
+    #[error("this node has not joined a ring yet")]
+    NotJoined,
+    /// No owner found within the hop limit, or every candidate was dead.
+    #[error("lookup of {key} failed after {hops} hops")]
+    LookupFailed {
+        /// The key looked up.
+        key: Id,
+        /// Questions asked before giving up.
+        hops: u32,
+    },
+    /// Too few replicas answered.
+    #[error("quorum not reached: {got} of {needed} replicas answered")]
+    QuorumFailed {
+        /// Replicas that answered well.
+        got: usize,
+        /// Replicas needed (W or R).
+        needed: usize,
+    },
+    /// The node is shutting down.
+    #[error("the node is shutting down")]
+    Shutdown,
+    /// Talking to a remote node failed (client side).
+    #[error("cannot reach the node: {0}")]
+    Unreachable(String),
+    /// The remote node reported an error (client side).
+    #[error("the node answered: {0}")]
+    Remote(String),
+}
+
+/// Where a key lives, as found by a lookup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LookupInfo {
+    /// The key looked up.
+    pub key: Id,
+    /// successor(key).
+    pub owner: SocketAddr,
+    /// The owner and the next N − 1 successors.
+    pub replicas: Vec<SocketAddr>,
+    /// Nodes asked.
+    pub hops: u32,
+}
+
+/// One node's view of the ring.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RingInfo {
+    /// The node's id.
+    pub id: Id,
+    /// The node's advertised address.
+    pub addr: SocketAddr,
+    /// Its predecessor, if known.
+    pub predecessor: Option<SocketAddr>,
+    /// Its successor list, closest first.
+    pub successors: Vec<SocketAddr>,
+    /// Distinct nodes in its finger table.
+    pub fingers: usize,
+    /// Keys it stores.
+    pub keys: usize,
+    /// True once it has joined a ring.
+    pub joined: bool,
+}

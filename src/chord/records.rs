@@ -1,1 +1,437 @@
-//! (to be written)
+//! Swarm lists: for each info-hash, who shares it, as a state-based CRDT.
+//!
+//! A list maps peer address → [`Entry`] (expiry on the holding replica's own
+//! clock, role, and whether it is a removal). Entries are totally ordered by
+//! (expiry, removed, role) and merge keeps the greater one, so merging is
+//! commutative, associative and idempotent: read repair, hand-off and
+//! anti-entropy can run in any order and never lose an announce.
+//!
+//! A removal is a tombstone that expires like an announce. It carries a later
+//! expiry than the announce it cancels, so the announce cannot come back
+//! through a merge; once both have expired both are dropped.
+//!
+//! On the wire an expiry travels as the time left, and the receiver adds it to
+//! its own clock: replicas never compare clocks.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::id::Id;
+
+/// What a peer does with a torrent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Still downloading.
+    Leecher,
+    /// Has every piece.
+    Seeder,
+}
+
+/// One peer's state in one swarm list, on the holding replica's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// When this entry stops counting (announce) or stops suppressing (removal).
+    pub expiry: Instant,
+    /// Seeder or leecher, as last announced.
+    pub role: Role,
+    /// A tombstone: the peer left; hides older announces until it expires.
+    pub removed: bool,
+}
+
+impl Entry {
+    /// True if `self` wins a merge against `other` (a total order).
+    fn beats(&self, other: &Entry) -> bool {
+        (self.expiry, self.removed, self.role) > (other.expiry, other.removed, other.role)
+    }
+}
+
+/// An entry as it travels: time left instead of an instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireEntry {
+    /// The announced peer.
+    pub peer: SocketAddr,
+    /// Milliseconds until expiry on the sender's clock.
+    pub ttl_ms: u64,
+    /// Seeder or leecher.
+    pub role: Role,
+    /// Tombstone flag.
+    pub removed: bool,
+}
+
+/// The swarm list of one info-hash.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SwarmList {
+    /// Peer address → its winning entry. BTreeMap: deterministic order.
+    entries: BTreeMap<SocketAddr, Entry>,
+}
+
+impl SwarmList {
+    /// A list holding one entry.
+    pub fn single(peer: SocketAddr, entry: Entry) -> SwarmList {
+        SwarmList {
+            entries: BTreeMap::from([(peer, entry)]),
+        }
+    }
+
+    /// Number of entries, tombstones included.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True if there are no entries at all.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entry of `peer`, if any.
+    pub fn get(&self, peer: &SocketAddr) -> Option<&Entry> {
+        self.entries.get(peer)
+    }
+
+    /// All entries, in address order.
+    pub fn iter(&self) -> impl Iterator<Item = (&SocketAddr, &Entry)> {
+        self.entries.iter()
+    }
+
+    /// Merge `other` into `self` without limits (the pure CRDT join).
+    pub fn merge(&mut self, other: &SwarmList) {
+        for (peer, entry) in &other.entries {
+            self.merge_entry(*peer, *entry);
+        }
+    }
+
+    /// Merge one entry; returns true if it was new or won.
+    pub fn merge_entry(&mut self, peer: SocketAddr, entry: Entry) -> bool {
+        match self.entries.get_mut(&peer) {
+            Some(old) if !entry.beats(old) => false,
+            Some(old) => {
+                *old = entry;
+                true
+            }
+            None => {
+                self.entries.insert(peer, entry);
+                true
+            }
+        }
+    }
+
+    /// Drop every entry (announce or tombstone) whose expiry has passed.
+    pub fn expire(&mut self, now: Instant) -> Vec<SocketAddr> {
+        let gone: Vec<SocketAddr> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.expiry <= now)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in &gone {
+            self.entries.remove(p);
+        }
+        gone
+    }
+
+    /// The peers currently sharing: unexpired and not removed.
+    pub fn live(&self, now: Instant) -> Vec<(SocketAddr, Role)> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| !e.removed && e.expiry > now)
+            .map(|(p, e)| (*p, e.role))
+            .collect()
+    }
+
+    /// True if `self` lacks something `other` has: a missing peer, or an
+    /// entry that loses to `other`'s by more than `slack` (transfer delays
+    /// shift expiries a little, which is not worth a repair).
+    pub fn is_behind(&self, other: &SwarmList, slack: Duration) -> bool {
+        other
+            .entries
+            .iter()
+            .any(|(peer, theirs)| match self.entries.get(peer) {
+                None => true,
+                Some(mine) => {
+                    theirs.beats(mine)
+                        && ((theirs.removed, theirs.role) != (mine.removed, mine.role)
+                            || theirs.expiry > mine.expiry + slack)
+                }
+            })
+    }
+
+    /// The entries as they travel, with time left measured at `now`.
+    pub fn to_wire(&self, now: Instant) -> Vec<WireEntry> {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.expiry > now)
+            .map(|(peer, e)| WireEntry {
+                peer: *peer,
+                ttl_ms: e.expiry.duration_since(now).as_millis() as u64,
+                role: e.role,
+                removed: e.removed,
+            })
+            .collect()
+    }
+
+    /// Entries received at `now`; time left is capped at `max_ttl` so a lying
+    /// node cannot plant an entry that never expires.
+    pub fn from_wire(now: Instant, entries: &[WireEntry], max_ttl: Duration) -> SwarmList {
+        let mut list = SwarmList::default();
+        for w in entries.iter().filter(|w| w.ttl_ms > 0) {
+            let ttl = Duration::from_millis(w.ttl_ms).min(max_ttl);
+            let entry = Entry {
+                expiry: now + ttl,
+                role: w.role,
+                removed: w.removed,
+            };
+            list.merge_entry(w.peer, entry);
+        }
+        list
+    }
+}
+
+/// Limits on what one replica stores.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Most entries per key.
+    pub max_peers_per_key: usize,
+    /// Most entries one IP address may hold over all keys.
+    pub max_entries_per_source: usize,
+}
+
+/// Every swarm list this replica holds.
+#[derive(Debug)]
+pub struct RecordStore {
+    /// Info-hash → swarm list. BTreeMap: key-ordered hand-off pages and
+    /// deterministic simulation runs.
+    lists: BTreeMap<Id, SwarmList>,
+    /// Entries held per IP address, for the per-source limit.
+    per_source: BTreeMap<IpAddr, usize>,
+    /// The bounds applied on every merge.
+    limits: Limits,
+}
+
+impl RecordStore {
+    /// An empty store with the given bounds.
+    pub fn new(limits: Limits) -> RecordStore {
+        RecordStore {
+            lists: BTreeMap::new(),
+            per_source: BTreeMap::new(),
+            limits,
+        }
+    }
+
+    /// Number of keys held.
+    pub fn len(&self) -> usize {
+        self.lists.len()
+    }
+
+    /// True if no key is held.
+    pub fn is_empty(&self) -> bool {
+        self.lists.is_empty()
+    }
+
+    /// The swarm list of `key`.
+    pub fn get(&self, key: &Id) -> Option<&SwarmList> {
+        self.lists.get(key)
+    }
+
+    /// Every key held, in order.
+    pub fn keys(&self) -> Vec<Id> {
+        self.lists.keys().copied().collect()
+    }
+
+    /// Keys after `after` (exclusive) that satisfy `keep`, at most `limit`.
+    pub fn keys_after(
+        &self,
+        after: Option<Id>,
+        limit: usize,
+        keep: impl Fn(Id) -> bool,
+    ) -> Vec<Id> {
+        self.lists
+            .keys()
+            .copied()
+            .filter(|k| after.is_none_or(|a| *k > a))
+            .filter(|k| keep(*k))
+            .take(limit)
+            .collect()
+    }
+
+    /// Merge `incoming` into the list of `key` within the limits. Returns
+    /// false if any entry was refused (list full or source over its quota).
+    pub fn merge(&mut self, key: Id, incoming: &SwarmList) -> bool {
+        let list = self.lists.entry(key).or_default();
+        let mut all_taken = true;
+        for (peer, entry) in incoming.iter() {
+            let is_new = list.get(peer).is_none();
+            if is_new {
+                let source = self.per_source.get(&peer.ip()).copied().unwrap_or(0);
+                if list.len() >= self.limits.max_peers_per_key
+                    || source >= self.limits.max_entries_per_source
+                {
+                    all_taken = false;
+                    continue;
+                }
+                *self.per_source.entry(peer.ip()).or_default() += 1;
+            }
+            list.merge_entry(*peer, *entry);
+        }
+        if list.is_empty() {
+            self.lists.remove(&key);
+        }
+        all_taken
+    }
+
+    /// Drop expired entries and emptied keys.
+    pub fn expire(&mut self, now: Instant) {
+        let mut emptied = Vec::new();
+        for (key, list) in self.lists.iter_mut() {
+            for peer in list.expire(now) {
+                release(&mut self.per_source, peer.ip());
+            }
+            if list.is_empty() {
+                emptied.push(*key);
+            }
+        }
+        for key in emptied {
+            self.lists.remove(&key);
+        }
+    }
+
+    /// Forget `key` (after its hand-off to the rightful replicas was acknowledged).
+    pub fn remove(&mut self, key: &Id) {
+        if let Some(list) = self.lists.remove(key) {
+            for (peer, _) in list.iter() {
+                release(&mut self.per_source, peer.ip());
+            }
+        }
+    }
+}
+
+/// Decrement the per-source count of `ip`, dropping it at zero.
+fn release(per_source: &mut BTreeMap<IpAddr, usize>, ip: IpAddr) {
+    if let Some(n) = per_source.get_mut(&ip) {
+        *n -= 1;
+        if *n == 0 {
+            per_source.remove(&ip);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn entry(base: Instant, secs: u64, removed: bool) -> Entry {
+        Entry {
+            expiry: base + Duration::from_secs(secs),
+            role: Role::Leecher,
+            removed,
+        }
+    }
+
+    fn lists(base: Instant) -> [SwarmList; 3] {
+        let mut a = SwarmList::single(addr(1), entry(base, 10, false));
+        a.merge_entry(addr(2), entry(base, 5, false));
+        let mut b = SwarmList::single(addr(1), entry(base, 20, true));
+        b.merge_entry(addr(3), entry(base, 7, false));
+        let mut c = SwarmList::single(addr(2), entry(base, 9, false));
+        c.merge_entry(addr(1), entry(base, 20, false));
+        [a, b, c]
+    }
+
+    fn merged(x: &SwarmList, y: &SwarmList) -> SwarmList {
+        let mut out = x.clone();
+        out.merge(y);
+        out
+    }
+
+    #[test]
+    fn merge_is_commutative_associative_idempotent() {
+        let base = Instant::now();
+        let [a, b, c] = lists(base);
+        assert_eq!(merged(&a, &b), merged(&b, &a));
+        assert_eq!(merged(&merged(&a, &b), &c), merged(&a, &merged(&b, &c)));
+        assert_eq!(merged(&a, &a), a);
+        // The tie at expiry 20 between removal and announce goes to the removal.
+        let abc = merged(&merged(&a, &b), &c);
+        assert!(abc.get(&addr(1)).unwrap().removed);
+        assert_eq!(
+            abc.get(&addr(2)).unwrap().expiry,
+            base + Duration::from_secs(9)
+        );
+    }
+
+    #[test]
+    fn removal_survives_merge_with_older_announce() {
+        let base = Instant::now();
+        let announce = SwarmList::single(addr(1), entry(base, 10, false));
+        let mut removed = SwarmList::single(addr(1), entry(base, 12, true));
+        removed.merge(&announce);
+        assert!(removed.live(base).is_empty());
+        // A re-announce after the removal wins again.
+        removed.merge_entry(addr(1), entry(base, 30, false));
+        assert_eq!(removed.live(base), vec![(addr(1), Role::Leecher)]);
+    }
+
+    #[test]
+    fn expiry_drops_entries_and_wire_carries_time_left() {
+        let base = Instant::now();
+        let list = SwarmList::single(addr(1), entry(base, 10, false));
+        let later = base + Duration::from_secs(4);
+        let wire = list.to_wire(later);
+        assert_eq!(wire[0].ttl_ms, 6000);
+        let there = SwarmList::from_wire(base, &wire, Duration::from_secs(60));
+        assert_eq!(
+            there.get(&addr(1)).unwrap().expiry,
+            base + Duration::from_secs(6)
+        );
+        assert!(list.live(base + Duration::from_secs(10)).is_empty());
+        let capped = SwarmList::from_wire(base, &wire, Duration::from_secs(1));
+        assert_eq!(
+            capped.get(&addr(1)).unwrap().expiry,
+            base + Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn behind_detects_missing_and_older_entries() {
+        let base = Instant::now();
+        let [a, b, _] = lists(base);
+        let ab = merged(&a, &b);
+        assert!(a.is_behind(&ab, Duration::ZERO));
+        assert!(!ab.is_behind(&a, Duration::ZERO));
+        let mut late = a.clone();
+        late.merge_entry(addr(2), entry(base, 6, false));
+        assert!(a.is_behind(&late, Duration::ZERO));
+        assert!(!a.is_behind(&late, Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn store_enforces_per_key_and_per_source_limits() {
+        let base = Instant::now();
+        let mut store = RecordStore::new(Limits {
+            max_peers_per_key: 2,
+            max_entries_per_source: 3,
+        });
+        let k1 = Id::hash(b"one");
+        let k2 = Id::hash(b"two");
+        for port in 1..=3 {
+            let ok = store.merge(k1, &SwarmList::single(addr(port), entry(base, 10, false)));
+            assert_eq!(ok, port <= 2, "port {port}");
+        }
+        assert_eq!(store.get(&k1).unwrap().len(), 2);
+        assert!(store.merge(k2, &SwarmList::single(addr(9), entry(base, 10, false))));
+        // 127.0.0.1 now holds three entries: a fourth is refused anywhere.
+        assert!(!store.merge(k2, &SwarmList::single(addr(10), entry(base, 10, false))));
+        // Updating an existing entry is always allowed.
+        assert!(store.merge(k1, &SwarmList::single(addr(1), entry(base, 20, false))));
+        store.expire(base + Duration::from_secs(15));
+        assert_eq!(store.keys(), vec![k1]);
+        assert!(store.merge(k2, &SwarmList::single(addr(10), entry(base, 30, false))));
+    }
+}

@@ -1,9 +1,122 @@
 //! Downloading and serving torrents (DESIGN.md §3).
 //!
 //! `pieces` and `scheduler` are pure. `coordinator` is the one task per
-//! torrent that owns the download state; `connection` is the one task per peer.
+//! torrent that owns the download state; `connection` is the one task per
+//! peer. They talk only through the messages below: connections publish
+//! [`PeerEvent`]s on the torrent's one channel, the coordinator answers with
+//! [`PeerCommand`]s on each peer's own channel.
 
 pub mod connection;
 pub mod coordinator;
+pub mod magnet;
+pub mod metadata;
 pub mod pieces;
+pub mod rate;
 pub mod scheduler;
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::storage::StorageError;
+use crate::wire::peer::{BlockRef, ExtensionHandshake, Handshake, Message};
+use pieces::PeerKey;
+
+/// Inputs of a torrent's coordinator.
+#[derive(Debug)]
+pub enum PeerEvent {
+    /// A connection finished its handshake; `commands` reaches its writer.
+    Connected {
+        /// The connection's key (chosen by the coordinator when it spawned it).
+        key: PeerKey,
+        /// Remote socket address.
+        addr: SocketAddr,
+        /// The peer's id from its handshake.
+        peer_id: [u8; 20],
+        /// True when we dialled it.
+        outgoing: bool,
+        /// Where to send this peer's commands.
+        commands: mpsc::Sender<PeerCommand>,
+    },
+    /// The peer's BEP 10 extension handshake.
+    Extension {
+        /// Which connection.
+        key: PeerKey,
+        /// What it said.
+        handshake: ExtensionHandshake,
+    },
+    /// A protocol message that changes download state (not requests: the
+    /// connection serves those itself).
+    Message {
+        /// Which connection.
+        key: PeerKey,
+        /// The message.
+        message: Message,
+    },
+    /// The connection sent `bytes` of piece data to the peer.
+    Uploaded {
+        /// Which connection.
+        key: PeerKey,
+        /// Piece payload bytes.
+        bytes: u64,
+    },
+    /// Peers learnt by peer exchange (BEP 11).
+    Pex {
+        /// Which connection told us.
+        key: PeerKey,
+        /// Their listen addresses.
+        added: Vec<SocketAddr>,
+    },
+    /// The connection ended (or never got past the handshake).
+    Closed {
+        /// Which connection.
+        key: PeerKey,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// An incoming connection for this torrent whose handshake was read.
+    Incoming {
+        /// The socket, right after the peer's 68-byte handshake.
+        stream: TcpStream,
+        /// The peer's handshake.
+        handshake: Handshake,
+    },
+    /// More peer addresses to dial (command line, Chord lookups).
+    AddPeers(Vec<SocketAddr>),
+    /// A piece finished hashing (and, when it matched, writing).
+    Verified {
+        /// Piece index.
+        piece: u32,
+        /// Whether it matched, or the write error.
+        result: Result<bool, StorageError>,
+    },
+    /// Play position for streaming: fetch these pieces first (None: off).
+    StreamWindow(Option<(u32, u32)>),
+}
+
+/// Commands from the coordinator to one connection's writer.
+#[derive(Debug)]
+pub enum PeerCommand {
+    /// First command: send our bitfield (None when we have nothing).
+    Start {
+        /// Our have-bitfield.
+        bitfield: Option<Bytes>,
+    },
+    /// Send these requests.
+    Request(Vec<BlockRef>),
+    /// Send a message as is (interested, not interested, cancel).
+    Send(Message),
+    /// Choke (true) or unchoke the peer; a choke drops its queued requests.
+    Choke(bool),
+    /// We have a new piece: announce it and start serving it.
+    Have(u32),
+    /// Tell the peer about other peers (BEP 11 `added`).
+    Pex {
+        /// The id the peer gave `ut_pex` in its extension handshake.
+        ext_id: u8,
+        /// Listen addresses of other peers of the torrent.
+        added: Vec<SocketAddr>,
+    },
+}

@@ -1,1 +1,529 @@
-//! (to be written)
+//! BitTorrent peer wire messages (BEP 3) and the BEP 10 extension handshake,
+//! with a `tokio_util` codec.
+//!
+//! The handshake is a fixed 68-byte record read once per connection
+//! ([`Handshake`]); everything after it is a length-prefixed frame
+//! ([`PeerCodec`]). Piece payloads are `Bytes` slices of the read buffer, so a
+//! block travels from the socket to the disk writer without a copy.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::id::Id;
+
+/// The protocol string of the handshake.
+pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
+/// Length of the handshake record in bytes.
+pub const HANDSHAKE_LEN: usize = 68;
+/// The block size every request uses (the last block of a piece may be shorter).
+pub const BLOCK_SIZE: u32 = 16 * 1024;
+/// Largest frame of any kind other than `piece` and `bitfield` (extension
+/// messages such as metadata pieces are 16 KiB plus a small dictionary).
+pub const MAX_OTHER_FRAME: usize = 64 * 1024;
+/// Our extension message id for `ut_pex` in the `m` dictionary we send.
+pub const UT_PEX_ID: u8 = 1;
+
+/// Errors of the peer wire codec. Any of them closes the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerWireError {
+    /// The socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A frame declared a length above what its kind allows.
+    #[error("frame of {len} bytes is larger than allowed ({max})")]
+    Oversize { len: usize, max: usize },
+    /// A frame's body does not have the size its message id requires.
+    #[error("message id {id} with a body of {len} bytes is malformed")]
+    BadLength { id: u8, len: usize },
+    /// The handshake does not start with the BitTorrent protocol string.
+    #[error("not a BitTorrent handshake")]
+    BadHandshake,
+    /// The extension handshake is not a bencoded dictionary.
+    #[error("malformed extension handshake: {0}")]
+    BadExtension(String),
+}
+
+/// The 68-byte opening record of every connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Handshake {
+    /// The 8 reserved bytes (bit 0x10 of byte 5 announces BEP 10).
+    pub reserved: [u8; 8],
+    /// The torrent this connection is about.
+    pub info_hash: Id,
+    /// The sender's peer id.
+    pub peer_id: [u8; 20],
+}
+
+impl Handshake {
+    /// Our handshake for `info_hash`, with the extension protocol bit set.
+    pub fn new(info_hash: Id, peer_id: [u8; 20]) -> Handshake {
+        let mut reserved = [0u8; 8];
+        reserved[5] |= 0x10;
+        Handshake {
+            reserved,
+            info_hash,
+            peer_id,
+        }
+    }
+
+    /// True when the sender supports the BEP 10 extension protocol.
+    pub fn supports_extensions(&self) -> bool {
+        self.reserved[5] & 0x10 != 0
+    }
+
+    /// The record as sent on the wire.
+    pub fn to_bytes(&self) -> [u8; HANDSHAKE_LEN] {
+        let mut out = [0u8; HANDSHAKE_LEN];
+        out[0] = 19;
+        out[1..20].copy_from_slice(PROTOCOL);
+        out[20..28].copy_from_slice(&self.reserved);
+        out[28..48].copy_from_slice(&self.info_hash.0);
+        out[48..68].copy_from_slice(&self.peer_id);
+        out
+    }
+
+    /// Parses a handshake; `Ok(None)` when fewer than 68 bytes are there.
+    pub fn parse(buf: &[u8]) -> Result<Option<Handshake>, PeerWireError> {
+        if !buf.is_empty() && buf[0] != 19 {
+            return Err(PeerWireError::BadHandshake);
+        }
+        let prefix = buf.len().min(20);
+        if prefix > 1 && buf[1..prefix] != PROTOCOL[..prefix - 1] {
+            return Err(PeerWireError::BadHandshake);
+        }
+        if buf.len() < HANDSHAKE_LEN {
+            return Ok(None);
+        }
+        let mut reserved = [0u8; 8];
+        reserved.copy_from_slice(&buf[20..28]);
+        let mut hash = [0u8; 20];
+        hash.copy_from_slice(&buf[28..48]);
+        let mut peer_id = [0u8; 20];
+        peer_id.copy_from_slice(&buf[48..68]);
+        Ok(Some(Handshake {
+            reserved,
+            info_hash: Id(hash),
+            peer_id,
+        }))
+    }
+}
+
+/// One block of one piece: what `request` and `cancel` name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlockRef {
+    /// Piece index.
+    pub index: u32,
+    /// Byte offset inside the piece.
+    pub begin: u32,
+    /// Length in bytes (≤ 16 KiB).
+    pub length: u32,
+}
+
+/// One message after the handshake.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Zero-length frame.
+    KeepAlive,
+    /// id 0.
+    Choke,
+    /// id 1.
+    Unchoke,
+    /// id 2.
+    Interested,
+    /// id 3.
+    NotInterested,
+    /// id 4: the sender now has this piece.
+    Have(u32),
+    /// id 5: which pieces the sender has, high bit first.
+    Bitfield(Bytes),
+    /// id 6.
+    Request(BlockRef),
+    /// id 7: a block of data.
+    Piece {
+        /// Piece index.
+        index: u32,
+        /// Byte offset inside the piece.
+        begin: u32,
+        /// The block itself.
+        data: Bytes,
+    },
+    /// id 8.
+    Cancel(BlockRef),
+    /// id 9: DHT port (BEP 5); we have no mainline DHT and ignore it.
+    Port(u16),
+    /// id 20: BEP 10 extension message; `id` 0 is the extension handshake.
+    Extended {
+        /// Extension message id (0 = handshake; others as in our `m` dict).
+        id: u8,
+        /// Bencoded payload (and for some messages, trailing raw data).
+        payload: Bytes,
+    },
+    /// A message id we do not speak; ignored by the connection.
+    Unknown {
+        /// The message id.
+        id: u8,
+    },
+}
+
+/// Length-prefixed frame codec for one connection.
+#[derive(Clone, Debug)]
+pub struct PeerCodec {
+    /// Bytes of a bitfield for this torrent (ceil(pieces / 8)).
+    bitfield_len: usize,
+}
+
+impl PeerCodec {
+    /// A codec for a torrent with `piece_count` pieces.
+    pub fn new(piece_count: u32) -> PeerCodec {
+        PeerCodec {
+            bitfield_len: (piece_count as usize).div_ceil(8),
+        }
+    }
+
+    /// Largest frame body (after the 4-byte length) accepted for message `id`.
+    fn max_body(&self, id: u8) -> usize {
+        match id {
+            5 => 1 + self.bitfield_len,
+            7 => 9 + BLOCK_SIZE as usize,
+            _ => MAX_OTHER_FRAME,
+        }
+    }
+}
+
+fn bad(id: u8, len: usize) -> PeerWireError {
+    PeerWireError::BadLength { id, len }
+}
+
+fn block_ref(body: &[u8]) -> BlockRef {
+    let mut b = body;
+    BlockRef {
+        index: b.get_u32(),
+        begin: b.get_u32(),
+        length: b.get_u32(),
+    }
+}
+
+impl Decoder for PeerCodec {
+    type Item = Message;
+    type Error = PeerWireError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, PeerWireError> {
+        if src.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
+        if len == 0 {
+            src.advance(4);
+            return Ok(Some(Message::KeepAlive));
+        }
+        if src.len() < 5 {
+            return Ok(None);
+        }
+        let id = src[4];
+        let max = self.max_body(id);
+        if len > max {
+            return Err(PeerWireError::Oversize { len, max });
+        }
+        if src.len() < 4 + len {
+            src.reserve(4 + len - src.len());
+            return Ok(None);
+        }
+        src.advance(5);
+        let body_len = len - 1;
+        let fixed = |want: usize| {
+            if body_len == want {
+                Ok(())
+            } else {
+                Err(bad(id, body_len))
+            }
+        };
+        let msg = match id {
+            0..=3 => {
+                fixed(0)?;
+                match id {
+                    0 => Message::Choke,
+                    1 => Message::Unchoke,
+                    2 => Message::Interested,
+                    _ => Message::NotInterested,
+                }
+            }
+            4 => {
+                fixed(4)?;
+                Message::Have(src.get_u32())
+            }
+            5 => {
+                fixed(self.bitfield_len)?;
+                Message::Bitfield(src.split_to(body_len).freeze())
+            }
+            6 | 8 => {
+                fixed(12)?;
+                let r = block_ref(&src[..12]);
+                src.advance(12);
+                if id == 6 {
+                    Message::Request(r)
+                } else {
+                    Message::Cancel(r)
+                }
+            }
+            7 => {
+                if body_len < 8 {
+                    return Err(bad(id, body_len));
+                }
+                let index = src.get_u32();
+                let begin = src.get_u32();
+                Message::Piece {
+                    index,
+                    begin,
+                    data: src.split_to(body_len - 8).freeze(),
+                }
+            }
+            9 => {
+                fixed(2)?;
+                Message::Port(src.get_u16())
+            }
+            20 => {
+                if body_len < 1 {
+                    return Err(bad(id, body_len));
+                }
+                let ext = src.get_u8();
+                Message::Extended {
+                    id: ext,
+                    payload: src.split_to(body_len - 1).freeze(),
+                }
+            }
+            _ => {
+                src.advance(body_len);
+                Message::Unknown { id }
+            }
+        };
+        Ok(Some(msg))
+    }
+}
+
+impl Encoder<Message> for PeerCodec {
+    type Error = PeerWireError;
+
+    fn encode(&mut self, msg: Message, dst: &mut BytesMut) -> Result<(), PeerWireError> {
+        encode_message(&msg, dst);
+        Ok(())
+    }
+}
+
+/// Appends the wire form of `msg` to `dst`.
+pub fn encode_message(msg: &Message, dst: &mut BytesMut) {
+    let header = |dst: &mut BytesMut, len: usize, id: u8| {
+        dst.reserve(4 + len);
+        dst.put_u32(len as u32);
+        dst.put_u8(id);
+    };
+    match msg {
+        Message::KeepAlive => dst.put_u32(0),
+        Message::Choke => header(dst, 1, 0),
+        Message::Unchoke => header(dst, 1, 1),
+        Message::Interested => header(dst, 1, 2),
+        Message::NotInterested => header(dst, 1, 3),
+        Message::Have(i) => {
+            header(dst, 5, 4);
+            dst.put_u32(*i);
+        }
+        Message::Bitfield(bits) => {
+            header(dst, 1 + bits.len(), 5);
+            dst.put_slice(bits);
+        }
+        Message::Request(r) | Message::Cancel(r) => {
+            header(
+                dst,
+                13,
+                if matches!(msg, Message::Request(_)) {
+                    6
+                } else {
+                    8
+                },
+            );
+            dst.put_u32(r.index);
+            dst.put_u32(r.begin);
+            dst.put_u32(r.length);
+        }
+        Message::Piece { index, begin, data } => {
+            header(dst, 9 + data.len(), 7);
+            dst.put_u32(*index);
+            dst.put_u32(*begin);
+            dst.put_slice(data);
+        }
+        Message::Port(p) => {
+            header(dst, 3, 9);
+            dst.put_u16(*p);
+        }
+        Message::Extended { id, payload } => {
+            header(dst, 2 + payload.len(), 20);
+            dst.put_u8(*id);
+            dst.put_slice(payload);
+        }
+        Message::Unknown { id } => header(dst, 1, *id),
+    }
+}
+
+/// The BEP 10 extension handshake (extended message id 0).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExtensionHandshake {
+    /// Extension name → the id the sender wants to receive it under (0 = off).
+    pub m: Vec<(String, u8)>,
+    /// Client name and version.
+    pub v: Option<String>,
+    /// The sender's listen port (lets us dial an incoming peer back later).
+    pub p: Option<u16>,
+    /// How many outstanding requests the sender queues.
+    pub reqq: Option<u32>,
+    /// Size of the sender's `info` dictionary (BEP 9), when it has it.
+    pub metadata_size: Option<u64>,
+}
+
+impl ExtensionHandshake {
+    /// Ours: advertises `ut_pex`, `ut_metadata` with the size of our `info`
+    /// dictionary when we serve it, our client name, listen port and queue depth.
+    pub fn ours(
+        listen_port: Option<u16>,
+        reqq: u32,
+        metadata_size: Option<u64>,
+    ) -> ExtensionHandshake {
+        let mut m = vec![("ut_pex".to_string(), UT_PEX_ID)];
+        if metadata_size.is_some() {
+            m.push((
+                crate::swarm::metadata::EXTENSION_NAME.to_string(),
+                crate::swarm::metadata::OUR_ID,
+            ));
+        }
+        ExtensionHandshake {
+            m,
+            v: Some(format!("songswarm {}", env!("CARGO_PKG_VERSION"))),
+            p: listen_port,
+            reqq: Some(reqq),
+            metadata_size,
+        }
+    }
+
+    /// The id the peer wants extension `name` sent under, if it speaks it.
+    pub fn id_of(&self, name: &str) -> Option<u8> {
+        self.m
+            .iter()
+            .find(|(n, id)| n == name && *id != 0)
+            .map(|(_, id)| *id)
+    }
+
+    /// Bencodes the dictionary.
+    pub fn to_bytes(&self) -> Bytes {
+        let mut enc = bendy::encoding::Encoder::new();
+        let mut m = self.m.clone();
+        m.sort();
+        let result = enc.emit_dict(|mut d| {
+            d.emit_pair_with(b"m", |e| {
+                e.emit_dict(|mut md| {
+                    for (name, id) in &m {
+                        md.emit_pair(name.as_bytes(), u64::from(*id))?;
+                    }
+                    Ok(())
+                })
+            })?;
+            if let Some(size) = self.metadata_size {
+                d.emit_pair(b"metadata_size", size)?;
+            }
+            if let Some(p) = self.p {
+                d.emit_pair(b"p", u64::from(p))?;
+            }
+            if let Some(q) = self.reqq {
+                d.emit_pair(b"reqq", u64::from(q))?;
+            }
+            if let Some(v) = &self.v {
+                d.emit_pair(b"v", v.as_str())?;
+            }
+            Ok(())
+        });
+        // Keys are emitted in sorted order and every value is complete, so
+        // encoding cannot fail; an empty dict is a safe fallback regardless.
+        match result.and_then(|_| enc.get_output()) {
+            Ok(bytes) => Bytes::from(bytes),
+            Err(_) => Bytes::from_static(b"de"),
+        }
+    }
+
+    /// Parses the dictionary; unknown keys and ill-typed values are skipped.
+    pub fn parse(payload: &[u8]) -> Result<ExtensionHandshake, PeerWireError> {
+        use bendy::decoding::{Decoder as BDecoder, Object};
+        let err = |e: bendy::decoding::Error| PeerWireError::BadExtension(e.to_string());
+        let mut dec = BDecoder::new(payload).with_max_depth(8);
+        let mut out = ExtensionHandshake::default();
+        let Some(Object::Dict(mut dict)) = dec.next_object().map_err(err)? else {
+            return Err(PeerWireError::BadExtension("not a dictionary".into()));
+        };
+        while let Some((key, value)) = dict.next_pair().map_err(err)? {
+            match (key, value) {
+                (b"m", Object::Dict(mut m)) => {
+                    while let Some((name, id)) = m.next_pair().map_err(err)? {
+                        if let Object::Integer(n) = id {
+                            if let (Ok(name), Ok(n)) = (std::str::from_utf8(name), n.parse::<u8>())
+                            {
+                                out.m.push((name.to_string(), n));
+                            }
+                        }
+                    }
+                }
+                (b"metadata_size", Object::Integer(n)) => out.metadata_size = n.parse().ok(),
+                (b"p", Object::Integer(n)) => out.p = n.parse().ok(),
+                (b"reqq", Object::Integer(n)) => out.reqq = n.parse().ok(),
+                (b"v", Object::Bytes(v)) => out.v = Some(String::from_utf8_lossy(v).into_owned()),
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// True when bit `index` (high bit of byte 0 first) is set in `bits`.
+pub fn bitfield_has(bits: &[u8], index: u32) -> bool {
+    let byte = (index / 8) as usize;
+    byte < bits.len() && bits[byte] & (0x80 >> (index % 8)) != 0
+}
+
+/// Encodes a BEP 11 `ut_pex` message body listing `added` (IPv4 only; the
+/// compact format of IPv6 peers goes in `added6`, which we do not send).
+pub fn encode_pex(added: &[std::net::SocketAddr]) -> Bytes {
+    let mut compact = Vec::with_capacity(added.len() * 6);
+    for addr in added {
+        if let std::net::SocketAddr::V4(v4) = addr {
+            compact.extend_from_slice(&v4.ip().octets());
+            compact.extend_from_slice(&v4.port().to_be_bytes());
+        }
+    }
+    let flags = vec![0u8; compact.len() / 6];
+    let mut enc = bendy::encoding::Encoder::new();
+    let result = enc.emit_dict(|mut d| {
+        d.emit_pair_with(b"added", |e| e.emit_bytes(&compact))?;
+        d.emit_pair_with(b"added.f", |e| e.emit_bytes(&flags))?;
+        d.emit_pair_with(b"dropped", |e| e.emit_bytes(&[]))
+    });
+    match result.and_then(|_| enc.get_output()) {
+        Ok(bytes) => Bytes::from(bytes),
+        Err(_) => Bytes::from_static(b"de"),
+    }
+}
+
+/// Parses the `added` list of a BEP 11 `ut_pex` message (IPv4 compact form).
+pub fn parse_pex(payload: &[u8]) -> Result<Vec<std::net::SocketAddr>, PeerWireError> {
+    use bendy::decoding::{Decoder as BDecoder, Object};
+    let err = |e: bendy::decoding::Error| PeerWireError::BadExtension(e.to_string());
+    let mut dec = BDecoder::new(payload).with_max_depth(4);
+    let Some(Object::Dict(mut dict)) = dec.next_object().map_err(err)? else {
+        return Err(PeerWireError::BadExtension("pex: not a dictionary".into()));
+    };
+    let mut out = Vec::new();
+    while let Some((key, value)) = dict.next_pair().map_err(err)? {
+        if let (b"added", Object::Bytes(compact)) = (key, value) {
+            for c in compact.chunks_exact(6) {
+                let ip = std::net::Ipv4Addr::new(c[0], c[1], c[2], c[3]);
+                let port = u16::from_be_bytes([c[4], c[5]]);
+                out.push(std::net::SocketAddr::from((ip, port)));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,301 @@
+//! One seeder → one leecher on loopback, songswarm against libtorrent in the
+//! same run, alternating (sw, lt, sw, lt, …) so both see the same machine.
+//!
+//! Run 0 is an uncounted warm-up. `cargo bench --bench transfer`; knobs: `SONGSWARM_BENCH_RUNS` (5),
+//! `SONGSWARM_BENCH_MB` (1024, MiB of random data). Data and downloads live in
+//! tmpfs (/dev/shm) so the disk is not what is measured.
+//!
+//! Per run: throughput (MB = 10^6 bytes, from the start of the transfer to
+//! the leecher's `done` line as this harness saw them; the start is
+//! songswarm's `listening` line, or libtorrent's first connection because
+//! libtorrent only dials on its next half-second tick), the leecher's and the
+//! seeder's CPU seconds over the transfer, the leecher's peak RSS. Both
+//! leechers are kept alive after `done` (`--seed-after` / `--linger`) so /proc
+//! can still be read at that moment.
+
+#[path = "support/measure.rs"]
+mod measure;
+#[path = "../tests/support/procs.rs"]
+mod procs;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use measure::{bench_mode, cpu_seconds, env_u64, median, on_path, peak_rss_bytes};
+use procs::{assert_same_file, lt_peer, require_libtorrent, write_random, Proc};
+
+/// Long enough for a slow gigabyte; only there to turn a hang into a failure.
+const DEADLINE: Duration = Duration::from_secs(600);
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Tool {
+    Songswarm,
+    Libtorrent,
+}
+
+impl Tool {
+    fn label(self) -> &'static str {
+        match self {
+            Tool::Songswarm => "songswarm",
+            Tool::Libtorrent => "libtorrent",
+        }
+    }
+}
+
+/// One transfer's figures.
+struct Sample {
+    /// Seconds from the start of the transfer to the leecher's `done` line:
+    /// from its `listening` line (songswarm) or its first connection
+    /// (libtorrent).
+    seconds: f64,
+    /// Seconds from the leecher's `listening` line to its `done` line.
+    wall_seconds: f64,
+    /// The leecher's own idea of its download time.
+    self_seconds: f64,
+    /// Bytes per second / 10^6.
+    mb_per_s: f64,
+    /// Leecher user+system CPU seconds at `done`.
+    leech_cpu: f64,
+    /// Seeder CPU seconds spent during this transfer.
+    seed_cpu: f64,
+    /// Leecher peak RSS, MiB.
+    leech_rss_mib: f64,
+}
+
+/// A seeder kept up for all runs of one tool.
+struct Seeder {
+    /// The process.
+    proc: Proc,
+    /// Where leechers find it.
+    addr: String,
+}
+
+fn start_seeder(tool: Tool, manifest: &Path, data: &Path) -> Result<Seeder, String> {
+    let mut proc = match tool {
+        Tool::Songswarm => {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_songswarm"));
+            cmd.env("SONGSWARM_NO_RING", "1"); // a pure peer-wire measurement
+            cmd.arg("seed").arg(manifest).arg("--data").arg(data);
+            cmd.args(["--listen", "127.0.0.1:0", "--json"]);
+            Proc::spawn("songswarm seed", cmd)
+        }
+        Tool::Libtorrent => {
+            let mut cmd = lt_peer("seed");
+            cmd.arg(manifest).arg("--data").arg(data);
+            cmd.args(["--listen", "127.0.0.1:0", "--high-performance"]);
+            cmd.args(["--timeout", &DEADLINE.as_secs().to_string()]);
+            Proc::spawn("lt seed", cmd)
+        }
+    };
+    let (_, ready) = proc.try_event("listening", DEADLINE)?;
+    let addr = ready["addr"].as_str().ok_or("no addr")?.to_string();
+    Ok(Seeder { proc, addr })
+}
+
+fn run_once(
+    tool: Tool,
+    seeder: &Seeder,
+    manifest: &Path,
+    out: &Path,
+    check: Option<(&Path, &Path)>,
+) -> Result<Sample, String> {
+    let mut leech = match tool {
+        Tool::Songswarm => {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_songswarm"));
+            cmd.env("SONGSWARM_NO_RING", "1"); // a pure peer-wire measurement
+            cmd.arg("leech").arg(manifest).arg("--out").arg(out);
+            cmd.args(["--peer", &seeder.addr, "--listen", "127.0.0.1:0"]);
+            cmd.args(["--seed-after", "--json"]);
+            Proc::spawn("songswarm leech", cmd)
+        }
+        Tool::Libtorrent => {
+            let mut cmd = lt_peer("leech");
+            cmd.arg(manifest).arg("--out").arg(out);
+            cmd.args(["--peer", &seeder.addr, "--high-performance", "--linger"]);
+            cmd.args(["--timeout", &DEADLINE.as_secs().to_string()]);
+            Proc::spawn("lt leech", cmd)
+        }
+    };
+    let seed_pid = seeder.proc.pid();
+    let (listening, _) = leech.try_event("listening", DEADLINE)?;
+    let seed_cpu0 = cpu_seconds(seed_pid).unwrap_or(f64::NAN);
+    // songswarm dials its peers as soon as it listens; libtorrent waits for
+    // its next tick (~0.5 s), a start-up latency this bench does not count.
+    let started = match tool {
+        Tool::Songswarm => listening,
+        Tool::Libtorrent => leech.try_event("connected", DEADLINE)?.0,
+    };
+    let (finished, done) = leech.try_event("done", DEADLINE)?;
+    // Read /proc at once: the leecher is alive and idle now.
+    let leech_cpu = cpu_seconds(leech.pid()).unwrap_or(f64::NAN);
+    let rss = peak_rss_bytes(leech.pid()).unwrap_or(0);
+    let seed_cpu = cpu_seconds(seed_pid).unwrap_or(f64::NAN) - seed_cpu0;
+    match tool {
+        Tool::Songswarm => leech.terminate(),
+        Tool::Libtorrent => leech.close_stdin(),
+    }
+    leech.wait_exit(Duration::from_secs(30));
+
+    let bytes = done["bytes"].as_u64().ok_or("done line without bytes")?;
+    if let Some((want, rel)) = check {
+        assert_same_file(want, &out.join(rel));
+    }
+    let seconds = (finished - started).as_secs_f64();
+    Ok(Sample {
+        seconds,
+        wall_seconds: (finished - listening).as_secs_f64(),
+        self_seconds: done["seconds"].as_f64().unwrap_or(f64::NAN),
+        mb_per_s: bytes as f64 / seconds / 1e6,
+        leech_cpu,
+        seed_cpu,
+        leech_rss_mib: rss as f64 / (1024.0 * 1024.0),
+    })
+}
+
+fn print_sample(run: u64, tool: Tool, s: &Sample) {
+    println!(
+        "run {run}{} {:<10} {:>8.1} MB/s  {:>6.2} s (from listening {:>6.2} s, self-reported {:>6.2} s)  leech CPU {:>5.2} s  seed CPU {:>5.2} s  leech RSS {:>7.1} MiB",
+        if run == 0 { " (warm-up)" } else { "" },
+        tool.label(),
+        s.mb_per_s,
+        s.seconds,
+        s.wall_seconds,
+        s.self_seconds,
+        s.leech_cpu,
+        s.seed_cpu,
+        s.leech_rss_mib
+    );
+}
+
+/// Median figures of one tool: (MB/s, leech CPU, seed CPU, RSS MiB).
+fn medians(samples: &[Sample]) -> [f64; 4] {
+    let col = |f: fn(&Sample) -> f64| median(&samples.iter().map(f).collect::<Vec<_>>());
+    [
+        col(|s| s.mb_per_s),
+        col(|s| s.leech_cpu),
+        col(|s| s.seed_cpu),
+        col(|s| s.leech_rss_mib),
+    ]
+}
+
+/// Makes the manifest with `songswarm create`, or with libtorrent if that
+/// fails (said so on stdout), so the comparison can still run.
+fn make_manifest(data: &Path, manifest: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_songswarm"))
+        .arg("create")
+        .arg(data)
+        .arg("--out")
+        .arg(manifest)
+        .output()
+        .expect("run songswarm create");
+    if out.status.success() {
+        return;
+    }
+    println!(
+        "note: songswarm create failed ({}); using libtorrent's create_torrent, 1 MiB pieces",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let mut cmd = lt_peer("create");
+    cmd.arg(data).arg("--out").arg(manifest);
+    cmd.args(["--piece-length", "1048576"]);
+    procs::run_ok("lt_peer.py create", cmd);
+}
+
+fn main() {
+    require_libtorrent();
+    let full = bench_mode();
+    let runs = env_u64("SONGSWARM_BENCH_RUNS", if full { 5 } else { 1 });
+    let mib = env_u64("SONGSWARM_BENCH_MB", if full { 1024 } else { 8 });
+    if !full {
+        println!("transfer: smoke run (use `cargo bench --bench transfer` to measure)");
+    }
+    let shm = Path::new("/dev/shm");
+    let base: PathBuf = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        println!("note: no /dev/shm; using the temp dir (disk speed will count)");
+        std::env::temp_dir()
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("songswarm-bench-")
+        .tempdir_in(&base)
+        .expect("bench dir");
+    let src = dir.path().join("src");
+    let rel = Path::new("bench.bin");
+    let data = src.join(rel);
+    println!(
+        "transfer: {mib} MiB of random data, {runs} runs per tool, in {}",
+        dir.path().display()
+    );
+    write_random(&data, mib * 1024 * 1024, 42);
+    let manifest = dir.path().join("bench.torrent");
+    make_manifest(&data, &manifest);
+    if on_path("rqbit") {
+        println!("note: rqbit is on PATH but this bench has no rqbit driver yet; skipped");
+    } else {
+        println!("note: rqbit not on PATH; skipped");
+    }
+
+    let mut tools = Vec::new();
+    let mut seeders = Vec::new();
+    for tool in [Tool::Songswarm, Tool::Libtorrent] {
+        match start_seeder(tool, &manifest, &src) {
+            Ok(s) => {
+                tools.push(tool);
+                seeders.push(s);
+            }
+            Err(why) => println!(
+                "note: {} seeder did not start, skipped: {why}",
+                tool.label()
+            ),
+        }
+    }
+    let mut samples: Vec<Vec<Sample>> = tools.iter().map(|_| Vec::new()).collect();
+    // Run 0 is a warm-up, not counted: the first gigabyte written to fresh
+    // tmpfs pages costs several times the CPU of later ones (first touch of
+    // the memory), which would land on whichever tool happens to go first.
+    let first = if full { 0 } else { 1 };
+    for run in first..=runs {
+        for (i, &tool) in tools.iter().enumerate() {
+            let out = dir.path().join(format!("leech-{}-{run}", tool.label()));
+            let check = (run == first).then_some((data.as_path(), rel));
+            match run_once(tool, &seeders[i], &manifest, &out, check) {
+                Ok(s) => {
+                    print_sample(run, tool, &s);
+                    if run > 0 {
+                        samples[i].push(s);
+                    }
+                }
+                Err(why) if full => println!("run {run} {:<10} FAILED: {why}", tool.label()),
+                Err(why) => panic!("{} failed: {why}", tool.label()),
+            }
+            let _ = std::fs::remove_dir_all(&out);
+        }
+    }
+    drop(seeders);
+
+    println!();
+    println!("medians over {runs} runs ({mib} MiB):");
+    let mut by_tool = Vec::new();
+    for (i, &tool) in tools.iter().enumerate() {
+        let [mbps, lcpu, scpu, rss] = medians(&samples[i]);
+        println!(
+            "  {:<10} {mbps:>8.1} MB/s  leech CPU {lcpu:>5.2} s  seed CPU {scpu:>5.2} s  leech RSS {rss:>7.1} MiB  ({} ok runs)",
+            tool.label(),
+            samples[i].len()
+        );
+        by_tool.push((tool, [mbps, lcpu, scpu, rss]));
+    }
+    let get = |t: Tool| by_tool.iter().find(|(x, _)| *x == t).map(|(_, m)| *m);
+    if let (Some(sw), Some(lt)) = (get(Tool::Songswarm), get(Tool::Libtorrent)) {
+        println!(
+            "  songswarm/libtorrent: throughput {:.2}x  leech CPU {:.2}x  seed CPU {:.2}x  leech RSS {:.3}x",
+            sw[0] / lt[0],
+            sw[1] / lt[1],
+            sw[2] / lt[2],
+            sw[3] / lt[3]
+        );
+        println!("  targets: throughput >= 2.00x libtorrent, songswarm leech RSS < 64 MiB");
+    }
+}

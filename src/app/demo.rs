@@ -1,0 +1,320 @@
+//! `songswarm demo`: the whole system in one process on loopback.
+//!
+//! A ring of bare Chord nodes, one seeder of the demo album and several
+//! leechers that know only one ring node each: they find the swarm through
+//! the ring, trade pieces with each other, and verify every byte. Each
+//! process of a real deployment is one [`App`] here; only the sockets are
+//! all on 127.0.0.1.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::MultiProgress;
+
+use super::progress::Progress;
+use super::ring::RingOptions;
+use super::{load, threads, App, AppError};
+use crate::chord::client;
+use crate::chord::driver::{ChordHandle, Driver};
+use crate::config::{AnnounceConfig, ChordConfig, SwarmConfig};
+use crate::manifest::Manifest;
+use crate::storage::Storage;
+use crate::swarm::coordinator::TorrentHandle;
+
+/// What the demo runs.
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    /// The manifest to share.
+    pub manifest: PathBuf,
+    /// Where its data is.
+    pub data: PathBuf,
+    /// Bare Chord nodes in the ring.
+    pub nodes: usize,
+    /// Leeching peers.
+    pub leechers: usize,
+    /// Upload cap of each peer, bytes per second (None: none), so that the
+    /// swarm, not one seeder, does the work and the progress can be seen.
+    pub upload_rate: Option<u64>,
+    /// Where the leechers download to (default: a fresh temporary directory,
+    /// removed at the end).
+    pub out: Option<PathBuf>,
+}
+
+/// One leecher's outcome.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct LeecherReport {
+    /// Its advertised address.
+    pub addr: SocketAddr,
+    /// Seconds from its start to its last verified piece.
+    pub seconds: f64,
+    /// Average download rate, bytes per second.
+    pub rate: f64,
+    /// Peers it traded with.
+    pub peers: usize,
+    /// Bytes it uploaded to the others.
+    pub uploaded: u64,
+    /// Hops its node needed to find the swarm's owner in the ring.
+    pub hops: u32,
+    /// Every file byte-identical to the original.
+    pub verified: bool,
+}
+
+/// What the demo shows.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DemoReport {
+    /// The torrent.
+    pub name: String,
+    /// Its info-hash.
+    pub info_hash: String,
+    /// Bytes of content.
+    pub bytes: u64,
+    /// Members of the ring, walked along successor pointers.
+    pub ring_size: usize,
+    /// Peers the ring lists for the torrent.
+    pub swarm_size: usize,
+    /// Seconds from the first leecher's start to the last one's end.
+    pub seconds: f64,
+    /// Per leecher.
+    pub leechers: Vec<LeecherReport>,
+}
+
+impl DemoReport {
+    /// True when every leecher ended with the right bytes.
+    pub fn all_verified(&self) -> bool {
+        self.leechers.iter().all(|l| l.verified)
+    }
+
+    /// The human-readable report.
+    pub fn to_text(&self) -> String {
+        let mut out = format!(
+            "songswarm demo: {} ({} bytes, info-hash {})\n\
+             ring: {} members (walked along successors); swarm list: {} peers\n",
+            self.name, self.bytes, self.info_hash, self.ring_size, self.swarm_size
+        );
+        for (i, l) in self.leechers.iter().enumerate() {
+            out.push_str(&format!(
+                "  leecher {i} {:<21} {:>6.2} s {:>8.1} KB/s  {} peers  uploaded {:>8} B  lookup {} hops  {}\n",
+                l.addr.to_string(),
+                l.seconds,
+                l.rate / 1e3,
+                l.peers,
+                l.uploaded,
+                l.hops,
+                if l.verified { "verified OK" } else { "MISMATCH" }
+            ));
+        }
+        out.push_str(&format!(
+            "all {} leechers done in {:.2} s: {}\n",
+            self.leechers.len(),
+            self.seconds,
+            if self.all_verified() {
+                "every file verified OK"
+            } else {
+                "VERIFICATION FAILED"
+            }
+        ));
+        out
+    }
+}
+
+/// Timers for a ring that should settle in a second or two.
+fn demo_chord_config() -> ChordConfig {
+    ChordConfig {
+        stabilize_interval: Duration::from_millis(100),
+        fix_finger_interval: Duration::from_millis(50),
+        replicate_interval: Duration::from_secs(1),
+        rejoin_interval: Duration::from_secs(2),
+        rpc_timeout: Duration::from_millis(500),
+        ..ChordConfig::default()
+    }
+}
+
+fn ring_options(bootstrap: SocketAddr) -> RingOptions {
+    RingOptions {
+        bootstrap: vec![bootstrap],
+        no_discovery: true,
+        chord: demo_chord_config(),
+        announce: AnnounceConfig {
+            requery_leeching: Duration::from_millis(500),
+            requery_seeding: Duration::from_secs(1),
+            retry: Duration::from_millis(200),
+            ..AnnounceConfig::default()
+        },
+        ..RingOptions::default()
+    }
+}
+
+/// Longest the demo waits for the ring to form and the swarm to finish.
+const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Runs the demo and reports; the caller prints the report.
+pub async fn demo(opts: DemoOptions) -> Result<DemoReport, AppError> {
+    let manifest = load(&opts.manifest)?;
+    let seed_storage = Arc::new(Storage::open_existing(&opts.data, &manifest)?);
+    let s = seed_storage.clone();
+    tokio::task::spawn_blocking(move || s.check_complete(threads()))
+        .await
+        .map_err(|e| AppError::Failed(e.to_string()))??;
+    let (out, temporary) = match &opts.out {
+        Some(dir) => (dir.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("songswarm-demo-{}", std::process::id())),
+            true,
+        ),
+    };
+    let result = run(&opts, &manifest, seed_storage, &out).await;
+    if temporary {
+        let _ = std::fs::remove_dir_all(&out);
+    }
+    result
+}
+
+async fn run(
+    opts: &DemoOptions,
+    manifest: &Manifest,
+    seed_storage: Arc<Storage>,
+    out: &Path,
+) -> Result<DemoReport, AppError> {
+    let nodes = start_ring(opts.nodes.max(1)).await?;
+    let boot = |i: usize| nodes[i % nodes.len()].addr();
+    let swarm_config = SwarmConfig {
+        max_upload_rate: opts.upload_rate,
+        ..SwarmConfig::default()
+    };
+    let any_addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+
+    let mut seeder = App::bind(any_addr, swarm_config.clone()).await?;
+    seeder.join_ring(&ring_options(boot(0)), &[]).await;
+    let n = manifest.piece_count() as usize;
+    let seed_handle = seeder.add_torrent(manifest, seed_storage, vec![true; n]);
+    seeder.ring().expect("joined").track(seed_handle);
+
+    let multi = MultiProgress::new();
+    let start = Instant::now();
+    let mut leechers: Vec<(App, TorrentHandle, PathBuf)> = Vec::new();
+    let mut bars = Vec::new();
+    for i in 0..opts.leechers {
+        let dir = out.join(format!("leecher-{i}"));
+        let storage = Arc::new(Storage::open_or_create(&dir, manifest)?);
+        let have = vec![false; n];
+        let mut app = App::bind(any_addr, swarm_config.clone()).await?;
+        app.join_ring(&ring_options(boot(i + 1)), &[]).await;
+        let handle = app.add_torrent(manifest, storage, have);
+        app.ring().expect("joined").track(handle.clone());
+        bars.push(Progress::start_in(
+            Some(&multi),
+            handle.stats.clone(),
+            format!("leecher {i}"),
+        ));
+        leechers.push((app, handle, dir));
+    }
+
+    let mut reports = Vec::new();
+    for (app, handle, dir) in &leechers {
+        let mut stats = handle.stats.clone();
+        let done = tokio::time::timeout(
+            DEADLINE,
+            stats.wait_for(|s| s.complete || s.error.is_some()),
+        )
+        .await
+        .map_err(|_| AppError::Failed("the demo swarm did not finish in time".into()))?
+        .map_err(|_| AppError::Failed("a demo leecher stopped".into()))?
+        .clone();
+        if let Some(e) = done.error {
+            return Err(AppError::Failed(e));
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let ring = app.ring().expect("joined");
+        let hops = ring
+            .chord
+            .lookup(manifest.info_hash)
+            .await
+            .map(|l| l.hops)
+            .unwrap_or(0);
+        reports.push(LeecherReport {
+            addr: ring.advertise,
+            seconds,
+            rate: done.total_bytes as f64 / seconds.max(1e-9),
+            peers: done.peers_seen,
+            uploaded: done.uploaded_bytes,
+            hops,
+            verified: same_files(&opts.data, dir, manifest),
+        });
+    }
+    bars.into_iter().for_each(Progress::finish);
+    let seconds = start.elapsed().as_secs_f64();
+    // Peers join the ring while they download; a fast swarm can finish
+    // before stabilization has threaded them all in, so wait (bounded).
+    let members = nodes.len() + 1 + leechers.len();
+    let ring_size = wait_ring_size(nodes[0].addr(), members, Duration::from_secs(20)).await;
+    let swarm_size = nodes[0]
+        .peers(manifest.info_hash)
+        .await
+        .map(|p| p.len())
+        .unwrap_or(0);
+    for (app, _, _) in leechers {
+        app.shutdown().await;
+    }
+    seeder.shutdown().await;
+    for node in &nodes {
+        node.leave().await;
+    }
+    Ok(DemoReport {
+        name: manifest.name.clone(),
+        info_hash: manifest.info_hash.to_hex(),
+        bytes: manifest.total_length,
+        ring_size,
+        swarm_size,
+        seconds,
+        leechers: reports,
+    })
+}
+
+/// Starts `n` bare nodes and waits until walking the ring visits them all.
+async fn start_ring(n: usize) -> Result<Vec<ChordHandle>, AppError> {
+    let any: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
+    let mut nodes: Vec<ChordHandle> = Vec::with_capacity(n);
+    for i in 0..n {
+        let bootstrap = nodes.first().map(|f| vec![f.addr()]).unwrap_or_default();
+        let node = Driver::bind(demo_chord_config(), any, None, bootstrap, i as u64)
+            .await
+            .map_err(|source| AppError::Listen { addr: any, source })?;
+        nodes.push(node);
+    }
+    if wait_ring_size(nodes[0].addr(), n, DEADLINE).await == n {
+        Ok(nodes)
+    } else {
+        Err(AppError::Failed("the demo ring did not form".into()))
+    }
+}
+
+/// Walks the ring from `start` until it has `want` members or `limit`
+/// passes; returns the last size seen.
+async fn wait_ring_size(start: SocketAddr, want: usize, limit: Duration) -> usize {
+    let deadline = Instant::now() + limit;
+    loop {
+        let size = client::walk(start, Duration::from_secs(2), want + 1)
+            .await
+            .map(|m| m.len())
+            .unwrap_or(0);
+        if size == want || Instant::now() > deadline {
+            return size;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every file of `manifest` under `got` equals the one under `want`.
+fn same_files(want: &Path, got: &Path, manifest: &Manifest) -> bool {
+    manifest.files.iter().all(|f| {
+        match (
+            std::fs::read(want.join(&f.path)),
+            std::fs::read(got.join(&f.path)),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+    })
+}

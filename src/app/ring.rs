@@ -1,0 +1,382 @@
+//! The ring as the tracker: joining it, announcing our torrents in it, and
+//! feeding the swarms it lists to the coordinators.
+//!
+//! Finding the ring, in order: `--bootstrap` flags; the manifest's `nodes`;
+//! LAN discovery by multicast; otherwise this process founds a new ring and
+//! says so. Every process also answers discovery queries, so the next one
+//! on the network finds it.
+//!
+//! One announcer task per torrent: it announces us (as leecher, then seeder
+//! once complete) and re-announces at half the TTL; it looks the swarm up
+//! every few seconds and hands new addresses to the coordinator; when a
+//! lookup does not list us (replicas lost, a partition healed) it announces
+//! again at once; and on a clean exit it removes us.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use crate::chord::driver::{ChordHandle, Driver};
+use crate::chord::Role;
+use crate::config::{AnnounceConfig, ChordConfig};
+use crate::discovery::{self, DiscoveryConfig, Responder};
+use crate::id::Id;
+use crate::manifest::Manifest;
+use crate::swarm::coordinator::TorrentHandle;
+use crate::swarm::magnet::{self, MagnetError};
+use crate::swarm::PeerEvent;
+
+/// How this process takes part in the ring.
+#[derive(Clone, Debug, Default)]
+pub struct RingOptions {
+    /// Ring members to join through (`--bootstrap`), tried before anything else.
+    pub bootstrap: Vec<SocketAddr>,
+    /// The address other peers reach us at (`--advertise`); default: the
+    /// listen address, or the interface that routes to the ring.
+    pub advertise: Option<SocketAddr>,
+    /// Do not look for a ring on the LAN (tests that want rings of their own).
+    pub no_discovery: bool,
+    /// Ring tunables.
+    pub chord: ChordConfig,
+    /// Announce and lookup periods.
+    pub announce: AnnounceConfig,
+    /// LAN discovery settings.
+    pub discovery: DiscoveryConfig,
+}
+
+/// Where the first ring contacts came from, for the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BootstrapSource {
+    /// `--bootstrap` flags.
+    Flags,
+    /// The manifest's `nodes` list.
+    Manifest,
+    /// Answers to a LAN discovery query.
+    Discovered,
+    /// Nobody: this process starts a new ring.
+    NewRing,
+}
+
+/// This process's membership of the ring.
+pub struct Ring {
+    /// The Chord node (shares the process's one port).
+    pub chord: ChordHandle,
+    /// Our advertised address: node id and the peer address we announce.
+    pub advertise: SocketAddr,
+    /// Where the bootstrap contacts came from.
+    pub source: BootstrapSource,
+    /// Announce periods.
+    announce: AnnounceConfig,
+    /// Cancelled to stop announcers (they then remove us) and the responder.
+    cancel: CancellationToken,
+    /// The announcer tasks and the discovery responder.
+    tasks: TaskTracker,
+}
+
+impl Ring {
+    /// Joins (or founds) the ring for a process listening on `local`.
+    /// `manifest_nodes` are the `nodes` of the manifests it serves.
+    pub async fn join(opts: &RingOptions, local: SocketAddr, manifest_nodes: &[String]) -> Ring {
+        let first_hint = opts.bootstrap.first().copied();
+        let mut advertise = advertise_addr(local, opts.advertise, first_hint);
+        let (mut contacts, mut source) = (opts.bootstrap.clone(), BootstrapSource::Flags);
+        if contacts.is_empty() {
+            contacts = resolve_nodes(manifest_nodes).await;
+            source = BootstrapSource::Manifest;
+            if opts.advertise.is_none() {
+                advertise = advertise_addr(local, None, contacts.first().copied());
+            }
+        }
+        contacts.retain(|&c| c != advertise);
+        let discovery_config = opts.discovery.clone().interface_for(advertise);
+        if contacts.is_empty() && !opts.no_discovery {
+            match discovery::discover(&discovery_config, Some(advertise)).await {
+                Ok(found) => contacts = found,
+                Err(e) => warn!(error = %e, "LAN discovery failed"),
+            }
+            source = BootstrapSource::Discovered;
+        }
+        if contacts.is_empty() {
+            source = BootstrapSource::NewRing;
+        }
+        match source {
+            BootstrapSource::NewRing => info!(%advertise, "no ring found: starting a new ring"),
+            _ => info!(%advertise, ?source, ?contacts, "joining the ring"),
+        }
+        let chord = Driver::start(opts.chord.clone(), advertise, contacts, rand::random());
+        let ring = Ring {
+            chord,
+            advertise,
+            source,
+            announce: opts.announce.clone(),
+            cancel: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        };
+        if !opts.no_discovery {
+            match Responder::bind(&discovery_config) {
+                Ok(responder) => {
+                    ring.tasks
+                        .spawn(responder.run(advertise, ring.cancel.child_token()));
+                }
+                Err(e) => warn!(error = %e, "cannot answer LAN discovery"),
+            }
+        }
+        ring
+    }
+
+    /// Keeps `torrent` announced in the ring and fed with the swarm's peers
+    /// until [`Ring::leave`].
+    pub fn track(&self, torrent: TorrentHandle) {
+        let announcer = Announcer {
+            chord: self.chord.clone(),
+            me: self.advertise,
+            ttl: self.chord_ttl(),
+            config: self.announce.clone(),
+            torrent,
+        };
+        self.tasks.spawn(announcer.run(self.cancel.child_token()));
+    }
+
+    fn chord_ttl(&self) -> Duration {
+        self.chord.config.announce_ttl
+    }
+
+    /// Leaves cleanly: every announcer removes us from its swarm list, then
+    /// the node hands its keys on and leaves.
+    pub async fn leave(self) {
+        self.cancel.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
+        self.chord.leave().await;
+    }
+}
+
+impl Ring {
+    /// Finds peers of `info_hash` in the ring (and `extra`) and fetches the
+    /// manifest from them, retrying while the swarm is being announced.
+    pub async fn fetch_manifest(
+        &self,
+        info_hash: Id,
+        extra: &[SocketAddr],
+    ) -> Result<Manifest, MagnetError> {
+        let deadline = Instant::now() + METADATA_DEADLINE;
+        let peer_id = super::new_peer_id();
+        loop {
+            let mut peers = extra.to_vec();
+            if let Ok(found) = self.chord.peers(info_hash).await {
+                peers.extend(
+                    found
+                        .into_iter()
+                        .map(|(a, _)| a)
+                        .filter(|&a| a != self.advertise),
+                );
+            }
+            peers.sort();
+            peers.dedup();
+            let result = magnet::fetch(&peers, info_hash, peer_id, METADATA_PER_PEER).await;
+            let error = match result {
+                Ok(info) => match Manifest::from_info_bytes(&info) {
+                    Ok(manifest) => return Ok(manifest),
+                    // It hashed right, so this is the torrent; we cannot use it.
+                    Err(e) => return Err(MagnetError::Unusable(e)),
+                },
+                Err(e) => e,
+            };
+            if Instant::now() + self.announce.retry > deadline {
+                return Err(error);
+            }
+            debug!(%info_hash, error = %error, "no metadata yet; retrying");
+            tokio::time::sleep(self.announce.retry).await;
+        }
+    }
+}
+
+/// How long `leech <info-hash>` looks for the metadata before giving up.
+const METADATA_DEADLINE: Duration = Duration::from_secs(60);
+/// How long one peer has to hand the metadata over.
+const METADATA_PER_PEER: Duration = Duration::from_secs(10);
+
+/// One torrent's presence in the ring.
+struct Announcer {
+    /// Our node.
+    chord: ChordHandle,
+    /// The peer address we announce.
+    me: SocketAddr,
+    /// Life of an announce on the replicas; we re-announce at half of it.
+    ttl: Duration,
+    /// Periods.
+    config: AnnounceConfig,
+    /// The torrent's coordinator and progress.
+    torrent: TorrentHandle,
+}
+
+impl Announcer {
+    async fn run(mut self, cancel: CancellationToken) {
+        let info_hash = self.torrent.info_hash;
+        let now = Instant::now();
+        let (mut next_announce, mut next_query) = (now, now);
+        let mut announced: Option<Role> = None;
+        loop {
+            let role = self.role();
+            if announced != Some(role) {
+                next_announce = Instant::now();
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                _ = tokio::time::sleep_until(next_announce.min(next_query)) => {}
+                changed = self.torrent.stats.changed() => {
+                    if changed.is_err() {
+                        break; // the torrent stopped
+                    }
+                    continue;
+                }
+            }
+            let now = Instant::now();
+            if now >= next_announce {
+                match self.chord.announce(info_hash, self.me, role).await {
+                    Ok(()) => {
+                        debug!(%info_hash, ?role, "announced");
+                        announced = Some(role);
+                        next_announce = now + self.ttl / 2;
+                    }
+                    Err(e) => {
+                        debug!(%info_hash, error = %e, "announce failed; retrying");
+                        next_announce = now + self.config.retry;
+                    }
+                }
+            }
+            if now >= next_query {
+                match self.query().await {
+                    Some(listed) => {
+                        next_query = now + self.requery_period();
+                        if !listed && announced.is_some() {
+                            // Our entry is gone (replicas lost, or the other
+                            // side of a healed partition): announce again now.
+                            announced = None;
+                        }
+                    }
+                    None => next_query = now + self.config.retry,
+                }
+            }
+        }
+        self.remove(info_hash).await;
+    }
+
+    /// Looks the swarm up and hands the peers to the coordinator. Returns
+    /// whether we are listed, or None when the lookup failed.
+    async fn query(&self) -> Option<bool> {
+        let info_hash = self.torrent.info_hash;
+        let peers = match self.chord.peers(info_hash).await {
+            Ok(peers) => peers,
+            Err(e) => {
+                debug!(%info_hash, error = %e, "swarm lookup failed; retrying");
+                return None;
+            }
+        };
+        let listed = peers.iter().any(|&(addr, _)| addr == self.me);
+        let others: Vec<SocketAddr> = peers
+            .into_iter()
+            .map(|(addr, _)| addr)
+            .filter(|&addr| addr != self.me)
+            .collect();
+        debug!(%info_hash, peers = others.len(), listed, "swarm lookup");
+        if !others.is_empty() {
+            // The coordinator ignores peers it already knows; a full inbox
+            // only delays these to the next lookup.
+            let _ = self.torrent.events.try_send(PeerEvent::AddPeers(others));
+        }
+        Some(listed)
+    }
+
+    fn requery_period(&self) -> Duration {
+        match self.role() {
+            Role::Seeder => self.config.requery_seeding,
+            Role::Leecher => self.config.requery_leeching,
+        }
+    }
+
+    /// Takes us off the swarm list (a clean exit), bounded in time.
+    async fn remove(&self, info_hash: Id) {
+        let removal = self.chord.remove(info_hash, self.me);
+        match tokio::time::timeout(self.config.remove_timeout, removal).await {
+            Ok(Ok(())) => debug!(%info_hash, "removed from the swarm list"),
+            Ok(Err(e)) => warn!(%info_hash, error = %e, "could not remove us from the swarm list"),
+            Err(_) => warn!(%info_hash, "removal from the swarm list timed out"),
+        }
+    }
+
+    fn role(&self) -> Role {
+        if self.torrent.stats.borrow().complete {
+            Role::Seeder
+        } else {
+            Role::Leecher
+        }
+    }
+}
+
+/// The address we advertise: the explicit one; else the listen address when
+/// it names an interface; else the local address of the interface that
+/// routes towards `toward` (a ring contact) or, with none, towards the
+/// discovery group; else loopback.
+pub fn advertise_addr(
+    local: SocketAddr,
+    explicit: Option<SocketAddr>,
+    toward: Option<SocketAddr>,
+) -> SocketAddr {
+    if let Some(addr) = explicit {
+        return addr;
+    }
+    if !local.ip().is_unspecified() {
+        return local;
+    }
+    let target = toward.unwrap_or(SocketAddr::V4(discovery::DEFAULT_GROUP));
+    // Connecting a UDP socket sends nothing; it only asks the routing table
+    // which local address would be used.
+    let routed = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|s| s.connect(target).and_then(|_| s.local_addr()))
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_unspecified());
+    let ip = routed.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    SocketAddr::new(ip, local.port())
+}
+
+/// Resolves the manifest's `nodes` ("host:port"); unresolvable ones are
+/// skipped with a warning (a stale bootstrap list must not stop a download).
+pub async fn resolve_nodes(nodes: &[String]) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for node in nodes {
+        match tokio::net::lookup_host(node.as_str()).await {
+            Ok(addrs) => out.extend(addrs.filter(|a| a.is_ipv4()).take(1)),
+            Err(e) => warn!(node, error = %e, "cannot resolve a bootstrap node from the manifest"),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertise_prefers_explicit_then_listen_address() {
+        let local: SocketAddr = "10.0.0.5:7000".parse().unwrap();
+        let explicit: SocketAddr = "192.0.2.1:9".parse().unwrap();
+        assert_eq!(advertise_addr(local, Some(explicit), None), explicit);
+        assert_eq!(advertise_addr(local, None, None), local);
+    }
+
+    #[test]
+    fn unspecified_listen_address_advertises_the_routed_interface() {
+        let local: SocketAddr = "0.0.0.0:7000".parse().unwrap();
+        let toward: SocketAddr = "127.0.0.1:6881".parse().unwrap();
+        assert_eq!(
+            advertise_addr(local, None, Some(toward)),
+            "127.0.0.1:7000".parse::<SocketAddr>().unwrap()
+        );
+    }
+}

@@ -1,0 +1,85 @@
+//! The node-to-node Chord protocol, as plain data.
+//!
+//! Every message is one-way and addressed by the receiver's advertised
+//! address; a request carries a [`ReqId`] that its answer echoes. Keeping
+//! the protocol datagram-shaped lets the same state machine run over TCP (in
+//! `wire::chord`) and over the in-memory network of the simulation tests.
+
+use std::net::SocketAddr;
+
+use crate::chord::records::WireEntry;
+use crate::id::Id;
+
+/// Request id, unique per sending node; answers echo it.
+pub type ReqId = u64;
+
+/// One Chord protocol message between two ring nodes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Liveness check.
+    Ping { req: ReqId },
+    /// Answer to [`Message::Ping`].
+    Pong { req: ReqId },
+    /// Ask for the receiver's predecessor and successor list (stabilize).
+    GetState { req: ReqId },
+    /// Answer to [`Message::GetState`].
+    State {
+        req: ReqId,
+        pred: Option<SocketAddr>,
+        succs: Vec<SocketAddr>,
+    },
+    /// "I believe I am your predecessor" (one-way; the receiver rectifies).
+    Notify,
+    /// One hop of an iterative lookup for `key`.
+    FindSuccessor { req: ReqId, key: Id },
+    /// The receiver knows the owner: `succs[0]` owns the key, the rest follow it.
+    Found { req: ReqId, succs: Vec<SocketAddr> },
+    /// The receiver does not know the owner; these nodes precede the key more closely.
+    Closer { req: ReqId, nodes: Vec<SocketAddr> },
+    /// Merge these swarm-list entries for `key` (announce, repair, hand-off).
+    Store {
+        req: ReqId,
+        key: Id,
+        entries: Vec<WireEntry>,
+    },
+    /// Answer to [`Message::Store`]; `ok` is false when limits refused it.
+    Stored { req: ReqId, ok: bool },
+    /// Read the swarm list of `key`.
+    Fetch { req: ReqId, key: Id },
+    /// Answer to [`Message::Fetch`]; `ready` is false while the replica is
+    /// still receiving its key range after a join, so its answer must not count.
+    Fetched {
+        req: ReqId,
+        ready: bool,
+        entries: Vec<WireEntry>,
+    },
+    /// A joiner asks its successor for every key outside `(upto, successor]`,
+    /// in key order after `after` (paging keeps frames small).
+    Handoff {
+        req: ReqId,
+        upto: Id,
+        after: Option<Id>,
+    },
+    /// One page of a hand-off; `next` is the cursor for the next page, if any.
+    HandoffData {
+        req: ReqId,
+        keys: Vec<(Id, Vec<WireEntry>)>,
+        next: Option<Id>,
+    },
+}
+
+impl Message {
+    /// The request id an answer echoes, if this is an answer.
+    pub fn answer_to(&self) -> Option<ReqId> {
+        match self {
+            Message::Pong { req }
+            | Message::State { req, .. }
+            | Message::Found { req, .. }
+            | Message::Closer { req, .. }
+            | Message::Stored { req, .. }
+            | Message::Fetched { req, .. }
+            | Message::HandoffData { req, .. } => Some(*req),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Piece picking: which blocks to request from a peer, and how many.
+
+use std::time::Instant;
+
+use super::{BlockRef, BlockState, Output, PeerKey, PeerState, PieceState, Scheduler, BLOCK_SIZE};
+
+impl Scheduler {
+    pub(super) fn fill_all(&mut self, now: Instant) {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.fill(now, key);
+        }
+    }
+
+    /// Requests as many blocks from `peer` as its pipeline allows.
+    pub(super) fn fill(&mut self, now: Instant, peer: PeerKey) {
+        if self.completed {
+            return;
+        }
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        if p.peer_choking || !p.am_interested {
+            return;
+        }
+        let target = self.pipeline_target(p);
+        let mut batch = Vec::new();
+        while self.peers[&peer].inflight.len() < target {
+            let Some(r) = self.pick_block(peer) else {
+                break;
+            };
+            self.pieces.mark_requested(&r);
+            self.peers
+                .get_mut(&peer)
+                .expect("checked above")
+                .inflight
+                .push((r, now));
+            batch.push(r);
+        }
+        if !batch.is_empty() {
+            self.outputs.push_back(Output::Request {
+                peer,
+                blocks: batch,
+            });
+        }
+    }
+
+    pub(super) fn pipeline_target(&self, p: &PeerState) -> usize {
+        if p.snubbed {
+            return 1;
+        }
+        let by_rate = if p.down.measured {
+            (p.down.rate * self.cfg.pipeline_seconds / f64::from(BLOCK_SIZE)).ceil() as usize
+        } else {
+            p.slow_start
+        };
+        by_rate
+            .clamp(self.cfg.min_pipeline, self.cfg.max_pipeline)
+            .min(p.reqq)
+    }
+
+    /// The next block to ask `peer` for, or None.
+    pub(super) fn pick_block(&mut self, peer: PeerKey) -> Option<BlockRef> {
+        // 1. The streaming window, in play order.
+        if let Some((start, len)) = self.window {
+            let end = start.saturating_add(len).min(self.pieces.count());
+            for i in start..end {
+                if self.peers[&peer].have[i as usize] && self.pieces.wants(i) {
+                    if let Some(r) = self.free_block_in(peer, i) {
+                        return Some(r);
+                    }
+                }
+            }
+        }
+        // 2. Pieces already in progress, oldest first.
+        for idx in 0..self.partials.len() {
+            let i = self.partials[idx];
+            if self.peers[&peer].have[i as usize] {
+                if let Some(r) = self.free_block_in(peer, i) {
+                    return Some(r);
+                }
+            }
+        }
+        // 3. A new piece: rarest first, random ties.
+        let p = &self.peers[&peer];
+        let mut best: Option<(u32, u32, u32)> = None;
+        // Pieces waiting for their hash check hold memory: start no new one
+        // while too many wait.
+        if self.pieces.missing_count() > 0 && self.verifying.len() < self.cfg.max_verifying {
+            for i in 0..self.pieces.count() {
+                if !p.have[i as usize] || !matches!(self.pieces.state(i), PieceState::Missing) {
+                    continue;
+                }
+                let key = (self.availability[i as usize], self.tiebreak[i as usize], i);
+                if best.is_none_or(|b| key < b) {
+                    best = Some(key);
+                }
+            }
+        }
+        if let Some((_, _, i)) = best {
+            self.partials.push(i);
+            return self.free_block_in(peer, i);
+        }
+        // 4. Endgame: a block someone else was asked for, if it has one asker.
+        if self.pieces.missing_count() == 0 {
+            let p = &self.peers[&peer];
+            for &i in &self.partials {
+                if !p.have[i as usize] {
+                    continue;
+                }
+                let Some(part) = self.pieces.partial(i) else {
+                    continue;
+                };
+                if part.exclusive.is_some_and(|k| k != peer) {
+                    continue;
+                }
+                for (b, st) in part.blocks.iter().enumerate() {
+                    if matches!(st, BlockState::Requested(1)) {
+                        let r = self.pieces.geometry.block(i, b as u32);
+                        if !p.inflight.iter().any(|(x, _)| *x == r) {
+                            return Some(r);
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// A free block of piece `i` that `peer` may fetch (starting the piece if
+    /// it is missing), honouring a suspect piece's single owner.
+    pub(super) fn free_block_in(&mut self, peer: PeerKey, i: u32) -> Option<BlockRef> {
+        if matches!(self.pieces.state(i), PieceState::Missing) {
+            if !self.partials.contains(&i) {
+                self.partials.push(i);
+            }
+            self.pieces.start(i);
+        }
+        let part = self.pieces.partial_mut(i)?;
+        if part.free == 0 || part.exclusive.is_some_and(|k| k != peer) {
+            return None;
+        }
+        if part.suspect {
+            part.exclusive = Some(peer);
+        }
+        let b = part
+            .blocks
+            .iter()
+            .position(|s| matches!(s, BlockState::Free))?;
+        Some(self.pieces.geometry.block(i, b as u32))
+    }
+}

@@ -1,0 +1,102 @@
+//! The `node` and `dht` commands, as a user runs them.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Output};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_songswarm");
+
+/// A free loopback port (released again; the node binds it right after).
+fn free_addr() -> String {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").to_string()
+}
+
+fn dht(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("dht")
+        .args(args)
+        .output()
+        .expect("run songswarm")
+}
+
+struct Node(Child);
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start_node(listen: &str, bootstrap: Option<&str>) -> Node {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["node", "--listen", listen]);
+    if let Some(b) = bootstrap {
+        cmd.args(["--bootstrap", b]);
+    }
+    Node(cmd.spawn().expect("spawn node"))
+}
+
+/// Run `dht ring --json` until `ok` holds for its output, or fail at the deadline.
+fn wait_ring(node: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = dht(&["ring", "--node", node, "--json"]);
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+            if ok(&v) {
+                return v;
+            }
+        }
+        assert!(Instant::now() < deadline, "ring never settled: {out:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn node_and_dht_commands_work_together() {
+    let a = free_addr();
+    let b = free_addr();
+    let mut first = start_node(&a, None);
+    let _second = start_node(&b, Some(&a));
+    let ring = wait_ring(&a, |v| {
+        v["successors"].as_array().is_some_and(|s| s.len() == 1)
+    });
+    assert_eq!(ring["successors"][0], b.as_str());
+    assert_eq!(ring["predecessor"], b.as_str());
+
+    let hash = "11f6ad8ec52a2984abaafd7c3b516503785c2072";
+    let out = dht(&[
+        "announce",
+        hash,
+        "127.0.0.1:6881",
+        "--node",
+        &b,
+        "--seeder",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let out = dht(&["peers", hash, "--node", &a, "--json"]);
+    assert!(out.status.success(), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["peers"][0]["peer"], "127.0.0.1:6881");
+    assert_eq!(v["peers"][0]["role"], "seeder");
+
+    let out = dht(&["lookup", hash, "--node", &a, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["replicas"].as_array().unwrap().len(), 2);
+
+    let out = dht(&["peers", "not-a-hash", "--node", &a]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("40 hexadecimal"));
+
+    // SIGTERM: a clean leave, exit status 0.
+    let pid = first.0.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    let status = first.0.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+}

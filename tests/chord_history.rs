@@ -1,0 +1,278 @@
+//! A history checker over the simulation: with N = 3, W = 2, R = 2, every
+//! acknowledged announce is returned by every later lookup, through the
+//! loss of one replica, joins that move keys, and a healed partition.
+//!
+//! Reads are checked from their start. While a partition lasts, and until
+//! the merged ring is whole again plus two anti-entropy periods, reads are
+//! recorded but not checked: a side cut off from a key's replicas cannot
+//! know what the other side acknowledged (announces made then are checked
+//! afterwards like any other).
+
+#[path = "support/chord_sim.rs"]
+mod chord_sim;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use chord_sim::{for_each_seed, list_invariants, ring_invariants, sim_config, Sim};
+use rand::Rng;
+use songswarm::chord::node::{OpId, OpOutcome};
+use songswarm::chord::Role;
+use songswarm::id::Id;
+
+/// One announce issued by the workload.
+struct Announce {
+    node: usize,
+    op: OpId,
+    key: Id,
+    peer: SocketAddr,
+}
+
+/// One read issued by the workload.
+struct Read {
+    node: usize,
+    op: OpId,
+    key: Id,
+    issued: Instant,
+    checked: bool,
+}
+
+struct Workload {
+    keys: Vec<Id>,
+    announces: Vec<Announce>,
+    reads: Vec<Read>,
+    next_peer: u32,
+    checking: bool,
+}
+
+impl Workload {
+    /// Run the sim for `d`, issuing one announce and two reads every 100 ms.
+    fn run(&mut self, sim: &mut Sim, d: Duration, strict: bool) {
+        let end = sim.now + d;
+        while sim.now < end {
+            if let Some(i) = sim.random_member() {
+                let key = self.keys[sim.rng.gen_range(0..self.keys.len())];
+                self.next_peer += 1;
+                let peer = SocketAddr::from((
+                    [10, 9, (self.next_peer >> 8) as u8, self.next_peer as u8],
+                    6881,
+                ));
+                let op = sim.call(i, |n, now| n.announce(now, key, peer, Role::Seeder));
+                self.announces.push(Announce {
+                    node: i,
+                    op,
+                    key,
+                    peer,
+                });
+            }
+            for _ in 0..2 {
+                if let Some(i) = sim.random_member() {
+                    let key = self.keys[sim.rng.gen_range(0..self.keys.len())];
+                    let op = sim.call(i, |n, now| n.peers(now, key));
+                    let issued = sim.now;
+                    let checked = self.checking;
+                    self.reads.push(Read {
+                        node: i,
+                        op,
+                        key,
+                        issued,
+                        checked,
+                    });
+                }
+            }
+            if strict {
+                sim.run_for(Duration::from_millis(100), ring_invariants);
+            } else {
+                sim.run_for(Duration::from_millis(100), list_invariants);
+            }
+        }
+    }
+
+    /// Every checked read that succeeded holds every announce acknowledged
+    /// before it started. Returns (checked reads that succeeded, acked announces).
+    fn verify(&self, sim: &Sim) -> (usize, usize) {
+        let acked: Vec<(&Announce, Instant)> = self
+            .announces
+            .iter()
+            .filter_map(|a| {
+                let f = sim.result(a.node, a.op)?;
+                matches!(f.result, Ok(OpOutcome::Stored)).then_some((a, f.at))
+            })
+            .collect();
+        let mut good = 0;
+        for r in self.reads.iter().filter(|r| r.checked) {
+            let Some(f) = sim.result(r.node, r.op) else {
+                continue;
+            };
+            let Ok(OpOutcome::Peers(peers)) = &f.result else {
+                continue;
+            };
+            good += 1;
+            for (a, at) in acked
+                .iter()
+                .filter(|(a, at)| a.key == r.key && *at < r.issued)
+            {
+                if !peers.contains(&(a.peer, Role::Seeder)) {
+                    let holders: Vec<usize> = (0..sim.nodes.len())
+                        .filter(|&i| sim.nodes[i].alive)
+                        .filter(|&i| {
+                            sim.nodes[i]
+                                .node
+                                .stored(&a.key)
+                                .is_some_and(|l| l.get(&a.peer).is_some())
+                        })
+                        .collect();
+                    let mut ring: Vec<(Id, usize)> = (0..sim.nodes.len())
+                        .filter(|&i| sim.is_member(i))
+                        .map(|i| (sim.nodes[i].node.id(), i))
+                        .collect();
+                    ring.sort();
+                    let k = ring.iter().position(|(id, _)| *id >= a.key).unwrap_or(0);
+                    let set: Vec<usize> = (0..3).map(|d| ring[(k + d) % ring.len()].1).collect();
+                    eprintln!(
+                        "writer {} holders now {holders:?}, replica set now {set:?}",
+                        a.node
+                    );
+                }
+                assert!(
+                    peers.contains(&(a.peer, Role::Seeder)),
+                    "seed {}: read of {:?} on node {} at t={:.3}s misses {} acknowledged at t={:.3}s",
+                    sim.seed,
+                    r.key,
+                    r.node,
+                    (r.issued - sim.base).as_secs_f64(),
+                    a.peer,
+                    (*at - sim.base).as_secs_f64(),
+                );
+            }
+        }
+        (good, acked.len())
+    }
+}
+
+#[test]
+fn acknowledged_announces_survive_failure_joins_and_partition() {
+    for_each_seed(3, 5, |seed| {
+        let mut sim = Sim::new(seed, sim_config());
+        sim.add_node(None);
+        while sim.nodes.len() < 40 {
+            let via = sim.random_member().expect("member");
+            sim.add_node(Some(via));
+            sim.run_for(Duration::from_millis(100), ring_invariants);
+        }
+        sim.converge(Duration::from_secs(60), ring_invariants);
+        let mut w = Workload {
+            keys: (0..12)
+                .map(|k| Id::hash(format!("song {k}").as_bytes()))
+                .collect(),
+            announces: Vec::new(),
+            reads: Vec::new(),
+            next_peer: 0,
+            checking: true,
+        };
+        w.run(&mut sim, Duration::from_secs(8), true);
+
+        // One replica fails.
+        let victim = sim.random_member().expect("member");
+        sim.kill(victim);
+        w.run(&mut sim, Duration::from_secs(8), true);
+
+        // Joins move keys to the newcomers.
+        for _ in 0..6 {
+            let via = (0..3).filter_map(|_| sim.random_member()).collect();
+            sim.add_node_via(via);
+            w.run(&mut sim, Duration::from_millis(500), true);
+        }
+        w.run(&mut sim, Duration::from_secs(6), true);
+
+        // Partition, then heal.
+        w.checking = false;
+        for n in sim.nodes.iter_mut() {
+            n.side = if n.node.id().0[0] < 0x80 { 0 } else { 1 };
+        }
+        sim.dirty = true;
+        w.run(&mut sim, Duration::from_secs(10), false);
+        for n in sim.nodes.iter_mut() {
+            n.side = 0;
+        }
+        sim.dirty = true;
+        while chord_sim::ideal_ring(&sim).is_err() {
+            w.run(&mut sim, Duration::from_millis(500), false);
+            assert!(sim.t() < 400.0, "seed {seed}: rings never merged");
+        }
+        let settle = sim.config.replicate_interval * 2;
+        w.run(&mut sim, settle, true);
+        w.checking = true;
+        w.run(&mut sim, Duration::from_secs(8), true);
+        // Let the last operations finish.
+        sim.run_for(Duration::from_secs(5), ring_invariants);
+
+        let (good, acked) = w.verify(&sim);
+        let checked = w.reads.iter().filter(|r| r.checked).count();
+        eprintln!("seed {seed}: {acked} announces acknowledged, {good} of {checked} checked reads answered");
+        assert!(
+            acked > 300,
+            "seed {seed}: only {acked} announces acknowledged"
+        );
+        assert!(
+            good * 10 >= checked * 9,
+            "seed {seed}: only {good} of {checked} checked reads succeeded"
+        );
+    });
+}
+
+#[test]
+fn announces_expire_and_removals_stick() {
+    for_each_seed(2, 6, |seed| {
+        let mut config = sim_config();
+        config.announce_ttl = Duration::from_secs(20);
+        let mut sim = Sim::new(seed, config);
+        sim.add_node(None);
+        while sim.nodes.len() < 12 {
+            let via = sim.random_member().expect("member");
+            sim.add_node(Some(via));
+            sim.run_for(Duration::from_millis(200), ring_invariants);
+        }
+        sim.converge(Duration::from_secs(60), ring_invariants);
+        let key = Id::hash(b"expiring");
+        let (a, b) = (
+            SocketAddr::from(([10, 0, 0, 1], 1)),
+            SocketAddr::from(([10, 0, 0, 2], 2)),
+        );
+        let mut ops = vec![];
+        ops.push((
+            0,
+            sim.call(0, |n, now| n.announce(now, key, a, Role::Seeder)),
+        ));
+        ops.push((
+            3,
+            sim.call(3, |n, now| n.announce(now, key, b, Role::Leecher)),
+        ));
+        sim.run_for(Duration::from_secs(2), ring_invariants);
+        ops.push((5, sim.call(5, |n, now| n.remove(now, key, b))));
+        sim.run_for(Duration::from_secs(4), ring_invariants);
+        for (i, op) in ops {
+            let f = sim.result(i, op).expect("finished");
+            assert_eq!(f.result, Ok(OpOutcome::Stored));
+        }
+        // Several anti-entropy passes later, the removal still holds everywhere.
+        for i in [1, 7, 11] {
+            let op = sim.call(i, |n, now| n.peers(now, key));
+            sim.run_for(Duration::from_secs(3), ring_invariants);
+            let f = sim.result(i, op).expect("finished");
+            assert_eq!(
+                f.result,
+                Ok(OpOutcome::Peers(vec![(a, Role::Seeder)])),
+                "seed {seed} node {i}"
+            );
+        }
+        // Past the TTL, nothing is left.
+        sim.run_for(Duration::from_secs(15), ring_invariants);
+        let op = sim.call(2, |n, now| n.peers(now, key));
+        sim.run_for(Duration::from_secs(2), ring_invariants);
+        assert_eq!(
+            sim.result(2, op).expect("finished").result,
+            Ok(OpOutcome::Peers(vec![]))
+        );
+    });
+}

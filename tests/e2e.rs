@@ -1,0 +1,275 @@
+//! Loopback end to end: real `songswarm` processes seeding and leeching.
+
+#[path = "support/e2e_harness.rs"]
+mod harness;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use harness::{allocated_bytes, leech, make_torrent, seed, wait_until, Proc};
+use songswarm::manifest::Manifest;
+use songswarm::wire::peer::{encode_message, Handshake, Message, PeerCodec, HANDSHAKE_LEN};
+use tokio_util::codec::Decoder;
+
+#[test]
+fn one_seeder_four_leechers_finish_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, manifest) = make_torrent(
+        &dir.path().join("src"),
+        "song.flac",
+        3_000_000 + 123,
+        64 * 1024,
+        1,
+    );
+    let (_seeder, seed_addr) = seed(&[&manifest], &dir.path().join("src"), &[]);
+    let mut leechers: Vec<Proc> = Vec::new();
+    let mut addrs: Vec<String> = Vec::new();
+    for i in 0..4 {
+        let out = dir.path().join(format!("out{i}"));
+        let mut peers = vec![seed_addr.as_str()];
+        peers.extend(addrs.iter().map(String::as_str));
+        let (p, addr) = leech(&manifest, &out, &peers, &[]);
+        leechers.push(p);
+        addrs.push(addr);
+    }
+    for (i, l) in leechers.iter_mut().enumerate() {
+        let done = l.json();
+        assert_eq!(done["event"], "done", "leecher {i}: {done}");
+        assert_eq!(done["bytes"], data.len() as u64);
+        assert!(l.wait_success(), "leecher {i} exit status");
+        let got = std::fs::read(dir.path().join(format!("out{i}/song.flac"))).unwrap();
+        assert!(got == data, "leecher {i}: content differs");
+    }
+}
+
+#[test]
+fn download_survives_losing_one_of_two_seeders() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (data, manifest) = make_torrent(&src, "album.bin", 4_000_000, 64 * 1024, 2);
+    // Throttled so the transfer has a middle to kill a seeder in.
+    let cap = ["--max-upload-rate", "1000000"];
+    let (mut seed_a, addr_a) = seed(&[&manifest], &src, &cap);
+    let (_seed_b, addr_b) = seed(&[&manifest], &src, &cap);
+    let out = dir.path().join("out");
+    let (mut l, _) = leech(&manifest, &out, &[&addr_a, &addr_b], &[]);
+    let file = out.join("album.bin");
+    wait_until("the first megabyte to arrive", || {
+        allocated_bytes(&file) >= 1_000_000
+    });
+    assert!(
+        allocated_bytes(&file) < data.len() as u64,
+        "still mid-transfer when the seeder dies"
+    );
+    seed_a.kill();
+    let done = l.json();
+    assert_eq!(done["event"], "done", "{done}");
+    assert!(l.wait_success());
+    assert!(std::fs::read(&file).unwrap() == data, "content differs");
+}
+
+#[test]
+fn killed_leecher_resumes_without_refetching_verified_pieces() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (data, manifest) = make_torrent(&src, "song.wav", 4_000_000, 64 * 1024, 3);
+    let (_seeder, addr) = seed(&[&manifest], &src, &["--max-upload-rate", "1000000"]);
+    let out = dir.path().join("out");
+    let file = out.join("song.wav");
+    let (mut first, _) = leech(&manifest, &out, &[&addr], &[]);
+    wait_until("a megabyte on disk", || allocated_bytes(&file) >= 1_000_000);
+    first.kill(); // SIGKILL: no chance to clean up
+    let (mut second, _) = leech(&manifest, &out, &[&addr], &[]);
+    let done = second.json();
+    assert_eq!(done["event"], "done", "{done}");
+    assert!(second.wait_success());
+    let resumed = done["resumed_pieces"].as_u64().unwrap();
+    let downloaded = done["downloaded_bytes"].as_u64().unwrap();
+    assert!(resumed >= 10, "pieces found verified on disk: {resumed}");
+    // One of the resumed pieces may be the short last one.
+    assert!(
+        downloaded <= data.len() as u64 - (resumed - 1) * 64 * 1024,
+        "downloaded {downloaded} bytes though {resumed} pieces were already there"
+    );
+    assert!(std::fs::read(&file).unwrap() == data, "content differs");
+}
+
+#[test]
+fn seed_refuses_missing_or_wrong_data_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (_, manifest) = make_torrent(&src, "x.bin", 300_000, 32 * 1024, 4);
+    let m = manifest.display().to_string();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"))
+        .env("SONGSWARM_NO_RING", "1")
+        .args([
+            "seed",
+            &m,
+            "--data",
+            &empty.display().to_string(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("x.bin") && err.contains("--data"),
+        "names the file and the flag: {err}"
+    );
+    // Same size, different bytes.
+    let mut bytes = std::fs::read(src.join("x.bin")).unwrap();
+    bytes[100_000] ^= 1;
+    std::fs::write(src.join("x.bin"), bytes).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"))
+        .env("SONGSWARM_NO_RING", "1")
+        .args([
+            "seed",
+            &m,
+            "--data",
+            &src.display().to_string(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("do not match"),
+        "says the data does not match: {err}"
+    );
+}
+
+/// Counters of the corrupting peer.
+#[derive(Default)]
+struct LiarStats {
+    /// Connections accepted.
+    connections: AtomicUsize,
+    /// Corrupt blocks sent.
+    served: AtomicUsize,
+    /// Connections the leecher closed.
+    closed: AtomicUsize,
+}
+
+/// A peer that claims every piece and serves every block with a flipped byte.
+fn corrupting_peer(manifest: &Manifest, data: Vec<u8>) -> (String, Arc<LiarStats>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let stats = Arc::new(LiarStats::default());
+    let (info_hash, pieces, piece_length) = (
+        manifest.info_hash,
+        manifest.piece_count(),
+        manifest.piece_length,
+    );
+    let st = stats.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            st.connections.fetch_add(1, Ordering::SeqCst);
+            let (st, data) = (st.clone(), data.clone());
+            std::thread::spawn(move || {
+                let mut hs = [0u8; HANDSHAKE_LEN];
+                if s.read_exact(&mut hs).is_err() {
+                    return;
+                }
+                let ours = Handshake {
+                    reserved: [0; 8],
+                    info_hash,
+                    peer_id: *b"-XX0001-liarliarliar",
+                };
+                let mut out = BytesMut::from(&ours.to_bytes()[..]);
+                let mut bits = vec![0u8; (pieces as usize).div_ceil(8)];
+                for i in 0..pieces as usize {
+                    bits[i / 8] |= 0x80 >> (i % 8);
+                }
+                encode_message(&Message::Bitfield(Bytes::from(bits)), &mut out);
+                encode_message(&Message::Unchoke, &mut out);
+                if s.write_all(&out).is_err() {
+                    return;
+                }
+                let mut codec = PeerCodec::new(pieces);
+                let mut buf = BytesMut::new();
+                let mut chunk = [0u8; 65536];
+                loop {
+                    match s.read(&mut chunk) {
+                        Ok(0) | Err(_) => {
+                            st.closed.fetch_add(1, Ordering::SeqCst);
+                            return;
+                        }
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    while let Ok(Some(m)) = codec.decode(&mut buf) {
+                        if let Message::Request(r) = m {
+                            let start = r.index as usize * piece_length as usize + r.begin as usize;
+                            let mut block = data[start..start + r.length as usize].to_vec();
+                            block[0] ^= 0x55;
+                            let mut out = BytesMut::new();
+                            let piece = Message::Piece {
+                                index: r.index,
+                                begin: r.begin,
+                                data: Bytes::from(block),
+                            };
+                            encode_message(&piece, &mut out);
+                            if s.write_all(&out).is_err() {
+                                st.closed.fetch_add(1, Ordering::SeqCst);
+                                return;
+                            }
+                            st.served.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, stats)
+}
+
+#[test]
+fn corrupting_peer_is_banned_and_the_download_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (data, manifest_path) = make_torrent(&src, "track.ogg", 2_000_000, 64 * 1024, 5);
+    let manifest = Manifest::load(&manifest_path).unwrap();
+    let (liar_addr, liar) = corrupting_peer(&manifest, data.clone());
+    // The honest seeder is slow, so the liar gets asked for plenty.
+    let (_honest, honest_addr) = seed(&[&manifest_path], &src, &["--max-upload-rate", "500000"]);
+    let out = dir.path().join("out");
+    let (mut l, _) = leech(&manifest_path, &out, &[&liar_addr, &honest_addr], &[]);
+    wait_until("the leecher to drop the liar", || {
+        liar.closed.load(Ordering::SeqCst) == 1
+    });
+    // The honest seeder alone needs 4 s: the liar was dropped mid-download,
+    // not merely when the leecher exited.
+    assert!(
+        l.child.try_wait().unwrap().is_none(),
+        "leecher still downloading when it dropped the liar"
+    );
+    let done = l.json();
+    assert_eq!(done["event"], "done", "{done}");
+    assert!(l.wait_success());
+    assert!(
+        std::fs::read(out.join("track.ogg")).unwrap() == data,
+        "content differs"
+    );
+    assert!(
+        liar.served.load(Ordering::SeqCst) > 0,
+        "the liar was asked for data"
+    );
+    assert_eq!(
+        liar.closed.load(Ordering::SeqCst),
+        1,
+        "the leecher dropped the liar"
+    );
+    assert_eq!(
+        liar.connections.load(Ordering::SeqCst),
+        1,
+        "and never dialled it again"
+    );
+}

@@ -1,0 +1,236 @@
+//! Trackerless swarms in one process on loopback: a ring of bare nodes, two
+//! seeders and six leechers that know only one bootstrap address each. The
+//! leechers find the swarm through the ring alone.
+
+#[path = "support/chord_ring.rs"]
+mod chord_ring;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use songswarm::app::ring::RingOptions;
+use songswarm::app::App;
+use songswarm::config::{AnnounceConfig, SwarmConfig};
+use songswarm::manifest::{build, BuildOptions, Manifest};
+use songswarm::storage::Storage;
+use songswarm::swarm::coordinator::TorrentHandle;
+
+/// Every wait in this file ends in a failure after this long.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+fn ring_options(bootstrap: SocketAddr) -> RingOptions {
+    RingOptions {
+        bootstrap: vec![bootstrap],
+        no_discovery: true,
+        chord: chord_ring::fast_config(),
+        announce: AnnounceConfig {
+            requery_leeching: Duration::from_millis(300),
+            requery_seeding: Duration::from_millis(500),
+            retry: Duration::from_millis(200),
+            ..AnnounceConfig::default()
+        },
+        ..RingOptions::default()
+    }
+}
+
+/// A song of random bytes with odd length, and its manifest.
+fn make_song(dir: &Path) -> Manifest {
+    let data: Vec<u8> = (0..3_000_017u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let path = dir.join("ring-song.flac");
+    std::fs::write(&path, &data).unwrap();
+    let opts = BuildOptions {
+        piece_length: Some(32 * 1024),
+        ..BuildOptions::default()
+    };
+    build(&[path], &opts).unwrap()
+}
+
+/// A process that joins the ring through `bootstrap` and serves `manifest`
+/// from `root` (a seeder when the data is there, else a leecher).
+async fn peer(manifest: &Manifest, root: &Path, bootstrap: SocketAddr) -> (App, TorrentHandle) {
+    let storage = Arc::new(Storage::open_or_create(root, manifest).unwrap());
+    let have = storage.verify_all(2);
+    let mut app = App::bind("127.0.0.1:0".parse().unwrap(), SwarmConfig::default())
+        .await
+        .unwrap();
+    app.join_ring(&ring_options(bootstrap), &[]).await;
+    let handle = app.add_torrent(manifest, storage, have);
+    app.ring().expect("joined").track(handle.clone());
+    (app, handle)
+}
+
+async fn wait_complete(handle: &TorrentHandle) {
+    let mut stats = handle.stats.clone();
+    let done = tokio::time::timeout(
+        DEADLINE,
+        stats.wait_for(|s| s.complete || s.error.is_some()),
+    )
+    .await
+    .expect("download did not complete in time")
+    .expect("torrent stopped");
+    assert_eq!(done.error, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leechers_find_the_swarm_through_the_ring() {
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = make_song(tmp.path());
+    let nodes = chord_ring::start_ring(4, &chord_ring::fast_config()).await;
+    let boot = |i: usize| nodes[i % nodes.len()].addr();
+
+    let mut seeders = Vec::new();
+    for i in 0..2 {
+        seeders.push(peer(&manifest, tmp.path(), boot(i)).await);
+    }
+    let mut leechers = Vec::new();
+    for i in 0..6 {
+        let out = tmp.path().join(format!("leecher{i}"));
+        leechers.push((peer(&manifest, &out, boot(i + 2)).await, out));
+    }
+    for ((_, handle), _) in &leechers {
+        wait_complete(handle).await;
+    }
+    let original = std::fs::read(tmp.path().join("ring-song.flac")).unwrap();
+    for (_, out) in &leechers {
+        let got = std::fs::read(out.join("ring-song.flac")).unwrap();
+        assert!(
+            got == original,
+            "{} differs from the original",
+            out.display()
+        );
+    }
+
+    // The swarm list in the ring holds every one of them, as a seeder now.
+    let addrs = |v: &[(App, TorrentHandle)]| -> Vec<SocketAddr> {
+        v.iter()
+            .map(|(app, _)| app.ring().unwrap().advertise)
+            .collect()
+    };
+    let mut everyone = addrs(&seeders);
+    everyone.extend(
+        leechers
+            .iter()
+            .map(|((app, _), _)| app.ring().unwrap().advertise),
+    );
+    let listed = wait_listed(&nodes[0], &manifest, |peers| {
+        everyone.iter().all(|a| peers.contains(a))
+    })
+    .await;
+    assert!(listed.is_ok(), "not all listed: {listed:?}");
+
+    // A seeder that exits cleanly is gone from the very next lookup.
+    let (gone, _) = seeders.remove(0);
+    let gone_addr = gone.ring().unwrap().advertise;
+    gone.shutdown().await;
+    let peers = nodes[1].peers(manifest.info_hash).await.unwrap();
+    let peers: Vec<SocketAddr> = peers.into_iter().map(|(a, _)| a).collect();
+    assert!(
+        !peers.contains(&gone_addr),
+        "{gone_addr} still listed: {peers:?}"
+    );
+    assert!(peers.contains(&addrs(&seeders)[0]));
+}
+
+/// Polls the swarm list (announces land asynchronously) until `ok` holds.
+async fn wait_listed(
+    node: &songswarm::chord::driver::ChordHandle,
+    manifest: &Manifest,
+    ok: impl Fn(&[SocketAddr]) -> bool,
+) -> Result<(), Vec<SocketAddr>> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let peers: Vec<SocketAddr> = match node.peers(manifest.info_hash).await {
+            Ok(p) => p.into_iter().map(|(a, _)| a).collect(),
+            Err(_) => Vec::new(),
+        };
+        if ok(&peers) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(peers);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leech_by_info_hash_alone() {
+    use songswarm::app::{leech, LeechOptions, LeechTarget};
+    let tmp = tempfile::tempdir().unwrap();
+    let manifest = make_song(tmp.path());
+    let nodes = chord_ring::start_ring(3, &chord_ring::fast_config()).await;
+    let (_seeder, _) = peer(&manifest, tmp.path(), nodes[0].addr()).await;
+    let out = tmp.path().join("by-hash");
+    let opts = LeechOptions {
+        target: LeechTarget::parse(&manifest.info_hash.to_hex()),
+        out: out.clone(),
+        peers: vec![],
+        listen: "127.0.0.1:0".parse().unwrap(),
+        seed_after: false,
+        config: SwarmConfig::default(),
+        ring: Some(ring_options(nodes[1].addr())),
+        json: true,
+    };
+    let summary = tokio::time::timeout(DEADLINE, leech(opts))
+        .await
+        .expect("leech by info-hash did not finish in time")
+        .expect("leech by info-hash failed");
+    assert_eq!(summary.info_hash, manifest.info_hash);
+    let original = std::fs::read(tmp.path().join("ring-song.flac")).unwrap();
+    assert!(std::fs::read(out.join("ring-song.flac")).unwrap() == original);
+    // The fetched manifest was kept, and it is the same torrent.
+    let saved = Manifest::load(&out.join(format!("{}.torrent", manifest.info_hash))).unwrap();
+    assert_eq!(saved.info_hash, manifest.info_hash);
+    assert_eq!(saved.info_bytes, manifest.info_bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn walking_the_ring_visits_every_member_in_id_order() {
+    let config = chord_ring::fast_config();
+    let nodes = chord_ring::start_ring(6, &config).await;
+    chord_ring::wait_ideal(&nodes, config.successor_list_len, DEADLINE)
+        .await
+        .unwrap();
+    let walked = songswarm::chord::client::walk(nodes[3].addr(), Duration::from_secs(5), 100)
+        .await
+        .unwrap();
+    let mut sorted: Vec<SocketAddr> = nodes.iter().map(|n| n.addr()).collect();
+    sorted.sort_by_key(|a| songswarm::id::Id::of_addr(*a));
+    let at = sorted.iter().position(|a| *a == nodes[3].addr()).unwrap();
+    sorted.rotate_left(at);
+    assert_eq!(walked, sorted);
+    // A walk from a node of a broken ring fails instead of looping: with the
+    // limit below the ring size it cannot get back to the start.
+    assert!(
+        songswarm::chord::client::walk(nodes[0].addr(), Duration::from_secs(5), 3)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_the_album_through_a_ring() {
+    use songswarm::app::demo::{demo, DemoOptions};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let opts = DemoOptions {
+        manifest: root.join("torrents/demo-album.torrent"),
+        data: root.join("torrents"),
+        nodes: 4,
+        leechers: 3,
+        upload_rate: None,
+        out: None,
+    };
+    let report = tokio::time::timeout(DEADLINE, demo(opts))
+        .await
+        .expect("demo did not finish in time")
+        .expect("demo failed");
+    assert!(report.all_verified(), "{}", report.to_text());
+    // 4 bare nodes, the seeder and 3 leechers are all ring members.
+    assert_eq!(report.ring_size, 8, "{}", report.to_text());
+    assert_eq!(report.leechers.len(), 3);
+    assert!(report.swarm_size >= 4, "{}", report.to_text());
+}
