@@ -86,7 +86,8 @@ is_done() { [ -n "$(done_line "$1")" ]; }
 any_done() { for l in "$@"; do is_done "$l" && return 0; done; return 1; }
 
 # Mid-transfer: some bytes have moved to net_c, nobody is finished yet.
-wait_for 60 "the first bytes on net_c" test -n "$(find run/out/leech-c1 -type f -size +0 2>/dev/null)"
+has_bytes() { [ -n "$(find "run/out/$1" -type f -size +0 2>/dev/null)" ]; }
+wait_for 60 "the first bytes on net_c" has_bytes leech-c1
 if any_done leech-b1 leech-b2 leech-b3 leech-c1 leech-c2 leech-c3; then
   fail "a leecher finished before the kills: raise SIM_SONG_MB"
 fi
