@@ -131,3 +131,44 @@ fn splits_in_two_and_heals_into_one_ring() {
         sim.run_for(Duration::from_secs(5), ring_invariants);
     });
 }
+
+#[test]
+fn one_and_two_node_rings() {
+    for_each_seed(3, 7, |seed| {
+        let mut sim = Sim::new(seed, sim_config());
+        let a = sim.add_node(None);
+        sim.run_for(Duration::from_secs(2), ring_invariants);
+        assert!(
+            sim.nodes[a].node.successors().is_empty(),
+            "alone: successor is itself"
+        );
+        let key = songswarm::id::Id::hash(b"anything");
+        let op = sim.call(a, |n, now| n.lookup(now, key));
+        let f = sim.result(a, op).expect("a lone node answers at once");
+        match &f.result {
+            Ok(songswarm::chord::node::OpOutcome::Located(info)) => {
+                assert_eq!(info.owner, sim.nodes[a].node.addr());
+                assert_eq!(info.hops, 0);
+            }
+            other => panic!("seed {seed}: {other:?}"),
+        }
+        let b = sim.add_node(Some(a));
+        sim.converge(Duration::from_secs(30), ring_invariants);
+        let (na, nb) = (&sim.nodes[a].node, &sim.nodes[b].node);
+        assert_eq!(
+            na.successors().iter().map(|p| p.addr).collect::<Vec<_>>(),
+            vec![nb.addr()]
+        );
+        assert_eq!(
+            nb.successors().iter().map(|p| p.addr).collect::<Vec<_>>(),
+            vec![na.addr()]
+        );
+        assert_eq!(na.predecessor().map(|p| p.addr), Some(nb.addr()));
+        // Kill one of two (below the r + 1 members the model assumes, so
+        // only the list invariants hold meanwhile): the survivor stands alone.
+        sim.kill(b);
+        sim.converge(Duration::from_secs(30), list_invariants);
+        ring_invariants(&sim).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert!(sim.nodes[a].node.successors().is_empty());
+    });
+}
