@@ -58,7 +58,18 @@ fn pick_victims(sim: &mut Sim, count: usize, recent: &BTreeSet<usize>) -> Vec<us
                 run = 0;
             }
         }
-        if worst < r {
+        // The same assumption on the actual lists, which can be shorter
+        // than r for a while (a joiner copies what it is given).
+        let lists_keep_a_live_entry = live.iter().filter(|i| !victims.contains(i)).all(|&i| {
+            let succs = sim.nodes[i].node.successors();
+            succs.is_empty()
+                || succs.iter().any(|p| {
+                    ring.iter()
+                        .find(|&&j| sim.nodes[j].node.addr() == p.addr)
+                        .is_some_and(|j| !dead(j))
+                })
+        });
+        if worst < r && lists_keep_a_live_entry {
             return victims.into_iter().collect();
         }
     }
