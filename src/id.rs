@@ -176,6 +176,48 @@ mod tests {
     }
 
     #[test]
+    fn adjacent_and_boundary_intervals() {
+        // (a, a+1) is empty; (a, a+1] holds only a+1.
+        assert!(!id(4).in_open(id(3), id(4)));
+        assert!(!id(3).in_open(id(3), id(4)));
+        assert!(id(4).in_open_closed(id(3), id(4)));
+        assert!(!id(5).in_open_closed(id(3), id(4)));
+        // Wrapping exactly at the top of the ring.
+        let zero = Id::default();
+        assert!(zero.in_open_closed(MAX, zero));
+        assert!(!MAX.in_open_closed(MAX, zero));
+        assert!(!zero.in_open(MAX, zero));
+        assert!(MAX.in_open_closed(id(9), MAX));
+        assert!(zero.in_open(id(9), id(1)));
+        assert!(!id(9).in_open(id(9), id(1)));
+    }
+
+    #[test]
+    fn successor_of_a_key_on_small_rings() {
+        // The owner of k is the node n with k in (pred(n), n].
+        let owner = |k: Id, ring: &[Id]| -> Id {
+            let n = ring.len();
+            (0..n)
+                .map(|i| (ring[(i + n - 1) % n], ring[i]))
+                .find(|(p, me)| k.in_open_closed(*p, *me))
+                .map(|(_, me)| me)
+                .expect("some node owns every key")
+        };
+        // One node owns everything, itself included.
+        for k in [id(0), id(7), id(200), MAX] {
+            assert_eq!(owner(k, &[id(7)]), id(7));
+        }
+        // Two nodes split the ring, wrap-around included.
+        let two = [id(10), id(20)];
+        assert_eq!(owner(id(15), &two), id(20));
+        assert_eq!(owner(id(20), &two), id(20));
+        assert_eq!(owner(id(21), &two), id(10));
+        assert_eq!(owner(MAX, &two), id(10));
+        assert_eq!(owner(id(0), &two), id(10));
+        assert_eq!(owner(id(10), &two), id(10));
+    }
+
+    #[test]
     fn add_pow2_carries_and_wraps() {
         assert_eq!(id(0).add_pow2(0), id(1));
         assert_eq!(id(0xff).add_pow2(0).0[18], 1);

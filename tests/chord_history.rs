@@ -152,7 +152,7 @@ impl Workload {
 
 #[test]
 fn acknowledged_announces_survive_failure_joins_and_partition() {
-    for_each_seed(3, 5, |seed| {
+    for_each_seed(6, 5, |seed| {
         let mut sim = Sim::new(seed, sim_config());
         sim.add_node(None);
         while sim.nodes.len() < 40 {

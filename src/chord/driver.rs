@@ -272,6 +272,11 @@ struct PoolEntry {
     tx: mpsc::Sender<Message>,
     /// Last use, for least-recently-used eviction.
     last_used: u64,
+    /// True if we dialed it. Only dialed connections count against the
+    /// limit: every connection has exactly one dialer, so capping dialed
+    /// ones caps them all, and evicting an accepted one would only make
+    /// its dialer reconnect.
+    dialed: bool,
 }
 
 /// The task that owns the node.
@@ -342,9 +347,9 @@ impl NodeTask {
                             conn_id,
                             tx,
                             last_used,
+                            dialed: false,
                         },
                     );
-                    self.evict();
                 }
             }
             Command::DialFailed { addr, conn_id } => {
@@ -416,6 +421,7 @@ impl NodeTask {
                 conn_id,
                 tx,
                 last_used: clock,
+                dialed: true,
             },
         );
         let h = self.handle.clone();
@@ -425,12 +431,15 @@ impl NodeTask {
         self.evict();
     }
 
-    /// Close least recently used connections beyond the limit.
+    /// Close least recently used dialed connections beyond the limit.
     fn evict(&mut self) {
-        while self.pool.len() > self.handle.config.max_connections {
+        let dialed = |e: &PoolEntry| e.dialed;
+        while self.pool.values().filter(|e| dialed(e)).count() > self.handle.config.max_connections
+        {
             let oldest = self
                 .pool
                 .iter()
+                .filter(|(_, e)| dialed(e))
                 .min_by_key(|(_, e)| e.last_used)
                 .map(|(a, _)| *a);
             match oldest {

@@ -25,6 +25,17 @@ pub fn fast_config() -> ChordConfig {
 
 /// Start `n` nodes on 127.0.0.1, each joining through a few earlier ones.
 pub async fn start_ring(n: usize, config: &ChordConfig) -> Vec<ChordHandle> {
+    start_ring_paced(n, config, n, Duration::ZERO).await
+}
+
+/// Like [`start_ring`], but `batch` nodes at a time with `pause` between
+/// batches (a thousand simultaneous joins is a storm, not a workload).
+pub async fn start_ring_paced(
+    n: usize,
+    config: &ChordConfig,
+    batch: usize,
+    pause: Duration,
+) -> Vec<ChordHandle> {
     let local: SocketAddr = "127.0.0.1:0".parse().expect("address");
     let mut nodes: Vec<ChordHandle> = Vec::with_capacity(n);
     for i in 0..n {
@@ -41,6 +52,9 @@ pub async fn start_ring(n: usize, config: &ChordConfig) -> Vec<ChordHandle> {
             .await
             .expect("bind on loopback");
         nodes.push(h);
+        if (i + 1) % batch == 0 && !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
     }
     nodes
 }

@@ -468,21 +468,33 @@ pub fn ideal_ring(sim: &Sim) -> Result<(), String> {
     Ok(())
 }
 
-/// Seeds to run: `CHORD_SIM_SEED=S` replays one, `CHORD_SIM_SEEDS=N` runs N.
-pub fn seeds(default_count: u64, salt: u64) -> Vec<u64> {
+/// Seeds to run: `CHORD_SIM_SEED=S` replays one, `CHORD_SIM_SEEDS=N` runs
+/// N (divided by `cost` for scenarios that cost that many ordinary ones).
+pub fn seeds(default_count: u64, salt: u64, cost: u64) -> Vec<u64> {
     if let Ok(s) = std::env::var("CHORD_SIM_SEED") {
         return vec![s.parse().expect("CHORD_SIM_SEED must be a number")];
     }
     let n = std::env::var("CHORD_SIM_SEEDS")
         .ok()
-        .and_then(|s| s.parse().ok())
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(|n| (n / cost).max(1))
         .unwrap_or(default_count);
     (0..n).map(|k| salt * 1_000_000 + k).collect()
 }
 
 /// Run `f` for every seed, printing the seed of a failure so it can be replayed.
 pub fn for_each_seed(default_count: u64, salt: u64, f: impl Fn(u64) + std::panic::RefUnwindSafe) {
-    for seed in seeds(default_count, salt) {
+    for_each_seed_costly(default_count, salt, 1, f)
+}
+
+/// [`for_each_seed`] for a scenario `cost` times dearer than the others.
+pub fn for_each_seed_costly(
+    default_count: u64,
+    salt: u64,
+    cost: u64,
+    f: impl Fn(u64) + std::panic::RefUnwindSafe,
+) {
+    for seed in seeds(default_count, salt, cost) {
         let result = std::panic::catch_unwind(|| f(seed));
         if let Err(e) = result {
             eprintln!("FAILED with seed {seed}; replay with CHORD_SIM_SEED={seed}");
