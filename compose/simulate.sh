@@ -24,8 +24,8 @@ say() { printf '[%4ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
 fail() {
   say "FAILED: $*"
   mkdir -p run/logs
-  for c in $("${compose[@]}" ps --services 2>/dev/null); do
-    "${compose[@]}" logs --no-color "$c" > "run/logs/$c.log" 2>&1 || true
+  for c in $(docker ps -a --format '{{.Names}}' | grep "^${project}_"); do
+    docker logs "$c" > "run/logs/${c#"${project}_"}.log" 2>&1 || true
   done
   say "logs in compose/run/logs"
   exit 1
@@ -81,7 +81,9 @@ say "starting 6 leechers (3 on net_b, 3 on net_c)"
 "${compose[@]}" --profile leechers up -d leech-b1 leech-b2 leech-b3 leech-c1 leech-c2 leech-c3 >/dev/null
 leech_start=$(date +%s)
 
-done_line() { "${compose[@]}" logs --no-color "$1" 2>/dev/null | grep -o '{"event":"done".*}' | head -1; }
+# (docker logs, not docker-compose logs: the latter ignores services whose
+# profile is not named.)
+done_line() { docker logs "${project}_$1_1" 2>/dev/null | grep -o '{.*"event":"done".*}' | head -1; }
 is_done() { [ -n "$(done_line "$1")" ]; }
 any_done() { for l in "$@"; do is_done "$l" && return 0; done; return 1; }
 
