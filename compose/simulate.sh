@@ -46,6 +46,9 @@ wait_for() {
   done
 }
 
+# field NAME JSON: the number under "NAME" in a one-line JSON object.
+field() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p" <<<"$2"; }
+
 mark() { report+=("$(printf '%-58s %5ss' "$1" "$(( $(date +%s) - t0 ))")"); }
 
 # --- build --------------------------------------------------------------
@@ -100,7 +103,10 @@ mark "killed a seeder and 2 Chord nodes mid-transfer"
 for l in leech-b1 leech-b2 leech-b3 leech-c1 leech-c2 leech-c3; do
   wait_for 180 "$l to complete" is_done "$l"
   cmp -s run/share/data/sim-song.flac "run/out/$l/sim-song.flac" || fail "$l's file differs from the original"
-  report+=("$(printf '  %-12s %s' "$l" "$(done_line "$l" | sed 's/.*"seconds":\([0-9.]*\).*"rate_bytes_per_sec":\([0-9.]*\).*/\1 s, \2 B\/s/')")")
+  line=$(done_line "$l")
+  report+=("$(printf '  %-10s done in %6.2f s at %5.2f MB/s, %s peers, uploaded %5.2f MB' "$l" \
+    "$(field seconds "$line")" "$(awk "BEGIN{print $(field rate_bytes_per_sec "$line")/1e6}")" \
+    "$(field peers "$line")" "$(awk "BEGIN{print $(field uploaded_bytes "$line")/1e6}")")")
 done
 mark "all 6 leechers complete and byte-identical"
 
