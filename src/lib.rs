@@ -13,15 +13,22 @@
 //! - [`config`]: every tunable with its default.
 //! - [`manifest`]: BitTorrent v1 metainfo parse/build, info-hash, piece geometry.
 //! - [`storage`]: positional reads/writes of pieces, SHA-1 verification.
-//! - [`wire`]: codecs: [`wire::peer`] (BEP 3 + BEP 10) and [`wire::chord`] (Chord RPC).
-//! - [`chord`]: the ring: pure state machine [`chord::node`], swarm-list CRDT
+//! - [`wire`]: codecs: [`wire::peer`] (BEP 3, BEP 10 extension handshake,
+//!   BEP 11 peer exchange) and [`wire::chord`] (Chord RPC frames).
+//! - [`chord`]: the ring: pure state machine [`chord::node`] (with
+//!   [`chord::ring`], [`chord::routing`], [`chord::ops`]), swarm-list CRDT
 //!   [`chord::records`], quorum bookkeeping [`chord::quorum`], async shell
-//!   [`chord::driver`].
+//!   [`chord::driver`] and its connections, and a [`chord::client`] for the
+//!   `dht` commands.
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],
 //!   pure picker and choker [`swarm::scheduler`], one task per torrent
-//!   [`swarm::coordinator`], one task per peer [`swarm::connection`].
+//!   [`swarm::coordinator`], one task per peer [`swarm::connection`], rate
+//!   caps [`swarm::rate`], and metadata exchange (BEP 9): [`swarm::metadata`]
+//!   (pure) and [`swarm::magnet`] (fetching by info-hash).
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.
-//! - [`app`]: wiring of one process: listener, Chord driver, coordinators, shutdown.
+//! - [`app`]: wiring of one process: listener, coordinators, shutdown, the
+//!   `seed` and `leech` commands; [`app::ring`] joins the ring and keeps the
+//!   torrents announced in it; [`app::demo`] is `songswarm demo`.
 
 pub mod app;
 pub mod chord;
