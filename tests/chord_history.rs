@@ -150,75 +150,96 @@ impl Workload {
     }
 }
 
+/// Seeds that once failed, replayed on every run.
+///
+/// 5000085: a read issued 100 ms before the partition had its three
+/// replicas cut off and took R "ready" answers from spares that never held
+/// the key, so it returned an empty list. Reads now count only the replica
+/// set's answers and such a read fails instead.
+const REGRESSION_SEEDS: &[u64] = &[5_000_085];
+
 #[test]
 fn acknowledged_announces_survive_failure_joins_and_partition() {
-    for_each_seed(6, 5, |seed| {
-        let mut sim = Sim::new(seed, sim_config());
-        sim.add_node(None);
-        while sim.nodes.len() < 40 {
-            let via = sim.random_member().expect("member");
-            sim.add_node(Some(via));
-            sim.run_for(Duration::from_millis(100), ring_invariants);
-        }
-        sim.converge(Duration::from_secs(60), ring_invariants);
-        let mut w = Workload {
-            keys: (0..12)
-                .map(|k| Id::hash(format!("song {k}").as_bytes()))
-                .collect(),
-            announces: Vec::new(),
-            reads: Vec::new(),
-            next_peer: 0,
-            checking: true,
-        };
-        w.run(&mut sim, Duration::from_secs(8), true);
+    for_each_seed(6, 5, announce_history);
+}
 
-        // One replica fails.
-        let victim = sim.random_member().expect("member");
-        sim.kill(victim);
-        w.run(&mut sim, Duration::from_secs(8), true);
+#[test]
+fn regression_seeds_of_the_announce_history() {
+    for &seed in REGRESSION_SEEDS {
+        announce_history(seed);
+    }
+}
 
-        // Joins move keys to the newcomers.
-        for _ in 0..6 {
-            let via = (0..3).filter_map(|_| sim.random_member()).collect();
-            sim.add_node_via(via);
-            w.run(&mut sim, Duration::from_millis(500), true);
-        }
-        w.run(&mut sim, Duration::from_secs(6), true);
+/// Joins, a failure, joins that move keys and a healed partition under a
+/// steady workload; then every checked read is verified.
+fn announce_history(seed: u64) {
+    let mut sim = Sim::new(seed, sim_config());
+    sim.add_node(None);
+    while sim.nodes.len() < 40 {
+        let via = sim.random_member().expect("member");
+        sim.add_node(Some(via));
+        sim.run_for(Duration::from_millis(100), ring_invariants);
+    }
+    sim.converge(Duration::from_secs(60), ring_invariants);
+    let mut w = Workload {
+        keys: (0..12)
+            .map(|k| Id::hash(format!("song {k}").as_bytes()))
+            .collect(),
+        announces: Vec::new(),
+        reads: Vec::new(),
+        next_peer: 0,
+        checking: true,
+    };
+    w.run(&mut sim, Duration::from_secs(8), true);
 
-        // Partition, then heal.
-        w.checking = false;
-        for n in sim.nodes.iter_mut() {
-            n.side = if n.node.id().0[0] < 0x80 { 0 } else { 1 };
-        }
-        sim.dirty = true;
-        w.run(&mut sim, Duration::from_secs(10), false);
-        for n in sim.nodes.iter_mut() {
-            n.side = 0;
-        }
-        sim.dirty = true;
-        while chord_sim::ideal_ring(&sim).is_err() {
-            w.run(&mut sim, Duration::from_millis(500), false);
-            assert!(sim.t() < 400.0, "seed {seed}: rings never merged");
-        }
-        let settle = sim.config.replicate_interval * 2;
-        w.run(&mut sim, settle, true);
-        w.checking = true;
-        w.run(&mut sim, Duration::from_secs(8), true);
-        // Let the last operations finish.
-        sim.run_for(Duration::from_secs(5), ring_invariants);
+    // One replica fails.
+    let victim = sim.random_member().expect("member");
+    sim.kill(victim);
+    w.run(&mut sim, Duration::from_secs(8), true);
 
-        let (good, acked) = w.verify(&sim);
-        let checked = w.reads.iter().filter(|r| r.checked).count();
-        eprintln!("seed {seed}: {acked} announces acknowledged, {good} of {checked} checked reads answered");
-        assert!(
-            acked > 300,
-            "seed {seed}: only {acked} announces acknowledged"
-        );
-        assert!(
-            good * 10 >= checked * 9,
-            "seed {seed}: only {good} of {checked} checked reads succeeded"
-        );
-    });
+    // Joins move keys to the newcomers.
+    for _ in 0..6 {
+        let via = (0..3).filter_map(|_| sim.random_member()).collect();
+        sim.add_node_via(via);
+        w.run(&mut sim, Duration::from_millis(500), true);
+    }
+    w.run(&mut sim, Duration::from_secs(6), true);
+
+    // Partition, then heal.
+    w.checking = false;
+    for n in sim.nodes.iter_mut() {
+        n.side = if n.node.id().0[0] < 0x80 { 0 } else { 1 };
+    }
+    sim.dirty = true;
+    w.run(&mut sim, Duration::from_secs(10), false);
+    for n in sim.nodes.iter_mut() {
+        n.side = 0;
+    }
+    sim.dirty = true;
+    while chord_sim::ideal_ring(&sim).is_err() {
+        w.run(&mut sim, Duration::from_millis(500), false);
+        assert!(sim.t() < 400.0, "seed {seed}: rings never merged");
+    }
+    let settle = sim.config.replicate_interval * 2;
+    w.run(&mut sim, settle, true);
+    w.checking = true;
+    w.run(&mut sim, Duration::from_secs(8), true);
+    // Let the last operations finish.
+    sim.run_for(Duration::from_secs(5), ring_invariants);
+
+    let (good, acked) = w.verify(&sim);
+    let checked = w.reads.iter().filter(|r| r.checked).count();
+    eprintln!(
+        "seed {seed}: {acked} announces acknowledged, {good} of {checked} checked reads answered"
+    );
+    assert!(
+        acked > 300,
+        "seed {seed}: only {acked} announces acknowledged"
+    );
+    assert!(
+        good * 10 >= checked * 9,
+        "seed {seed}: only {good} of {checked} checked reads succeeded"
+    );
 }
 
 #[test]

@@ -218,8 +218,9 @@ impl Node {
 
     pub(crate) fn start_read(&mut self, now: Instant, op: OpId, key: Id, list: Vec<Peer>) {
         let candidates = list.iter().map(|p| p.addr).collect();
+        // Only the replica set's answers make a read: see `quorum`.
         let (quorum, first) =
-            Quorum::start(candidates, self.config.replicas, self.config.read_quorum);
+            Quorum::start_strict(candidates, self.config.replicas, self.config.read_quorum);
         let read = ReadOp {
             key,
             merged: SwarmList::default(),

@@ -5,6 +5,13 @@
 //! set of a key is its owner and the next N − 1 *live* successors, so a
 //! replica that fails is replaced by the next node of the owner's successor
 //! list (a spare).
+//!
+//! Writes count a spare's acknowledgement (it holds the value and hands it
+//! on, like a hinted hand-off). Reads do not: a spare is usually no replica
+//! of the key at all and answers "nothing" with full confidence, so R
+//! answers that include spares need not meet the W replicas that stored an
+//! announce. A read's spares are still asked and merged, but only answers
+//! from the first N candidates make its quorum.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -41,32 +48,85 @@ pub struct Quorum {
     needed: usize,
     /// Set once `Reached` or `Failed` was reported.
     decided: bool,
+    /// How many leading candidates are the replica set proper (N, or fewer
+    /// on a small ring).
+    primaries: usize,
+    /// True if a spare's answer counts towards `needed` (writes), false if
+    /// only the replica set's answers do (reads).
+    spares_count: bool,
 }
 
 impl Quorum {
-    /// Start over `candidates` (owner first, duplicates removed), asking the
-    /// first `width` (N). Returns the quorum and the replicas to ask now.
+    /// Start a write over `candidates` (owner first, duplicates removed),
+    /// asking the first `width` (N). Spares that acknowledge count. Returns
+    /// the quorum and the replicas to ask now.
     pub fn start(
         candidates: Vec<SocketAddr>,
         width: usize,
         needed: usize,
     ) -> (Quorum, Vec<SocketAddr>) {
+        Quorum::build(candidates, width, needed, true)
+    }
+
+    /// Start a read: like [`Quorum::start`], but only answers from the first
+    /// `width` candidates count towards `needed`; spares are asked in place
+    /// of failed replicas only so that their answers are merged too.
+    pub fn start_strict(
+        candidates: Vec<SocketAddr>,
+        width: usize,
+        needed: usize,
+    ) -> (Quorum, Vec<SocketAddr>) {
+        Quorum::build(candidates, width, needed, false)
+    }
+
+    fn build(
+        candidates: Vec<SocketAddr>,
+        width: usize,
+        needed: usize,
+        spares_count: bool,
+    ) -> (Quorum, Vec<SocketAddr>) {
         let mut seen = BTreeSet::new();
         let candidates: Vec<SocketAddr> =
             candidates.into_iter().filter(|a| seen.insert(*a)).collect();
         let first: Vec<SocketAddr> = candidates.iter().take(width).copied().collect();
+        let countable = if spares_count {
+            candidates.len()
+        } else {
+            first.len()
+        };
         let q = Quorum {
             next_spare: first.len(),
             in_flight: first.iter().copied().collect(),
             succeeded: BTreeSet::new(),
-            needed: needed.min(candidates.len()).max(1),
+            needed: needed.min(countable).max(1),
+            primaries: first.len(),
+            spares_count,
             candidates,
             decided: false,
         };
         (q, first)
     }
 
-    /// The replicas that answered so far.
+    /// True if an answer from `replica` can count towards the quorum.
+    fn counts(&self, replica: &SocketAddr) -> bool {
+        self.spares_count || self.candidates[..self.primaries].contains(replica)
+    }
+
+    /// Answers still able to count: those outstanding from countable replicas.
+    fn countable_in_flight(&self) -> usize {
+        self.in_flight.iter().filter(|a| self.counts(a)).count()
+    }
+
+    /// Report `Failed` once, if the quorum can no longer be reached.
+    fn check_impossible(&mut self) -> Progress {
+        if !self.decided && self.succeeded.len() + self.countable_in_flight() < self.needed {
+            self.decided = true;
+            return Progress::Failed;
+        }
+        Progress::Waiting
+    }
+
+    /// The countable replicas that answered so far.
     pub fn succeeded(&self) -> &BTreeSet<SocketAddr> {
         &self.succeeded
     }
@@ -80,6 +140,10 @@ impl Quorum {
     pub fn succeed(&mut self, replica: SocketAddr) -> Progress {
         if !self.in_flight.remove(&replica) {
             return Progress::Waiting;
+        }
+        if !self.counts(&replica) {
+            // A spare's answer is merged by the caller but decides nothing.
+            return self.check_impossible();
         }
         self.succeeded.insert(replica);
         if !self.decided && self.succeeded.len() >= self.needed {
@@ -100,11 +164,7 @@ impl Quorum {
             self.next_spare += 1;
             self.in_flight.insert(s);
         }
-        if !self.decided && self.succeeded.len() + self.in_flight.len() < self.needed {
-            self.decided = true;
-            return (spare, Progress::Failed);
-        }
-        (spare, Progress::Waiting)
+        (spare, self.check_impossible())
     }
 }
 
@@ -146,6 +206,32 @@ mod tests {
         assert_eq!(q.fail(a(4)), (None, Progress::Waiting));
         assert_eq!(q.fail(a(1)), (None, Progress::Failed));
         assert_eq!(q.succeed(a(3)), Progress::Waiting);
+    }
+
+    #[test]
+    fn read_counts_only_the_replica_set() {
+        let (mut q, first) = Quorum::start_strict(vec![a(1), a(2), a(3), a(4), a(5)], 3, 2);
+        assert_eq!(first, vec![a(1), a(2), a(3)]);
+        assert_eq!(q.fail(a(1)), (Some(a(4)), Progress::Waiting));
+        assert_eq!(
+            q.succeed(a(4)),
+            Progress::Waiting,
+            "a spare decides nothing"
+        );
+        assert_eq!(q.fail(a(2)), (Some(a(5)), Progress::Failed));
+        assert_eq!(q.succeed(a(3)), Progress::Waiting);
+        assert!(
+            !q.is_finished(),
+            "the spare is still merged when it answers"
+        );
+        assert_eq!(q.succeed(a(5)), Progress::Waiting);
+        assert!(q.is_finished());
+
+        let (mut q, _) = Quorum::start_strict(vec![a(1), a(2), a(3), a(4)], 3, 2);
+        assert_eq!(q.fail(a(3)), (Some(a(4)), Progress::Waiting));
+        assert_eq!(q.succeed(a(4)), Progress::Waiting);
+        assert_eq!(q.succeed(a(1)), Progress::Waiting);
+        assert_eq!(q.succeed(a(2)), Progress::Reached);
     }
 
     #[test]
