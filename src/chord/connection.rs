@@ -1,7 +1,7 @@
 //! One task per Chord TCP connection.
 //!
 //! A node connection carries node messages both ways: whatever arrives is
-//! published to the node task as [`Command::Inbound`], whatever the node
+//! published to the node task as `Command::Inbound`, whatever the node
 //! task queues on the connection's channel is written out. A client
 //! connection carries requests that are answered on the same connection.
 //! Any decoding error closes that one connection, with the reason logged.
