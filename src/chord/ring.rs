@@ -113,37 +113,30 @@ impl Node {
             None => self.pred = Some(n),
             Some(p) if p == n => {}
             Some(p) if n.id.in_open(p.id, self.me.id) => self.pred = Some(n),
-            Some(p) => {
-                let checking = self
-                    .pending
-                    .values()
-                    .any(|r| matches!(r.kind, Pending::PredCheck { .. }));
-                if !checking {
-                    self.request(
-                        now,
-                        p,
-                        |req| Message::Ping { req },
-                        Pending::PredCheck { notifier: Some(n) },
-                    );
-                }
-            }
+            Some(p) => self.ping_predecessor(now, p, Some(n)),
+        }
+    }
+
+    /// Pings predecessor `p` to check it is alive, unless a check is already
+    /// under way; `notifier` is adopted if `p` turns out dead.
+    fn ping_predecessor(&mut self, now: Instant, p: Peer, notifier: Option<Peer>) {
+        let checking = self
+            .pending
+            .values()
+            .any(|r| matches!(r.kind, Pending::PredCheck { .. }));
+        if !checking {
+            self.request(
+                now,
+                p,
+                |req| Message::Ping { req },
+                Pending::PredCheck { notifier },
+            );
         }
     }
 
     pub(crate) fn check_predecessor(&mut self, now: Instant) {
         if let Some(p) = self.pred {
-            let checking = self
-                .pending
-                .values()
-                .any(|r| matches!(r.kind, Pending::PredCheck { .. }));
-            if !checking {
-                self.request(
-                    now,
-                    p,
-                    |req| Message::Ping { req },
-                    Pending::PredCheck { notifier: None },
-                );
-            }
+            self.ping_predecessor(now, p, None);
         }
     }
 
