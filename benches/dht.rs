@@ -4,7 +4,9 @@
 //! time from the last join to the ideal ring, and lookup success and
 //! announce survival after a fifth of the nodes are killed at once.
 //!
-//! `cargo bench --bench dht`; `SONGSWARM_BENCH_NODES=N` for a smaller run.
+//! `cargo bench --bench dht`; `SONGSWARM_BENCH_NODES=N` for a smaller run,
+//! `SONGSWARM_BENCH_CONNS=C` to change the dialed connections per node (8
+//! above 256 nodes: a thousand nodes must fit one process's descriptors).
 
 #[path = "../tests/support/chord_ring.rs"]
 mod chord_ring;
@@ -14,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chord_ring::{owner_of, start_ring_paced, wait_ideal};
+use chord_ring::{owner_of, start_ring_paced, wait_ideal_reporting};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use songswarm::chord::driver::ChordHandle;
@@ -104,6 +106,16 @@ async fn lookups(
     (ok, hops, lat)
 }
 
+/// Wait (at most 600 s, reporting every 30 s) for the ideal ring and print
+/// how long after `since` it came, or why it did not.
+async fn await_ideal(nodes: &[ChordHandle], r: usize, since: Instant, what: &str) {
+    let report = Some(Duration::from_secs(30));
+    match wait_ideal_reporting(nodes, r, Duration::from_secs(600), report).await {
+        Ok(_) => println!("ideal ring {what}: {:.1}s", since.elapsed().as_secs_f64()),
+        Err(e) => println!("NO ideal ring {what}: {e}"),
+    }
+}
+
 fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
@@ -130,7 +142,10 @@ async fn bench(n: usize, fds: u64) {
         rejoin_interval: Duration::from_secs(30),
         rpc_timeout: Duration::from_millis(1500),
         // Bounded pools keep a thousand nodes inside one process's descriptors.
-        max_connections: if n > 256 { 8 } else { 32 },
+        max_connections: std::env::var("SONGSWARM_BENCH_CONNS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(if n > 256 { 8 } else { 32 }),
         idle_timeout: Duration::from_secs(5),
         ..ChordConfig::default()
     };
@@ -143,13 +158,7 @@ async fn bench(n: usize, fds: u64) {
     let nodes = start_ring_paced(n, &config, 32, Duration::from_millis(500)).await;
     let last_join = Instant::now();
     println!("started {n} nodes in {:.1}s", t0.elapsed().as_secs_f64());
-    match wait_ideal(&nodes, r, Duration::from_secs(600)).await {
-        Ok(_) => println!(
-            "ideal ring {:.1}s after the last join",
-            last_join.elapsed().as_secs_f64()
-        ),
-        Err(e) => println!("NO ideal ring: {e}"),
-    }
+    await_ideal(&nodes, r, last_join, "after the last join").await;
     // Fingers fill one per tick; give them time before measuring hops.
     tokio::time::sleep(config.fix_finger_interval * 30).await;
     let rss1 = rss_bytes();
@@ -249,13 +258,7 @@ async fn bench(n: usize, fds: u64) {
         victims.len(),
         ok as f64 / 5.0
     );
-    match wait_ideal(&survivors, r, Duration::from_secs(600)).await {
-        Ok(_) => println!(
-            "ideal ring again {:.1}s after the kill",
-            t_kill.elapsed().as_secs_f64()
-        ),
-        Err(e) => println!("NO ideal ring after the kill: {e}"),
-    }
+    await_ideal(&survivors, r, t_kill, "again after the kill").await;
     let (ok, _, _) = lookups(&survivors, 1000, &mut rng).await;
     println!(
         "lookups after stabilization: {ok}/1000 correct ({:.1}%)",

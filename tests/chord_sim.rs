@@ -13,7 +13,8 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chord_sim::{
-    for_each_seed, for_each_seed_costly, list_invariants, ring_invariants, sim_config, Sim,
+    for_each_seed, for_each_seed_costly, ideal_ring, list_invariants, ring_invariants, sim_config,
+    Sim,
 };
 use rand::Rng;
 
@@ -186,5 +187,48 @@ fn one_and_two_node_rings() {
         sim.converge(Duration::from_secs(30), list_invariants);
         ring_invariants(&sim).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         assert!(sim.nodes[a].node.successors().is_empty());
+    });
+}
+
+#[test]
+fn a_settled_ring_slows_its_finger_refresh() {
+    for_each_seed(4, 6, |seed| {
+        let mut sim = Sim::new(seed, sim_config());
+        sim.drop_rate = 0.0;
+        grow(&mut sim, 64, 16);
+        // Let the fingers fill and the refresh back off.
+        sim.run_for(Duration::from_secs(120), ring_invariants);
+        let before = sim.lookups_delivered;
+        let window = Duration::from_secs(120);
+        sim.run_for(window, ring_invariants);
+        let ticks = window.as_secs_f64() / sim.config.fix_finger_interval.as_secs_f64();
+        let per_node_tick = (sim.lookups_delivered - before) as f64 / 64.0 / ticks;
+        // At full speed every node looks up one finger per tick, 2.3
+        // lookup requests per node and tick here; backed off, what is left
+        // is mostly the periodic self-lookups through past contacts (0.6).
+        assert!(
+            per_node_tick < 1.0,
+            "seed {seed}: {per_node_tick:.2} lookup requests per node and finger tick in a settled ring"
+        );
+        ideal_ring(&sim).unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    });
+}
+
+#[test]
+fn slow_answers_are_not_taken_for_death() {
+    for_each_seed(4, 7, |seed| {
+        let mut sim = Sim::new(seed, sim_config());
+        sim.drop_rate = 0.0;
+        grow(&mut sim, 32, 8);
+        // Answers slow down, a little every second, until a round trip
+        // takes up to four times the configured time-out (as on a host
+        // getting overloaded); nobody dies, so the ideal ring must hold
+        // throughout.
+        let timeout = sim.config.rpc_timeout;
+        for step in 1..=200u32 {
+            let one_way = timeout * step / 100;
+            sim.delay = (one_way * 9 / 10, one_way);
+            sim.run_for(Duration::from_secs(1), ideal_ring);
+        }
     });
 }

@@ -34,19 +34,10 @@ pub(crate) async fn dial(
 ) {
     let span = tracing::debug_span!("chord_out", peer = %to);
     async move {
-        let timeout = handle.config.rpc_timeout;
-        let stream = match tokio::time::timeout(timeout, TcpStream::connect(to)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                tracing::debug!("connect failed: {e}");
-                let _ = handle
-                    .tx
-                    .send(Command::DialFailed { addr: to, conn_id })
-                    .await;
-                return;
-            }
-            Err(_) => {
-                tracing::debug!("connect timed out");
+        let framed = match open(&handle, to).await {
+            Ok(framed) => framed,
+            Err(why) => {
+                tracing::debug!("dial failed: {why}");
                 let _ = handle
                     .tx
                     .send(Command::DialFailed { addr: to, conn_id })
@@ -54,25 +45,34 @@ pub(crate) async fn dial(
                 return;
             }
         };
-        let _ = stream.set_nodelay(true);
-        let mut framed = Framed::new(stream, ChordCodec::new(handle.config.max_frame));
-        let me = Peer::new(handle.addr);
-        let hello = Frame::Hello {
-            id: me.id,
-            addr: Some(me.addr),
-        };
-        if let Err(e) = framed.send(hello).await {
-            tracing::debug!("hello failed: {e}");
-            let _ = handle
-                .tx
-                .send(Command::DialFailed { addr: to, conn_id })
-                .await;
-            return;
-        }
         run_node_conn(handle, framed, to, conn_id, rx).await;
     }
     .instrument(span)
     .await
+}
+
+/// Connect to `to` and introduce ourselves.
+async fn open(
+    handle: &ChordHandle,
+    to: SocketAddr,
+) -> Result<Framed<TcpStream, ChordCodec>, String> {
+    let timeout = handle.config.rpc_timeout;
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(to))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let mut framed = Framed::new(stream, ChordCodec::new(handle.config.max_frame));
+    let me = Peer::new(handle.addr);
+    let hello = Frame::Hello {
+        id: me.id,
+        addr: Some(me.addr),
+    };
+    framed
+        .send(hello)
+        .await
+        .map_err(|e| format!("hello: {e}"))?;
+    Ok(framed)
 }
 
 /// Serve an accepted stream: the first frame says whether a node or a
@@ -110,8 +110,16 @@ pub(crate) async fn serve(handle: ChordHandle, stream: TcpStream, remote: Socket
     .await
 }
 
-/// Move node messages both ways until error, idle time-out, eviction
-/// (the node task drops our sender) or shutdown.
+/// Move node messages both ways until error, shutdown, or a graceful close.
+///
+/// A close is graceful so that no message in flight is lost: the side that
+/// stops sending (the node task dropped our sender on eviction, or the
+/// connection sat idle) writes what is queued and shuts down its write half,
+/// but reads on until the other side does the same. The side that reads the
+/// end of the stream tells the node task first, so that new messages take a
+/// new connection, then writes what is still queued and shuts down too. An
+/// accepted connection the node task did not register (it already had one
+/// to that node: both dialed at once) is read until its dialer closes it.
 async fn run_node_conn(
     handle: ChordHandle,
     mut framed: Framed<TcpStream, ChordCodec>,
@@ -121,11 +129,28 @@ async fn run_node_conn(
 ) {
     let idle = handle.config.idle_timeout;
     let token = handle.conn_token.clone();
+    // The node task may still queue messages here.
+    let mut sending = true;
+    // The other side has shut down its write half.
+    let mut peer_done = false;
+    // The node task was told this connection is gone.
+    let mut reported = false;
+    // When a half-closed connection is dropped anyway.
+    let mut grace: Option<tokio::time::Instant> = None;
     let mut failed = false;
+    let report = |failed: bool| {
+        handle.tx.send(Command::Closed {
+            addr: peer,
+            conn_id,
+            failed,
+        })
+    };
     loop {
+        // One timer: the end of the grace period once closing, else idleness.
+        let wake = grace.unwrap_or_else(|| tokio::time::Instant::now() + idle);
         tokio::select! {
             _ = token.cancelled() => break,
-            out = rx.recv() => match out {
+            out = rx.recv(), if sending => match out {
                 Some(msg) => {
                     if let Err(e) = framed.send(Frame::Node(msg)).await {
                         tracing::debug!("write failed: {e}");
@@ -133,9 +158,15 @@ async fn run_node_conn(
                         break;
                     }
                 }
-                None => break,
+                None => {
+                    sending = false;
+                    if peer_done || framed.close().await.is_err() {
+                        break;
+                    }
+                    grace = Some(tokio::time::Instant::now() + handle.config.rpc_timeout);
+                }
             },
-            frame = framed.next() => match frame {
+            frame = framed.next(), if !peer_done => match frame {
                 Some(Ok(Frame::Node(msg))) => {
                     if handle.tx.send(Command::Inbound { from: peer, msg }).await.is_err() {
                         break;
@@ -150,19 +181,36 @@ async fn run_node_conn(
                     failed = true;
                     break;
                 }
-                None => break,
+                None => {
+                    peer_done = true;
+                    if !sending {
+                        break;
+                    }
+                    if !reported {
+                        reported = true;
+                        if report(false).await.is_err() {
+                            break;
+                        }
+                    }
+                    grace = Some(tokio::time::Instant::now() + handle.config.rpc_timeout);
+                }
             },
-            _ = tokio::time::sleep(idle) => break,
+            _ = tokio::time::sleep_until(wake) => {
+                if grace.is_some() {
+                    break;
+                }
+                // Quiet both ways: stop taking messages, then close gracefully.
+                reported = true;
+                if report(false).await.is_err() {
+                    break;
+                }
+                grace = Some(tokio::time::Instant::now() + handle.config.rpc_timeout);
+            }
         }
     }
-    let _ = handle
-        .tx
-        .send(Command::Closed {
-            addr: peer,
-            conn_id,
-            failed,
-        })
-        .await;
+    if !reported || failed {
+        let _ = report(failed).await;
+    }
 }
 
 /// Answer client requests one at a time on this connection.

@@ -338,7 +338,16 @@ impl NodeTask {
         match cmd {
             Command::Inbound { from, msg } => self.node.handle_message(now, from, msg),
             Command::Register { addr, conn_id, tx } => {
-                if !self.pool.contains_key(&addr) {
+                // One connection per pair of nodes. A newer accepted one
+                // replaces an older (its dialer dropped that one). When
+                // both dialed at once, the lower address's dial wins on
+                // both sides. The loser is closed gracefully (see
+                // `connection::run_node_conn`), losing no message.
+                let replace = match self.pool.get(&addr) {
+                    None => true,
+                    Some(entry) => !entry.dialed || addr < self.handle.addr,
+                };
+                if replace {
                     self.use_clock += 1;
                     let last_used = self.use_clock;
                     self.pool.insert(
@@ -431,21 +440,27 @@ impl NodeTask {
         self.evict();
     }
 
-    /// Close least recently used dialed connections beyond the limit.
+    /// Close least recently used dialed connections beyond the limit,
+    /// sparing those an answer is awaited on: closing one would lose the
+    /// answer and make a live node look dead. The limit is soft: it may be
+    /// exceeded while every dialed connection carries a request.
     fn evict(&mut self) {
-        let dialed = |e: &PoolEntry| e.dialed;
-        while self.pool.values().filter(|e| dialed(e)).count() > self.handle.config.max_connections
-        {
+        loop {
+            let dialed = self.pool.values().filter(|e| e.dialed).count();
+            if dialed <= self.handle.config.max_connections {
+                return;
+            }
+            let node = &self.node;
             let oldest = self
                 .pool
                 .iter()
-                .filter(|(_, e)| dialed(e))
+                .filter(|(a, e)| e.dialed && !node.awaits_answer_from(**a))
                 .min_by_key(|(_, e)| e.last_used)
                 .map(|(a, _)| *a);
             match oldest {
                 // Dropping the sender ends that connection's task.
                 Some(a) => self.pool.remove(&a),
-                None => break,
+                None => return,
             };
         }
     }

@@ -40,6 +40,17 @@ pub type OpId = u64;
 pub(crate) const MAX_CONTACTS: usize = 32;
 /// Candidates returned in a `Closer` answer.
 pub(crate) const CLOSER_COUNT: usize = 4;
+/// Unanswered requests for one page of a joiner's key range before it
+/// serves without them (anti-entropy brings them later).
+pub(crate) const HANDOFF_TRIES: u32 = 3;
+/// Replication passes per lookup of the replica set of a key a node holds
+/// but does not own.
+pub(crate) const HELD_CHECK_EVERY: u64 = 4;
+/// The request time-out grows with slow answers up to this many times the
+/// configured one.
+const MAX_RTO_FACTOR: u32 = 8;
+/// Most a settled node slows its finger refresh by.
+pub(crate) const MAX_FINGER_BACKOFF: u32 = 16;
 /// Unanswered requests in a row after which a successor or predecessor is dead.
 const MISSES_TO_DEATH: u32 = 2;
 
@@ -100,8 +111,9 @@ pub(crate) enum Pending {
     Read { op: OpId },
     /// Anti-entropy or repair push, part of hand-off `handoff` if any.
     Push { handoff: Option<u64> },
-    /// Page request of the key range a joiner takes over.
-    Handoff,
+    /// Page request of the key range a joiner takes over, the keys after
+    /// `after`; `tries` earlier requests for this page went unanswered.
+    Handoff { after: Option<Id>, tries: u32 },
 }
 
 /// One outstanding request.
@@ -109,6 +121,8 @@ pub(crate) enum Pending {
 pub(crate) struct Rpc {
     /// Who must answer it (answers from anyone else are ignored).
     pub to: Peer,
+    /// When it was sent (for the round-trip estimate).
+    pub sent: Instant,
     /// When it counts as failed.
     pub deadline: Instant,
     /// What the answer is for.
@@ -167,6 +181,21 @@ pub struct Node {
     pub(crate) fingers: Vec<Option<Peer>>,
     /// Finger to refresh next.
     pub(crate) next_finger: usize,
+    /// The finger interval is multiplied by this (1 to [`MAX_FINGER_BACKOFF`]):
+    /// doubled after a sweep over the fingers that changed none, back to 1
+    /// when one changes. A settled ring then costs few lookups.
+    pub(crate) finger_backoff: u32,
+    /// A finger changed during the current sweep.
+    pub(crate) fingers_changed: bool,
+    /// Replication passes run so far.
+    pub(crate) replicate_round: u64,
+    /// Smoothed round trip of answered requests (none yet: `None`).
+    srtt: Option<Duration>,
+    /// Smoothed deviation of the round trip.
+    rttvar: Duration,
+    /// The other members of the replica set of each held key we do not
+    /// own, as its last lookup found them.
+    pub(crate) replica_sets: BTreeMap<Id, Vec<SocketAddr>>,
     /// Past contacts for partition healing (random sample of nodes seen).
     pub(crate) contacts: Vec<SocketAddr>,
     /// Where to join through.
@@ -223,6 +252,12 @@ impl Node {
             pred: None,
             fingers: vec![None; ID_BITS],
             next_finger: 0,
+            finger_backoff: 1,
+            fingers_changed: false,
+            replicate_round: 0,
+            srtt: None,
+            rttvar: Duration::ZERO,
+            replica_sets: BTreeMap::new(),
             contacts: Vec::new(),
             bootstrap: Vec::new(),
             store: RecordStore::new(limits),
@@ -330,6 +365,12 @@ impl Node {
         }
     }
 
+    /// True while a request to `addr` waits for its answer: closing the
+    /// connection to it now could lose that answer.
+    pub fn awaits_answer_from(&self, addr: SocketAddr) -> bool {
+        self.pending.values().any(|rpc| rpc.to.addr == addr)
+    }
+
     /// This node's view of the ring.
     pub fn ring_info(&self) -> RingInfo {
         let fingers: BTreeSet<SocketAddr> = self.fingers.iter().flatten().map(|p| p.addr).collect();
@@ -359,6 +400,7 @@ impl Node {
                 .is_some_and(|rpc| rpc.to.addr == from.addr)
             {
                 if let Some(rpc) = self.take_pending(req) {
+                    self.sample_rtt(now.saturating_duration_since(rpc.sent));
                     self.handle_answer(now, rpc, msg);
                 }
             }
@@ -439,8 +481,9 @@ impl Node {
             }
         }
         if self.timers.finger <= now {
-            self.timers.finger = now + self.jitter(self.config.fix_finger_interval);
             self.fix_next_finger(now);
+            let interval = self.config.fix_finger_interval * self.finger_backoff;
+            self.timers.finger = now + self.jitter(interval);
         }
         if self.timers.replicate <= now {
             self.timers.replicate = now + self.jitter(self.config.replicate_interval);
@@ -483,10 +526,45 @@ impl Node {
     ) {
         let req = self.next_req;
         self.next_req += 1;
-        let deadline = now + self.config.rpc_timeout;
-        self.pending.insert(req, Rpc { to, deadline, kind });
+        let deadline = now + self.rto();
+        let sent = now;
+        let rpc = Rpc {
+            to,
+            sent,
+            deadline,
+            kind,
+        };
+        self.pending.insert(req, rpc);
         self.deadlines.insert((deadline, req));
         self.send(to.addr, make(req));
+    }
+
+    /// How long a request may go unanswered: the configured time-out, or
+    /// more while answers are slow (an overloaded host or network), so that
+    /// slowness is not taken for death (after Jacobson's estimator in TCP).
+    pub(crate) fn rto(&self) -> Duration {
+        let floor = self.config.rpc_timeout;
+        match self.srtt {
+            // Twice the smoothed round trip, not TCP's one: a node sees few
+            // samples a second, so the estimate lags a slowing host.
+            Some(srtt) => (2 * srtt + 4 * self.rttvar).clamp(floor, floor * MAX_RTO_FACTOR),
+            None => floor,
+        }
+    }
+
+    /// Fold one answer's round trip into the estimate.
+    fn sample_rtt(&mut self, rtt: Duration) {
+        match self.srtt {
+            None => {
+                self.srtt = Some(rtt);
+                self.rttvar = rtt / 2;
+            }
+            Some(srtt) => {
+                let err = srtt.abs_diff(rtt);
+                self.rttvar = (self.rttvar * 3 + err) / 4;
+                self.srtt = Some((srtt * 7 + rtt) / 8);
+            }
+        }
     }
 
     pub(crate) fn take_pending(&mut self, req: ReqId) -> Option<Rpc> {
@@ -530,7 +608,7 @@ impl Node {
             }
             (Pending::PredCheck { .. }, Message::Pong { .. }) => self.pred_misses = 0,
             (Pending::MergeCheck { list }, Message::Pong { .. }) => self.adopt_found(to, list),
-            (Pending::FingerCheck { k }, Message::Pong { .. }) => self.fingers[k] = Some(to),
+            (Pending::FingerCheck { k }, Message::Pong { .. }) => self.set_finger(k, Some(to)),
             (Pending::Hop { lookup }, msg @ (Message::Found { .. } | Message::Closer { .. })) => {
                 self.on_hop_answer(now, lookup, to, msg)
             }
@@ -545,13 +623,19 @@ impl Node {
             (Pending::Push { handoff }, Message::Stored { ok, .. }) => {
                 self.on_push_answer(handoff, to.addr, ok)
             }
-            (Pending::Handoff, Message::HandoffData { keys, next, .. }) => {
+            (Pending::Handoff { .. }, Message::HandoffData { keys, next, .. }) => {
                 self.on_handoff_data(now, to, &keys, next)
             }
             (kind, _) => {
                 // A well-formed answer of the wrong kind: count it as a failure.
-                let deadline = now;
-                self.rpc_failed(now, Rpc { to, deadline, kind });
+                let (sent, deadline) = (now, now);
+                let rpc = Rpc {
+                    to,
+                    sent,
+                    deadline,
+                    kind,
+                };
+                self.rpc_failed(now, rpc);
             }
         }
     }
@@ -610,8 +694,7 @@ impl Node {
             Pending::Write { op } => self.on_write_answer(now, op, dead.addr, false),
             Pending::Read { op } => self.on_read_answer(now, op, dead.addr, None),
             Pending::Push { handoff } => self.on_push_answer(handoff, dead.addr, false),
-            // The joiner gives up waiting; anti-entropy brings the keys later.
-            Pending::Handoff => self.ready = true,
+            Pending::Handoff { after, tries } => self.handoff_failed(now, after, tries),
         }
     }
 }

@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::chord::message::{Message, ReqId};
-use crate::chord::node::{Node, OpId, OpOutcome, Pending, Phase, Purpose};
+use crate::chord::node::{
+    Node, OpId, OpOutcome, Pending, Phase, Purpose, HANDOFF_TRIES, HELD_CHECK_EVERY,
+};
 use crate::chord::quorum::{Progress, Quorum};
 use crate::chord::records::{Entry, Role, SwarmList, WireEntry};
 use crate::chord::{ChordError, Peer};
@@ -389,20 +391,40 @@ impl Node {
             self.store.merge(*key, &list);
         }
         match next {
-            Some(after) => {
-                let upto = self.me.id;
-                self.request(
-                    now,
-                    from,
-                    |req| Message::Handoff {
-                        req,
-                        upto,
-                        after: Some(after),
-                    },
-                    Pending::Handoff,
-                );
-            }
+            Some(after) => self.request_handoff(now, from, Some(after), 0),
             None => self.ready = true,
+        }
+    }
+
+    /// Ask `from` for the page of our key range after `after`.
+    pub(crate) fn request_handoff(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        after: Option<Id>,
+        tries: u32,
+    ) {
+        let upto = self.me.id;
+        self.request(
+            now,
+            from,
+            |req| Message::Handoff { req, upto, after },
+            Pending::Handoff { after, tries },
+        );
+    }
+
+    /// A hand-off page went unanswered: ask our successor now (it may have
+    /// changed) again, a few times, before serving without those keys.
+    pub(crate) fn handoff_failed(&mut self, now: Instant, after: Option<Id>, tries: u32) {
+        let succ = self.succs.first().copied().filter(|p| *p != self.me);
+        match succ {
+            Some(succ) if tries + 1 < HANDOFF_TRIES && self.phase == Phase::Member => {
+                self.request_handoff(now, succ, after, tries + 1)
+            }
+            _ => {
+                tracing::debug!(me = ?self.me.id, "hand-off unanswered; serving, anti-entropy brings the keys");
+                self.ready = true;
+            }
         }
     }
 
@@ -421,6 +443,15 @@ impl Node {
             .take(self.config.replicas - 1)
             .copied()
             .collect();
+        // Owners push to their successors. A key held but not owned is
+        // looked up to find its replica set (or to hand it off if a join
+        // moved it away); in between, the set found last time is reused:
+        // one lookup per key and holder every pass would cost more than the
+        // ring's own upkeep in a big ring.
+        self.replicate_round += 1;
+        let check_held = self.replicate_round.is_multiple_of(HELD_CHECK_EVERY);
+        let store = &self.store;
+        self.replica_sets.retain(|key, _| store.get(key).is_some());
         for key in self.store.keys() {
             let owned = self.succs.is_empty()
                 || self
@@ -429,6 +460,10 @@ impl Node {
             if owned {
                 for t in &mine {
                     self.push(now, *t, key, None);
+                }
+            } else if let Some(set) = self.replica_sets.get(&key).filter(|_| !check_held) {
+                for addr in set.clone() {
+                    self.push(now, Peer::new(addr), key, None);
                 }
             } else {
                 let busy = self
@@ -449,11 +484,14 @@ impl Node {
         };
         if set.contains(&self.me.addr) {
             let me = self.me.addr;
-            for addr in set.into_iter().filter(|a| *a != me) {
-                self.push(now, Peer::new(addr), key, None);
+            let others: Vec<SocketAddr> = set.into_iter().filter(|a| *a != me).collect();
+            for addr in &others {
+                self.push(now, Peer::new(*addr), key, None);
             }
+            self.replica_sets.insert(key, others);
             return;
         }
+        self.replica_sets.remove(&key);
         // Not ours any more: copy to every replica, delete once all acknowledge.
         let id = self.new_op_id();
         self.handoffs.insert(

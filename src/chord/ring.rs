@@ -9,7 +9,9 @@ use std::time::Instant;
 use rand::Rng;
 
 use crate::chord::message::Message;
-use crate::chord::node::{Node, Pending, Phase, Purpose, CLOSER_COUNT, MAX_CONTACTS};
+use crate::chord::node::{
+    Node, Pending, Phase, Purpose, CLOSER_COUNT, MAX_CONTACTS, MAX_FINGER_BACKOFF,
+};
 use crate::chord::Peer;
 use crate::id::ID_BITS;
 
@@ -149,6 +151,9 @@ impl Node {
         for _ in 0..ID_BITS {
             let k = self.next_finger;
             self.next_finger = (self.next_finger + 1) % ID_BITS;
+            if self.next_finger == 0 {
+                self.end_finger_sweep();
+            }
             let start = self.me.id.add_pow2(k);
             if start.in_open_closed(self.me.id, last.id) {
                 let owner = self
@@ -156,7 +161,7 @@ impl Node {
                     .iter()
                     .find(|s| start.in_open_closed(self.me.id, s.id))
                     .copied();
-                self.fingers[k] = owner;
+                self.set_finger(k, owner);
                 continue;
             }
             self.start_lookup(now, start, Purpose::Finger(k), None);
@@ -165,11 +170,29 @@ impl Node {
     }
 
     pub(crate) fn forget_finger(&mut self, addr: SocketAddr) {
-        for f in self.fingers.iter_mut() {
-            if f.is_some_and(|p| p.addr == addr) {
-                *f = None;
+        for k in 0..ID_BITS {
+            if self.fingers[k].is_some_and(|p| p.addr == addr) {
+                self.set_finger(k, None);
             }
         }
+    }
+
+    /// Set finger `k`, noting a change for the refresh back-off.
+    pub(crate) fn set_finger(&mut self, k: usize, finger: Option<Peer>) {
+        if self.fingers[k] != finger {
+            self.fingers[k] = finger;
+            self.fingers_changed = true;
+            self.finger_backoff = 1;
+        }
+    }
+
+    /// A sweep over all fingers ended: slow down if nothing changed in it
+    /// (a change already restored full speed).
+    fn end_finger_sweep(&mut self) {
+        if !self.fingers_changed {
+            self.finger_backoff = (self.finger_backoff * 2).min(MAX_FINGER_BACKOFF);
+        }
+        self.fingers_changed = false;
     }
 
     pub(crate) fn note_contact(&mut self, addr: SocketAddr) {

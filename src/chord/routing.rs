@@ -189,23 +189,13 @@ impl Node {
                 self.phase = Phase::Member;
                 self.ready = false;
                 self.schedule_all(now);
-                let upto = self.me.id;
-                self.request(
-                    now,
-                    Peer::new(first),
-                    |req| Message::Handoff {
-                        req,
-                        upto,
-                        after: None,
-                    },
-                    Pending::Handoff,
-                );
+                self.request_handoff(now, Peer::new(first), None, 0);
                 self.send(first, Message::Notify);
             }
             Purpose::Finger(k) => {
                 let owner = list[0];
                 if owner == self.me {
-                    self.fingers[k] = None;
+                    self.set_finger(k, None);
                 } else if self.fingers[k] != Some(owner) {
                     self.request(
                         now,

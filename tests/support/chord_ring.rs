@@ -69,12 +69,29 @@ pub fn owner_of(key: Id, addrs: &[SocketAddr]) -> SocketAddr {
 /// Why `nodes` are not (yet) the ideal ring: successor and predecessor of
 /// each as in the sorted order, every node joined.
 pub async fn ideal_ring(nodes: &[ChordHandle], r: usize) -> Result<(), String> {
+    let (off, first) = off_ideal(nodes, r, 1).await?;
+    match (off, first) {
+        (0, _) => Ok(()),
+        (_, Some(why)) => Err(why),
+        (_, None) => Err("not ideal".to_string()),
+    }
+}
+
+/// How many of `nodes` differ from the ideal ring, stopping after `limit`,
+/// and why the first one does.
+pub async fn off_ideal(
+    nodes: &[ChordHandle],
+    r: usize,
+    limit: usize,
+) -> Result<(usize, Option<String>), String> {
     let mut ring: Vec<(Id, SocketAddr)> = nodes
         .iter()
         .map(|h| (Id::of_addr(h.addr()), h.addr()))
         .collect();
     ring.sort();
     let n = ring.len();
+    let mut off = 0;
+    let mut first = None;
     for h in nodes {
         let info = h.ring_info().await.map_err(|e| e.to_string())?;
         let k = ring
@@ -82,23 +99,31 @@ pub async fn ideal_ring(nodes: &[ChordHandle], r: usize) -> Result<(), String> {
             .position(|(_, a)| *a == h.addr())
             .expect("in ring");
         let want: Vec<SocketAddr> = (1..n.min(r + 1)).map(|d| ring[(k + d) % n].1).collect();
-        if info.successors != want {
-            return Err(format!(
+        let want_pred = (n > 1).then(|| ring[(k + n - 1) % n].1);
+        let why = if info.successors != want {
+            Some(format!(
                 "{} successors {:?}, want {want:?}",
                 h.addr(),
                 info.successors
-            ));
-        }
-        let want_pred = (n > 1).then(|| ring[(k + n - 1) % n].1);
-        if info.predecessor != want_pred {
-            return Err(format!(
+            ))
+        } else if info.predecessor != want_pred {
+            Some(format!(
                 "{} predecessor {:?}, want {want_pred:?}",
                 h.addr(),
                 info.predecessor
-            ));
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            off += 1;
+            first.get_or_insert(why);
+            if off >= limit {
+                break;
+            }
         }
     }
-    Ok(())
+    Ok((off, first))
 }
 
 /// Poll `ideal_ring` until it holds; Err with the last reason at `deadline`.
@@ -107,14 +132,38 @@ pub async fn wait_ideal(
     r: usize,
     deadline: Duration,
 ) -> Result<Duration, String> {
+    wait_ideal_reporting(nodes, r, deadline, None).await
+}
+
+/// Like [`wait_ideal`], printing every `every` how many nodes are still off.
+pub async fn wait_ideal_reporting(
+    nodes: &[ChordHandle],
+    r: usize,
+    deadline: Duration,
+    every: Option<Duration>,
+) -> Result<Duration, String> {
     let start = Instant::now();
+    let mut next_report = every.map(|e| start + e);
     loop {
-        match ideal_ring(nodes, r).await {
-            Ok(()) => return Ok(start.elapsed()),
-            Err(e) if start.elapsed() > deadline => {
-                return Err(format!("no ideal ring after {deadline:?}: {e}"))
+        let report = next_report.is_some_and(|t| Instant::now() >= t);
+        let limit = if report { usize::MAX } else { 1 };
+        match off_ideal(nodes, r, limit).await? {
+            (0, _) => return Ok(start.elapsed()),
+            (off, why) => {
+                let why = why.unwrap_or_default();
+                if report {
+                    println!(
+                        "  {:.0}s: {off} of {} nodes off the ideal ring, e.g. {why}",
+                        start.elapsed().as_secs_f64(),
+                        nodes.len()
+                    );
+                    next_report = every.map(|e| Instant::now() + e);
+                }
+                if start.elapsed() > deadline {
+                    return Err(format!("no ideal ring after {deadline:?}: {why}"));
+                }
             }
-            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

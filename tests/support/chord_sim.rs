@@ -74,6 +74,8 @@ pub struct Sim {
     pub finished: Vec<Finished>,
     /// Set when some node's ring state changed since the last check.
     pub dirty: bool,
+    /// Lookup requests (`FindSuccessor`) delivered so far.
+    pub lookups_delivered: u64,
 }
 
 impl Sim {
@@ -94,6 +96,7 @@ impl Sim {
             config,
             finished: Vec::new(),
             dirty: true,
+            lookups_delivered: 0,
         }
     }
 
@@ -231,6 +234,9 @@ impl Sim {
                 }
             }
             if self.nodes[j].alive && from_side == Some(self.nodes[j].side) {
+                if matches!(msg, Message::FindSuccessor { .. }) {
+                    self.lookups_delivered += 1;
+                }
                 let before = ring_state(&self.nodes[j].node);
                 self.nodes[j].node.handle_message(self.now, from, msg);
                 self.dirty |= before != ring_state(&self.nodes[j].node);
