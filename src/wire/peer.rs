@@ -20,6 +20,10 @@ pub const BLOCK_SIZE: u32 = 16 * 1024;
 /// Largest frame of any kind other than `piece` and `bitfield` (extension
 /// messages such as metadata pieces are 16 KiB plus a small dictionary).
 pub const MAX_OTHER_FRAME: usize = 64 * 1024;
+/// Spare room the decoder keeps in its read buffer (see `decode`).
+const READ_ROOM: usize = 256 * 1024;
+/// Below this much spare room the decoder makes `READ_ROOM` again.
+const MIN_READ_ROOM: usize = 32 * 1024;
 /// Our extension message id for `ut_pex` in the `m` dictionary we send.
 pub const UT_PEX_ID: u8 = 1;
 
@@ -190,6 +194,19 @@ impl PeerCodec {
     }
 }
 
+/// Makes room for the rest of a `frame`-byte frame and more, and returns
+/// None ("need more bytes"). Socket reads fill the spare room, and piece
+/// payloads keep older buffers alive; left alone the room shrinks to a
+/// few blocks, so reads are small and many frames straddle two buffers.
+/// Only the start of one frame is here now, so a new buffer copies little.
+fn need_more(src: &mut BytesMut, frame: usize) -> Option<Message> {
+    let missing = frame.saturating_sub(src.len());
+    if src.capacity() - src.len() < missing.max(MIN_READ_ROOM) {
+        src.reserve(missing.max(READ_ROOM));
+    }
+    None
+}
+
 fn bad(id: u8, len: usize) -> PeerWireError {
     PeerWireError::BadLength { id, len }
 }
@@ -209,7 +226,7 @@ impl Decoder for PeerCodec {
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Message>, PeerWireError> {
         if src.len() < 4 {
-            return Ok(None);
+            return Ok(need_more(src, 4));
         }
         let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
         if len == 0 {
@@ -217,7 +234,7 @@ impl Decoder for PeerCodec {
             return Ok(Some(Message::KeepAlive));
         }
         if src.len() < 5 {
-            return Ok(None);
+            return Ok(need_more(src, 5));
         }
         let id = src[4];
         let max = self.max_body(id);
@@ -225,8 +242,7 @@ impl Decoder for PeerCodec {
             return Err(PeerWireError::Oversize { len, max });
         }
         if src.len() < 4 + len {
-            src.reserve(4 + len - src.len());
-            return Ok(None);
+            return Ok(need_more(src, 4 + len));
         }
         src.advance(5);
         let body_len = len - 1;
@@ -309,6 +325,20 @@ impl Encoder<Message> for PeerCodec {
     }
 }
 
+/// Bytes before the payload of a `piece` frame: length, id, index, begin.
+pub const PIECE_HEADER_LEN: usize = 13;
+
+/// The frame header of a `piece` message carrying `len` payload bytes (sent
+/// apart from the payload, which need not be copied next to it).
+pub fn piece_header(index: u32, begin: u32, len: usize) -> [u8; PIECE_HEADER_LEN] {
+    let mut h = [0u8; PIECE_HEADER_LEN];
+    h[..4].copy_from_slice(&((9 + len) as u32).to_be_bytes());
+    h[4] = 7;
+    h[5..9].copy_from_slice(&index.to_be_bytes());
+    h[9..13].copy_from_slice(&begin.to_be_bytes());
+    h
+}
+
 /// Appends the wire form of `msg` to `dst`.
 pub fn encode_message(msg: &Message, dst: &mut BytesMut) {
     let header = |dst: &mut BytesMut, len: usize, id: u8| {
@@ -345,9 +375,8 @@ pub fn encode_message(msg: &Message, dst: &mut BytesMut) {
             dst.put_u32(r.length);
         }
         Message::Piece { index, begin, data } => {
-            header(dst, 9 + data.len(), 7);
-            dst.put_u32(*index);
-            dst.put_u32(*begin);
+            dst.reserve(PIECE_HEADER_LEN + data.len());
+            dst.put_slice(&piece_header(*index, *begin, data.len()));
             dst.put_slice(data);
         }
         Message::Port(p) => {
