@@ -408,3 +408,117 @@ fn have_during_verification_keeps_interest() {
         "lost interest in a while it has piece 2, which we still want"
     );
 }
+
+/// A super-seed of `pieces` 64 KiB pieces under `cfg`, and a way to drain
+/// its outputs into (offers made, unchoked peers).
+fn super_seed(pieces: u32, cfg: SwarmConfig) -> (Scheduler, Instant) {
+    let geometry = Geometry::new(64 * 1024, u64::from(pieces) * 64 * 1024);
+    let now = Instant::now();
+    let mut seed = Scheduler::new(geometry, cfg, StdRng::seed_from_u64(3), now);
+    for i in 0..pieces {
+        seed.set_have(i);
+    }
+    (seed, now)
+}
+
+fn drain_seed(
+    seed: &mut Scheduler,
+    offers: &mut Vec<(u32, PeerKey)>,
+    unchoked: &mut std::collections::BTreeSet<PeerKey>,
+) {
+    while let Some(out) = seed.poll_output() {
+        match out {
+            Output::Offer { peer, piece } => offers.push((piece, peer)),
+            Output::Choke { peer, choke: false } => {
+                unchoked.insert(peer);
+            }
+            Output::Choke { peer, choke: true } => {
+                unchoked.remove(&peer);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Under an upload cap (which sends one piece at a time) a super-seed
+/// unchokes every interested peer, not just its regular slots: a choked peer
+/// would sit on the piece it was offered. After a re-evaluation it keeps
+/// even the peers with nothing to fetch unchoked: an offer to a choked peer
+/// counts for nothing, so one piece was offered again to every such peer.
+#[test]
+fn capped_super_seed_unchokes_every_peer() {
+    let cfg = SwarmConfig {
+        max_upload_rate: Some(2_000_000),
+        unchoke_slots: 4,
+        ..Default::default()
+    };
+    let (mut seed, now) = super_seed(40, cfg);
+    let (mut offers, mut unchoked) = (Vec::new(), Default::default());
+    for peer in 1..=8 {
+        seed.handle_peer_connected(now, peer, None);
+        seed.handle_peer_interest(now, peer, true);
+        drain_seed(&mut seed, &mut offers, &mut unchoked);
+    }
+    assert_eq!(unchoked.len(), 8, "unchoked: {unchoked:?}");
+    // Two peers have fetched all they were offered and lose interest.
+    for peer in [7, 8] {
+        seed.handle_peer_interest(now, peer, false);
+    }
+    seed.handle_tick(now + Duration::from_secs(11));
+    drain_seed(&mut seed, &mut offers, &mut unchoked);
+    assert_eq!(unchoked.len(), 8, "unchoked after a rechoke: {unchoked:?}");
+}
+
+/// A super-seed sends no second copy of a piece while another piece has
+/// been offered but reached no peer yet (that would delay the last new
+/// pieces); once every piece is out, a piece only one peer holds goes out
+/// again to a peer that lacks it.
+#[test]
+fn super_seed_sends_no_second_copy_until_every_piece_is_out() {
+    let (mut seed, now) = super_seed(4, SwarmConfig::default());
+    let (mut offers, mut unchoked) = (Vec::new(), Default::default());
+    for peer in [1, 2] {
+        seed.handle_peer_connected(now, peer, None);
+        seed.handle_peer_interest(now, peer, true);
+    }
+    drain_seed(&mut seed, &mut offers, &mut unchoked);
+    // Peer 2 completes everything offered to it, again and again; peer 1
+    // completes nothing.
+    for _ in 0..4 {
+        let mine: Vec<u32> = offers
+            .iter()
+            .filter(|(_, k)| *k == 2)
+            .map(|(p, _)| *p)
+            .collect();
+        for p in mine {
+            seed.handle_have(now, 2, p);
+        }
+        drain_seed(&mut seed, &mut offers, &mut unchoked);
+    }
+    let to_one: Vec<u32> = offers
+        .iter()
+        .filter(|(_, k)| *k == 1)
+        .map(|(p, _)| *p)
+        .collect();
+    let to_two: Vec<u32> = offers
+        .iter()
+        .filter(|(_, k)| *k == 2)
+        .map(|(p, _)| *p)
+        .collect();
+    assert!(!to_one.is_empty(), "offers: {offers:?}");
+    assert!(
+        to_two.iter().all(|p| !to_one.contains(p)),
+        "a piece still on its way to peer 1 went to peer 2 as well: {offers:?}"
+    );
+    assert_eq!(to_one.len() + to_two.len(), 4, "every piece offered once");
+    // Peer 1 delivers: every piece is out, and peer 2 may now get one that
+    // only peer 1 holds.
+    for p in &to_one {
+        seed.handle_have(now, 1, *p);
+    }
+    drain_seed(&mut seed, &mut offers, &mut unchoked);
+    assert!(
+        offers.iter().any(|(p, k)| *k == 2 && to_one.contains(p)),
+        "a second copy once every piece was out: {offers:?}"
+    );
+}

@@ -78,8 +78,10 @@ struct PeerState {
     peer_interested: bool,
     /// We choke it.
     am_choking: bool,
-    /// Our requests to it, with when they were sent.
-    inflight: Vec<(BlockRef, Instant)>,
+    /// Our requests to it, with when they were sent, oldest first (blocks
+    /// mostly arrive in that order: removing the front must not shift the
+    /// rest, up to `max_pipeline` entries, once per block).
+    inflight: VecDeque<(BlockRef, Instant)>,
     /// Data rate from it.
     down: RateMeter,
     /// Data rate to it.
@@ -218,7 +220,7 @@ impl Scheduler {
                 peer_choking: true,
                 peer_interested: false,
                 am_choking: true,
-                inflight: Vec::new(),
+                inflight: VecDeque::new(),
                 down: RateMeter::default(),
                 up: RateMeter::default(),
                 snubbed: false,
@@ -323,6 +325,14 @@ impl Scheduler {
             self.offer_taken(peer);
         }
         self.after_have_change(now, peer);
+        if self.super_seeding()
+            && self.availability[piece as usize] == 1
+            && self.availability.iter().all(|&a| a > 0)
+        {
+            // The last piece out reached its first peer: now
+            // every peer may get a second copy (see `superseed`).
+            self.offer_all(now);
+        }
     }
 
     fn after_have_change(&mut self, now: Instant, peer: PeerKey) {
@@ -541,10 +551,7 @@ impl Scheduler {
             self.rechoke(now);
         }
         self.fill_all(now);
-        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-        for key in keys {
-            self.offer(now, key);
-        }
+        self.offer_all(now);
     }
 
     fn drop_peer(&mut self, now: Instant, peer: PeerKey, ban: bool, reason: &'static str) {

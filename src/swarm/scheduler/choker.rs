@@ -13,8 +13,14 @@ impl Scheduler {
     /// is capped and runs below 80% of the cap (bandwidth to spare: more
     /// peers served spreads pieces faster and costs nobody anything).
     pub(super) fn regular_slots(&self) -> usize {
-        // A seed keeps few peers unchoked: its pieces then finish one after
-        // another, and each can be passed on as soon as it is complete.
+        // A capped upload sends one piece at a time (see `swarm::rate`), so a
+        // super-seed serving every peer slows none of them, and no peer sits
+        // on a piece it was offered while choked.
+        if self.super_seeding() && self.cfg.max_upload_rate.is_some() {
+            return self.peers.len().max(self.cfg.unchoke_slots);
+        }
+        // Other seeds keep few peers unchoked: their pieces then finish one
+        // after another, and each can be passed on as soon as it is complete.
         let spare = !self.completed
             && self.cfg.max_upload_rate.is_some_and(|cap| {
                 let rate: f64 = self.peers.values().map(|p| p.up.rate).sum();
@@ -56,10 +62,14 @@ impl Scheduler {
     pub(super) fn rechoke(&mut self, now: Instant) {
         self.last_rechoke = now;
         let seeding = self.completed;
+        // A capped super-seed keeps even peers with nothing to fetch right
+        // now unchoked: offers to a choked peer count for nothing, so its
+        // next offer could be a piece also offered to everyone else.
+        let serve_all = self.super_seeding() && self.cfg.max_upload_rate.is_some();
         let mut ranked: Vec<(PeerKey, f64, Option<Instant>)> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.peer_interested)
+            .filter(|(_, p)| p.peer_interested || serve_all)
             .map(|(k, p)| {
                 // A super-seed keeps the peers it serves: choking one mid-piece
                 // would strand a piece only we have, and the piece would be

@@ -34,7 +34,7 @@ impl Scheduler {
                 .get_mut(&peer)
                 .expect("checked above")
                 .inflight
-                .push((r, now));
+                .push_back((r, now));
             batch.push(r);
         }
         if !batch.is_empty() {

@@ -74,6 +74,17 @@ impl Scheduler {
         }
     }
 
+    /// Tops up every peer's offers.
+    pub(super) fn offer_all(&mut self, now: Instant) {
+        if !self.super_seeding() {
+            return;
+        }
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.offer(now, key);
+        }
+    }
+
     /// Tops up the peer's offers to its window.
     pub(super) fn offer(&mut self, now: Instant, peer: PeerKey) {
         if !self.super_seeding() || !self.peers.contains_key(&peer) {
@@ -107,15 +118,19 @@ impl Scheduler {
                     )
                 });
             let Some(i) = best else { break };
-            // Pieces are offered least spread first, so no second copy goes
-            // out while a piece nobody has remains. Beyond two copies the
-            // peers trade among themselves; only a peer that has stalled (no
-            // new piece for a while: maybe nobody else serves it) gets more.
+            // Pieces are offered least spread first, so a piece nobody has and
+            // nobody was offered comes before any second copy. A second copy
+            // waits until every piece has reached some peer: before that it
+            // would delay the last new pieces, which the whole swarm waits
+            // for. Then a piece held by one peer only shortens the swarm's
+            // tail; beyond that the peers trade among themselves, and only a
+            // peer that has stalled (no new piece for a while: maybe nobody
+            // else serves it) gets more. Either kind, one at a time.
             let spread = self.availability[i as usize] + self.offers[i as usize];
             let stalled = now.saturating_duration_since(self.peers[&peer].last_have_at) >= STALL;
-            // Once every piece is out (this is the least spread), a second
-            // copy of a piece only one peer holds shortens the swarm's tail.
-            if spread > 1 && !stalled {
+            let all_out = self.availability.iter().all(|&a| a > 0);
+            let second = outstanding == 0 && ((all_out && spread == 1) || stalled);
+            if spread > 0 && !second {
                 break;
             }
             let p = self.peers.get_mut(&peer).expect("checked above");
