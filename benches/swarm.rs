@@ -4,7 +4,9 @@
 //! `cargo bench --bench swarm`; knobs: `SONGSWARM_SWARM_LEECHERS` (8),
 //! `SONGSWARM_SWARM_BYTES` (20 000 000), `SONGSWARM_SWARM_RATE` (2 000 000
 //! bytes/s), `SONGSWARM_SWARM_PIECE_LENGTH` (`create`'s choice),
-//! `SONGSWARM_BENCH_RUNS` (1).
+//! `SONGSWARM_BENCH_RUNS` (1), `SONGSWARM_SWARM_TOOLS` (`songswarm,libtorrent`:
+//! which swarms to run; the quick loop may skip libtorrent, reported numbers
+//! need both, alternating in one run).
 //!
 //! The best any swarm can do is T* = max(F/u_seed, N·F/(u_seed + Σ u_leech)):
 //! the seeder must send one copy, and all N copies must cross someone's
@@ -339,6 +341,15 @@ fn main() {
         .ok()
         .map(|_| env_u64("SONGSWARM_SWARM_PIECE_LENGTH", 0));
     let (src, manifest) = prepare(dir.path(), setup.bytes, piece_length);
+    let tools: Vec<Tool> = std::env::var("SONGSWARM_SWARM_TOOLS")
+        .unwrap_or_else(|_| "songswarm,libtorrent".into())
+        .split(',')
+        .filter_map(|t| match t.trim() {
+            "songswarm" => Some(Tool::Songswarm),
+            "libtorrent" => Some(Tool::Libtorrent),
+            _ => None,
+        })
+        .collect();
     let t_star = setup.t_star();
     println!(
         "swarm: 1 seeder + {} leechers, {} bytes ({}), every upload capped at {} B/s, T* = {t_star:.2} s, {runs} run(s)",
@@ -348,7 +359,7 @@ fn main() {
         setup.rate
     );
     for run in 1..=runs {
-        for tool in [Tool::Songswarm, Tool::Libtorrent] {
+        for &tool in &tools {
             let work = dir.path().join(format!("run-{run}"));
             match run_swarm(tool, &setup, &manifest, &src, &work) {
                 Ok(o) => {

@@ -6,20 +6,20 @@
 //! which pieces we have and whether the peer is choked from the coordinator's
 //! [`PeerCommand`]s. Keeping reads and writes in separate tasks means two
 //! peers that upload to each other can never both block on a full socket.
+//! The writer lives in `writer.rs`, its send queue in `outbox.rs`.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use futures_util::{SinkExt, StreamExt};
+use bytes::Bytes;
+use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
-use tokio::time::{sleep_until, timeout, Instant};
-use tokio_util::codec::{FramedRead, FramedWrite};
+use tokio::time::timeout;
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, Instrument};
@@ -29,26 +29,23 @@ use crate::storage::Storage;
 use crate::swarm::metadata::{self, MetadataMsg};
 use crate::swarm::pieces::{Geometry, PeerKey};
 use crate::swarm::rate::RateLimits;
-use crate::swarm::{PeerCommand, PeerEvent};
+use crate::swarm::PeerEvent;
 use crate::wire::peer::{
-    encode_pex, parse_pex, BlockRef, ExtensionHandshake, Handshake, Message, PeerCodec,
-    HANDSHAKE_LEN, UT_PEX_ID,
+    parse_pex, ExtensionHandshake, Handshake, Message, PeerCodec, HANDSHAKE_LEN, UT_PEX_ID,
 };
+use writer::{Upload, Writer};
+
+mod outbox;
+mod writer;
 
 /// Time allowed to connect and exchange handshakes.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A peer silent this long is gone (it must send a keep-alive every 2 min).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
-/// We send a keep-alive after this long without writing.
-const KEEPALIVE: Duration = Duration::from_secs(60);
 /// Requests we queue per peer (what we advertise as `reqq`); more is abuse.
 pub const REQUEST_QUEUE: usize = 1024;
-/// Bytes read from disk at once when serving (one aligned window of a piece).
-const READ_WINDOW: u32 = 512 * 1024;
 /// Socket buffer size asked of the kernel: loopback transfers want large ones.
 pub const SOCKET_BUFFER: u32 = 4 * 1024 * 1024;
-/// Upload bytes reported to the coordinator at once (for the choker).
-const UPLOAD_REPORT: u64 = 256 * 1024;
 
 /// What every connection of one torrent shares.
 #[derive(Debug)]
@@ -76,18 +73,6 @@ pub struct ConnectionContext {
     pub cancel: CancellationToken,
     /// Tracks the writer tasks for a clean shutdown.
     pub tracker: TaskTracker,
-}
-
-/// What the reader forwards to the writer.
-#[derive(Debug)]
-enum Upload {
-    /// The peer asks for a block.
-    Request(BlockRef),
-    /// The peer no longer wants a block.
-    Cancel(BlockRef),
-    /// The peer asks for a piece of our metadata, to be answered under its
-    /// `ut_metadata` id `ext_id`.
-    Metadata { ext_id: u8, piece: u32 },
 }
 
 /// Dials `addr`, exchanges handshakes and runs the connection.
@@ -192,17 +177,7 @@ async fn run(
     }
     // Either half ending ends the other.
     let conn_token = ctx.cancel.child_token();
-    let writer = Writer {
-        ctx: ctx.clone(),
-        key,
-        extensions: theirs.supports_extensions(),
-        sink: FramedWrite::new(write_half, PeerCodec::new(ctx.geometry.piece_count)),
-        have: vec![false; ctx.geometry.piece_count as usize],
-        choking: true,
-        queue: VecDeque::new(),
-        cache: None,
-        unreported: 0,
-    };
+    let writer = Writer::new(ctx.clone(), key, theirs.supports_extensions(), write_half);
     let wtoken = conn_token.clone();
     ctx.tracker.spawn(
         async move {
@@ -295,223 +270,5 @@ async fn read_loop(
         if ctx.events.send(event).await.is_err() {
             return "torrent stopped".into();
         }
-    }
-}
-
-/// The sending half: our messages, and the data the peer asked for.
-struct Writer {
-    /// Shared torrent context.
-    ctx: Arc<ConnectionContext>,
-    /// This connection's key.
-    key: PeerKey,
-    /// The peer set the BEP 10 bit: send our extension handshake.
-    extensions: bool,
-    /// Encoded frames go here.
-    sink: FramedWrite<OwnedWriteHalf, PeerCodec>,
-    /// Pieces we have and may serve.
-    have: Vec<bool>,
-    /// We choke the peer: its requests are ignored.
-    choking: bool,
-    /// The peer's requests, in order.
-    queue: VecDeque<BlockRef>,
-    /// The last window read from disk: (piece, offset in piece, bytes).
-    cache: Option<(u32, u32, Bytes)>,
-    /// Uploaded bytes not yet reported to the coordinator.
-    unreported: u64,
-}
-
-impl Writer {
-    async fn run(
-        mut self,
-        mut commands: mpsc::Receiver<PeerCommand>,
-        mut uploads: mpsc::Receiver<Upload>,
-        token: CancellationToken,
-    ) -> Result<(), String> {
-        self.sink.set_backpressure_boundary(256 * 1024);
-        // BEP 3: the bitfield is the first message after the handshake, so
-        // nothing is written until the coordinator says what we have.
-        let first = tokio::select! {
-            _ = token.cancelled() => return Ok(()),
-            c = commands.recv() => c,
-        };
-        let Some(PeerCommand::Start { bitfield }) = first else {
-            return Ok(());
-        };
-        if let Some(bits) = bitfield {
-            for i in 0..self.have.len() {
-                self.have[i] = crate::wire::peer::bitfield_has(&bits, i as u32);
-            }
-            self.feed(Message::Bitfield(bits)).await?;
-        }
-        if self.extensions {
-            let metadata_size = self.ctx.info.as_ref().map(|i| i.len() as u64);
-            let ext =
-                ExtensionHandshake::ours(self.ctx.listen_port, REQUEST_QUEUE as u32, metadata_size);
-            self.feed(Message::Extended {
-                id: 0,
-                payload: ext.to_bytes(),
-            })
-            .await?;
-        }
-        let mut last_write = Instant::now();
-        loop {
-            let idle = commands.is_empty()
-                && uploads.is_empty()
-                && (self.choking || self.queue.is_empty());
-            if idle {
-                self.sink.flush().await.map_err(|e| e.to_string())?;
-                self.report();
-            }
-            let serve = !self.choking && !self.queue.is_empty();
-            tokio::select! {
-                biased;
-                _ = token.cancelled() => break,
-                c = commands.recv() => match c {
-                    None => break,
-                    Some(c) => self.command(c).await?,
-                },
-                u = uploads.recv() => match u {
-                    None => break,
-                    Some(Upload::Request(r)) => {
-                        let ok = (r.index as usize) < self.have.len() && self.have[r.index as usize];
-                        if !self.choking && ok && self.ctx.geometry.is_servable(&r) {
-                            self.queue.push_back(r);
-                        }
-                    }
-                    Some(Upload::Cancel(r)) => self.queue.retain(|q| *q != r),
-                    Some(Upload::Metadata { ext_id, piece }) => {
-                        let answer = match &self.ctx.info {
-                            Some(info) => metadata::answer(info, piece),
-                            None => MetadataMsg::Reject { piece },
-                        };
-                        self.feed(Message::Extended {
-                            id: ext_id,
-                            payload: Bytes::from(answer.encode()),
-                        })
-                        .await?;
-                    }
-                },
-                _ = sleep_until(last_write + KEEPALIVE) => self.feed(Message::KeepAlive).await?,
-                _ = std::future::ready(()), if serve => self.serve_one().await?,
-            }
-            last_write = Instant::now();
-        }
-        self.report();
-        let _ = self.sink.flush().await;
-        Ok(())
-    }
-
-    async fn feed(&mut self, m: Message) -> Result<(), String> {
-        self.sink.feed(m).await.map_err(|e| e.to_string())
-    }
-
-    fn report(&mut self) {
-        if self.unreported > 0 {
-            let ev = PeerEvent::Uploaded {
-                key: self.key,
-                bytes: self.unreported,
-            };
-            // Only the choker reads this; a full inbox just delays the report.
-            if self.ctx.events.try_send(ev).is_ok() {
-                self.unreported = 0;
-            }
-        }
-    }
-
-    async fn command(&mut self, c: PeerCommand) -> Result<(), String> {
-        match c {
-            PeerCommand::Start { .. } => Ok(()),
-            PeerCommand::Request(blocks) => {
-                for r in blocks {
-                    self.feed(Message::Request(r)).await?;
-                }
-                Ok(())
-            }
-            PeerCommand::Send(m) => self.feed(m).await,
-            PeerCommand::Choke(choke) => {
-                if choke == self.choking {
-                    return Ok(());
-                }
-                self.choking = choke;
-                if choke {
-                    self.queue.clear();
-                    self.cache = None;
-                    self.feed(Message::Choke).await
-                } else {
-                    self.feed(Message::Unchoke).await
-                }
-            }
-            PeerCommand::Have(i) => {
-                if let Some(h) = self.have.get_mut(i as usize) {
-                    *h = true;
-                }
-                self.feed(Message::Have(i)).await
-            }
-            PeerCommand::Pex { ext_id, added } => {
-                self.feed(Message::Extended {
-                    id: ext_id,
-                    payload: encode_pex(&added),
-                })
-                .await
-            }
-        }
-    }
-
-    /// Sends the first queued block, reading its window from disk if needed.
-    async fn serve_one(&mut self) -> Result<(), String> {
-        let Some(r) = self.queue.pop_front() else {
-            return Ok(());
-        };
-        self.ctx.limits.upload(r.length as usize + 13).await;
-        let window_start = r.begin / READ_WINDOW * READ_WINDOW;
-        let cached = matches!(&self.cache, Some((p, s, d)) if *p == r.index && *s == window_start
-            && (r.begin + r.length - window_start) as usize <= d.len());
-        if !cached {
-            let piece_len = self.ctx.geometry.piece_len(r.index);
-            let len = READ_WINDOW.min(piece_len - window_start) as usize;
-            let storage = self.ctx.storage.clone();
-            let index = r.index;
-            // Reuse the previous window's memory once every slice of it has
-            // been encoded (no allocation and no zeroing per window).
-            let mut buf = match self.cache.take().map(|(_, _, b)| b.try_into_mut()) {
-                Some(Ok(b)) => b,
-                _ => BytesMut::new(),
-            };
-            let data = tokio::task::spawn_blocking(move || {
-                if buf.len() >= len {
-                    buf.truncate(len);
-                } else {
-                    buf.resize(len, 0);
-                }
-                storage
-                    .read(index, window_start, &mut buf)
-                    .map(|_| buf.freeze())
-            })
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("reading piece {index}: {e}"))?;
-            self.cache = Some((r.index, window_start, data));
-        }
-        let Some((_, _, window)) = &self.cache else {
-            return Ok(());
-        };
-        let off = (r.begin - window_start) as usize;
-        let data = window.slice(off..off + r.length as usize);
-        self.feed(Message::Piece {
-            index: r.index,
-            begin: r.begin,
-            data,
-        })
-        .await?;
-        self.unreported += u64::from(r.length);
-        if self.ctx.limits.upload_capped() {
-            // Under a cap each block waits for tokens: do not let finished
-            // blocks sit in our buffer meanwhile.
-            self.sink.flush().await.map_err(|e| e.to_string())?;
-        }
-        if self.unreported >= UPLOAD_REPORT {
-            self.report();
-        }
-        Ok(())
     }
 }

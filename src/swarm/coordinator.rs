@@ -1,9 +1,9 @@
 //! The one task per torrent: sole owner of the download state.
 //!
 //! It receives every [`PeerEvent`] of the torrent on one channel, feeds them
-//! to the pure [`Scheduler`], and carries out its outputs: commands to peers
-//! (always `try_send`: a peer whose queue is full is too slow and is dropped),
-//! piece verification on blocking threads, dialling peers with back-off.
+//! to the pure [`Scheduler`], and carries out its outputs (`outputs`:
+//! commands to peers, piece verification); it dials peers with back-off and
+//! runs peer exchange (`dial`).
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -17,7 +17,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, info, warn, Instrument};
+use tracing::{debug, warn, Instrument};
 
 use crate::config::SwarmConfig;
 use crate::id::Id;
@@ -25,16 +25,17 @@ use crate::storage::Storage;
 use crate::swarm::connection::{self, ConnectionContext};
 use crate::swarm::pieces::PeerKey;
 use crate::swarm::rate::RateLimits;
-use crate::swarm::scheduler::{Output, Scheduler};
+use crate::swarm::scheduler::Scheduler;
 use crate::swarm::{PeerCommand, PeerEvent};
 use crate::wire::peer::Message;
 
+mod dial;
+mod outputs;
+
+use dial::{Dial, FIRST_BACKOFF};
+
 /// How often the scheduler ticks (rates, time-outs, choking, dialling).
 const TICK: Duration = Duration::from_millis(500);
-/// First retry delay of a peer address that refused or dropped us.
-const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-/// Longest retry delay.
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Depth of the coordinator's inbox.
 const INBOX: usize = 4096;
 
@@ -120,16 +121,6 @@ struct Link {
     pex_at: Option<Instant>,
     /// It runs songswarm (may get peer exchange more often).
     ours: bool,
-}
-
-/// Dial state of one known address.
-struct Dial {
-    /// Not before this instant.
-    next: Instant,
-    /// The delay after the next failure.
-    backoff: Duration,
-    /// The connection dialling it or connected to it.
-    active: Option<PeerKey>,
 }
 
 /// The coordinator task's state.
@@ -446,209 +437,5 @@ impl Coordinator {
             self.pending_requests.remove(&key);
             self.sched.handle_peer_gone(Instant::now().into_std(), key);
         }
-    }
-
-    fn closed(&mut self, key: PeerKey, reason: &str) {
-        let was_connected = self.links.contains_key(&key);
-        debug!(key, reason, "peer closed");
-        if let Some(link) = self.links.get(&key) {
-            if let Some(l) = link.listen {
-                if let Some(d) = self.known.get_mut(&l) {
-                    if d.active == Some(key) {
-                        d.active = None;
-                    }
-                }
-            }
-        }
-        self.remove_link(key);
-        if let Some(addr) = self.dialled.remove(&key) {
-            if let Some(d) = self.known.get_mut(&addr) {
-                if d.active == Some(key) {
-                    d.active = None;
-                }
-                if was_connected {
-                    d.backoff = FIRST_BACKOFF;
-                }
-                d.next = Instant::now() + d.backoff;
-                d.backoff = (d.backoff * 2).min(MAX_BACKOFF);
-            }
-        }
-    }
-
-    fn add_peers(&mut self, addrs: Vec<SocketAddr>) {
-        for a in addrs {
-            if Some(a) == self.listen || self.banned.contains(&a) || a.port() == 0 {
-                continue;
-            }
-            self.known.entry(a).or_insert(Dial {
-                next: Instant::now(),
-                backoff: FIRST_BACKOFF,
-                active: None,
-            });
-        }
-    }
-
-    fn dial_due(&mut self, now: Instant) {
-        if self.sched.is_complete() || self.ctx.cancel.is_cancelled() {
-            return;
-        }
-        let due: Vec<SocketAddr> = self
-            .known
-            .iter()
-            .filter(|(_, d)| d.active.is_none() && d.next <= now)
-            .map(|(a, _)| *a)
-            .collect();
-        for addr in due {
-            if self.links.len() + self.dialled.len() >= self.config.max_peers {
-                break;
-            }
-            let key = self.new_key();
-            if let Some(d) = self.known.get_mut(&addr) {
-                d.active = Some(key);
-            }
-            self.dialled.insert(key, addr);
-            self.ctx
-                .tracker
-                .spawn(connection::dial(self.ctx.clone(), key, addr));
-        }
-    }
-
-    /// Peer exchange: tell each peer the listen addresses it has not heard of.
-    fn send_pex(&mut self, now: Instant) {
-        let all: Vec<SocketAddr> = self.links.values().filter_map(|l| l.listen).collect();
-        let mut dead = Vec::new();
-        for (key, link) in self.links.iter_mut() {
-            let Some(ext_id) = link.pex_id else { continue };
-            // Other clients accept at most one message a minute.
-            let every = if link.ours {
-                Duration::from_secs(2)
-            } else {
-                Duration::from_secs(60)
-            };
-            if link.pex_at.is_some_and(|t| now.duration_since(t) < every) {
-                continue;
-            }
-            let added: Vec<SocketAddr> = all
-                .iter()
-                .filter(|a| Some(**a) != link.listen && !link.pex_sent.contains(a))
-                .take(50)
-                .copied()
-                .collect();
-            if added.is_empty() {
-                continue;
-            }
-            link.pex_sent.extend(added.iter().copied());
-            link.pex_at = Some(now);
-            if link
-                .commands
-                .try_send(PeerCommand::Pex { ext_id, added })
-                .is_err()
-            {
-                dead.push(*key);
-            }
-        }
-        for key in dead {
-            self.remove_link(key);
-        }
-    }
-
-    fn send(&mut self, key: PeerKey, cmd: PeerCommand) {
-        let Some(link) = self.links.get(&key) else {
-            return;
-        };
-        if link.commands.try_send(cmd).is_err() {
-            info!(
-                key,
-                "peer too slow to keep up with its command queue, dropping it"
-            );
-            self.remove_link(key);
-        }
-    }
-
-    fn flush_requests(&mut self) {
-        for (key, blocks) in std::mem::take(&mut self.pending_requests) {
-            self.send(key, PeerCommand::Request(blocks));
-        }
-        self.drain_outputs();
-    }
-
-    fn drain_outputs(&mut self) {
-        while let Some(out) = self.sched.poll_output() {
-            match out {
-                Output::Request { peer, blocks } => self
-                    .pending_requests
-                    .entry(peer)
-                    .or_default()
-                    .extend(blocks),
-                Output::Cancel { peer, block } => {
-                    let pending = self.pending_requests.get_mut(&peer);
-                    match pending.and_then(|p| p.iter().position(|b| *b == block).map(|i| (p, i))) {
-                        Some((p, i)) => {
-                            p.remove(i);
-                        }
-                        None => self.send(peer, PeerCommand::Send(Message::Cancel(block))),
-                    }
-                }
-                Output::Interest { peer, interested } => {
-                    let m = if interested {
-                        Message::Interested
-                    } else {
-                        Message::NotInterested
-                    };
-                    self.send(peer, PeerCommand::Send(m));
-                }
-                Output::Choke { peer, choke } => self.send(peer, PeerCommand::Choke(choke)),
-                Output::Have(piece) => {
-                    let keys: Vec<PeerKey> = self.links.keys().copied().collect();
-                    for key in keys {
-                        self.send(key, PeerCommand::Have(piece));
-                    }
-                }
-                Output::Offer { peer, piece } => {
-                    debug!(peer, piece, "offering piece");
-                    self.send(peer, PeerCommand::Have(piece));
-                }
-                Output::Verify { piece, blocks } => self.verify(piece, blocks),
-                Output::Disconnect { peer, ban, reason } => {
-                    if let Some(link) = self.links.get(&peer) {
-                        if ban {
-                            warn!(addr = %link.addr, reason, "banning peer");
-                            self.banned.insert(link.addr);
-                            if let Some(l) = link.listen {
-                                self.banned.insert(l);
-                                self.known.remove(&l);
-                            }
-                        } else {
-                            debug!(addr = %link.addr, reason, "disconnecting peer");
-                        }
-                    }
-                    // The scheduler already forgot it; dropping the command
-                    // sender stops its writer, which stops its reader.
-                    self.links.remove(&peer);
-                    self.pending_requests.remove(&peer);
-                }
-                Output::Complete => {
-                    info!("download complete");
-                    self.publish();
-                }
-            }
-        }
-    }
-
-    fn verify(&mut self, piece: u32, blocks: Vec<Bytes>) {
-        let storage = self.ctx.storage.clone();
-        let events = self.ctx.events.clone();
-        self.ctx.tracker.spawn(async move {
-            let result =
-                tokio::task::spawn_blocking(move || storage.verify_and_write(piece, &blocks)).await;
-            let result = match result {
-                Ok(r) => r,
-                Err(e) => Err(crate::storage::StorageError::Io {
-                    path: Default::default(),
-                    source: std::io::Error::other(e.to_string()),
-                }),
-            };
-            let _ = events.send(PeerEvent::Verified { piece, result }).await;
-        });
     }
 }

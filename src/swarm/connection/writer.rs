@@ -1,0 +1,353 @@
+//! The sending half of a connection: our messages, and the blocks the peer
+//! asked for, served from disk on its own (it knows which pieces we have
+//! and whether the peer is choked from the coordinator's commands).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, Instant};
+use tokio_util::sync::CancellationToken;
+
+use super::outbox::Outbox;
+use super::{ConnectionContext, REQUEST_QUEUE};
+use crate::swarm::metadata::{self, MetadataMsg};
+use crate::swarm::pieces::PeerKey;
+use crate::swarm::{PeerCommand, PeerEvent};
+use crate::wire::peer::{encode_pex, BlockRef, ExtensionHandshake, Message};
+
+/// We send a keep-alive after this long without writing.
+const KEEPALIVE: Duration = Duration::from_secs(60);
+/// Bytes read from disk at once when serving (one aligned window of a piece).
+const READ_WINDOW: u32 = 512 * 1024;
+/// Bytes queued for the socket before a write waits for room (smaller than
+/// a read window, so a window's slices are all sent before it is reused).
+const WRITE_BOUNDARY: usize = 256 * 1024;
+/// Blocks served per pass of the writer's loop before it looks at its
+/// commands again (a choke waits at most this many blocks).
+const SERVE_BATCH: usize = 16;
+/// Upload bytes reported to the coordinator at once (for the choker).
+const UPLOAD_REPORT: u64 = 256 * 1024;
+
+/// What the reader forwards to the writer.
+#[derive(Debug)]
+pub(super) enum Upload {
+    /// The peer asks for a block.
+    Request(BlockRef),
+    /// The peer no longer wants a block.
+    Cancel(BlockRef),
+    /// The peer asks for a piece of our metadata, to be answered under its
+    /// `ut_metadata` id `ext_id`.
+    Metadata { ext_id: u8, piece: u32 },
+}
+
+/// The sending half: our messages, and the data the peer asked for.
+pub(super) struct Writer {
+    /// Shared torrent context.
+    ctx: Arc<ConnectionContext>,
+    /// This connection's key.
+    key: PeerKey,
+    /// The peer set the BEP 10 bit: send our extension handshake.
+    extensions: bool,
+    /// Frames waiting for the socket.
+    sink: Outbox<OwnedWriteHalf>,
+    /// Pieces we have and may serve.
+    have: Vec<bool>,
+    /// We choke the peer: its requests are ignored.
+    choking: bool,
+    /// The peer's requests, in order.
+    queue: VecDeque<BlockRef>,
+    /// The last window read from disk: (piece, offset in piece, bytes).
+    cache: Option<(u32, u32, Bytes)>,
+    /// The window before it, whose memory the next read reuses once the
+    /// outbox has sent its last slice (fresh memory costs page faults).
+    spare: Option<Bytes>,
+    /// Uploaded bytes not yet reported to the coordinator.
+    unreported: u64,
+    /// The piece being served and its upload ticket.
+    ticket: Option<(u32, u64)>,
+}
+
+impl Writer {
+    pub(super) fn new(
+        ctx: Arc<ConnectionContext>,
+        key: PeerKey,
+        extensions: bool,
+        write_half: OwnedWriteHalf,
+    ) -> Writer {
+        let pieces = ctx.geometry.piece_count as usize;
+        Writer {
+            ctx,
+            key,
+            extensions,
+            sink: Outbox::new(write_half, WRITE_BOUNDARY),
+            have: vec![false; pieces],
+            choking: true,
+            queue: VecDeque::new(),
+            cache: None,
+            spare: None,
+            unreported: 0,
+            ticket: None,
+        }
+    }
+
+    pub(super) async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<PeerCommand>,
+        mut uploads: mpsc::Receiver<Upload>,
+        token: CancellationToken,
+    ) -> Result<(), String> {
+        // BEP 3: the bitfield is the first message after the handshake, so
+        // nothing is written until the coordinator says what we have.
+        let first = tokio::select! {
+            _ = token.cancelled() => return Ok(()),
+            c = commands.recv() => c,
+        };
+        let Some(PeerCommand::Start { bitfield }) = first else {
+            return Ok(());
+        };
+        if let Some(bits) = bitfield {
+            for i in 0..self.have.len() {
+                self.have[i] = crate::wire::peer::bitfield_has(&bits, i as u32);
+            }
+            self.feed(Message::Bitfield(bits)).await?;
+        }
+        if self.extensions {
+            let metadata_size = self.ctx.info.as_ref().map(|i| i.len() as u64);
+            let ext =
+                ExtensionHandshake::ours(self.ctx.listen_port, REQUEST_QUEUE as u32, metadata_size);
+            self.feed(Message::Extended {
+                id: 0,
+                payload: ext.to_bytes(),
+            })
+            .await?;
+        }
+        // One timer for the connection's life: it is re-armed only when it
+        // fires, not rebuilt on every pass (a timer-wheel insert and removal
+        // per served block otherwise).
+        let mut last_write = Instant::now();
+        let keepalive = sleep_until(last_write + KEEPALIVE);
+        tokio::pin!(keepalive);
+        loop {
+            let idle = commands.is_empty()
+                && uploads.is_empty()
+                && (self.choking || self.queue.is_empty());
+            if idle {
+                self.sink.flush().await.map_err(|e| e.to_string())?;
+                self.report();
+            }
+            let serve = !self.choking && !self.queue.is_empty();
+            // Waiting for the upload allowance is a branch of its own: under a
+            // cap it can take a while, and our own messages (requests, HAVEs)
+            // must not wait behind it. Dropping the wait keeps the ticket's place.
+            let (ticket, bytes) = if serve { self.next_upload() } else { (0, 0) };
+            let limits = self.ctx.limits.clone();
+            tokio::select! {
+                biased;
+                _ = token.cancelled() => break,
+                c = commands.recv() => match c {
+                    None => break,
+                    Some(c) => self.command(c).await?,
+                },
+                u = uploads.recv() => match u {
+                    None => break,
+                    Some(u) => {
+                        self.upload(u).await?;
+                        // Take every request already waiting: one pass of
+                        // this loop per request would cost more than serving.
+                        while let Ok(u) = uploads.try_recv() {
+                            self.upload(u).await?;
+                        }
+                    }
+                },
+                () = &mut keepalive => {
+                    if last_write.elapsed() >= KEEPALIVE {
+                        self.feed(Message::KeepAlive).await?;
+                        last_write = Instant::now();
+                    }
+                    keepalive.as_mut().reset(last_write + KEEPALIVE);
+                    continue;
+                }
+                _ = limits.upload(ticket, bytes), if serve => {
+                    // The first block's allowance is granted. Under a cap that
+                    // is one block per pass; uncapped, a batch.
+                    let batch = if limits.upload_capped() { 1 } else { SERVE_BATCH };
+                    for _ in 0..batch {
+                        if self.choking || self.queue.is_empty() {
+                            break;
+                        }
+                        self.serve_one().await?;
+                    }
+                }
+            }
+            last_write = Instant::now();
+        }
+        self.report();
+        let _ = self.sink.flush().await;
+        Ok(())
+    }
+
+    /// Queues, drops or answers one thing the reader forwarded.
+    async fn upload(&mut self, u: Upload) -> Result<(), String> {
+        match u {
+            Upload::Request(r) => {
+                let ok = (r.index as usize) < self.have.len() && self.have[r.index as usize];
+                if !self.choking && ok && self.ctx.geometry.is_servable(&r) {
+                    self.queue.push_back(r);
+                }
+            }
+            Upload::Cancel(r) => self.queue.retain(|q| *q != r),
+            Upload::Metadata { ext_id, piece } => {
+                let answer = match &self.ctx.info {
+                    Some(info) => metadata::answer(info, piece),
+                    None => MetadataMsg::Reject { piece },
+                };
+                self.feed(Message::Extended {
+                    id: ext_id,
+                    payload: Bytes::from(answer.encode()),
+                })
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn feed(&mut self, m: Message) -> Result<(), String> {
+        self.sink.feed(m).await.map_err(|e| e.to_string())
+    }
+
+    fn report(&mut self) {
+        if self.unreported > 0 {
+            let ev = PeerEvent::Uploaded {
+                key: self.key,
+                bytes: self.unreported,
+            };
+            // Only the choker reads this; a full inbox just delays the report.
+            if self.ctx.events.try_send(ev).is_ok() {
+                self.unreported = 0;
+            }
+        }
+    }
+
+    async fn command(&mut self, c: PeerCommand) -> Result<(), String> {
+        match c {
+            PeerCommand::Start { .. } => Ok(()),
+            PeerCommand::Request(blocks) => {
+                for r in blocks {
+                    self.feed(Message::Request(r)).await?;
+                }
+                Ok(())
+            }
+            PeerCommand::Send(m) => self.feed(m).await,
+            PeerCommand::Choke(choke) => {
+                if choke == self.choking {
+                    return Ok(());
+                }
+                self.choking = choke;
+                if choke {
+                    self.queue.clear();
+                    self.cache = None;
+                    self.spare = None;
+                    self.feed(Message::Choke).await
+                } else {
+                    self.feed(Message::Unchoke).await
+                }
+            }
+            PeerCommand::Have(i) => {
+                if let Some(h) = self.have.get_mut(i as usize) {
+                    *h = true;
+                }
+                self.feed(Message::Have(i)).await
+            }
+            PeerCommand::Pex { ext_id, added } => {
+                self.feed(Message::Extended {
+                    id: ext_id,
+                    payload: encode_pex(&added),
+                })
+                .await
+            }
+        }
+    }
+
+    /// The upload ticket and size of the first queued block. One ticket per
+    /// piece served: a capped upload finishes the piece it started before the
+    /// next (see `rate`).
+    fn next_upload(&mut self) -> (u64, usize) {
+        let Some(r) = self.queue.front().copied() else {
+            return (0, 0);
+        };
+        let ticket = match self.ticket {
+            Some((piece, t)) if piece == r.index => t,
+            _ => {
+                let t = self.ctx.limits.ticket();
+                self.ticket = Some((r.index, t));
+                t
+            }
+        };
+        (ticket, r.length as usize + 13)
+    }
+
+    /// Sends the first queued block (its upload allowance already granted
+    /// when capped), reading its window from disk if needed.
+    async fn serve_one(&mut self) -> Result<(), String> {
+        let Some(r) = self.queue.pop_front() else {
+            return Ok(());
+        };
+        let window_start = r.begin / READ_WINDOW * READ_WINDOW;
+        let cached = matches!(&self.cache, Some((p, s, d)) if *p == r.index && *s == window_start
+            && (r.begin + r.length - window_start) as usize <= d.len());
+        if !cached {
+            let piece_len = self.ctx.geometry.piece_len(r.index);
+            let len = READ_WINDOW.min(piece_len - window_start) as usize;
+            let storage = self.ctx.storage.clone();
+            let index = r.index;
+            // Reuse the window before last: by now the outbox (smaller than
+            // a window) has sent every slice of it, so no allocation and no
+            // zeroing per window.
+            let previous = self.cache.take().map(|(_, _, b)| b);
+            let mut buf =
+                match std::mem::replace(&mut self.spare, previous).map(Bytes::try_into_mut) {
+                    Some(Ok(b)) => b,
+                    _ => BytesMut::new(),
+                };
+            let data = tokio::task::spawn_blocking(move || {
+                if buf.len() >= len {
+                    buf.truncate(len);
+                } else {
+                    buf.resize(len, 0);
+                }
+                storage
+                    .read(index, window_start, &mut buf)
+                    .map(|_| buf.freeze())
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("reading piece {index}: {e}"))?;
+            self.cache = Some((r.index, window_start, data));
+        }
+        let Some((_, _, window)) = &self.cache else {
+            return Ok(());
+        };
+        let off = (r.begin - window_start) as usize;
+        let data = window.slice(off..off + r.length as usize);
+        self.feed(Message::Piece {
+            index: r.index,
+            begin: r.begin,
+            data,
+        })
+        .await?;
+        self.unreported += u64::from(r.length);
+        if self.ctx.limits.upload_capped() {
+            // Under a cap each block waits for tokens: do not let finished
+            // blocks sit in our buffer meanwhile.
+            self.sink.flush().await.map_err(|e| e.to_string())?;
+        }
+        if self.unreported >= UPLOAD_REPORT {
+            self.report();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! Which peers to dial and when: known addresses with back-off, and peer
+//! exchange (telling each peer the addresses it has not heard of).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::Coordinator;
+use crate::swarm::connection;
+use crate::swarm::pieces::PeerKey;
+use crate::swarm::PeerCommand;
+
+/// First retry delay of a peer address that refused or dropped us.
+pub(super) const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest retry delay.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Dial state of one known address.
+pub(super) struct Dial {
+    /// Not before this instant.
+    pub(super) next: Instant,
+    /// The delay after the next failure.
+    pub(super) backoff: Duration,
+    /// The connection dialling it or connected to it.
+    pub(super) active: Option<PeerKey>,
+}
+
+impl Coordinator {
+    /// A connection ended: forget it, and schedule the next dial of its address.
+    pub(super) fn closed(&mut self, key: PeerKey, reason: &str) {
+        let was_connected = self.links.contains_key(&key);
+        debug!(key, reason, "peer closed");
+        if let Some(link) = self.links.get(&key) {
+            if let Some(l) = link.listen {
+                if let Some(d) = self.known.get_mut(&l) {
+                    if d.active == Some(key) {
+                        d.active = None;
+                    }
+                }
+            }
+        }
+        self.remove_link(key);
+        if let Some(addr) = self.dialled.remove(&key) {
+            if let Some(d) = self.known.get_mut(&addr) {
+                if d.active == Some(key) {
+                    d.active = None;
+                }
+                if was_connected {
+                    d.backoff = FIRST_BACKOFF;
+                }
+                d.next = Instant::now() + d.backoff;
+                d.backoff = (d.backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+
+    pub(super) fn add_peers(&mut self, addrs: Vec<SocketAddr>) {
+        for a in addrs {
+            if Some(a) == self.listen || self.banned.contains(&a) || a.port() == 0 {
+                continue;
+            }
+            self.known.entry(a).or_insert(Dial {
+                next: Instant::now(),
+                backoff: FIRST_BACKOFF,
+                active: None,
+            });
+        }
+    }
+
+    pub(super) fn dial_due(&mut self, now: Instant) {
+        if self.sched.is_complete() || self.ctx.cancel.is_cancelled() {
+            return;
+        }
+        let due: Vec<SocketAddr> = self
+            .known
+            .iter()
+            .filter(|(_, d)| d.active.is_none() && d.next <= now)
+            .map(|(a, _)| *a)
+            .collect();
+        for addr in due {
+            if self.links.len() + self.dialled.len() >= self.config.max_peers {
+                break;
+            }
+            let key = self.new_key();
+            if let Some(d) = self.known.get_mut(&addr) {
+                d.active = Some(key);
+            }
+            self.dialled.insert(key, addr);
+            self.ctx
+                .tracker
+                .spawn(connection::dial(self.ctx.clone(), key, addr));
+        }
+    }
+
+    /// Peer exchange: tell each peer the listen addresses it has not heard of.
+    pub(super) fn send_pex(&mut self, now: Instant) {
+        let all: Vec<SocketAddr> = self.links.values().filter_map(|l| l.listen).collect();
+        let mut dead = Vec::new();
+        for (key, link) in self.links.iter_mut() {
+            let Some(ext_id) = link.pex_id else { continue };
+            // Other clients accept at most one message a minute.
+            let every = if link.ours {
+                Duration::from_secs(2)
+            } else {
+                Duration::from_secs(60)
+            };
+            if link.pex_at.is_some_and(|t| now.duration_since(t) < every) {
+                continue;
+            }
+            let added: Vec<SocketAddr> = all
+                .iter()
+                .filter(|a| Some(**a) != link.listen && !link.pex_sent.contains(a))
+                .take(50)
+                .copied()
+                .collect();
+            if added.is_empty() {
+                continue;
+            }
+            link.pex_sent.extend(added.iter().copied());
+            link.pex_at = Some(now);
+            if link
+                .commands
+                .try_send(PeerCommand::Pex { ext_id, added })
+                .is_err()
+            {
+                dead.push(*key);
+            }
+        }
+        for key in dead {
+            self.remove_link(key);
+        }
+    }
+}
