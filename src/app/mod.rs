@@ -283,19 +283,26 @@ async fn route(
         .map_err(|_| "torrent stopped".to_string())
 }
 
-/// Waits for SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
+/// Waits for SIGINT or SIGTERM. The handlers are installed when this is
+/// called, not when the future is first polled: a signal sent right after
+/// a line we printed (a harness reacting to `done`) is then never missed.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, Signal, SignalKind};
+    let int = signal(SignalKind::interrupt()).ok();
+    let term = signal(SignalKind::terminate()).ok();
+    let wait = |s: Option<Signal>| async move {
+        match s {
+            Some(mut s) => {
                 s.recv().await;
             }
-            Err(_) => std::future::pending::<()>().await,
+            None => std::future::pending::<()>().await,
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
+    async move {
+        tokio::select! {
+            _ = wait(int) => {}
+            _ = wait(term) => {}
+        }
     }
 }
 
@@ -396,8 +403,9 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
         handles.push(handle);
         hashes.push(manifest.info_hash);
     }
+    let stop = shutdown_signal();
     print_listening(app.local_addr(), &hashes, opts.json);
-    shutdown_signal().await;
+    stop.await;
     if opts.json {
         print_stats(&handles);
     }
@@ -526,6 +534,9 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     if let Some(ring) = app.ring() {
         ring.track(handle.clone());
     }
+    // One listener for the whole run: a signal at any point after
+    // `listening` (during the download or right after `done`) is seen.
+    let mut stop = std::pin::pin!(shutdown_signal());
     print_listening(app.local_addr(), &[manifest.info_hash], opts.json);
     let _ = handle
         .events
@@ -535,7 +546,7 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     let mut stats = handle.stats.clone();
     let outcome = tokio::select! {
         r = stats.wait_for(|s| s.complete || s.error.is_some()) => r.map(|s| s.clone()).ok(),
-        _ = shutdown_signal() => None,
+        _ = &mut stop => None,
     };
     bar.finish();
     let Some(done) = outcome else {
@@ -568,7 +579,7 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
         ));
     }
     if opts.seed_after {
-        shutdown_signal().await;
+        stop.await;
         if opts.json {
             print_stats(std::slice::from_ref(&handle));
         }
