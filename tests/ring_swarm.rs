@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use songswarm::app::ring::RingOptions;
 use songswarm::app::App;
+use songswarm::chord::driver::ChordHandle;
 use songswarm::config::{AnnounceConfig, SwarmConfig};
 use songswarm::manifest::{build, BuildOptions, Manifest};
 use songswarm::storage::Storage;
@@ -122,7 +123,25 @@ async fn leechers_find_the_swarm_through_the_ring() {
     .await;
     assert!(listed.is_ok(), "not all listed: {listed:?}");
 
-    // A seeder that exits cleanly is gone from the very next lookup.
+    // On a settled ring, a seeder that exits cleanly is gone from the very
+    // next lookup. (While members are still joining, the remover and the
+    // reader may see different replica sets; the tombstone then reaches the
+    // reader's replicas by hand-off a little later.)
+    let mut members: Vec<ChordHandle> = nodes.clone();
+    members.extend(
+        seeders
+            .iter()
+            .map(|(app, _)| app.ring().unwrap().chord.clone()),
+    );
+    members.extend(
+        leechers
+            .iter()
+            .map(|((app, _), _)| app.ring().unwrap().chord.clone()),
+    );
+    let config = chord_ring::fast_config();
+    chord_ring::wait_ideal(&members, config.successor_list_len, DEADLINE)
+        .await
+        .expect("the ring did not settle");
     let (gone, _) = seeders.remove(0);
     let gone_addr = gone.ring().unwrap().advertise;
     gone.shutdown().await;
