@@ -38,8 +38,13 @@ fn ring_options(bootstrap: SocketAddr) -> RingOptions {
 
 /// A song of random bytes with odd length, and its manifest.
 fn make_song(dir: &Path) -> Manifest {
+    make_song_salted(dir, 0)
+}
+
+/// Like [`make_song`]; each `salt` gives other bytes (another info-hash).
+fn make_song_salted(dir: &Path, salt: u32) -> Manifest {
     let data: Vec<u8> = (0..3_000_017u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .map(|i| (i.wrapping_add(salt).wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let path = dir.join("ring-song.flac");
     std::fs::write(&path, &data).unwrap();
@@ -152,6 +157,78 @@ async fn leechers_find_the_swarm_through_the_ring() {
         "{gone_addr} still listed: {peers:?}"
     );
     assert!(peers.contains(&addrs(&seeders)[0]));
+}
+
+/// A swarm list is soft state: when every replica of it dies at once it is
+/// gone from the ring, and a seeder that is still alive puts itself back at
+/// its next look-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeder_whose_replicas_all_die_is_listed_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = chord_ring::fast_config();
+    let nodes = chord_ring::start_ring(7, &config).await;
+    let mut app = App::bind("127.0.0.1:0".parse().unwrap(), SwarmConfig::default())
+        .await
+        .unwrap();
+    let me = app.local_addr();
+    // A song whose replicas are three bare nodes, not the seeder's own node.
+    let mut addrs: Vec<SocketAddr> = nodes.iter().map(|h| h.addr()).collect();
+    addrs.push(me);
+    let (manifest, replicas) = (0u32..)
+        .find_map(|salt| {
+            let m = make_song_salted(tmp.path(), salt);
+            let set = chord_ring::replica_set(m.info_hash, &addrs, config.replicas);
+            (!set.contains(&me)).then_some((m, set))
+        })
+        .unwrap();
+    let storage = Arc::new(Storage::open_or_create(tmp.path(), &manifest).unwrap());
+    let have = storage.verify_all(2);
+    app.join_ring(&ring_options(nodes[0].addr()), &[]).await;
+    let handle = app.add_torrent(&manifest, storage, have);
+    let ring = app.ring().expect("joined");
+    assert_eq!(ring.advertise, me);
+    ring.track(handle);
+    let mut members = nodes.clone();
+    members.push(ring.chord.clone());
+    chord_ring::wait_ideal(&members, config.successor_list_len, DEADLINE)
+        .await
+        .expect("the ring did not settle");
+    wait_listed(&nodes[0], &manifest, |p| p.contains(&me))
+        .await
+        .expect("the seeder was never listed");
+
+    // Members that held the list while the ring formed hand it on and drop
+    // it; once only the replicas hold it, killing them loses it.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut stray = Vec::new();
+        for h in members.iter().filter(|h| !replicas.contains(&h.addr())) {
+            if h.ring_info().await.unwrap().keys > 0 {
+                stray.push(h.addr());
+            }
+        }
+        if stray.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{stray:?} still hold the list"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for h in nodes.iter().filter(|h| replicas.contains(&h.addr())) {
+        h.kill().await;
+    }
+    members.retain(|h| !replicas.contains(&h.addr()));
+    chord_ring::wait_ideal(&members, config.successor_list_len, DEADLINE)
+        .await
+        .expect("the ring did not settle after the kill");
+    let reader = members.iter().find(|h| h.addr() != me).unwrap();
+    let listed = wait_listed(reader, &manifest, |p| p.contains(&me)).await;
+    assert!(
+        listed.is_ok(),
+        "the seeder never put itself back: {listed:?}"
+    );
 }
 
 /// Polls the swarm list (announces land asynchronously) until `ok` holds.

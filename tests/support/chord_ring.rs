@@ -61,9 +61,18 @@ pub async fn start_ring_paced(
 
 /// The owner of `key` in the sorted ring of `addrs`: the first id at or after it.
 pub fn owner_of(key: Id, addrs: &[SocketAddr]) -> SocketAddr {
+    replica_set(key, addrs, 1)[0]
+}
+
+/// The replica set of `key` in the sorted ring of `addrs`: its owner and the
+/// next `n - 1` members (fewer on a smaller ring).
+pub fn replica_set(key: Id, addrs: &[SocketAddr], n: usize) -> Vec<SocketAddr> {
     let mut ring: Vec<(Id, SocketAddr)> = addrs.iter().map(|a| (Id::of_addr(*a), *a)).collect();
     ring.sort();
-    ring.iter().find(|(id, _)| *id >= key).unwrap_or(&ring[0]).1
+    let owner = ring.iter().position(|(id, _)| *id >= key).unwrap_or(0);
+    (0..n.min(ring.len()))
+        .map(|d| ring[(owner + d) % ring.len()].1)
+        .collect()
 }
 
 /// Why `nodes` are not (yet) the ideal ring: successor and predecessor of
