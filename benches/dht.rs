@@ -229,14 +229,14 @@ async fn bench(n: usize, fds: u64) {
     // Keys whose whole replica set dies cannot survive with N = 3: count them.
     let all: Vec<SocketAddr> = nodes.iter().map(|h| h.addr()).collect();
     let dead: BTreeSet<SocketAddr> = victims.iter().map(|&v| all[v]).collect();
-    let doomed = acked
-        .iter()
-        .filter(|(hash, _)| {
-            replica_set(*hash, &all, config.replicas)
-                .iter()
-                .all(|a| dead.contains(a))
-        })
-        .count();
+    // How many replicas each announce loses, as a histogram.
+    let mut replicas_killed = vec![0usize; config.replicas + 1];
+    for (hash, _) in &acked {
+        let set = replica_set(*hash, &all, config.replicas);
+        replicas_killed[set.iter().filter(|a| dead.contains(a)).count()] += 1;
+    }
+    let doomed = replicas_killed[config.replicas];
+    println!("announces by replicas killed (0, 1, ...): {replicas_killed:?}");
     let mut kills = JoinSet::new();
     for &v in &victims {
         let h = nodes[v].clone();
