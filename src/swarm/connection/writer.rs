@@ -21,11 +21,14 @@ use crate::wire::peer::{encode_pex, BlockRef, ExtensionHandshake, Message};
 
 /// We send a keep-alive after this long without writing.
 const KEEPALIVE: Duration = Duration::from_secs(60);
-/// Bytes read from disk at once when serving (one aligned window of a piece).
-const READ_WINDOW: u32 = 512 * 1024;
+/// Bytes read from disk at once when serving (one aligned window of a piece;
+/// a whole piece up to 1 MiB). An uploading connection holds two windows.
+const READ_WINDOW: u32 = 1024 * 1024;
 /// Bytes queued for the socket before a write waits for room (smaller than
 /// a read window, so a window's slices are all sent before it is reused).
-const WRITE_BOUNDARY: usize = 256 * 1024;
+/// Half a MiB a write: fewer writes and wake-ups than a quarter (the seeder
+/// spent about a tenth less CPU per GiB, loopback, 1 MiB pieces).
+const WRITE_BOUNDARY: usize = 512 * 1024;
 /// Blocks served per pass of the writer's loop before it looks at its
 /// commands again (a choke waits at most this many blocks).
 const SERVE_BATCH: usize = 16;
