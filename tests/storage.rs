@@ -30,16 +30,19 @@ fn album(dir: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-/// The torrent's byte stream cut into `piece` (as blocks of at most 16 KiB).
-fn blocks_of(stream: &[u8], start: usize, len: usize) -> Vec<Bytes> {
-    stream[start..start + len]
-        .chunks(16 * 1024)
-        .map(Bytes::copy_from_slice)
-        .collect()
+/// An album in 32 KiB pieces, its byte stream, and empty storage for it.
+struct Fixture {
+    /// The album's files and their bytes.
+    files: Vec<(String, Vec<u8>)>,
+    /// The files laid end to end (the torrent's byte stream).
+    stream: Vec<u8>,
+    /// Where the storage writes.
+    out: tempfile::TempDir,
+    /// Storage over `out`, every file created empty.
+    storage: Storage,
 }
 
-#[test]
-fn pieces_written_as_blocks_rebuild_every_file_of_an_album() {
+fn fixture() -> Fixture {
     let src = tempfile::tempdir().unwrap();
     let files = album(src.path());
     let opts = BuildOptions {
@@ -50,6 +53,30 @@ fn pieces_written_as_blocks_rebuild_every_file_of_an_album() {
     let stream: Vec<u8> = files.iter().flat_map(|(_, d)| d.clone()).collect();
     let out = tempfile::tempdir().unwrap();
     let storage = Storage::open_or_create(out.path(), &manifest).unwrap();
+    Fixture {
+        files,
+        stream,
+        out,
+        storage,
+    }
+}
+
+/// The torrent's byte stream cut into `piece` (as blocks of at most 16 KiB).
+fn blocks_of(stream: &[u8], start: usize, len: usize) -> Vec<Bytes> {
+    stream[start..start + len]
+        .chunks(16 * 1024)
+        .map(Bytes::copy_from_slice)
+        .collect()
+}
+
+#[test]
+fn pieces_written_as_blocks_rebuild_every_file_of_an_album() {
+    let Fixture {
+        files,
+        stream,
+        out,
+        storage,
+    } = fixture();
     let geometry = storage.geometry();
     assert!(geometry.piece_count > 3, "the album spans several pieces");
     // Pieces in reverse order: each write must not depend on earlier ones.
@@ -68,16 +95,12 @@ fn pieces_written_as_blocks_rebuild_every_file_of_an_album() {
 
 #[test]
 fn a_piece_with_a_wrong_hash_is_not_written() {
-    let src = tempfile::tempdir().unwrap();
-    let files = album(src.path());
-    let opts = BuildOptions {
-        piece_length: Some(32 * 1024),
-        ..Default::default()
-    };
-    let manifest = build(&[src.path().join("album")], &opts).unwrap();
-    let stream: Vec<u8> = files.iter().flat_map(|(_, d)| d.clone()).collect();
-    let out = tempfile::tempdir().unwrap();
-    let storage = Storage::open_or_create(out.path(), &manifest).unwrap();
+    let Fixture {
+        stream,
+        out,
+        storage,
+        ..
+    } = fixture();
     let mut blocks = blocks_of(&stream, 0, storage.geometry().piece_len(0) as usize);
     let mut bad = blocks[1].to_vec();
     bad[7] ^= 1;
