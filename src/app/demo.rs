@@ -19,6 +19,7 @@ use super::{load, threads, App, AppError};
 use crate::chord::client;
 use crate::chord::driver::{ChordHandle, Driver};
 use crate::config::{AnnounceConfig, ChordConfig, SwarmConfig};
+use crate::id::Id;
 use crate::manifest::Manifest;
 use crate::storage::Storage;
 use crate::swarm::coordinator::TorrentHandle;
@@ -249,11 +250,15 @@ async fn run(
     // before stabilization has threaded them all in, so wait (bounded).
     let members = nodes.len() + 1 + leechers.len();
     let ring_size = wait_ring_size(nodes[0].addr(), members, Duration::from_secs(20)).await;
-    let swarm_size = nodes[0]
-        .peers(manifest.info_hash)
-        .await
-        .map(|p| p.len())
-        .unwrap_or(0);
+    // Likewise their announces: one made before its node had joined is
+    // retried a moment later.
+    let swarm_size = wait_swarm_size(
+        &nodes[0],
+        manifest.info_hash,
+        1 + leechers.len(),
+        Duration::from_secs(20),
+    )
+    .await;
     for (app, _, _) in leechers {
         app.shutdown().await;
     }
@@ -300,6 +305,19 @@ async fn wait_ring_size(start: SocketAddr, want: usize, limit: Duration) -> usiz
             .map(|m| m.len())
             .unwrap_or(0);
         if size == want || Instant::now() > deadline {
+            return size;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads the swarm list of `info_hash` until it holds `want` peers or
+/// `limit` passes; returns the last size seen.
+async fn wait_swarm_size(node: &ChordHandle, info_hash: Id, want: usize, limit: Duration) -> usize {
+    let deadline = Instant::now() + limit;
+    loop {
+        let size = node.peers(info_hash).await.map(|p| p.len()).unwrap_or(0);
+        if size >= want || Instant::now() > deadline {
             return size;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
