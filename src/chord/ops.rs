@@ -14,7 +14,7 @@ use crate::chord::node::{
     Node, OpId, OpOutcome, Pending, Phase, Purpose, HANDOFF_TRIES, HELD_CHECK_EVERY,
 };
 use crate::chord::quorum::{Progress, Quorum};
-use crate::chord::records::{Entry, Role, SwarmList, WireEntry};
+use crate::chord::records::{Entry, Role, SwarmList, WireEntry, TOMBSTONE_MARGIN};
 use crate::chord::{ChordError, Peer};
 use crate::id::Id;
 
@@ -78,7 +78,7 @@ impl Node {
     /// Remove `peer` from `key` (a tombstone that outlives the announce).
     pub fn remove(&mut self, now: Instant, key: Id, peer: SocketAddr) -> OpId {
         let entry = Entry {
-            expiry: now + self.config.announce_ttl,
+            expiry: now + self.config.announce_ttl + TOMBSTONE_MARGIN,
             role: Role::Leecher,
             removed: true,
         };

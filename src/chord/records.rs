@@ -6,9 +6,14 @@
 //! commutative, associative and idempotent: read repair, hand-off and
 //! anti-entropy can run in any order and never lose an announce.
 //!
-//! A removal is a tombstone that expires like an announce. It carries a later
-//! expiry than the announce it cancels, so the announce cannot come back
-//! through a merge; once both have expired both are dropped.
+//! A removal is a tombstone that expires like an announce. It lives
+//! [`TOMBSTONE_MARGIN`] longer than an announce made at the same moment, so
+//! it beats every announce made up to that long before it, even when the
+//! two reach a replica by paths of different speed (the time left travels in
+//! whole milliseconds, and the removal's lookup may be the slower one). The
+//! cost: an announce made within the margin *after* a removal of the same
+//! peer loses too, until the peer's next re-announce. Once both have expired
+//! both are dropped.
 //!
 //! On the wire an expiry travels as the time left, and the receiver adds it to
 //! its own clock: replicas never compare clocks.
@@ -20,6 +25,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::id::Id;
+
+/// How much longer a removal lives than an announce made at the same moment.
+pub const TOMBSTONE_MARGIN: Duration = Duration::from_secs(1);
 
 /// What a peer does with a torrent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -173,12 +181,18 @@ impl SwarmList {
             .collect()
     }
 
-    /// Entries received at `now`; time left is capped at `max_ttl` so a lying
-    /// node cannot plant an entry that never expires.
+    /// Entries received at `now`; time left is capped at `max_ttl` (plus
+    /// [`TOMBSTONE_MARGIN`] for a removal) so a lying node cannot plant an
+    /// entry that never expires.
     pub fn from_wire(now: Instant, entries: &[WireEntry], max_ttl: Duration) -> SwarmList {
         let mut list = SwarmList::default();
         for w in entries.iter().filter(|w| w.ttl_ms > 0) {
-            let ttl = Duration::from_millis(w.ttl_ms).min(max_ttl);
+            let cap = if w.removed {
+                max_ttl + TOMBSTONE_MARGIN
+            } else {
+                max_ttl
+            };
+            let ttl = Duration::from_millis(w.ttl_ms).min(cap);
             let entry = Entry {
                 expiry: now + ttl,
                 role: w.role,
@@ -396,6 +410,35 @@ mod tests {
             capped.get(&addr(1)).unwrap().expiry,
             base + Duration::from_secs(1)
         );
+    }
+
+    /// An announce sent a moment before a removal, whose time left was
+    /// rounded up while the removal's was rounded down and which reached the
+    /// replica last (its lookup was the faster one), still loses.
+    #[test]
+    fn a_removal_beats_an_announce_sent_just_before_it() {
+        let ttl = Duration::from_secs(60);
+        let base = Instant::now();
+        let announce = WireEntry {
+            peer: addr(1),
+            ttl_ms: 60_000,
+            role: Role::Seeder,
+            removed: false,
+        };
+        let removal = WireEntry {
+            ttl_ms: 60_000 - 1 + TOMBSTONE_MARGIN.as_millis() as u64,
+            removed: true,
+            role: Role::Leecher,
+            ..announce
+        };
+        let mut list = SwarmList::from_wire(base, &[removal], ttl);
+        list.merge(&SwarmList::from_wire(
+            base + Duration::from_micros(300),
+            &[announce],
+            ttl,
+        ));
+        assert!(list.get(&addr(1)).unwrap().removed);
+        assert!(list.live(base).is_empty());
     }
 
     #[test]
