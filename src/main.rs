@@ -273,7 +273,31 @@ enum DhtCommand {
     },
 }
 
+/// Keeps freed buffers in the heap instead of giving them back to the
+/// kernel. The peer wire reads into 256 KiB buffers that live until their
+/// piece is hashed and written, so a download frees and allocates them at
+/// its own rate. glibc's defaults return such memory at once and fault it
+/// in again zeroed: a third of a leecher's page faults and about 4 % of its
+/// CPU at 1 GB/s. Memory is still bounded by what is in flight at once.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    /// Allocations below this come from the heap, not their own mapping.
+    const MMAP_THRESHOLD: libc::c_int = 4 << 20;
+    /// Free memory at the top of a heap kept before it is returned.
+    const TRIM_THRESHOLD: libc::c_int = 64 << 20;
+    // SAFETY: mallopt only sets allocator parameters; it is called before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 fn main() -> ExitCode {
+    tune_allocator();
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
