@@ -18,9 +18,13 @@ mod measure;
 #[path = "../tests/support/procs.rs"]
 mod procs;
 
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+use sha1::{Digest, Sha1};
 
 use measure::{bench_mode, cpu_seconds, env_u64, median, on_path, peak_rss_bytes};
 use procs::{assert_same_file, lt_peer, require_libtorrent, write_random, Proc};
@@ -179,6 +183,86 @@ fn medians(samples: &[Sample]) -> [f64; 4] {
     ]
 }
 
+/// CPU seconds of the work any verifying client must do for `data`,
+/// measured in this process on this machine: one read of it (the seeder),
+/// its trip through loopback TCP in 1 MiB writes and reads (both ends), the
+/// SHA-1 of every byte and one write into a new file beside it (the
+/// leecher). Each is the median of three passes, taken after the transfers
+/// so the memory is warm as it was for them.
+struct Floor {
+    read: f64,
+    tcp: f64,
+    sha1: f64,
+    write: f64,
+}
+
+impl Floor {
+    fn measure(data: &Path, scratch: &Path) -> Floor {
+        let me = std::process::id();
+        let cpu = || cpu_seconds(me).expect("own /proc/<pid>/stat");
+        let mut buf = vec![0u8; 1 << 20];
+        let mut pass = |f: &mut dyn FnMut(&mut [u8])| {
+            let t0 = cpu();
+            f(&mut buf);
+            cpu() - t0
+        };
+        let (mut read, mut tcp, mut sha1, mut write) = (vec![], vec![], vec![], vec![]);
+        for _ in 0..3 {
+            read.push(pass(&mut |buf| {
+                let mut file = File::open(data).expect("open bench data");
+                while file.read(buf).expect("read bench data") > 0 {}
+            }));
+            let len = std::fs::metadata(data).expect("bench data").len();
+            tcp.push(pass(&mut |buf| loopback_copy(buf, len)));
+            sha1.push(pass(&mut |buf| {
+                let mut h = Sha1::new();
+                for _ in 0..len.div_ceil(buf.len() as u64) {
+                    h.update(&*buf);
+                }
+                std::hint::black_box(h.finalize());
+            }));
+            write.push(pass(&mut |buf| {
+                let mut file = File::create(scratch).expect("create scratch file");
+                for _ in 0..len.div_ceil(buf.len() as u64) {
+                    file.write_all(buf).expect("write scratch file");
+                }
+            }));
+            std::fs::remove_file(scratch).expect("remove scratch file");
+        }
+        Floor {
+            read: median(&read),
+            tcp: median(&tcp),
+            sha1: median(&sha1),
+            write: median(&write),
+        }
+    }
+
+    /// The highest throughput, MB/s, for `bytes` when every core does this
+    /// work and nothing else: no peer-wire framing, no scheduling, no
+    /// waiting.
+    fn ceiling(&self, bytes: u64) -> f64 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        bytes as f64 / ((self.read + self.tcp + self.sha1 + self.write) / cores) / 1e6
+    }
+}
+
+/// Sends `len` bytes of `buf` (repeated) from one thread to another over a
+/// loopback TCP connection.
+fn loopback_copy(buf: &mut [u8], len: u64) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let chunk = buf.to_vec();
+    let sender = std::thread::spawn(move || {
+        let mut out = std::net::TcpStream::connect(addr).expect("connect loopback");
+        for _ in 0..len.div_ceil(chunk.len() as u64) {
+            out.write_all(&chunk).expect("send over loopback");
+        }
+    });
+    let (mut input, _) = listener.accept().expect("accept loopback");
+    while input.read(buf).expect("receive over loopback") > 0 {}
+    sender.join().expect("sender thread");
+}
+
 /// Makes the manifest with `songswarm create`, or with libtorrent if that
 /// fails (said so on stdout), so the comparison can still run.
 fn make_manifest(data: &Path, manifest: &Path) {
@@ -297,5 +381,16 @@ fn main() {
             sw[3] / lt[3]
         );
         println!("  targets: throughput >= 2.00x libtorrent, songswarm leech RSS < 64 MiB");
+        let floor = Floor::measure(&data, &dir.path().join("floor.bin"));
+        let ceiling = floor.ceiling(mib * 1024 * 1024);
+        println!(
+            "floor, CPU seconds any verifying client spends on these {mib} MiB: read {:.2} s, loopback TCP {:.2} s, SHA-1 {:.2} s, page-cache write {:.2} s",
+            floor.read, floor.tcp, floor.sha1, floor.write
+        );
+        println!(
+            "  all cores on that alone: at most {ceiling:.1} MB/s = {:.2}x libtorrent; songswarm reached {:.0} % of it",
+            ceiling / lt[0],
+            100.0 * sw[0] / ceiling
+        );
     }
 }
