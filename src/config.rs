@@ -95,9 +95,10 @@ pub struct SwarmConfig {
     /// A peer that starts with every piece announces them peer by peer
     /// (super-seeding) instead of sending its whole bitfield.
     pub super_seed: bool,
-    /// Most complete pieces waiting for their hash check before no new piece
-    /// is started (bounds memory when hashing is slower than the network).
-    pub max_verifying: usize,
+    /// Most bytes of complete pieces waiting for their hash check before no
+    /// new piece is started (bounds memory when hashing is slower than the
+    /// network); one piece may always wait, however long.
+    pub max_verifying_bytes: u64,
     /// Depth of each peer's command queue; a peer that fills it is dropped.
     pub peer_queue: usize,
 }
@@ -117,7 +118,7 @@ impl Default for SwarmConfig {
             max_pipeline: 512,
             request_timeout: Duration::from_secs(20),
             super_seed: true,
-            max_verifying: 16,
+            max_verifying_bytes: 16 << 20,
             peer_queue: 1024,
         }
     }

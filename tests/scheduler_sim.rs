@@ -44,6 +44,8 @@ struct Sim {
     now: Instant,
     complete: bool,
     verifying: Vec<(u32, bool)>,
+    /// Keep completed pieces waiting for their hash check (a slow hasher).
+    hold_verify: bool,
     cancels: usize,
 }
 
@@ -51,14 +53,18 @@ const STEP: Duration = Duration::from_millis(100);
 
 impl Sim {
     fn new(pieces: u32, piece_length: u64, seed: u64) -> Sim {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let total = u64::from(pieces) * piece_length - 1000; // short last piece
-        let content: Vec<u8> = (0..total).map(|_| rng.gen()).collect();
-        let geometry = Geometry::new(piece_length, total);
         let cfg = SwarmConfig {
             request_timeout: Duration::from_secs(5),
             ..Default::default()
         };
+        Sim::with_config(pieces, piece_length, seed, cfg)
+    }
+
+    fn with_config(pieces: u32, piece_length: u64, seed: u64, cfg: SwarmConfig) -> Sim {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let total = u64::from(pieces) * piece_length - 1000; // short last piece
+        let content: Vec<u8> = (0..total).map(|_| rng.gen()).collect();
+        let geometry = Geometry::new(piece_length, total);
         let now = Instant::now();
         Sim {
             sched: Scheduler::new(geometry, cfg, StdRng::seed_from_u64(seed), now),
@@ -68,6 +74,7 @@ impl Sim {
             now,
             complete: false,
             verifying: Vec::new(),
+            hold_verify: false,
             cancels: 0,
         }
     }
@@ -176,12 +183,19 @@ impl Sim {
                 self.drain();
             }
         }
+        if !self.hold_verify {
+            self.release_verifications();
+        }
+        self.sched.handle_tick(self.now);
+        self.drain();
+    }
+
+    /// Reports every waiting hash check's result to the scheduler.
+    fn release_verifications(&mut self) {
         for (piece, ok) in std::mem::take(&mut self.verifying) {
             self.sched.handle_verified(self.now, piece, ok);
             self.drain();
         }
-        self.sched.handle_tick(self.now);
-        self.drain();
     }
 
     /// Runs until complete; None if it does not complete within `limit` steps.
@@ -210,6 +224,50 @@ fn completes_with_slow_choking_and_leaving_peers() {
         assert_eq!(sim.peers[&3].requested, 0, "a choking peer is never asked");
         assert!(sim.peers[&4].gone);
     }
+}
+
+#[test]
+fn pieces_waiting_for_their_hash_check_stop_new_pieces_at_the_byte_budget() {
+    // 64 pieces of 64 KiB (4 blocks), a 256 KiB budget: four pieces may
+    // wait. A fast honest peer could otherwise fill the whole torrent into
+    // memory. At most 16 requests in flight (four pieces' worth).
+    let piece_length = 64 * 1024;
+    let cfg = SwarmConfig {
+        max_verifying_bytes: 4 * piece_length,
+        max_pipeline: 16,
+        ..Default::default()
+    };
+    let mut sim = Sim::with_config(64, piece_length, 7, cfg);
+    sim.hold_verify = true;
+    let bits = sim.full_bitfield();
+    sim.add_peer(1, Behaviour::Honest(64), bits);
+    for _ in 0..50 {
+        sim.step();
+    }
+    let waiting = sim.verifying.len();
+    // Pieces already requested when the budget filled still finish: four
+    // more at most, one pipeline's worth. Nothing near the whole torrent.
+    assert!(
+        (4..=8).contains(&waiting),
+        "{waiting} pieces wait for a hash check"
+    );
+    let requested = sim.peers[&1].requested;
+    for _ in 0..50 {
+        sim.step();
+    }
+    assert_eq!(
+        sim.verifying.len(),
+        waiting,
+        "a new piece was finished while the budget was full"
+    );
+    assert_eq!(
+        sim.peers[&1].requested, requested,
+        "blocks of a new piece were requested"
+    );
+    // Once the hashes are checked the download goes on to the end.
+    sim.hold_verify = false;
+    sim.release_verifications();
+    assert!(sim.run(2000).is_some(), "download did not complete");
 }
 
 #[test]

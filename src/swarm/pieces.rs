@@ -174,6 +174,11 @@ impl Pieces {
         &self.states[index as usize]
     }
 
+    /// The piece layout.
+    pub fn geometry(&self) -> Geometry {
+        self.geometry
+    }
+
     /// Number of pieces.
     pub fn count(&self) -> u32 {
         self.geometry.piece_count

@@ -5,6 +5,13 @@ use std::time::Instant;
 use super::{BlockRef, BlockState, Output, PeerKey, PeerState, PieceState, Scheduler, BLOCK_SIZE};
 
 impl Scheduler {
+    /// Most pieces that may wait for their hash check at once: the byte
+    /// budget in whole pieces, at least one.
+    pub(super) fn verify_limit(&self) -> usize {
+        let piece = self.pieces.geometry().piece_length.max(1);
+        (self.cfg.max_verifying_bytes / piece).max(1) as usize
+    }
+
     pub(super) fn fill_all(&mut self, now: Instant) {
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
@@ -86,7 +93,7 @@ impl Scheduler {
         let mut best: Option<(u32, u32, u32)> = None;
         // Pieces waiting for their hash check hold memory: start no new one
         // while too many wait.
-        if self.pieces.missing_count() > 0 && self.verifying.len() < self.cfg.max_verifying {
+        if self.pieces.missing_count() > 0 && self.verifying.len() < self.verify_limit() {
             for i in 0..self.pieces.count() {
                 if !p.have[i as usize] || !matches!(self.pieces.state(i), PieceState::Missing) {
                     continue;
