@@ -1,5 +1,6 @@
-//! One seeder → one leecher on loopback, songswarm against libtorrent in the
-//! same run, alternating (sw, lt, sw, lt, …) so both see the same machine.
+//! One seeder → one leecher on loopback, songswarm against libtorrent (and
+//! rqbit when it is on PATH: `cargo install rqbit`) in the same run,
+//! alternating (sw, lt, rq, sw, …) so all see the same machine.
 //!
 //! Run 0 is an uncounted warm-up. `cargo bench --bench transfer`; knobs: `SONGSWARM_BENCH_RUNS` (5),
 //! `SONGSWARM_BENCH_MB` (1024, MiB of random data). Data and downloads live in
@@ -7,11 +8,12 @@
 //!
 //! Per run: throughput (MB = 10^6 bytes, from the start of the transfer to
 //! the leecher's `done` line as this harness saw them; the start is
-//! songswarm's `listening` line, or libtorrent's first connection because
-//! libtorrent only dials on its next half-second tick), the leecher's and the
-//! seeder's CPU seconds over the transfer, the leecher's peak RSS. Both
-//! leechers are kept alive after `done` (`--seed-after` / `--linger`) so /proc
-//! can still be read at that moment.
+//! songswarm's `listening` line, libtorrent's first connection because
+//! libtorrent only dials on its next half-second tick, or rqbit's line with
+//! its initial check results, printed just before it dials), the leecher's
+//! and the seeder's CPU seconds over the transfer, the leecher's peak RSS.
+//! Every leecher is kept alive after `done` (`--seed-after`, `--linger`,
+//! rqbit without `--exit-on-finish`) so /proc can still be read then.
 
 #[path = "support/measure.rs"]
 mod measure;
@@ -27,7 +29,7 @@ use std::time::Duration;
 use sha1::{Digest, Sha1};
 
 use measure::{bench_mode, cpu_seconds, env_u64, median, on_path, peak_rss_bytes};
-use procs::{assert_same_file, lt_peer, require_libtorrent, write_random, Proc};
+use procs::{assert_same_file, free_ports, lt_peer, require_libtorrent, write_random, Proc};
 
 /// Long enough for a slow gigabyte; only there to turn a hang into a failure.
 const DEADLINE: Duration = Duration::from_secs(600);
@@ -36,6 +38,7 @@ const DEADLINE: Duration = Duration::from_secs(600);
 enum Tool {
     Songswarm,
     Libtorrent,
+    Rqbit,
 }
 
 impl Tool {
@@ -43,8 +46,40 @@ impl Tool {
         match self {
             Tool::Songswarm => "songswarm",
             Tool::Libtorrent => "libtorrent",
+            Tool::Rqbit => "rqbit",
         }
     }
+}
+
+/// rqbit with everything but the peer wire off: no DHT, trackers, local
+/// discovery, port mapping or HTTP API.
+fn rqbit(listen: Option<u16>) -> Command {
+    let mut cmd = Command::new("rqbit");
+    cmd.args([
+        "--disable-dht",
+        "--disable-dht-persistence",
+        "--disable-trackers",
+        "--disable-lsd",
+        "--disable-upnp-port-forward",
+        "--ipv4-only",
+    ]);
+    match listen {
+        Some(port) => cmd.args([
+            "--listen-ip",
+            "127.0.0.1",
+            "--listen-port",
+            &port.to_string(),
+        ]),
+        None => cmd.arg("--disable-tcp-listen"),
+    };
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// rqbit's line once it has checked what is on disk (so a seeder is ready
+/// and a leecher dials next).
+fn rqbit_checked(line: &str) -> bool {
+    line.contains("Initial check results")
 }
 
 /// One transfer's figures.
@@ -91,6 +126,18 @@ fn start_seeder(tool: Tool, manifest: &Path, data: &Path) -> Result<Seeder, Stri
             cmd.args(["--timeout", &DEADLINE.as_secs().to_string()]);
             Proc::spawn("lt seed", cmd)
         }
+        Tool::Rqbit => {
+            let port = free_ports(1)[0];
+            let mut cmd = rqbit(Some(port));
+            cmd.args(["download", "--disable-http-api", "--overwrite", "-o"]);
+            cmd.arg(data).arg(manifest);
+            let mut proc = Proc::spawn("rqbit seed", cmd);
+            proc.try_line("initial check", DEADLINE, rqbit_checked)?;
+            return Ok(Seeder {
+                proc,
+                addr: format!("127.0.0.1:{port}"),
+            });
+        }
     };
     let (_, ready) = proc.try_event("listening", DEADLINE)?;
     let addr = ready["addr"].as_str().ok_or("no addr")?.to_string();
@@ -102,6 +149,7 @@ fn run_once(
     seeder: &Seeder,
     manifest: &Path,
     out: &Path,
+    data_len: u64,
     check: Option<(&Path, &Path)>,
 ) -> Result<Sample, String> {
     let mut leech = match tool {
@@ -120,23 +168,41 @@ fn run_once(
             cmd.args(["--timeout", &DEADLINE.as_secs().to_string()]);
             Proc::spawn("lt leech", cmd)
         }
+        Tool::Rqbit => {
+            let mut cmd = rqbit(None);
+            cmd.args(["download", "--disable-http-api", "--initial-peers"]);
+            cmd.arg(&seeder.addr).arg("-o").arg(out).arg(manifest);
+            Proc::spawn("rqbit leech", cmd)
+        }
     };
     let seed_pid = seeder.proc.pid();
-    let (listening, _) = leech.try_event("listening", DEADLINE)?;
+    let listening = match tool {
+        Tool::Rqbit => leech.try_line("initial check", DEADLINE, rqbit_checked)?,
+        _ => leech.try_event("listening", DEADLINE)?.0,
+    };
     let seed_cpu0 = cpu_seconds(seed_pid).unwrap_or(f64::NAN);
-    // songswarm dials its peers as soon as it listens; libtorrent waits for
-    // its next tick (~0.5 s), a start-up latency this bench does not count.
+    // songswarm and rqbit dial their peer at once; libtorrent waits for its
+    // next tick (~0.5 s), a start-up latency this bench does not count.
     let started = match tool {
-        Tool::Songswarm => listening,
+        Tool::Songswarm | Tool::Rqbit => listening,
         Tool::Libtorrent => leech.try_event("connected", DEADLINE)?.0,
     };
-    let (finished, done) = leech.try_event("done", DEADLINE)?;
+    let (finished, done) = match tool {
+        // rqbit prints no byte count: the whole torrent is the data file.
+        Tool::Rqbit => (
+            leech.try_line("finished", DEADLINE, |l| {
+                l.contains("torrent finished downloading")
+            })?,
+            serde_json::json!({ "bytes": data_len }),
+        ),
+        _ => leech.try_event("done", DEADLINE)?,
+    };
     // Read /proc at once: the leecher is alive and idle now.
     let leech_cpu = cpu_seconds(leech.pid()).unwrap_or(f64::NAN);
     let rss = peak_rss_bytes(leech.pid()).unwrap_or(0);
     let seed_cpu = cpu_seconds(seed_pid).unwrap_or(f64::NAN) - seed_cpu0;
     match tool {
-        Tool::Songswarm => leech.terminate(),
+        Tool::Songswarm | Tool::Rqbit => leech.terminate(),
         Tool::Libtorrent => leech.close_stdin(),
     }
     leech.wait_exit(Duration::from_secs(30));
@@ -158,17 +224,32 @@ fn run_once(
 }
 
 fn print_sample(run: u64, tool: Tool, s: &Sample) {
+    let own = if s.self_seconds.is_nan() {
+        "none".to_string() // rqbit prints no download time of its own
+    } else {
+        format!("{:.2} s", s.self_seconds)
+    };
     println!(
-        "run {run}{} {:<10} {:>8.1} MB/s  {:>6.2} s (from listening {:>6.2} s, self-reported {:>6.2} s)  leech CPU {:>5.2} s  seed CPU {:>5.2} s  leech RSS {:>7.1} MiB",
+        "run {run}{} {:<10} {:>8.1} MB/s  {:>6.2} s (from listening {:>6.2} s, self-reported {own:>6})  leech CPU {:>5.2} s  seed CPU {:>5.2} s  leech RSS {:>7.1} MiB",
         if run == 0 { " (warm-up)" } else { "" },
         tool.label(),
         s.mb_per_s,
         s.seconds,
         s.wall_seconds,
-        s.self_seconds,
         s.leech_cpu,
         s.seed_cpu,
         s.leech_rss_mib
+    );
+}
+
+/// songswarm's medians over another tool's.
+fn print_ratios(other: &str, sw: [f64; 4], them: [f64; 4]) {
+    println!(
+        "  songswarm/{other}: throughput {:.2}x  leech CPU {:.2}x  seed CPU {:.2}x  leech RSS {:.3}x",
+        sw[0] / them[0],
+        sw[1] / them[1],
+        sw[2] / them[2],
+        sw[3] / them[3]
     );
 }
 
@@ -312,18 +393,20 @@ fn main() {
         "transfer: {mib} MiB of random data, {runs} runs per tool, in {}",
         dir.path().display()
     );
-    write_random(&data, mib * 1024 * 1024, 42);
+    let bytes = mib * 1024 * 1024;
+    write_random(&data, bytes, 42);
     let manifest = dir.path().join("bench.torrent");
     make_manifest(&data, &manifest);
+    let mut candidates = vec![Tool::Songswarm, Tool::Libtorrent];
     if on_path("rqbit") {
-        println!("note: rqbit is on PATH but this bench has no rqbit driver yet; skipped");
+        candidates.push(Tool::Rqbit);
     } else {
-        println!("note: rqbit not on PATH; skipped");
+        println!("note: rqbit not on PATH (`cargo install rqbit` adds it); skipped");
     }
 
     let mut tools = Vec::new();
     let mut seeders = Vec::new();
-    for tool in [Tool::Songswarm, Tool::Libtorrent] {
+    for tool in candidates {
         match start_seeder(tool, &manifest, &src) {
             Ok(s) => {
                 tools.push(tool);
@@ -344,7 +427,7 @@ fn main() {
         for (i, &tool) in tools.iter().enumerate() {
             let out = dir.path().join(format!("leech-{}-{run}", tool.label()));
             let check = (run == first).then_some((data.as_path(), rel));
-            match run_once(tool, &seeders[i], &manifest, &out, check) {
+            match run_once(tool, &seeders[i], &manifest, &out, bytes, check) {
                 Ok(s) => {
                     print_sample(run, tool, &s);
                     if run > 0 {
@@ -372,17 +455,14 @@ fn main() {
         by_tool.push((tool, [mbps, lcpu, scpu, rss]));
     }
     let get = |t: Tool| by_tool.iter().find(|(x, _)| *x == t).map(|(_, m)| *m);
+    if let (Some(sw), Some(rq)) = (get(Tool::Songswarm), get(Tool::Rqbit)) {
+        print_ratios("rqbit", sw, rq);
+    }
     if let (Some(sw), Some(lt)) = (get(Tool::Songswarm), get(Tool::Libtorrent)) {
-        println!(
-            "  songswarm/libtorrent: throughput {:.2}x  leech CPU {:.2}x  seed CPU {:.2}x  leech RSS {:.3}x",
-            sw[0] / lt[0],
-            sw[1] / lt[1],
-            sw[2] / lt[2],
-            sw[3] / lt[3]
-        );
+        print_ratios("libtorrent", sw, lt);
         println!("  targets: throughput >= 2.00x libtorrent, songswarm leech RSS < 64 MiB");
         let floor = Floor::measure(&data, &dir.path().join("floor.bin"));
-        let ceiling = floor.ceiling(mib * 1024 * 1024);
+        let ceiling = floor.ceiling(bytes);
         println!(
             "floor, CPU seconds any verifying client spends on these {mib} MiB: read {:.2} s, loopback TCP {:.2} s, SHA-1 {:.2} s, page-cache write {:.2} s",
             floor.read, floor.tcp, floor.sha1, floor.write

@@ -157,6 +157,30 @@ impl Proc {
         event: &str,
         timeout: Duration,
     ) -> Result<(Instant, Value), String> {
+        let mut found = None;
+        let at =
+            self.try_line(
+                &format!("{event:?} event"),
+                timeout,
+                |text| match serde_json::from_str::<Value>(text) {
+                    Ok(v) if v.get("event").and_then(Value::as_str) == Some(event) => {
+                        found = Some(v);
+                        true
+                    }
+                    _ => false,
+                },
+            )?;
+        Ok((at, found.expect("the matching line's value")))
+    }
+
+    /// Waits for the next stdout line `matches` accepts, skipping others;
+    /// says what went wrong (naming `what`) on time-out or exit.
+    pub fn try_line(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut matches: impl FnMut(&str) -> bool,
+    ) -> Result<Instant, String> {
         let deadline = Instant::now() + timeout;
         let name = self.name.clone();
         loop {
@@ -167,18 +191,15 @@ impl Proc {
                         self.recent.pop_front();
                     }
                     self.recent.push_back(line.text.clone());
-                    let Ok(v) = serde_json::from_str::<Value>(&line.text) else {
-                        continue;
-                    };
-                    if v.get("event").and_then(Value::as_str) == Some(event) {
-                        return Ok((line.at, v));
+                    if matches(&line.text) {
+                        return Ok(line.at);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     let err = self.stderr_tail();
                     let out = Vec::from(self.recent.clone()).join("\n");
                     return Err(format!(
-                        "{name}: no {event:?} line within {timeout:?}; last stdout lines:\n{out}\nstderr:\n{err}"
+                        "{name}: no {what} line within {timeout:?}; last stdout lines:\n{out}\nstderr:\n{err}"
                     ));
                 }
                 Err(RecvTimeoutError::Disconnected) => {
@@ -187,7 +208,7 @@ impl Proc {
                     let status = self.wait_exit(Duration::from_secs(5));
                     let err = self.stderr_tail();
                     return Err(format!(
-                        "{name}: exited ({status}) before printing {event:?}; stderr:\n{err}"
+                        "{name}: exited ({status}) before printing a {what} line; stderr:\n{err}"
                     ));
                 }
             }
