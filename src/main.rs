@@ -277,8 +277,8 @@ enum DhtCommand {
 /// kernel. The peer wire reads into 256 KiB buffers that live until their
 /// piece is hashed and written, so a download frees and allocates them at
 /// its own rate. glibc's defaults return such memory at once and fault it
-/// in again zeroed: a third of a leecher's page faults and about 4 % of its
-/// CPU at 1 GB/s. Memory is still bounded by what is in flight at once.
+/// in again zeroed: two thirds of a leecher's page faults and a few per
+/// cent of its CPU at 1 GB/s. Memory is still bounded by what is in flight.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
     /// Allocations below this come from the heap, not their own mapping.
