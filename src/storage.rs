@@ -51,6 +51,16 @@ pub enum StorageError {
         /// The first failing piece.
         first: u32,
     },
+    /// The disk (or the user's quota on it) is full.
+    #[error("{path}: {source}; the download needs {total} bytes in all: free some space or choose another --out, then run the same command again to resume (verified pieces are kept)")]
+    Full {
+        /// The file being written.
+        path: PathBuf,
+        /// Bytes of the whole torrent.
+        total: u64,
+        /// The OS error.
+        source: io::Error,
+    },
     /// Reading or writing failed.
     #[error("{path}: {source}")]
     Io {
@@ -269,9 +279,16 @@ impl Storage {
                 failed = Some(file.path.clone());
             })
         })
-        .map_err(|source| StorageError::Io {
-            path: failed.unwrap_or_else(|| self.path_of(start)),
-            source,
+        .map_err(|source| {
+            let path = failed.unwrap_or_else(|| self.path_of(start));
+            match source.kind() {
+                io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => StorageError::Full {
+                    path,
+                    total: self.geometry.total_length,
+                    source,
+                },
+                _ => StorageError::Io { path, source },
+            }
         })
     }
 

@@ -147,6 +147,43 @@ fn seed_refuses_missing_or_wrong_data_with_a_clear_error() {
     );
 }
 
+#[test]
+fn a_full_disk_fails_the_download_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (_, manifest) = make_torrent(&src, "song.flac", 500_000, 32 * 1024, 5);
+    let (mut seeder, addr) = seed(&[&manifest], &src, &[]);
+    // Every write to /dev/full fails with ENOSPC, as on a full disk.
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::os::unix::fs::symlink("/dev/full", out.join("song.flac")).unwrap();
+    let run = std::process::Command::new("timeout")
+        .arg("60")
+        .arg(env!("CARGO_BIN_EXE_songswarm"))
+        .env("SONGSWARM_NO_RING", "1")
+        .arg("leech")
+        .arg(&manifest)
+        .arg("--out")
+        .arg(&out)
+        .args(["--peer", &addr, "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "exit status; stderr: {err}");
+    assert!(
+        err.contains("song.flac")
+            && err.contains("No space left")
+            && err.contains("500000 bytes")
+            && err.contains("run the same command again"),
+        "names the file, the cause, the size and what to do: {err}"
+    );
+    // Only that command failed: the seeder still serves.
+    assert!(seeder.child.try_wait().unwrap().is_none(), "seeder exited");
+    let (mut ok, _) = leech(&manifest, &dir.path().join("out2"), &[&addr], &[]);
+    assert_eq!(ok.json()["event"], "done");
+    assert!(ok.wait_success());
+}
+
 /// Counters of the corrupting peer.
 #[derive(Default)]
 struct LiarStats {
