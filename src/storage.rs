@@ -61,6 +61,17 @@ pub enum StorageError {
         /// The OS error.
         source: io::Error,
     },
+    /// Data checked at start-up can no longer be read: the file was
+    /// shortened, replaced or became unreadable while the process ran.
+    #[error("{path}: cannot read piece {piece} ({source}): the file changed on disk after it was checked; put the right file back and start again")]
+    Unreadable {
+        /// The file read from.
+        path: PathBuf,
+        /// The piece asked for.
+        piece: u32,
+        /// The OS error.
+        source: io::Error,
+    },
     /// Reading or writing failed.
     #[error("{path}: {source}")]
     Io {
@@ -257,11 +268,25 @@ impl Storage {
         Ok(())
     }
 
-    /// Reads `buf.len()` bytes of piece `piece` from byte `begin`.
-    pub fn read(&self, piece: u32, begin: u32, buf: &mut [u8]) -> io::Result<()> {
+    /// Reads `buf.len()` bytes of piece `piece` from byte `begin` (of a
+    /// piece already verified on disk).
+    pub fn read(&self, piece: u32, begin: u32, buf: &mut [u8]) -> Result<(), StorageError> {
         let start = self.geometry.piece_offset(piece) + u64::from(begin);
+        let mut failed = None;
         self.segments(start, buf.len(), |file, at, range| {
-            file.file.read_exact_at(&mut buf[range], at)
+            file.file
+                .read_exact_at(&mut buf[range], at)
+                .inspect_err(|_| failed = Some(file.path.clone()))
+        })
+        .map_err(|source| StorageError::Unreadable {
+            path: failed.unwrap_or_else(|| self.path_of(start)),
+            piece,
+            source: match source.kind() {
+                io::ErrorKind::UnexpectedEof => {
+                    io::Error::new(source.kind(), "it is shorter than the manifest says")
+                }
+                _ => source,
+            },
         })
     }
 

@@ -184,6 +184,34 @@ fn a_full_disk_fails_the_download_with_what_to_do() {
     assert!(ok.wait_success());
 }
 
+#[test]
+fn a_seeder_whose_data_shrinks_stops_that_torrent_and_serves_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (_, shrinking) = make_torrent(&src, "a.flac", 400_000, 32 * 1024, 6);
+    let (data_b, intact) = make_torrent(&src, "b.flac", 300_000, 32 * 1024, 7);
+    let (mut seeder, addr) = seed(&[&shrinking, &intact], &src, &[]);
+    // Checked at start-up, then cut short behind the seeder's back.
+    std::fs::File::create(src.join("a.flac")).unwrap();
+    let (mut stuck, _) = leech(&shrinking, &dir.path().join("out_a"), &[&addr], &[]);
+    let stopped = seeder.json();
+    assert_eq!(stopped["event"], "stopped", "{stopped}");
+    assert_eq!(stopped["name"], "a.flac");
+    let error = stopped["error"].as_str().unwrap();
+    assert!(
+        error.contains("a.flac") && error.contains("shorter than the manifest says"),
+        "names the file and what is wrong: {error}"
+    );
+    stuck.kill();
+    // The process and its other torrent go on.
+    assert!(seeder.child.try_wait().unwrap().is_none(), "seeder exited");
+    let out_b = dir.path().join("out_b");
+    let (mut fine, _) = leech(&intact, &out_b, &[&addr], &[]);
+    assert_eq!(fine.json()["event"], "done");
+    assert!(fine.wait_success());
+    assert!(std::fs::read(out_b.join("b.flac")).unwrap() == data_b);
+}
+
 /// Counters of the corrupting peer.
 #[derive(Default)]
 struct LiarStats {

@@ -79,6 +79,14 @@ pub enum AppError {
     /// The torrent stopped on an error (e.g. the disk is full).
     #[error("download failed: {0}")]
     Failed(String),
+    /// Every torrent being served stopped on an error; this one last.
+    #[error("stopped serving {name}, the last torrent: {error}")]
+    NothingToServe {
+        /// The torrent's name.
+        name: String,
+        /// Why it stopped.
+        error: String,
+    },
 }
 
 /// A running process: listener, torrents, shutdown.
@@ -394,6 +402,7 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
     }
     let mut hashes = Vec::new();
     let mut handles = Vec::new();
+    let mut names = Vec::new();
     for (manifest, storage) in torrents {
         let n = manifest.piece_count() as usize;
         let handle = app.add_torrent(&manifest, storage, vec![true; n]);
@@ -402,15 +411,64 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
         }
         handles.push(handle);
         hashes.push(manifest.info_hash);
+        names.push(manifest.name);
     }
     let stop = shutdown_signal();
     print_listening(app.local_addr(), &hashes, opts.json);
-    stop.await;
+    let served = serve(&handles, &names, stop, opts.json).await;
     if opts.json {
         print_stats(&handles);
     }
     app.shutdown().await;
-    Ok(())
+    served
+}
+
+/// Serves until `stop`, saying so when a torrent stops on an error (its
+/// data changed on disk); the other torrents go on. Fails once every
+/// torrent has stopped.
+async fn serve(
+    handles: &[TorrentHandle],
+    names: &[String],
+    stop: impl std::future::Future<Output = ()>,
+    json: bool,
+) -> Result<(), AppError> {
+    use futures_util::StreamExt;
+    let mut failures: futures_util::stream::FuturesUnordered<_> = handles
+        .iter()
+        .zip(names)
+        .map(|(h, name)| {
+            let mut stats = h.stats.clone();
+            async move {
+                let error = stats
+                    .wait_for(|s| s.error.is_some())
+                    .await
+                    .ok()
+                    .and_then(|s| s.error.clone());
+                (h.info_hash, name, error)
+            }
+        })
+        .collect();
+    let mut stop = std::pin::pin!(stop);
+    let mut stopped = 0;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            Some((info_hash, name, error)) = failures.next() => {
+                // No error: the torrent ended because the process is ending.
+                let Some(error) = error else { continue };
+                stopped += 1;
+                if json {
+                    let v = serde_json::json!({"event": "stopped", "info_hash": info_hash.to_hex(),
+                        "name": name, "error": error});
+                    print_line(&v.to_string());
+                }
+                if stopped == handles.len() {
+                    return Err(AppError::NothingToServe { name: name.clone(), error });
+                }
+                eprintln!("songswarm: stopped serving {name}: {error}");
+            }
+        }
+    }
 }
 
 /// What `leech` needs.
@@ -578,12 +636,14 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
             summary.stats.peers_seen
         ));
     }
+    let mut served = Ok(());
     if opts.seed_after {
-        stop.await;
+        let names = [manifest.name.clone()];
+        served = serve(std::slice::from_ref(&handle), &names, stop, opts.json).await;
         if opts.json {
             print_stats(std::slice::from_ref(&handle));
         }
     }
     app.shutdown().await;
-    Ok(summary)
+    served.map(|()| summary)
 }

@@ -359,6 +359,11 @@ impl Coordinator {
                 Err(e) => self.current.error = Some(e.to_string()),
             },
             PeerEvent::StreamWindow(w) => self.sched.handle_stream_window(now, w),
+            PeerEvent::StorageFailed(e) => {
+                // The command says so to the user; this is for the log.
+                warn!(error = %e, "stopping the torrent");
+                self.current.error = Some(e.to_string());
+            }
         }
         self.drain_outputs();
     }

@@ -94,6 +94,8 @@ pub enum PeerEvent {
     },
     /// Play position for streaming: fetch these pieces first (None: off).
     StreamWindow(Option<(u32, u32)>),
+    /// Verified data could not be read back to upload it: the torrent stops.
+    StorageFailed(StorageError),
 }
 
 /// Commands from the coordinator to one connection's writer.

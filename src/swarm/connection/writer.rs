@@ -327,8 +327,16 @@ impl Writer {
                     .map(|_| buf.freeze())
             })
             .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| format!("reading piece {index}: {e}"))?;
+            .map_err(|e| e.to_string())?;
+            let data = match data {
+                Ok(data) => data,
+                Err(e) => {
+                    // Not this peer's fault: the torrent's data is gone bad.
+                    let why = e.to_string();
+                    let _ = self.ctx.events.send(PeerEvent::StorageFailed(e)).await;
+                    return Err(why);
+                }
+            };
             self.cache = Some((r.index, window_start, data));
         }
         let Some((_, _, window)) = &self.cache else {
