@@ -148,6 +148,49 @@ fn seed_refuses_missing_or_wrong_data_with_a_clear_error() {
 }
 
 #[test]
+fn leech_refuses_a_file_as_out_and_names_a_missing_manifest_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (_, manifest) = make_torrent(&src, "x.bin", 100_000, 32 * 1024, 8);
+    let leech_cmd = |manifest: &std::path::Path, out: &std::path::Path| {
+        let run = std::process::Command::new("timeout")
+            .arg("60")
+            .arg(env!("CARGO_BIN_EXE_songswarm"))
+            .env("SONGSWARM_NO_RING", "1")
+            .arg("leech")
+            .arg(manifest)
+            .arg("--out")
+            .arg(out)
+            .args(["--listen", "127.0.0.1:0"])
+            .output()
+            .unwrap();
+        (
+            run.status.code(),
+            String::from_utf8_lossy(&run.stderr).into_owned(),
+        )
+    };
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"keep me").unwrap();
+    let (code, err) = leech_cmd(&manifest, &file);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("--out") && err.contains("is a file"), "{err}");
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        b"keep me",
+        "the file was touched"
+    );
+
+    let missing = dir.path().join("missing.torrent");
+    let (code, err) = leech_cmd(&missing, &dir.path().join("out"));
+    assert_eq!(code, Some(1), "{err}");
+    assert_eq!(
+        err.matches("missing.torrent").count(),
+        1,
+        "names it once: {err}"
+    );
+}
+
+#[test]
 fn a_full_disk_fails_the_download_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");

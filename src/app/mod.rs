@@ -48,6 +48,12 @@ pub enum AppError {
         /// Why.
         source: ManifestError,
     },
+    /// A manifest file could not be read (the error names it).
+    #[error(transparent)]
+    ManifestFile(ManifestError),
+    /// `--out` names something that is not a directory.
+    #[error("--out {0} is a file: give a directory to download into (it is created if missing)")]
+    OutNotDir(PathBuf),
     /// The torrent's data is missing or wrong, or the disk failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -345,9 +351,12 @@ fn print_stats(handles: &[TorrentHandle]) {
 }
 
 fn load(path: &std::path::Path) -> Result<Manifest, AppError> {
-    Manifest::load(path).map_err(|source| AppError::Manifest {
-        path: path.to_path_buf(),
-        source,
+    Manifest::load(path).map_err(|source| match source {
+        e @ ManifestError::Io { .. } => AppError::ManifestFile(e),
+        source => AppError::Manifest {
+            path: path.to_path_buf(),
+            source,
+        },
     })
 }
 
@@ -553,6 +562,9 @@ impl LeechTarget {
 /// with `seed_after`, after SIGINT/SIGTERM).
 pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     let start = Instant::now();
+    if opts.out.exists() && !opts.out.is_dir() {
+        return Err(AppError::OutNotDir(opts.out.clone()));
+    }
     let mut app = App::bind(opts.listen, opts.config.clone()).await?;
     let manifest = match &opts.target {
         LeechTarget::Manifest(path) => {
