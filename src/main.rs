@@ -108,10 +108,10 @@ impl RateArgs {
 
 #[derive(Args)]
 struct RingArgs {
-    /// A ring member to join through (repeatable). Without one: the
-    /// manifest's `nodes`, then LAN discovery, else a new ring.
-    #[arg(long)]
-    bootstrap: Vec<SocketAddr>,
+    /// A ring member to join through, HOST:PORT (repeatable). Without one:
+    /// the manifest's `nodes`, then LAN discovery, else a new ring.
+    #[arg(long, value_parser = host_port)]
+    bootstrap: Vec<HostPort>,
     /// Address other peers reach this one at (default: the listen address,
     /// or the interface that routes to the ring).
     #[arg(long)]
@@ -132,7 +132,7 @@ impl RingArgs {
     /// The ring settings, or None with --no-ring.
     fn options(&self) -> Option<songswarm::app::ring::RingOptions> {
         (!self.no_ring).then(|| songswarm::app::ring::RingOptions {
-            bootstrap: self.bootstrap.clone(),
+            bootstrap: addresses(&self.bootstrap),
             advertise: self.advertise,
             no_discovery: self.no_discovery,
             discovery: songswarm::discovery::DiscoveryConfig {
@@ -171,9 +171,9 @@ struct LeechArgs {
     /// Directory to download into.
     #[arg(long)]
     out: PathBuf,
-    /// A peer to connect to (repeatable).
-    #[arg(long = "peer")]
-    peers: Vec<SocketAddr>,
+    /// A peer to connect to, HOST:PORT (repeatable).
+    #[arg(long = "peer", value_parser = host_port)]
+    peers: Vec<HostPort>,
     /// Address to listen on for other peers.
     #[arg(long, default_value = "0.0.0.0:0")]
     listen: SocketAddr,
@@ -222,9 +222,44 @@ struct NodeArgs {
     /// Address other nodes reach this one at (default: the listen address).
     #[arg(long)]
     advertise: Option<SocketAddr>,
-    /// A node of the ring to join through (repeatable); none starts a new ring.
-    #[arg(long)]
-    bootstrap: Vec<SocketAddr>,
+    /// A node of the ring to join through, HOST:PORT (repeatable); none
+    /// starts a new ring.
+    #[arg(long, value_parser = host_port)]
+    bootstrap: Vec<HostPort>,
+}
+
+/// The addresses of one HOST:PORT or IP:PORT argument.
+#[derive(Clone, Debug)]
+struct HostPort(Vec<SocketAddr>);
+
+/// Parses IP:PORT, or looks a host name up once, here: every address it
+/// has is kept (IPv6 and IPv4 alike), as a peer may listen on only one.
+fn host_port(arg: &str) -> Result<HostPort, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = arg.parse() {
+        return Ok(HostPort(vec![addr]));
+    }
+    match arg.to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() {
+                return Err(format!("{arg} has no address"));
+            }
+            Ok(HostPort(addrs))
+        }
+        Err(e) => Err(format!("expected HOST:PORT or IP:PORT ({e})")),
+    }
+}
+
+/// Every address of every argument, in order, once each.
+fn addresses(args: &[HostPort]) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for addr in args.iter().flat_map(|h| &h.0) {
+        if !out.contains(addr) {
+            out.push(*addr);
+        }
+    }
+    out
 }
 
 #[derive(Subcommand)]
@@ -338,7 +373,7 @@ async fn run(command: Command) -> Result<(), BoxError> {
             let opts = songswarm::app::LeechOptions {
                 target: songswarm::app::LeechTarget::parse(&args.manifest),
                 out: args.out,
-                peers: args.peers,
+                peers: addresses(&args.peers),
                 listen: args.listen,
                 seed_after: args.seed_after,
                 config: args.rates.config(),
@@ -422,7 +457,14 @@ fn create(args: CreateArgs) -> Result<(), BoxError> {
 async fn run_node(args: NodeArgs) -> Result<(), BoxError> {
     let config = ChordConfig::default();
     let seed = rand::random::<u64>();
-    let handle = Driver::bind(config, args.listen, args.advertise, args.bootstrap, seed).await?;
+    let handle = Driver::bind(
+        config,
+        args.listen,
+        args.advertise,
+        addresses(&args.bootstrap),
+        seed,
+    )
+    .await?;
     let info = handle.ring_info().await?;
     eprintln!("songswarm node {} listening, id {}", info.addr, info.id);
     wait_for_signal().await?;

@@ -191,6 +191,23 @@ fn leech_refuses_a_file_as_out_and_names_a_missing_manifest_once() {
 }
 
 #[test]
+fn a_peer_given_by_host_name_is_dialled() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (data, manifest) = make_torrent(&src, "y.bin", 200_000, 32 * 1024, 9);
+    let (_seeder, addr) = seed(&[&manifest], &src, &[]);
+    let port = addr.rsplit(':').next().unwrap();
+    // localhost may resolve to ::1 first; the seeder listens on 127.0.0.1
+    // only, so this also checks that every address of the name is tried.
+    let by_name = format!("localhost:{port}");
+    let out = dir.path().join("out");
+    let (mut l, _) = leech(&manifest, &out, &[&by_name], &[]);
+    assert_eq!(l.json()["event"], "done");
+    assert!(l.wait_success());
+    assert!(std::fs::read(out.join("y.bin")).unwrap() == data);
+}
+
+#[test]
 fn a_full_disk_fails_the_download_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
