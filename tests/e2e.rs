@@ -5,6 +5,7 @@ mod harness;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -147,31 +148,35 @@ fn seed_refuses_missing_or_wrong_data_with_a_clear_error() {
     );
 }
 
+/// Runs a leech that is expected to fail, to its exit (at most a minute):
+/// its exit code and stderr.
+fn leech_to_exit(manifest: &Path, out: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let run = std::process::Command::new("timeout")
+        .arg("60")
+        .arg(env!("CARGO_BIN_EXE_songswarm"))
+        .env("SONGSWARM_NO_RING", "1")
+        .arg("leech")
+        .arg(manifest)
+        .arg("--out")
+        .arg(out)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        run.status.code(),
+        String::from_utf8_lossy(&run.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn leech_refuses_a_file_as_out_and_names_a_missing_manifest_once() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     let (_, manifest) = make_torrent(&src, "x.bin", 100_000, 32 * 1024, 8);
-    let leech_cmd = |manifest: &std::path::Path, out: &std::path::Path| {
-        let run = std::process::Command::new("timeout")
-            .arg("60")
-            .arg(env!("CARGO_BIN_EXE_songswarm"))
-            .env("SONGSWARM_NO_RING", "1")
-            .arg("leech")
-            .arg(manifest)
-            .arg("--out")
-            .arg(out)
-            .args(["--listen", "127.0.0.1:0"])
-            .output()
-            .unwrap();
-        (
-            run.status.code(),
-            String::from_utf8_lossy(&run.stderr).into_owned(),
-        )
-    };
     let file = dir.path().join("a-file");
     std::fs::write(&file, b"keep me").unwrap();
-    let (code, err) = leech_cmd(&manifest, &file);
+    let (code, err) = leech_to_exit(&manifest, &file, &[]);
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("--out") && err.contains("is a file"), "{err}");
     assert_eq!(
@@ -181,7 +186,7 @@ fn leech_refuses_a_file_as_out_and_names_a_missing_manifest_once() {
     );
 
     let missing = dir.path().join("missing.torrent");
-    let (code, err) = leech_cmd(&missing, &dir.path().join("out"));
+    let (code, err) = leech_to_exit(&missing, &dir.path().join("out"), &[]);
     assert_eq!(code, Some(1), "{err}");
     assert_eq!(
         err.matches("missing.torrent").count(),
@@ -217,19 +222,8 @@ fn a_full_disk_fails_the_download_with_what_to_do() {
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     std::os::unix::fs::symlink("/dev/full", out.join("song.flac")).unwrap();
-    let run = std::process::Command::new("timeout")
-        .arg("60")
-        .arg(env!("CARGO_BIN_EXE_songswarm"))
-        .env("SONGSWARM_NO_RING", "1")
-        .arg("leech")
-        .arg(&manifest)
-        .arg("--out")
-        .arg(&out)
-        .args(["--peer", &addr, "--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert_eq!(run.status.code(), Some(1), "exit status; stderr: {err}");
+    let (code, err) = leech_to_exit(&manifest, &out, &["--peer", &addr]);
+    assert_eq!(code, Some(1), "exit status; stderr: {err}");
     assert!(
         err.contains("song.flac")
             && err.contains("No space left")
