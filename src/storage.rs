@@ -268,6 +268,22 @@ impl Storage {
         Ok(())
     }
 
+    /// Cuts every file that is longer than the manifest says back to its
+    /// length: a download into a file that held something longer must not
+    /// keep the old tail once every piece is verified.
+    pub fn trim_excess(&self) -> Result<(), StorageError> {
+        for f in &self.files {
+            let io_err = |source| StorageError::Io {
+                path: f.path.clone(),
+                source,
+            };
+            if f.file.metadata().map_err(io_err)?.len() > f.length {
+                f.file.set_len(f.length).map_err(io_err)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Reads `buf.len()` bytes of piece `piece` from byte `begin` (of a
     /// piece already verified on disk).
     pub fn read(&self, piece: u32, begin: u32, buf: &mut [u8]) -> Result<(), StorageError> {

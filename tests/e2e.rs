@@ -196,6 +196,24 @@ fn leech_refuses_a_file_as_out_and_names_a_missing_manifest_once() {
 }
 
 #[test]
+fn a_longer_file_in_the_way_ends_exactly_the_torrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (data, manifest) = make_torrent(&src, "z.flac", 300_000, 32 * 1024, 10);
+    let (_seeder, addr) = seed(&[&manifest], &src, &[]);
+    // Something longer already has the song's name in --out.
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("z.flac"), vec![0xAB; 450_000]).unwrap();
+    let (mut l, _) = leech(&manifest, &out, &[&addr], &[]);
+    assert_eq!(l.json()["event"], "done");
+    assert!(l.wait_success());
+    let got = std::fs::read(out.join("z.flac")).unwrap();
+    assert_eq!(got.len(), data.len(), "no stale tail after the song");
+    assert!(got == data, "content differs");
+}
+
+#[test]
 fn a_peer_given_by_host_name_is_dialled() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");

@@ -600,7 +600,7 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     let have = tokio::task::spawn_blocking(move || s.verify_all(threads()))
         .await
         .map_err(|e| AppError::Failed(e.to_string()))?;
-    let handle = app.add_torrent(&manifest, storage, have);
+    let handle = app.add_torrent(&manifest, storage.clone(), have);
     if let Some(ring) = app.ring() {
         ring.track(handle.clone());
     }
@@ -631,6 +631,10 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
         app.shutdown().await;
         return Err(AppError::Failed(e));
     }
+    // Every piece is verified; a file that was longer before is cut to size.
+    tokio::task::spawn_blocking(move || storage.trim_excess())
+        .await
+        .map_err(|e| AppError::Failed(e.to_string()))??;
     let summary = LeechSummary {
         info_hash: manifest.info_hash,
         stats: done,
