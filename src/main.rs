@@ -411,7 +411,8 @@ async fn run(command: Command) -> Result<(), BoxError> {
 
 /// `songswarm create`: build the manifest, write it atomically, print it.
 fn create(args: CreateArgs) -> Result<(), BoxError> {
-    use songswarm::manifest::{build, BuildOptions};
+    use songswarm::manifest::{build, check_output, BuildOptions};
+    check_output(&args.out, &args.inputs)?;
     let opts = BuildOptions {
         piece_length: args.piece_length,
         title: args.title,

@@ -263,7 +263,6 @@ fn create_command_writes_the_manifest_and_prints_it() {
     audio::tag_file(&wav, "T", "A", "B");
     let out = tmp.path().join("out/t.torrent");
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    std::fs::write(&out, b"old contents are replaced").unwrap();
     let o = songswarm(&[
         "create".as_ref(),
         wav.as_os_str(),
@@ -312,4 +311,32 @@ fn create_command_writes_the_manifest_and_prints_it() {
     ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("nope"));
+}
+
+#[test]
+fn create_refuses_to_write_over_an_input_or_anything_but_a_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let wav = tmp.path().join("t.wav");
+    audio::write_wav(&wav, 800);
+    let song = std::fs::read(&wav).unwrap();
+    let notes = tmp.path().join("notes.txt");
+    std::fs::write(&notes, b"keep me").unwrap();
+    let cases: [(&Path, &str); 3] = [
+        (&wav, "one of the files to share"),
+        (&notes, "not a manifest"),
+        (tmp.path(), "is a directory"),
+    ];
+    for (out, why) in cases {
+        let o = songswarm(&[
+            "create".as_ref(),
+            wav.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "-o {}: {err}", out.display());
+        assert!(err.contains(why), "-o {}: {err}", out.display());
+    }
+    assert_eq!(std::fs::read(&wav).unwrap(), song, "the song was changed");
+    assert_eq!(std::fs::read(&notes).unwrap(), b"keep me");
 }

@@ -40,7 +40,7 @@ mod decode;
 mod tags;
 mod validate;
 
-pub use build::{build, default_piece_length, BuildOptions, MIN_BUILD_PIECE_LENGTH};
+pub use build::{build, check_output, default_piece_length, BuildOptions, MIN_BUILD_PIECE_LENGTH};
 
 /// Largest metainfo file accepted, in bytes.
 pub const MAX_METAINFO_BYTES: u64 = 16 << 20;
