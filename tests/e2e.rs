@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use harness::{allocated_bytes, leech, make_torrent, seed, wait_until, Proc};
+use harness::{allocated_bytes, assert_finishes_with, leech, make_torrent, seed, wait_until, Proc};
 use songswarm::manifest::Manifest;
 use songswarm::wire::peer::{encode_message, Handshake, Message, PeerCodec, HANDSHAKE_LEN};
 use tokio_util::codec::Decoder;
@@ -206,11 +206,8 @@ fn a_longer_file_in_the_way_ends_exactly_the_torrent() {
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("z.flac"), vec![0xAB; 450_000]).unwrap();
     let (mut l, _) = leech(&manifest, &out, &[&addr], &[]);
-    assert_eq!(l.json()["event"], "done");
-    assert!(l.wait_success());
-    let got = std::fs::read(out.join("z.flac")).unwrap();
-    assert_eq!(got.len(), data.len(), "no stale tail after the song");
-    assert!(got == data, "content differs");
+    // No stale tail after the song.
+    assert_finishes_with(&mut l, &out.join("z.flac"), &data);
 }
 
 #[test]
@@ -225,16 +222,14 @@ fn a_peer_given_by_host_name_is_dialled() {
     let by_name = format!("localhost:{port}");
     let out = dir.path().join("out");
     let (mut l, _) = leech(&manifest, &out, &[&by_name], &[]);
-    assert_eq!(l.json()["event"], "done");
-    assert!(l.wait_success());
-    assert!(std::fs::read(out.join("y.bin")).unwrap() == data);
+    assert_finishes_with(&mut l, &out.join("y.bin"), &data);
 }
 
 #[test]
 fn a_full_disk_fails_the_download_with_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
-    let (_, manifest) = make_torrent(&src, "song.flac", 500_000, 32 * 1024, 5);
+    let (data, manifest) = make_torrent(&src, "song.flac", 500_000, 32 * 1024, 5);
     let (mut seeder, addr) = seed(&[&manifest], &src, &[]);
     // Every write to /dev/full fails with ENOSPC, as on a full disk.
     let out = dir.path().join("out");
@@ -251,9 +246,9 @@ fn a_full_disk_fails_the_download_with_what_to_do() {
     );
     // Only that command failed: the seeder still serves.
     assert!(seeder.child.try_wait().unwrap().is_none(), "seeder exited");
-    let (mut ok, _) = leech(&manifest, &dir.path().join("out2"), &[&addr], &[]);
-    assert_eq!(ok.json()["event"], "done");
-    assert!(ok.wait_success());
+    let out2 = dir.path().join("out2");
+    let (mut ok, _) = leech(&manifest, &out2, &[&addr], &[]);
+    assert_finishes_with(&mut ok, &out2.join("song.flac"), &data);
 }
 
 #[test]
@@ -279,9 +274,7 @@ fn a_seeder_whose_data_shrinks_stops_that_torrent_and_serves_the_others() {
     assert!(seeder.child.try_wait().unwrap().is_none(), "seeder exited");
     let out_b = dir.path().join("out_b");
     let (mut fine, _) = leech(&intact, &out_b, &[&addr], &[]);
-    assert_eq!(fine.json()["event"], "done");
-    assert!(fine.wait_success());
-    assert!(std::fs::read(out_b.join("b.flac")).unwrap() == data_b);
+    assert_finishes_with(&mut fine, &out_b.join("b.flac"), &data_b);
 }
 
 /// Counters of the corrupting peer.

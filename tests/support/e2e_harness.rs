@@ -171,6 +171,17 @@ pub fn leech(manifest: &Path, out: &Path, peers: &[&str], extra: &[&str]) -> (Pr
     (p, addr)
 }
 
+/// Waits for a leecher's `done` line and clean exit, then asserts that
+/// `file` holds exactly `data`.
+pub fn assert_finishes_with(leecher: &mut Proc, file: &Path, data: &[u8]) {
+    let done = leecher.json();
+    assert_eq!(done["event"], "done", "{}: {done}", leecher.what);
+    assert!(leecher.wait_success(), "{}: exit status", leecher.what);
+    let got = std::fs::read(file).unwrap();
+    assert_eq!(got.len(), data.len(), "length of {}", file.display());
+    assert!(got == data, "content of {} differs", file.display());
+}
+
 /// Polls `cond` every few milliseconds until it holds; panics at the deadline.
 /// (Waiting on an observable event, not sleeping for a guessed time.)
 pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
