@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use harness::{allocated_bytes, assert_finishes_with, leech, make_torrent, seed, wait_until, Proc};
+use harness::{
+    allocated_bytes, assert_finishes_with, leech, make_torrent, seed, seeded, wait_until, Proc,
+};
 use songswarm::manifest::Manifest;
 use songswarm::wire::peer::{encode_message, Handshake, Message, PeerCodec, HANDSHAKE_LEN};
 use tokio_util::codec::Decoder;
@@ -197,45 +199,36 @@ fn leech_refuses_a_file_as_out_and_names_a_missing_manifest_once() {
 
 #[test]
 fn a_longer_file_in_the_way_ends_exactly_the_torrent() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    let (data, manifest) = make_torrent(&src, "z.flac", 300_000, 32 * 1024, 10);
-    let (_seeder, addr) = seed(&[&manifest], &src, &[]);
+    let s = seeded("z.flac", 300_000, 10);
     // Something longer already has the song's name in --out.
-    let out = dir.path().join("out");
+    let out = s.dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("z.flac"), vec![0xAB; 450_000]).unwrap();
-    let (mut l, _) = leech(&manifest, &out, &[&addr], &[]);
+    let (mut l, _) = leech(&s.manifest, &out, &[&s.addr], &[]);
     // No stale tail after the song.
-    assert_finishes_with(&mut l, &out.join("z.flac"), &data);
+    assert_finishes_with(&mut l, &out.join("z.flac"), &s.data);
 }
 
 #[test]
 fn a_peer_given_by_host_name_is_dialled() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    let (data, manifest) = make_torrent(&src, "y.bin", 200_000, 32 * 1024, 9);
-    let (_seeder, addr) = seed(&[&manifest], &src, &[]);
-    let port = addr.rsplit(':').next().unwrap();
+    let s = seeded("y.bin", 200_000, 9);
+    let port = s.addr.rsplit(':').next().unwrap();
     // localhost may resolve to ::1 first; the seeder listens on 127.0.0.1
     // only, so this also checks that every address of the name is tried.
     let by_name = format!("localhost:{port}");
-    let out = dir.path().join("out");
-    let (mut l, _) = leech(&manifest, &out, &[&by_name], &[]);
-    assert_finishes_with(&mut l, &out.join("y.bin"), &data);
+    let out = s.dir.path().join("out");
+    let (mut l, _) = leech(&s.manifest, &out, &[&by_name], &[]);
+    assert_finishes_with(&mut l, &out.join("y.bin"), &s.data);
 }
 
 #[test]
 fn a_full_disk_fails_the_download_with_what_to_do() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    let (data, manifest) = make_torrent(&src, "song.flac", 500_000, 32 * 1024, 5);
-    let (mut seeder, addr) = seed(&[&manifest], &src, &[]);
+    let mut s = seeded("song.flac", 500_000, 5);
     // Every write to /dev/full fails with ENOSPC, as on a full disk.
-    let out = dir.path().join("out");
+    let out = s.dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     std::os::unix::fs::symlink("/dev/full", out.join("song.flac")).unwrap();
-    let (code, err) = leech_to_exit(&manifest, &out, &["--peer", &addr]);
+    let (code, err) = leech_to_exit(&s.manifest, &out, &["--peer", &s.addr]);
     assert_eq!(code, Some(1), "exit status; stderr: {err}");
     assert!(
         err.contains("song.flac")
@@ -245,10 +238,13 @@ fn a_full_disk_fails_the_download_with_what_to_do() {
         "names the file, the cause, the size and what to do: {err}"
     );
     // Only that command failed: the seeder still serves.
-    assert!(seeder.child.try_wait().unwrap().is_none(), "seeder exited");
-    let out2 = dir.path().join("out2");
-    let (mut ok, _) = leech(&manifest, &out2, &[&addr], &[]);
-    assert_finishes_with(&mut ok, &out2.join("song.flac"), &data);
+    assert!(
+        s.seeder.child.try_wait().unwrap().is_none(),
+        "seeder exited"
+    );
+    let out2 = s.dir.path().join("out2");
+    let (mut ok, _) = leech(&s.manifest, &out2, &[&s.addr], &[]);
+    assert_finishes_with(&mut ok, &out2.join("song.flac"), &s.data);
 }
 
 #[test]

@@ -151,6 +151,36 @@ pub fn seed(manifests: &[&Path], data: &Path, extra: &[&str]) -> (Proc, String) 
     (p, addr)
 }
 
+/// One single-file torrent in a fresh temp dir (`dir/src`, 32 KiB pieces),
+/// served by one seeder.
+pub struct Seeded {
+    /// Holds everything; removed when dropped.
+    pub dir: tempfile::TempDir,
+    /// The file's bytes.
+    pub data: Vec<u8>,
+    /// Its manifest.
+    pub manifest: PathBuf,
+    /// The seeder.
+    pub seeder: Proc,
+    /// Where it listens.
+    pub addr: String,
+}
+
+/// Writes `name` (`len` random bytes from `seed`) and serves it.
+pub fn seeded(name: &str, len: usize, seed: u64) -> Seeded {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (data, manifest) = make_torrent(&src, name, len, 32 * 1024, seed);
+    let (seeder, addr) = self::seed(&[&manifest], &src, &[]);
+    Seeded {
+        dir,
+        data,
+        manifest,
+        seeder,
+        addr,
+    }
+}
+
 /// Starts a leecher of `manifest` into `out`, dialling `peers`.
 pub fn leech(manifest: &Path, out: &Path, peers: &[&str], extra: &[&str]) -> (Proc, String) {
     let mut args: Vec<String> = vec!["leech".into(), manifest.display().to_string()];
