@@ -149,7 +149,8 @@ struct SeedArgs {
     /// Manifests to serve.
     #[arg(required = true)]
     manifests: Vec<PathBuf>,
-    /// Where the data lives (the directory that holds each torrent's name).
+    /// Where the data lives: the directory that holds each torrent's name, or
+    /// for a single-file torrent the file itself.
     #[arg(long)]
     data: PathBuf,
     /// Address to listen on.

@@ -27,6 +27,16 @@ pub enum StorageError {
         /// The full path looked at.
         path: PathBuf,
     },
+    /// `--data` names a file, but the torrent is a directory of files.
+    #[error("{path} is a file, but this torrent is the directory {name} of {count} files: give --data the directory that holds {name}")]
+    DataIsFile {
+        /// What `--data` named.
+        path: PathBuf,
+        /// The torrent's directory name.
+        name: String,
+        /// How many files the torrent has.
+        count: usize,
+    },
     /// A file exists but has the wrong size.
     #[error(
         "{path} is {actual} bytes but the manifest says {expected}: wrong file or wrong --data?"
@@ -158,10 +168,26 @@ fn write_all_vectored_at(file: &File, mut bufs: &mut [IoSlice<'_>], mut at: u64)
 
 impl Storage {
     /// Opens existing data for seeding: every file must exist with its size.
+    /// `root` is the directory that holds the torrent's name or, for a
+    /// single-file torrent, may be the file itself (under any name).
     pub fn open_existing(root: &Path, manifest: &Manifest) -> Result<Storage, StorageError> {
+        let root_is_file = std::fs::metadata(root).is_ok_and(|m| m.is_file());
+        let single =
+            manifest.files.len() == 1 && manifest.files[0].path == Path::new(&manifest.name);
+        if root_is_file && !single {
+            return Err(StorageError::DataIsFile {
+                path: root.to_path_buf(),
+                name: manifest.name.clone(),
+                count: manifest.files.len(),
+            });
+        }
         let mut files = Vec::new();
         for f in &manifest.files {
-            let path = root.join(&f.path);
+            let path = if root_is_file {
+                root.to_path_buf()
+            } else {
+                root.join(&f.path)
+            };
             let file = match File::open(&path) {
                 Ok(file) => file,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {

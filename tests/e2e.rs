@@ -150,6 +150,52 @@ fn seed_refuses_missing_or_wrong_data_with_a_clear_error() {
     );
 }
 
+#[test]
+fn seed_takes_the_file_itself_as_data_for_a_single_file_torrent() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (data, manifest) = make_torrent(&src, "x.bin", 300_000, 32 * 1024, 11);
+    // The song under another name, and --data naming that file.
+    let renamed = dir.path().join("my copy.bin");
+    std::fs::rename(src.join("x.bin"), &renamed).unwrap();
+    let (_seeder, addr) = seed(&[&manifest], &renamed, &[]);
+    let out = dir.path().join("out");
+    let (mut l, _) = leech(&manifest, &out, &[&addr], &[]);
+    assert_finishes_with(&mut l, &out.join("x.bin"), &data);
+
+    // An album is a directory: a file as its --data is refused, with what
+    // to give instead.
+    let album = dir.path().join("album");
+    std::fs::create_dir_all(&album).unwrap();
+    std::fs::write(album.join("a.bin"), &data[..1000]).unwrap();
+    std::fs::write(album.join("b.bin"), &data[1000..3000]).unwrap();
+    let album_manifest = dir.path().join("album.torrent");
+    let songswarm = || std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"));
+    let made = songswarm()
+        .arg("create")
+        .arg(&album)
+        .arg("-o")
+        .arg(&album_manifest)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let out = songswarm()
+        .env("SONGSWARM_NO_RING", "1")
+        .arg("seed")
+        .arg(&album_manifest)
+        .arg("--data")
+        .arg(album.join("a.bin"))
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("is a file") && err.contains("directory album of 2 files"),
+        "says what --data must be: {err}"
+    );
+}
+
 /// Runs a leech that is expected to fail, to its exit (at most a minute):
 /// its exit code and stderr.
 fn leech_to_exit(manifest: &Path, out: &Path, extra: &[&str]) -> (Option<i32>, String) {
