@@ -196,6 +196,44 @@ fn seed_takes_the_file_itself_as_data_for_a_single_file_torrent() {
     );
 }
 
+#[test]
+fn a_leecher_with_no_reachable_peer_says_so_and_finishes_once_one_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (data, manifest) = make_torrent(&src, "w.bin", 200_000, 32 * 1024, 12);
+    // A loopback port with nothing listening on it (yet).
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let peer = format!("127.0.0.1:{port}");
+    let (m, out) = (manifest.display().to_string(), dir.path().join("out"));
+    let o = out.display().to_string();
+    let mut l = Proc::start_watching_stderr(&[
+        "leech",
+        &m,
+        "--out",
+        &o,
+        "--peer",
+        &peer,
+        "--listen",
+        "127.0.0.1:0",
+        "--json",
+    ]);
+    l.listening();
+    let said = l.err_line();
+    assert!(
+        said.contains("no peer connected") && said.contains(&peer) && said.contains("refused"),
+        "names the peer and why: {said}"
+    );
+    // The seeder comes up at that address; the leecher's next try finds it.
+    let s = src.display().to_string();
+    let mut seeder = Proc::start(&["seed", &m, "--data", &s, "--listen", &peer, "--json"]);
+    seeder.listening();
+    assert_finishes_with(&mut l, &out.join("w.bin"), &data);
+}
+
 /// Runs a leech that is expected to fail, to its exit (at most a minute):
 /// its exit code and stderr.
 fn leech_to_exit(manifest: &Path, out: &Path, extra: &[&str]) -> (Option<i32>, String) {

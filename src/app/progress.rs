@@ -1,4 +1,6 @@
 //! The progress bar of a download: on stderr, only when stderr is a terminal.
+//! Otherwise a download that cannot reach any peer says so once per stall,
+//! so a user of a script or a log is not left looking at silence.
 
 use std::io::IsTerminal;
 
@@ -15,9 +17,16 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Starts the bar for torrent `name`.
+    /// Starts the bar for torrent `name`; without a terminal, the stall
+    /// reports instead.
     pub fn start(stats: watch::Receiver<TorrentStats>, name: String) -> Progress {
-        Progress::start_in(None, stats, name)
+        if std::io::stderr().is_terminal() {
+            return Progress::start_in(None, stats, name);
+        }
+        let task = tokio::spawn(report_stalls(stats));
+        Progress {
+            inner: Some((ProgressBar::hidden(), task)),
+        }
     }
 
     /// Starts the bar as one of several shown together in `multi`.
@@ -48,7 +57,7 @@ impl Progress {
                     let s = stats.borrow_and_update();
                     let per_piece = s.total_bytes / u64::from(s.piece_count.max(1));
                     b.set_position((u64::from(s.have_pieces) * per_piece).min(s.total_bytes));
-                    b.set_prefix(format!("{} peers", s.peers));
+                    b.set_prefix(peers_text(&s));
                 }
                 if stats.changed().await.is_err() {
                     break;
@@ -65,6 +74,32 @@ impl Progress {
         if let Some((bar, task)) = self.inner {
             task.abort();
             bar.finish_and_clear();
+        }
+    }
+}
+
+/// The bar's peer count, with why it is zero when a dial failed.
+fn peers_text(s: &TorrentStats) -> String {
+    match (&s.unreachable, s.peers) {
+        (Some(why), 0) => format!("0 peers (last try {why})"),
+        _ => format!("{} peers", s.peers),
+    }
+}
+
+/// Prints one line each time the download is left with no peer and a dial
+/// has failed, until a peer connects again.
+async fn report_stalls(mut stats: watch::Receiver<TorrentStats>) {
+    loop {
+        let why = match stats
+            .wait_for(|s| s.peers == 0 && s.unreachable.is_some())
+            .await
+        {
+            Ok(s) => s.unreachable.clone().unwrap_or_default(),
+            Err(_) => return,
+        };
+        eprintln!("songswarm: no peer connected; last try {why}; still trying");
+        if stats.wait_for(|s| s.peers > 0).await.is_err() {
+            return;
         }
     }
 }

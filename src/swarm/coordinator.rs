@@ -62,6 +62,9 @@ pub struct TorrentStats {
     pub complete: bool,
     /// A fatal error stopped the torrent (e.g. the disk is full).
     pub error: Option<String>,
+    /// While no peer is connected: the last dial that failed, as
+    /// `address: reason` (what a user waiting for peers wants to know).
+    pub unreachable: Option<String>,
 }
 
 /// The application's handle on a running torrent.
@@ -263,6 +266,9 @@ impl Coordinator {
     fn publish(&mut self) {
         self.current.have_pieces = self.sched.pieces().have_count();
         self.current.peers = self.links.len();
+        if self.current.peers > 0 {
+            self.current.unreachable = None;
+        }
         self.current.peers_seen = self.seen.len();
         self.current.complete = self.sched.is_complete();
         self.stats.send_replace(self.current.clone());

@@ -55,35 +55,66 @@ pub struct Proc {
     pub child: Child,
     /// Its stdout, line by line.
     lines: mpsc::Receiver<String>,
+    /// Its stderr, line by line, when started with `start_watching_stderr`.
+    errors: Option<mpsc::Receiver<String>>,
     /// What it was started with (for failure messages).
     pub what: String,
 }
 
+/// The lines of `from`, read on a thread of their own.
+fn lines_of(from: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 impl Proc {
-    /// Starts `songswarm args…`.
+    /// Starts `songswarm args…`; its stderr goes to the test's.
     pub fn start(args: &[&str]) -> Proc {
+        Proc::spawn(args, false)
+    }
+
+    /// Starts `songswarm args…` with its stderr read by `err_line`.
+    pub fn start_watching_stderr(args: &[&str]) -> Proc {
+        Proc::spawn(args, true)
+    }
+
+    fn spawn(args: &[&str], watch_stderr: bool) -> Proc {
         // These runs name their peers with --peer: no ring, no LAN discovery.
         let mut child = Command::new(env!("CARGO_BIN_EXE_songswarm"))
             .env("SONGSWARM_NO_RING", "1")
             .args(args)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(if watch_stderr {
+                Stdio::piped()
+            } else {
+                Stdio::inherit()
+            })
             .spawn()
             .expect("spawn songswarm");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let lines = lines_of(child.stdout.take().unwrap());
+        let errors = child.stderr.take().map(lines_of);
         Proc {
             child,
-            lines: rx,
+            lines,
+            errors,
             what: args.join(" "),
+        }
+    }
+
+    /// The next stderr line, or a panic at the deadline / end of output.
+    pub fn err_line(&mut self) -> String {
+        let errors = self.errors.as_ref().expect("stderr is not watched");
+        match errors.recv_timeout(DEADLINE) {
+            Ok(l) => l,
+            Err(e) => panic!("{}: no stderr line ({e})", self.what),
         }
     }
 

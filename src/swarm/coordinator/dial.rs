@@ -43,6 +43,9 @@ impl Coordinator {
         }
         self.remove_link(key);
         if let Some(addr) = self.dialled.remove(&key) {
+            if !was_connected && self.links.is_empty() {
+                self.current.unreachable = Some(format!("{addr}: {reason}"));
+            }
             if let Some(d) = self.known.get_mut(&addr) {
                 if d.active == Some(key) {
                     d.active = None;
