@@ -580,3 +580,36 @@ fn super_seed_sends_no_second_copy_until_every_piece_is_out() {
         "a second copy once every piece was out: {offers:?}"
     );
 }
+
+/// A super-seed keeps about a second of a peer's rate on offer, up to 64 MiB
+/// whatever the piece size. Counted in pieces (64), 16 KiB pieces put only
+/// 1 MiB on offer, which held a lone leecher to a tenth of its speed.
+#[test]
+fn super_seed_offer_window_is_counted_in_bytes() {
+    let piece = 16 * 1024;
+    let geometry = Geometry::new(piece, 8192 * piece);
+    let now = Instant::now();
+    let cfg = SwarmConfig::default();
+    let mut seed = Scheduler::new(geometry, cfg, StdRng::seed_from_u64(5), now);
+    for i in 0..8192 {
+        seed.set_have(i);
+    }
+    let (mut offers, mut unchoked) = (Vec::new(), Default::default());
+    seed.handle_peer_connected(now, 1, None);
+    seed.handle_peer_interest(now, 1, true);
+    seed.handle_tick(now);
+    drain_seed(&mut seed, &mut offers, &mut unchoked);
+    assert!(unchoked.contains(&1), "the only peer is unchoked");
+    // The peer takes 100 MB in a second (6,104 pieces), then completes the
+    // first piece it was offered: the seed tops its offers up.
+    let later = now + Duration::from_secs(1);
+    seed.handle_uploaded(later, 1, 100_000_000);
+    seed.handle_tick(later);
+    seed.handle_have(later, 1, offers[0].0);
+    drain_seed(&mut seed, &mut offers, &mut unchoked);
+    let on_offer = offers.len() - 1;
+    assert_eq!(on_offer, 4096, "64 MiB of 16 KiB pieces on offer");
+    let distinct: std::collections::HashSet<u32> = offers.iter().map(|(p, _)| *p).collect();
+    assert_eq!(distinct.len(), offers.len(), "no piece offered twice");
+    assert!(seed.check_invariants());
+}

@@ -14,7 +14,7 @@
 //! slots by rate (download rate from them while leeching, upload rate to them
 //! while seeding) plus one optimistic slot that rotates.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -92,6 +92,8 @@ struct PeerState {
     slow_start: usize,
     /// Super-seeding: pieces we announced to it.
     announced: Vec<bool>,
+    /// Super-seeding: announced pieces it does not have yet.
+    on_offer: u32,
     /// Super-seeding: its offer window before its rate is measured.
     offer_window: u32,
     /// When it last announced a new piece (a stalled peer may get a second
@@ -115,6 +117,12 @@ pub struct Scheduler {
     peers: BTreeMap<PeerKey, PeerState>,
     /// Per piece: how many connected peers have it.
     availability: Vec<u32>,
+    /// Pieces no connected peer has.
+    unspread: u32,
+    /// Exactly the missing pieces (none of their blocks asked for), rarest
+    /// first: (availability, random rank, piece). A new piece is the first
+    /// one here the peer has, not the result of a scan of every piece.
+    rarest: BTreeSet<(u32, u32, u32)>,
     /// Per piece: a random rank that breaks availability ties.
     tiebreak: Vec<u32>,
     /// Pieces currently `Partial`, oldest first.
@@ -141,9 +149,21 @@ pub struct Scheduler {
     banned: HashSet<PeerKey>,
     /// Every piece was there from the start (we are a pure seed).
     seeded_from_start: bool,
-    /// Super-seeding: per piece, peers holding an offer of it not yet taken.
+    /// Super-seeding: per piece, unchoked peers holding an offer of it not
+    /// yet taken.
     offers: Vec<u32>,
+    /// Super-seeding: per piece, peers holding an offer of it not yet taken,
+    /// choked or not.
+    pending: Vec<u32>,
+    /// Super-seeding: every piece by its offer rank, least spread first (see
+    /// `superseed`); kept in step with the three counts above, so an offer
+    /// need not look at every piece and every peer.
+    by_spread: BTreeSet<SpreadKey>,
 }
+
+/// A piece's offer rank: (holders plus unchoked offers, all offers, random
+/// rank, piece).
+type SpreadKey = (u32, u32, u32, u32);
 
 impl Scheduler {
     /// A scheduler for `geometry`, all pieces missing.
@@ -156,6 +176,10 @@ impl Scheduler {
             pieces: Pieces::new(geometry),
             peers: BTreeMap::new(),
             availability: vec![0; n],
+            unspread: n as u32,
+            rarest: (0..n as u32)
+                .map(|i| (0, tiebreak[i as usize], i))
+                .collect(),
             tiebreak,
             partials: Vec::new(),
             verifying: HashMap::new(),
@@ -170,6 +194,8 @@ impl Scheduler {
             banned: HashSet::new(),
             seeded_from_start: false,
             offers: vec![0; n],
+            pending: vec![0; n],
+            by_spread: BTreeSet::new(),
         }
     }
 
@@ -190,10 +216,12 @@ impl Scheduler {
 
     /// Marks a piece as already verified on disk (resume, or seeding).
     pub fn set_have(&mut self, piece: u32) {
+        self.rarest.remove(&self.rarity(piece as usize));
         self.pieces.set_have(piece);
         if self.pieces.is_complete() {
             self.completed = true;
             self.seeded_from_start = true;
+            self.rank_all();
         }
     }
 
@@ -226,6 +254,7 @@ impl Scheduler {
                 snubbed: false,
                 slow_start: self.cfg.initial_pipeline,
                 announced: vec![false; n],
+                on_offer: 0,
                 offer_window: 1,
                 last_have_at: now,
                 strikes: 0,
@@ -259,11 +288,11 @@ impl Scheduler {
         };
         for (i, has) in p.have.iter().enumerate() {
             if *has {
-                self.availability[i] -= 1;
+                self.recount(i, |s| s.availability[i] -= 1);
             }
         }
         for (r, _) in &p.inflight {
-            self.pieces.release(r);
+            self.release(r);
         }
         if self.optimistic == Some(peer) {
             self.optimistic = None;
@@ -286,18 +315,39 @@ impl Scheduler {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
+        let mut changed = Vec::new();
         for i in 0..count {
             let has = bitfield_has(bits, i);
             if has != p.have[i as usize] {
                 p.have[i as usize] = has;
                 if has {
-                    self.availability[i as usize] += 1;
                     p.have_count += 1;
                 } else {
-                    self.availability[i as usize] -= 1;
                     p.have_count -= 1;
                 }
+                changed.push((i as usize, has));
             }
+        }
+        p.on_offer = (p.announced.iter().zip(&p.have))
+            .filter(|(a, h)| **a && !**h)
+            .count() as u32;
+        // Pieces being hash-checked still count: only a good hash removes
+        // a piece from every peer's count (see `handle_verified`).
+        let pieces = &self.pieces;
+        p.interesting = p
+            .have
+            .iter()
+            .enumerate()
+            .filter(|(i, h)| **h && !pieces.has(*i as u32))
+            .count() as u32;
+        for (i, has) in changed {
+            self.recount(i, |s| {
+                if has {
+                    s.availability[i] += 1;
+                } else {
+                    s.availability[i] -= 1;
+                }
+            });
         }
         self.count_offers(peer, true);
         self.after_have_change(now, peer);
@@ -318,17 +368,29 @@ impl Scheduler {
         p.have[piece as usize] = true;
         p.have_count += 1;
         p.last_have_at = now;
-        let was_offered = p.announced[piece as usize] && !p.am_choking;
-        self.availability[piece as usize] += 1;
-        if was_offered && self.super_seeding() {
-            self.offers[piece as usize] = self.offers[piece as usize].saturating_sub(1);
+        if !self.pieces.has(piece) {
+            p.interesting += 1;
+        }
+        let i = piece as usize;
+        let (announced, unchoked) = (p.announced[i], !p.am_choking);
+        if announced {
+            p.on_offer -= 1;
+        }
+        let offered = announced && self.super_seeding();
+        self.recount(i, |s| {
+            s.availability[i] += 1;
+            if offered {
+                s.pending[i] -= 1;
+                if unchoked {
+                    s.offers[i] -= 1;
+                }
+            }
+        });
+        if offered && unchoked {
             self.offer_taken(peer);
         }
         self.after_have_change(now, peer);
-        if self.super_seeding()
-            && self.availability[piece as usize] == 1
-            && self.availability.iter().all(|&a| a > 0)
-        {
+        if self.super_seeding() && self.availability[i] == 1 && self.unspread == 0 {
             // The last piece out reached its first peer: now
             // every peer may get a second copy (see `superseed`).
             self.offer_all(now);
@@ -343,15 +405,6 @@ impl Scheduler {
             self.drop_peer(now, peer, false, "both sides are seeds");
             return;
         }
-        let pieces = &self.pieces;
-        // Pieces being hash-checked still count: only a good hash removes
-        // a piece from every peer's count (see `handle_verified`).
-        p.interesting = p
-            .have
-            .iter()
-            .enumerate()
-            .filter(|(i, h)| **h && !pieces.has(*i as u32))
-            .count() as u32;
         self.update_interest(peer);
         self.fill(now, peer);
         self.offer(now, peer);
@@ -380,7 +433,7 @@ impl Scheduler {
         if choking {
             // BEP 3: a choke discards every pending request.
             for (r, _) in std::mem::take(&mut p.inflight) {
-                self.pieces.release(&r);
+                self.release(&r);
             }
             self.fill_all(now);
         } else {
@@ -473,6 +526,7 @@ impl Scheduler {
     pub fn handle_verified(&mut self, now: Instant, piece: u32, ok: bool) {
         let contributors = self.verifying.remove(&piece).unwrap_or_default();
         self.pieces.verified(piece, ok);
+        self.relist(piece);
         if ok {
             self.outputs.push_back(Output::Have(piece));
             let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
@@ -543,7 +597,7 @@ impl Scheduler {
             }
         }
         for r in &expired {
-            self.pieces.release(r);
+            self.release(r);
         }
         if now.saturating_duration_since(self.last_rechoke) >= self.cfg.rechoke_interval
             || self.last_optimistic.is_none()
@@ -554,17 +608,61 @@ impl Scheduler {
         self.offer_all(now);
     }
 
+    /// Piece `i`'s place in `rarest`.
+    fn rarity(&self, i: usize) -> (u32, u32, u32) {
+        (self.availability[i], self.tiebreak[i], i as u32)
+    }
+
+    /// Lists piece `i` among the rarest if it is missing (again).
+    fn relist(&mut self, i: u32) {
+        if matches!(self.pieces.state(i), PieceState::Missing) {
+            self.rarest.insert(self.rarity(i as usize));
+        }
+    }
+
+    /// A request is off: its block is free again (and its piece missing
+    /// again if nothing else of it is asked for or in).
+    fn release(&mut self, r: &BlockRef) {
+        self.pieces.release(r);
+        self.relist(r.index);
+    }
+
+    /// Applies `change` to piece `i`'s counts (holders, super-seed offers),
+    /// keeping the count of pieces nobody has and both rankings in step.
+    fn recount(&mut self, i: usize, change: impl FnOnce(&mut Scheduler)) {
+        let listed = self.rarest.remove(&self.rarity(i));
+        let ranked = self.super_seeding();
+        if ranked {
+            self.by_spread.remove(&self.spread_key(i));
+        }
+        let held = self.availability[i] > 0;
+        change(self);
+        match (held, self.availability[i] > 0) {
+            (false, true) => self.unspread -= 1,
+            (true, false) => self.unspread += 1,
+            _ => {}
+        }
+        if listed {
+            self.rarest.insert(self.rarity(i));
+        }
+        if ranked {
+            self.by_spread.insert(self.spread_key(i));
+        }
+    }
+
     fn drop_peer(&mut self, now: Instant, peer: PeerKey, ban: bool, reason: &'static str) {
         if ban {
             self.banned.insert(peer);
             // Its blocks in unfinished pieces are suspect too: start them over.
-            for &i in &self.partials {
+            for idx in 0..self.partials.len() {
+                let i = self.partials[idx];
                 if self
                     .pieces
                     .partial(i)
                     .is_some_and(|p| p.contributors.contains(&peer))
                 {
                     self.pieces.reset(i);
+                    self.relist(i);
                 }
             }
         }
@@ -579,6 +677,13 @@ impl Scheduler {
     /// that every in-flight request points at a requested block.
     pub fn check_invariants(&self) -> bool {
         if !self.pieces.check_invariant() {
+            return false;
+        }
+        let missing: BTreeSet<(u32, u32, u32)> = (0..self.pieces.count())
+            .filter(|&i| matches!(self.pieces.state(i), PieceState::Missing))
+            .map(|i| self.rarity(i as usize))
+            .collect();
+        if self.rarest != missing {
             return false;
         }
         self.peers.values().all(|p| {

@@ -90,21 +90,20 @@ impl Scheduler {
         }
         // 3. A new piece: rarest first, random ties.
         let p = &self.peers[&peer];
-        let mut best: Option<(u32, u32, u32)> = None;
+        let mut best = None;
         // Pieces waiting for their hash check hold memory: start no new one
         // while too many wait.
-        if self.pieces.missing_count() > 0 && self.verifying.len() < self.verify_limit() {
-            for i in 0..self.pieces.count() {
-                if !p.have[i as usize] || !matches!(self.pieces.state(i), PieceState::Missing) {
-                    continue;
-                }
-                let key = (self.availability[i as usize], self.tiebreak[i as usize], i);
-                if best.is_none_or(|b| key < b) {
-                    best = Some(key);
-                }
-            }
+        if self.verifying.len() < self.verify_limit() {
+            // The peer's own pieces have at least one holder: the pieces
+            // nobody has (all of them but the few on offer, from a
+            // super-seed) are not looked at.
+            best = self
+                .rarest
+                .range((1, 0, 0)..)
+                .map(|k| k.2)
+                .find(|&i| p.have[i as usize]);
         }
-        if let Some((_, _, i)) = best {
+        if let Some(i) = best {
             self.partials.push(i);
             return self.free_block_in(peer, i);
         }
@@ -141,6 +140,7 @@ impl Scheduler {
             if !self.partials.contains(&i) {
                 self.partials.push(i);
             }
+            self.rarest.remove(&self.rarity(i as usize));
             self.pieces.start(i);
         }
         let part = self.pieces.partial_mut(i)?;

@@ -11,13 +11,15 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Output, PeerKey, Scheduler};
+use super::{Output, PeerKey, Scheduler, SpreadKey};
 
 /// A peer with no new piece for this long may be offered pieces others have.
 const STALL: Duration = Duration::from_secs(2);
 
-/// Largest offer window of one peer, in pieces.
-const MAX_WINDOW: u32 = 64;
+/// Largest offer window of one peer, in bytes (64 pieces of 1 MiB). In
+/// pieces it was 64 whatever their size: 1 MiB in flight with 16 KiB
+/// pieces, which held a lone leecher to a tenth of its speed.
+const MAX_WINDOW_BYTES: u64 = 64 << 20;
 /// Offer window of a new peer (grows per completed piece until measured).
 const FIRST_WINDOW: u32 = 1;
 /// Seconds of a peer's rate kept on offer: short, so that the seed's pieces
@@ -31,7 +33,7 @@ impl Scheduler {
     }
 
     /// Adds (`add`) or removes the peer's outstanding offers from the
-    /// per-piece offer counts (around a change of its have-set).
+    /// per-piece offer counts (around a change of its have-set or choke).
     pub(super) fn count_offers(&mut self, peer: PeerKey, add: bool) {
         if !self.super_seeding() {
             return;
@@ -39,14 +41,41 @@ impl Scheduler {
         let Some(p) = self.peers.get(&peer) else {
             return;
         };
-        for (i, (a, h)) in p.announced.iter().zip(&p.have).enumerate() {
-            if *a && !*h {
+        let unchoked = !p.am_choking;
+        let held: Vec<usize> = (p.announced.iter().zip(&p.have))
+            .enumerate()
+            .filter(|(_, (a, h))| **a && !**h)
+            .map(|(i, _)| i)
+            .collect();
+        for i in held {
+            self.recount(i, |s| {
                 if add {
-                    self.offers[i] += 1;
+                    s.pending[i] += 1;
+                    s.offers[i] += u32::from(unchoked);
                 } else {
-                    self.offers[i] = self.offers[i].saturating_sub(1);
+                    s.pending[i] -= 1;
+                    s.offers[i] -= u32::from(unchoked);
                 }
-            }
+            });
+        }
+    }
+
+    /// Piece `i`'s offer rank.
+    pub(super) fn spread_key(&self, i: usize) -> SpreadKey {
+        (
+            self.availability[i] + self.offers[i],
+            self.pending[i],
+            self.tiebreak[i],
+            i as u32,
+        )
+    }
+
+    /// Ranks every piece (super-seeding starts).
+    pub(super) fn rank_all(&mut self) {
+        if self.super_seeding() {
+            self.by_spread = (0..self.availability.len())
+                .map(|i| self.spread_key(i))
+                .collect();
         }
     }
 
@@ -60,16 +89,25 @@ impl Scheduler {
         if !p.up.measured {
             return p.offer_window;
         }
-        let piece = self.pieces.geometry.piece_length.max(1) as f64;
-        let by_rate = (p.up.rate * OFFER_SECONDS / piece).ceil() as u32;
-        by_rate.max(p.offer_window).clamp(FIRST_WINDOW, MAX_WINDOW)
+        let piece = self.pieces.geometry.piece_length.max(1);
+        let by_rate = (p.up.rate * OFFER_SECONDS / piece as f64).ceil() as u32;
+        by_rate
+            .max(p.offer_window)
+            .clamp(FIRST_WINDOW, self.max_offer_window())
+    }
+
+    /// Largest offer window of one peer, in pieces.
+    fn max_offer_window(&self) -> u32 {
+        let piece = self.pieces.geometry.piece_length.max(1);
+        (MAX_WINDOW_BYTES / piece).clamp(1, u64::from(u32::MAX)) as u32
     }
 
     /// A piece the peer completed was one we offered it.
     pub(super) fn offer_taken(&mut self, peer: PeerKey) {
+        let most = self.max_offer_window();
         if let Some(p) = self.peers.get_mut(&peer) {
             if !p.up.measured {
-                p.offer_window = (p.offer_window + 1).min(MAX_WINDOW);
+                p.offer_window = (p.offer_window + 1).min(most);
             }
         }
     }
@@ -91,33 +129,8 @@ impl Scheduler {
             return;
         }
         let window = self.offer_window(peer);
-        let p = &self.peers[&peer];
-        let mut outstanding = p
-            .announced
-            .iter()
-            .zip(&p.have)
-            .filter(|(a, h)| **a && !**h)
-            .count() as u32;
-        while outstanding < window {
-            let p = &self.peers[&peer];
-            let best = (0..self.pieces.count())
-                .filter(|&i| !p.have[i as usize] && !p.announced[i as usize])
-                .min_by_key(|&i| {
-                    let i = i as usize;
-                    // Offers to choked peers reserve nothing, but are still
-                    // spread over different pieces where possible.
-                    let pending = self
-                        .peers
-                        .values()
-                        .filter(|q| q.announced[i] && !q.have[i])
-                        .count();
-                    (
-                        self.availability[i] + self.offers[i],
-                        pending,
-                        self.tiebreak[i],
-                    )
-                });
-            let Some(i) = best else { break };
+        while self.peers[&peer].on_offer < window {
+            let outstanding = self.peers[&peer].on_offer;
             // Pieces are offered least spread first, so a piece nobody has and
             // nobody was offered comes before any second copy. A second copy
             // waits until every piece has reached some peer: before that it
@@ -125,20 +138,32 @@ impl Scheduler {
             // for. Then a piece held by one peer only shortens the swarm's
             // tail; beyond that the peers trade among themselves, and only a
             // peer that has stalled (no new piece for a while: maybe nobody
-            // else serves it) gets more. Either kind, one at a time.
-            let spread = self.availability[i as usize] + self.offers[i as usize];
+            // else serves it) gets more. Either kind, one at a time. Ties go
+            // to the piece offered to the fewest choked peers, then at random.
             let stalled = now.saturating_duration_since(self.peers[&peer].last_have_at) >= STALL;
-            let all_out = self.availability.iter().all(|&a| a > 0);
-            let second = outstanding == 0 && ((all_out && spread == 1) || stalled);
-            if spread > 0 && !second {
-                break;
-            }
-            let p = self.peers.get_mut(&peer).expect("checked above");
-            p.announced[i as usize] = true;
-            if !p.am_choking {
-                self.offers[i as usize] += 1;
-            }
-            outstanding += 1;
+            let most = match (outstanding, stalled, self.unspread == 0) {
+                (0, true, _) => u32::MAX,
+                (0, false, true) => 1,
+                _ => 0,
+            };
+            let p = &self.peers[&peer];
+            let best = self
+                .by_spread
+                .range(..=(most, u32::MAX, u32::MAX, u32::MAX))
+                .map(|k| k.3)
+                .find(|&i| !p.have[i as usize] && !p.announced[i as usize]);
+            let Some(i) = best else { break };
+            let unchoked = !self.peers[&peer].am_choking;
+            let i = i as usize;
+            self.recount(i, |s| {
+                if let Some(p) = s.peers.get_mut(&peer) {
+                    p.announced[i] = true;
+                    p.on_offer += 1;
+                }
+                s.pending[i] += 1;
+                s.offers[i] += u32::from(unchoked);
+            });
+            let i = i as u32;
             self.outputs.push_back(Output::Offer { peer, piece: i });
         }
     }
