@@ -112,8 +112,10 @@ pub enum PeerCommand {
     Send(Message),
     /// Choke (true) or unchoke the peer; a choke drops its queued requests.
     Choke(bool),
-    /// We have a new piece: announce it and start serving it.
-    Have(u32),
+    /// We have new pieces (or, super-seeding, offer them): announce them and
+    /// start serving them. One command for all the offers of one pass, so a
+    /// large offer window cannot overflow the peer's command queue.
+    Have(Vec<u32>),
     /// Tell the peer about other peers (BEP 11 `added`).
     Pex {
         /// The id the peer gave `ut_pex` in its extension handshake.

@@ -270,11 +270,14 @@ impl Writer {
                     self.feed(Message::Unchoke).await
                 }
             }
-            PeerCommand::Have(i) => {
-                if let Some(h) = self.have.get_mut(i as usize) {
-                    *h = true;
+            PeerCommand::Have(pieces) => {
+                for i in pieces {
+                    if let Some(h) = self.have.get_mut(i as usize) {
+                        *h = true;
+                    }
+                    self.feed(Message::Have(i)).await?;
                 }
-                self.feed(Message::Have(i)).await
+                Ok(())
             }
             PeerCommand::Pex { ext_id, added } => {
                 self.feed(Message::Extended {

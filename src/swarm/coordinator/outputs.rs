@@ -2,6 +2,8 @@
 //! `try_send`: a peer whose queue is full is too slow and is dropped), and
 //! piece verification on blocking threads.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use tracing::{debug, info, warn};
 
@@ -33,6 +35,9 @@ impl Coordinator {
     }
 
     pub(super) fn drain_outputs(&mut self) {
+        // A super-seed may offer a peer thousands of small pieces at once:
+        // they go as one command per peer, after the rest.
+        let mut offers: BTreeMap<PeerKey, Vec<u32>> = BTreeMap::new();
         while let Some(out) = self.sched.poll_output() {
             match out {
                 Output::Request { peer, blocks } => self
@@ -64,12 +69,12 @@ impl Coordinator {
                 Output::Have(piece) => {
                     let keys: Vec<PeerKey> = self.links.keys().copied().collect();
                     for key in keys {
-                        self.send(key, PeerCommand::Have(piece));
+                        self.send(key, PeerCommand::Have(vec![piece]));
                     }
                 }
                 Output::Offer { peer, piece } => {
                     debug!(peer, piece, "offering piece");
-                    self.send(peer, PeerCommand::Have(piece));
+                    offers.entry(peer).or_default().push(piece);
                 }
                 Output::Verify { piece, blocks } => self.verify(piece, blocks),
                 Output::Disconnect { peer, ban, reason } => {
@@ -95,6 +100,9 @@ impl Coordinator {
                     self.publish();
                 }
             }
+        }
+        for (peer, pieces) in offers {
+            self.send(peer, PeerCommand::Have(pieces));
         }
     }
 
