@@ -3,7 +3,8 @@
 //! alternating (sw, lt, rq, sw, …) so all see the same machine.
 //!
 //! Run 0 is an uncounted warm-up. `cargo bench --bench transfer`; knobs: `SONGSWARM_BENCH_RUNS` (5),
-//! `SONGSWARM_BENCH_MB` (1024, MiB of random data). Data and downloads live in
+//! `SONGSWARM_BENCH_MB` (1024, MiB of random data), `SONGSWARM_BENCH_PIECE`
+//! (bytes per piece; default `songswarm create`'s rule, 1 MiB for 1 GiB). Data and downloads live in
 //! tmpfs (/dev/shm) so the disk is not what is measured.
 //!
 //! Per run: throughput (MB = 10^6 bytes, from the start of the transfer to
@@ -349,14 +350,13 @@ fn loopback_copy(buf: &mut [u8], len: u64) {
 
 /// Makes the manifest with `songswarm create`, or with libtorrent if that
 /// fails (said so on stdout), so the comparison can still run.
-fn make_manifest(data: &Path, manifest: &Path) {
-    let out = Command::new(env!("CARGO_BIN_EXE_songswarm"))
-        .arg("create")
-        .arg(data)
-        .arg("--out")
-        .arg(manifest)
-        .output()
-        .expect("run songswarm create");
+fn make_manifest(data: &Path, manifest: &Path, piece: Option<u64>) {
+    let mut create = Command::new(env!("CARGO_BIN_EXE_songswarm"));
+    create.arg("create").arg(data).arg("--out").arg(manifest);
+    if let Some(piece) = piece {
+        create.args(["--piece-length", &piece.to_string()]);
+    }
+    let out = create.output().expect("run songswarm create");
     if out.status.success() {
         return;
     }
@@ -399,7 +399,13 @@ fn main() {
     let bytes = mib * 1024 * 1024;
     write_random(&data, bytes, 42);
     let manifest = dir.path().join("bench.torrent");
-    make_manifest(&data, &manifest);
+    let piece = std::env::var("SONGSWARM_BENCH_PIECE")
+        .ok()
+        .map(|_| env_u64("SONGSWARM_BENCH_PIECE", 0));
+    make_manifest(&data, &manifest, piece);
+    if let Some(piece) = piece {
+        println!("pieces of {piece} bytes (SONGSWARM_BENCH_PIECE)");
+    }
     let mut candidates = vec![Tool::Songswarm, Tool::Libtorrent];
     if on_path("rqbit") {
         candidates.push(Tool::Rqbit);
