@@ -100,28 +100,31 @@ fn killed_leecher_resumes_without_refetching_verified_pieces() {
     assert!(std::fs::read(&file).unwrap() == data, "content differs");
 }
 
+/// Runs `seed MANIFEST --data DATA`, which must fail: asserts exit code 1
+/// and returns its stderr.
+fn seed_fails(manifest: &Path, data: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"))
+        .env("SONGSWARM_NO_RING", "1")
+        .arg("seed")
+        .arg(manifest)
+        .arg("--data")
+        .arg(data)
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    err
+}
+
 #[test]
 fn seed_refuses_missing_or_wrong_data_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let src = dir.path().join("src");
     let (_, manifest) = make_torrent(&src, "x.bin", 300_000, 32 * 1024, 4);
-    let m = manifest.display().to_string();
     let empty = dir.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"))
-        .env("SONGSWARM_NO_RING", "1")
-        .args([
-            "seed",
-            &m,
-            "--data",
-            &empty.display().to_string(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = seed_fails(&manifest, &empty);
     assert!(
         err.contains("x.bin") && err.contains("--data"),
         "names the file and the flag: {err}"
@@ -130,20 +133,7 @@ fn seed_refuses_missing_or_wrong_data_with_a_clear_error() {
     let mut bytes = std::fs::read(src.join("x.bin")).unwrap();
     bytes[100_000] ^= 1;
     std::fs::write(src.join("x.bin"), bytes).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"))
-        .env("SONGSWARM_NO_RING", "1")
-        .args([
-            "seed",
-            &m,
-            "--data",
-            &src.display().to_string(),
-            "--listen",
-            "127.0.0.1:0",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = seed_fails(&manifest, &src);
     assert!(
         err.contains("do not match"),
         "says the data does not match: {err}"
@@ -170,8 +160,7 @@ fn seed_takes_the_file_itself_as_data_for_a_single_file_torrent() {
     std::fs::write(album.join("a.bin"), &data[..1000]).unwrap();
     std::fs::write(album.join("b.bin"), &data[1000..3000]).unwrap();
     let album_manifest = dir.path().join("album.torrent");
-    let songswarm = || std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"));
-    let made = songswarm()
+    let made = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"))
         .arg("create")
         .arg(&album)
         .arg("-o")
@@ -179,17 +168,7 @@ fn seed_takes_the_file_itself_as_data_for_a_single_file_torrent() {
         .output()
         .unwrap();
     assert!(made.status.success(), "{made:?}");
-    let out = songswarm()
-        .env("SONGSWARM_NO_RING", "1")
-        .arg("seed")
-        .arg(&album_manifest)
-        .arg("--data")
-        .arg(album.join("a.bin"))
-        .args(["--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = seed_fails(&album_manifest, &album.join("a.bin"));
     assert!(
         err.contains("is a file") && err.contains("directory album of 2 files"),
         "says what --data must be: {err}"
