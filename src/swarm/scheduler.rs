@@ -328,9 +328,6 @@ impl Scheduler {
                 changed.push((i as usize, has));
             }
         }
-        p.on_offer = (p.announced.iter().zip(&p.have))
-            .filter(|(a, h)| **a && !**h)
-            .count() as u32;
         // Pieces being hash-checked still count: only a good hash removes
         // a piece from every peer's count (see `handle_verified`).
         let pieces = &self.pieces;
@@ -372,11 +369,11 @@ impl Scheduler {
             p.interesting += 1;
         }
         let i = piece as usize;
-        let (announced, unchoked) = (p.announced[i], !p.am_choking);
-        if announced {
+        // Only a super-seed announces pieces peer by peer.
+        let (offered, unchoked) = (p.announced[i], !p.am_choking);
+        if offered {
             p.on_offer -= 1;
         }
-        let offered = announced && self.super_seeding();
         self.recount(i, |s| {
             s.availability[i] += 1;
             if offered {

@@ -33,12 +33,13 @@ impl Scheduler {
     }
 
     /// Adds (`add`) or removes the peer's outstanding offers from the
-    /// per-piece offer counts (around a change of its have-set or choke).
+    /// per-piece offer counts (around a change of its have-set or choke);
+    /// adding also sets the peer's own count of them.
     pub(super) fn count_offers(&mut self, peer: PeerKey, add: bool) {
         if !self.super_seeding() {
             return;
         }
-        let Some(p) = self.peers.get(&peer) else {
+        let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
         let unchoked = !p.am_choking;
@@ -47,6 +48,9 @@ impl Scheduler {
             .filter(|(_, (a, h))| **a && !**h)
             .map(|(i, _)| i)
             .collect();
+        if add {
+            p.on_offer = held.len() as u32;
+        }
         for i in held {
             self.recount(i, |s| {
                 if add {
@@ -152,9 +156,9 @@ impl Scheduler {
                 .range(..=(most, u32::MAX, u32::MAX, u32::MAX))
                 .map(|k| k.3)
                 .find(|&i| !p.have[i as usize] && !p.announced[i as usize]);
-            let Some(i) = best else { break };
+            let Some(piece) = best else { break };
             let unchoked = !self.peers[&peer].am_choking;
-            let i = i as usize;
+            let i = piece as usize;
             self.recount(i, |s| {
                 if let Some(p) = s.peers.get_mut(&peer) {
                     p.announced[i] = true;
@@ -163,8 +167,7 @@ impl Scheduler {
                 s.pending[i] += 1;
                 s.offers[i] += u32::from(unchoked);
             });
-            let i = i as u32;
-            self.outputs.push_back(Output::Offer { peer, piece: i });
+            self.outputs.push_back(Output::Offer { peer, piece });
         }
     }
 }
