@@ -13,6 +13,7 @@
 //! - [`config`]: every tunable with its default.
 //! - [`manifest`]: BitTorrent v1 metainfo parse/build, info-hash, piece geometry.
 //! - [`storage`]: positional reads/writes of pieces, SHA-1 verification.
+//! - [`piece_hash`]: SHA-1 of several pieces at once.
 //! - [`wire`]: codecs: [`wire::peer`] (BEP 3, BEP 10 extension handshake,
 //!   BEP 11 peer exchange) and [`wire::chord`] (Chord RPC frames).
 //! - [`chord`]: the ring: pure state machine [`chord::node`] (with
@@ -36,6 +37,7 @@ pub mod config;
 pub mod discovery;
 pub mod id;
 pub mod manifest;
+pub mod piece_hash;
 pub mod storage;
 pub mod swarm;
 pub mod wire;

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use sha1::{Digest, Sha1};
 
 use crate::manifest::Manifest;
+use crate::piece_hash;
 use crate::swarm::pieces::Geometry;
 
 /// Errors of opening and checking a torrent's data.
@@ -122,16 +122,6 @@ pub struct Storage {
     files: Vec<StoredFile>,
 }
 
-/// True when the blocks, in order, hash to `expected`.
-pub fn blocks_match(expected: &[u8; 20], blocks: &[Bytes]) -> bool {
-    let mut h = Sha1::new();
-    for b in blocks {
-        h.update(b);
-    }
-    let digest: [u8; 20] = h.finalize().into();
-    &digest == expected
-}
-
 /// The parts of `blocks`, laid end to end, that fall in `range`.
 fn slices_of(blocks: &[Bytes], range: Range<usize>) -> Vec<IoSlice<'_>> {
     let mut out = Vec::with_capacity(blocks.len());
@@ -148,6 +138,9 @@ fn slices_of(blocks: &[Bytes], range: Range<usize>) -> Vec<IoSlice<'_>> {
 
 /// Most buffers one `pwritev` takes (Linux's `IOV_MAX`).
 const IOV_MAX: usize = 1024;
+/// Bytes each thread of [`Storage::verify_all`] reads ahead to hash pieces
+/// together (four 4 MiB pieces; pieces of 16 MiB are hashed one by one).
+const VERIFY_BUFFER: u64 = 16 << 20;
 
 /// Writes every byte of `bufs`, in order, at offset `at` of `file`.
 fn write_all_vectored_at(file: &File, mut bufs: &mut [IoSlice<'_>], mut at: u64) -> io::Result<()> {
@@ -362,11 +355,32 @@ impl Storage {
     /// Hashes a complete piece held in memory and writes it when it matches.
     /// Returns whether it matched.
     pub fn verify_and_write(&self, piece: u32, blocks: &[Bytes]) -> Result<bool, StorageError> {
-        if !blocks_match(&self.hashes[piece as usize], blocks) {
+        if piece_hash::digest(blocks) != self.hashes[piece as usize] {
             return Ok(false);
         }
         self.write_blocks(piece, blocks)?;
         Ok(true)
+    }
+
+    /// [`Storage::verify_and_write`] for several pieces, hashed up to
+    /// [`piece_hash::LANES`] at a time; one result per piece, in order.
+    pub fn verify_and_write_many(
+        &self,
+        pieces: &[(u32, Vec<Bytes>)],
+    ) -> Vec<Result<bool, StorageError>> {
+        let messages: Vec<&[Bytes]> = pieces.iter().map(|(_, blocks)| &blocks[..]).collect();
+        let digests = piece_hash::digests(&messages);
+        pieces
+            .iter()
+            .zip(digests)
+            .map(|((piece, blocks), digest)| {
+                if digest != self.hashes[*piece as usize] {
+                    return Ok(false);
+                }
+                self.write_blocks(*piece, blocks)?;
+                Ok(true)
+            })
+            .collect()
     }
 
     /// The path of the file holding torrent offset `at` (for messages).
@@ -395,30 +409,38 @@ impl Storage {
             })
     }
 
-    /// Re-hashes every piece on disk, in parallel on `threads` threads.
-    /// Returns one flag per piece: true when the data there is verified.
+    /// Re-hashes every piece on disk, in parallel on `threads` threads, each
+    /// hashing up to [`piece_hash::LANES`] pieces together (with at most
+    /// `VERIFY_BUFFER` bytes read ahead). Returns one flag per piece: true
+    /// when the data there is verified.
     pub fn verify_all(&self, threads: usize) -> Vec<bool> {
         let n = self.geometry.piece_count;
+        let piece_length = self.geometry.piece_length.max(1);
+        let lanes = (VERIFY_BUFFER / piece_length).clamp(1, piece_hash::LANES as u64) as u32;
         let next = AtomicU32::new(0);
         let results: Vec<std::sync::atomic::AtomicBool> =
             (0..n).map(|_| Default::default()).collect();
         std::thread::scope(|s| {
             for _ in 0..threads.max(1) {
                 s.spawn(|| {
-                    let mut buf = vec![0u8; self.geometry.piece_length as usize];
+                    let mut bufs = vec![Vec::new(); lanes as usize];
                     loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
+                        let first = next.fetch_add(lanes, Ordering::Relaxed);
+                        if first >= n {
                             break;
                         }
-                        if !self.present(i) {
-                            continue;
+                        let mut read = Vec::new();
+                        for (i, buf) in (first..n.min(first + lanes)).zip(&mut bufs) {
+                            let len = self.geometry.piece_len(i) as usize;
+                            buf.resize(len, 0);
+                            if self.present(i) && self.read(i, 0, buf).is_ok() {
+                                read.push((i, [&buf[..]]));
+                            }
                         }
-                        let len = self.geometry.piece_len(i) as usize;
-                        if self.read(i, 0, &mut buf[..len]).is_ok() {
-                            let digest: [u8; 20] = Sha1::digest(&buf[..len]).into();
-                            if digest == self.hashes[i as usize] {
-                                results[i as usize].store(true, Ordering::Relaxed);
+                        let messages: Vec<&[&[u8]]> = read.iter().map(|(_, m)| &m[..]).collect();
+                        for ((i, _), digest) in read.iter().zip(piece_hash::digests(&messages)) {
+                            if digest == self.hashes[*i as usize] {
+                                results[*i as usize].store(true, Ordering::Relaxed);
                             }
                         }
                     }

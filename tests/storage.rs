@@ -109,3 +109,32 @@ fn a_piece_with_a_wrong_hash_is_not_written() {
     let first = fs::read(out.path().join("album").join("01.bin")).unwrap();
     assert!(first.iter().all(|b| *b == 0), "nothing was written");
 }
+
+/// Four pieces hashed together, the last one short: the one with a wrong
+/// byte is refused and not written, the other three are; the re-check of the
+/// whole torrent (also hashing pieces together) finds exactly those three.
+#[test]
+fn pieces_checked_together_are_judged_one_by_one() {
+    let Fixture {
+        stream, storage, ..
+    } = fixture();
+    let geometry = storage.geometry();
+    assert_eq!(geometry.piece_count, 4);
+    let mut pieces: Vec<(u32, Vec<Bytes>)> = (0..4)
+        .map(|i| {
+            let start = geometry.piece_offset(i) as usize;
+            (i, blocks_of(&stream, start, geometry.piece_len(i) as usize))
+        })
+        .collect();
+    let mut bad = pieces[2].1[0].to_vec();
+    bad[100] ^= 1;
+    pieces[2].1[0] = Bytes::from(bad);
+    let results: Vec<bool> = storage
+        .verify_and_write_many(&pieces)
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(results, [true, true, false, true]);
+    assert_eq!(storage.verify_all(1), [true, true, false, true]);
+    assert_eq!(storage.verify_all(3), [true, true, false, true]);
+}
