@@ -5,7 +5,7 @@
 //! commands to peers, piece verification); it dials peers with back-off and
 //! runs peer exchange (`dial`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -150,6 +150,10 @@ pub struct Coordinator {
     next_key: PeerKey,
     /// Our listen address.
     listen: Option<SocketAddr>,
+    /// Complete pieces waiting for a hashing job, with their blocks.
+    to_verify: VecDeque<(u32, Vec<Bytes>)>,
+    /// Hashing jobs running.
+    hashing: usize,
     /// Requests collected while draining a batch of events, sent at its end.
     pending_requests: HashMap<PeerKey, Vec<crate::wire::peer::BlockRef>>,
     /// Published progress.
@@ -210,6 +214,8 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         seen: HashSet::new(),
         next_key: 1,
         listen: params.listen,
+        to_verify: VecDeque::new(),
+        hashing: 0,
         pending_requests: HashMap::new(),
         stats: stats_tx,
         current,
@@ -353,17 +359,23 @@ impl Coordinator {
                 self.add_peers(addrs);
                 self.dial_due(Instant::now());
             }
-            PeerEvent::Verified { piece, result } => match result {
-                Ok(ok) => {
-                    if ok {
-                        debug!(piece, "piece verified");
-                    } else {
-                        warn!(piece, "piece failed its hash check");
+            PeerEvent::Verified(results) => {
+                self.hashing -= 1;
+                for (piece, result) in results {
+                    match result {
+                        Ok(ok) => {
+                            if ok {
+                                debug!(piece, "piece verified");
+                            } else {
+                                warn!(piece, "piece failed its hash check");
+                            }
+                            self.sched.handle_verified(now, piece, ok);
+                        }
+                        Err(e) => self.current.error = Some(e.to_string()),
                     }
-                    self.sched.handle_verified(now, piece, ok);
                 }
-                Err(e) => self.current.error = Some(e.to_string()),
-            },
+                self.start_hashing();
+            }
             PeerEvent::StreamWindow(w) => self.sched.handle_stream_window(now, w),
             PeerEvent::StorageFailed(e) => {
                 // The command says so to the user; this is for the log.

@@ -85,13 +85,9 @@ pub enum PeerEvent {
     },
     /// More peer addresses to dial (command line, Chord lookups).
     AddPeers(Vec<SocketAddr>),
-    /// A piece finished hashing (and, when it matched, writing).
-    Verified {
-        /// Piece index.
-        piece: u32,
-        /// Whether it matched, or the write error.
-        result: Result<bool, StorageError>,
-    },
+    /// A hashing job finished: per piece (index), whether it matched and
+    /// was written, or the write error.
+    Verified(Vec<(u32, Result<bool, StorageError>)>),
     /// Play position for streaming: fetch these pieces first (None: off).
     StreamWindow(Option<(u32, u32)>),
     /// Verified data could not be read back to upload it: the torrent stops.

@@ -8,10 +8,16 @@ use bytes::Bytes;
 use tracing::{debug, info, warn};
 
 use super::Coordinator;
+use crate::piece_hash::LANES;
 use crate::swarm::pieces::PeerKey;
 use crate::swarm::scheduler::Output;
 use crate::swarm::{PeerCommand, PeerEvent};
 use crate::wire::peer::Message;
+
+/// Most hashing jobs one torrent runs at once. Each also writes its pieces:
+/// with one alone a 1 GiB loopback leech ran at 1,240 MB/s, with two at 1,328
+/// (medians of six alternating runs).
+const MAX_HASHING_JOBS: usize = 2;
 
 impl Coordinator {
     pub(super) fn send(&mut self, key: PeerKey, cmd: PeerCommand) {
@@ -106,20 +112,40 @@ impl Coordinator {
         }
     }
 
+    /// Queues a complete piece for its hash check.
     pub(super) fn verify(&mut self, piece: u32, blocks: Vec<Bytes>) {
-        let storage = self.ctx.storage.clone();
-        let events = self.ctx.events.clone();
-        self.ctx.tracker.spawn(async move {
-            let result =
-                tokio::task::spawn_blocking(move || storage.verify_and_write(piece, &blocks)).await;
-            let result = match result {
-                Ok(r) => r,
-                Err(e) => Err(crate::storage::StorageError::Io {
-                    path: Default::default(),
-                    source: std::io::Error::other(e.to_string()),
-                }),
-            };
-            let _ = events.send(PeerEvent::Verified { piece, result }).await;
-        });
+        self.to_verify.push_back((piece, blocks));
+        self.start_hashing();
+    }
+
+    /// Starts hashing jobs for the waiting pieces. A job takes up to
+    /// `LANES` of them and hashes them together: pieces that complete while
+    /// the jobs are busy wait, and are then hashed at up to twice the speed
+    /// per piece.
+    pub(super) fn start_hashing(&mut self) {
+        while !self.to_verify.is_empty() && self.hashing < MAX_HASHING_JOBS {
+            let n = self.to_verify.len().min(LANES);
+            let batch: Vec<(u32, Vec<Bytes>)> = self.to_verify.drain(..n).collect();
+            self.hashing += 1;
+            let storage = self.ctx.storage.clone();
+            let events = self.ctx.events.clone();
+            self.ctx.tracker.spawn(async move {
+                let pieces: Vec<u32> = batch.iter().map(|(p, _)| *p).collect();
+                let results =
+                    tokio::task::spawn_blocking(move || storage.verify_and_write_many(&batch))
+                        .await
+                        .unwrap_or_else(|e| {
+                            let failed = || {
+                                Err(crate::storage::StorageError::Io {
+                                    path: Default::default(),
+                                    source: std::io::Error::other(e.to_string()),
+                                })
+                            };
+                            pieces.iter().map(|_| failed()).collect()
+                        });
+                let results = pieces.into_iter().zip(results).collect();
+                let _ = events.send(PeerEvent::Verified(results)).await;
+            });
+        }
     }
 }
