@@ -315,6 +315,12 @@ enum DhtCommand {
 /// its own rate. glibc's defaults return such memory at once and fault it
 /// in again zeroed: two thirds of a leecher's page faults and a few per
 /// cent of its CPU at 1 GB/s. Memory is still bounded by what is in flight.
+///
+/// And one heap for all threads: a connection's reader allocates on
+/// whichever worker thread runs it, hashing threads free, and with glibc's
+/// heap per thread each worker's heap grew to hold its own peak of the
+/// buffers in flight. A 1 GiB leech peaked at 57 MiB RSS with them and at
+/// 34 MiB with one heap, no slower (alternating runs).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn tune_allocator() {
     /// Allocations below this come from the heap, not their own mapping.
@@ -326,6 +332,7 @@ fn tune_allocator() {
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
         libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 
