@@ -36,6 +36,13 @@ pub fn digests<C: AsRef<[u8]>>(messages: &[&[C]]) -> Vec<[u8; 20]> {
     out
 }
 
+/// [`digests`] of messages that each lie in one buffer.
+pub fn digests_of<B: AsRef<[u8]>>(buffers: &[B]) -> Vec<[u8; 20]> {
+    let chunks: Vec<[&[u8]; 1]> = buffers.iter().map(|b| [b.as_ref()]).collect();
+    let messages: Vec<&[&[u8]]> = chunks.iter().map(|c| &c[..]).collect();
+    digests(&messages)
+}
+
 /// The SHA-1 of one message given as its chunks in order.
 pub fn digest<C: AsRef<[u8]>>(chunks: &[C]) -> [u8; 20] {
     let mut h = Sha1::new();

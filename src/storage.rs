@@ -434,11 +434,11 @@ impl Storage {
                             let len = self.geometry.piece_len(i) as usize;
                             buf.resize(len, 0);
                             if self.present(i) && self.read(i, 0, buf).is_ok() {
-                                read.push((i, [&buf[..]]));
+                                read.push((i, &buf[..]));
                             }
                         }
-                        let messages: Vec<&[&[u8]]> = read.iter().map(|(_, m)| &m[..]).collect();
-                        for ((i, _), digest) in read.iter().zip(piece_hash::digests(&messages)) {
+                        let data: Vec<&[u8]> = read.iter().map(|(_, d)| *d).collect();
+                        for ((i, _), digest) in read.iter().zip(piece_hash::digests_of(&data)) {
                             if digest == self.hashes[*i as usize] {
                                 results[*i as usize].store(true, Ordering::Relaxed);
                             }

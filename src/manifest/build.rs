@@ -27,11 +27,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use bendy::encoding::{Encoder, SingleItemEncoder};
-use sha1::{Digest, Sha1};
 
 use super::tags::merge_songs;
 use super::validate::check_node_addr;
 use super::{Manifest, ManifestError, SongMeta, MAX_DEPTH, MAX_FILES, MAX_PATH_COMPONENTS};
+use crate::piece_hash::digests_of;
 
 /// Smallest piece length `build` chooses by default (and accepts).
 pub const MIN_BUILD_PIECE_LENGTH: u64 = 16 << 10;
@@ -41,8 +41,8 @@ const DEFAULT_MIN_PIECE: u64 = 32 << 10;
 const DEFAULT_MAX_PIECE: u64 = 1 << 20;
 /// Most pieces the default piece length aims for.
 const DEFAULT_TARGET_PIECES: u64 = 64;
-/// Read size while hashing.
-const READ_CHUNK: usize = 1 << 20;
+/// Bytes read at once while hashing; the pieces in them are hashed together.
+const HASH_BUFFER: u64 = 16 << 20;
 
 /// What `create` may set beyond the input files.
 #[derive(Clone, Debug, Default)]
@@ -300,17 +300,20 @@ fn walk(dir: &Path, prefix: &mut Vec<String>, out: &mut Vec<Source>) -> Result<(
     Ok(())
 }
 
-/// SHA-1 of every piece of the sources laid end to end.
+/// SHA-1 of every piece of the sources laid end to end. They are read
+/// `HASH_BUFFER` bytes at a time (at least one piece), and the pieces of each
+/// read are hashed together.
 fn hash_pieces(sources: &[Source], piece_length: u64) -> Result<Vec<[u8; 20]>, ManifestError> {
+    let piece = piece_length as usize;
+    let mut buf = vec![0u8; piece * (HASH_BUFFER / piece_length).max(1) as usize];
+    let mut filled = 0;
     let mut pieces = Vec::new();
-    let mut hasher = Sha1::new();
-    let mut in_piece = 0u64;
-    let mut buf = vec![0u8; READ_CHUNK];
+    let mut hash = |data: &[u8]| pieces.extend(digests_of(&data.chunks(piece).collect::<Vec<_>>()));
     for source in sources {
         let mut file = fs::File::open(&source.disk).map_err(io_err(&source.disk))?;
         let mut read_total = 0u64;
         loop {
-            let n = match file.read(&mut buf) {
+            let n = match file.read(&mut buf[filled..]) {
                 Ok(0) => break,
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -320,16 +323,10 @@ fn hash_pieces(sources: &[Source], piece_length: u64) -> Result<Vec<[u8; 20]>, M
             if read_total > source.length {
                 break; // reported below
             }
-            let mut chunk = &buf[..n];
-            while !chunk.is_empty() {
-                let take = chunk.len().min((piece_length - in_piece) as usize);
-                hasher.update(&chunk[..take]);
-                chunk = &chunk[take..];
-                in_piece += take as u64;
-                if in_piece == piece_length {
-                    pieces.push(hasher.finalize_reset().into());
-                    in_piece = 0;
-                }
+            filled += n;
+            if filled == buf.len() {
+                hash(&buf);
+                filled = 0;
             }
         }
         if read_total != source.length {
@@ -339,9 +336,7 @@ fn hash_pieces(sources: &[Source], piece_length: u64) -> Result<Vec<[u8; 20]>, M
             )));
         }
     }
-    if in_piece > 0 {
-        pieces.push(hasher.finalize().into());
-    }
+    hash(&buf[..filled]);
     Ok(pieces)
 }
 
@@ -410,4 +405,44 @@ fn encode_info(
         Ok(())
     })?;
     encoder.get_output()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha1::{Digest, Sha1};
+
+    /// Files of odd sizes (one empty) that fill more than two read buffers:
+    /// every piece's hash, including those across file ends, buffer ends
+    /// and the short last piece, equals the SHA-1 of its bytes.
+    #[test]
+    fn pieces_across_files_and_read_buffers_hash_to_their_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let piece = 256 * 1024;
+        let sizes = [
+            7 * (1 << 20) + 1,
+            0,
+            13 * (1 << 20) - 5,
+            20 * (1 << 20) + 777,
+        ];
+        assert!(sizes.iter().sum::<usize>() > 2 * HASH_BUFFER as usize);
+        let mut stream = Vec::new();
+        let mut sources = Vec::new();
+        for (i, len) in sizes.into_iter().enumerate() {
+            let data: Vec<u8> = (0..len).map(|j| (j * 7 + j / 4093 + i) as u8).collect();
+            let disk = dir.path().join(format!("{i}.bin"));
+            fs::write(&disk, &data).unwrap();
+            stream.extend_from_slice(&data);
+            sources.push(Source {
+                disk,
+                components: vec![format!("{i}.bin")],
+                length: len as u64,
+            });
+        }
+        let want: Vec<[u8; 20]> = stream
+            .chunks(piece)
+            .map(|p| Sha1::digest(p).into())
+            .collect();
+        assert_eq!(hash_pieces(&sources, piece as u64).unwrap(), want);
+    }
 }
