@@ -613,3 +613,51 @@ fn super_seed_offer_window_is_counted_in_bytes() {
     assert_eq!(distinct.len(), offers.len(), "no piece offered twice");
     assert!(seed.check_invariants());
 }
+
+/// A fast peer of a super-seed gets offers at its rate as soon as it has
+/// taken a few pieces, not only after the first tick measures it: with a
+/// piece or two on offer, libtorrent requested every block there was,
+/// took that for its end-game and kept one request in flight. An unchoked
+/// peer starts with two pieces, so it wants one while it completes the
+/// other; a slow peer keeps a small window.
+#[test]
+fn super_seed_offers_a_fast_peer_its_rate_before_the_first_tick() {
+    let piece = 1 << 20;
+    let geometry = Geometry::new(piece, 1024 * piece);
+    let now = Instant::now();
+    let mut seed = Scheduler::new(
+        geometry,
+        SwarmConfig::default(),
+        StdRng::seed_from_u64(9),
+        now,
+    );
+    for i in 0..1024 {
+        seed.set_have(i);
+    }
+    let (mut offers, mut unchoked) = (Vec::new(), Default::default());
+    for peer in [1, 2] {
+        seed.handle_peer_connected(now, peer, None);
+        seed.handle_peer_interest(now, peer, true);
+    }
+    seed.handle_tick(now);
+    drain_seed(&mut seed, &mut offers, &mut unchoked);
+    assert!(unchoked.contains(&1) && unchoked.contains(&2));
+    for peer in [1, 2] {
+        let on_offer = offers.iter().filter(|(_, p)| *p == peer).count();
+        assert_eq!(on_offer, 2, "an unchoked peer starts with two pieces");
+    }
+    // 20 ms later, before any tick: peer 1 took 16 MiB (800 MB/s), peer 2
+    // one block (0.8 MB/s). Each completes its first offered piece.
+    let later = now + Duration::from_millis(20);
+    seed.handle_uploaded(later, 1, 16 << 20);
+    seed.handle_uploaded(later, 2, 16 << 10);
+    for peer in [1, 2] {
+        let first = offers.iter().find(|(_, p)| *p == peer).unwrap().0;
+        seed.handle_have(later, peer, first);
+    }
+    drain_seed(&mut seed, &mut offers, &mut unchoked);
+    let on_offer = |peer| offers.iter().filter(|(_, p)| *p == peer).count() - 1;
+    assert_eq!(on_offer(1), 64, "a second of 800 MB/s, capped at 64 MiB");
+    assert_eq!(on_offer(2), 3, "the slow peer's window grew by one");
+    assert!(seed.check_invariants());
+}

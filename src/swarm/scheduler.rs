@@ -96,6 +96,9 @@ struct PeerState {
     on_offer: u32,
     /// Super-seeding: its offer window before its rate is measured.
     offer_window: u32,
+    /// Bytes uploaded to it since we last unchoked it (its rate before the
+    /// first tick measures one).
+    up_since_unchoke: u64,
     /// When it last announced a new piece (a stalled peer may get a second
     /// copy of a piece from a super-seed).
     last_have_at: Instant,
@@ -255,7 +258,8 @@ impl Scheduler {
                 slow_start: self.cfg.initial_pipeline,
                 announced: vec![false; n],
                 on_offer: 0,
-                offer_window: 1,
+                offer_window: superseed::FIRST_WINDOW,
+                up_since_unchoke: 0,
                 last_have_at: now,
                 strikes: 0,
                 reqq: reqq
@@ -451,6 +455,7 @@ impl Scheduler {
     pub fn handle_uploaded(&mut self, _now: Instant, peer: PeerKey, bytes: u64) {
         if let Some(p) = self.peers.get_mut(&peer) {
             p.up.pending += bytes;
+            p.up_since_unchoke += bytes;
         }
     }
 

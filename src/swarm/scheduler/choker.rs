@@ -126,6 +126,7 @@ impl Scheduler {
             let p = self.peers.get_mut(&peer).expect("checked above");
             if !choke {
                 p.last_unchoked = Some(now);
+                p.up_since_unchoke = 0;
             }
             self.outputs.push_back(Output::Choke { peer, choke });
             self.offer(now, peer);

@@ -21,7 +21,15 @@ const STALL: Duration = Duration::from_secs(2);
 /// pieces, which held a lone leecher to a tenth of its speed.
 const MAX_WINDOW_BYTES: u64 = 64 << 20;
 /// Offer window of a new peer (grows per completed piece until measured).
-const FIRST_WINDOW: u32 = 1;
+/// Two, so that an unchoked peer still wants a piece from us while it
+/// completes the other: libtorrent that runs out of pieces to want ends its
+/// request slow start and keeps two requests in flight for a second.
+pub(super) const FIRST_WINDOW: u32 = 2;
+/// Unchoked time after which the bytes a peer took say its rate, before the
+/// first tick measures it. Until then a fast peer had a window of a piece or
+/// two: libtorrent requested every block on offer, took that for its
+/// end-game and kept one request in flight, a third of its speed.
+const EARLY_RATE_AFTER: Duration = Duration::from_millis(5);
 /// Seconds of a peer's rate kept on offer: short, so that the seed's pieces
 /// complete one after another rather than all at once.
 const OFFER_SECONDS: f64 = 1.0;
@@ -84,17 +92,22 @@ impl Scheduler {
     }
 
     /// Number of pieces the peer may hold on offer at once.
-    fn offer_window(&self, peer: PeerKey) -> u32 {
+    fn offer_window(&self, now: Instant, peer: PeerKey) -> u32 {
         let p = &self.peers[&peer];
         if p.am_choking {
             // One piece keeps it interested until a slot frees up.
             return 1;
         }
-        if !p.up.measured {
-            return p.offer_window;
-        }
+        let rate = if p.up.measured {
+            p.up.rate
+        } else {
+            match p.last_unchoked.map(|t| now.saturating_duration_since(t)) {
+                Some(d) if d >= EARLY_RATE_AFTER => p.up_since_unchoke as f64 / d.as_secs_f64(),
+                _ => 0.0,
+            }
+        };
         let piece = self.pieces.geometry.piece_length.max(1);
-        let by_rate = (p.up.rate * OFFER_SECONDS / piece as f64).ceil() as u32;
+        let by_rate = (rate * OFFER_SECONDS / piece as f64).ceil() as u32;
         by_rate
             .max(p.offer_window)
             .clamp(FIRST_WINDOW, self.max_offer_window())
@@ -132,7 +145,7 @@ impl Scheduler {
         if !self.super_seeding() || !self.peers.contains_key(&peer) {
             return;
         }
-        let window = self.offer_window(peer);
+        let window = self.offer_window(now, peer);
         while self.peers[&peer].on_offer < window {
             let outstanding = self.peers[&peer].on_offer;
             // Pieces are offered least spread first, so a piece nobody has and
