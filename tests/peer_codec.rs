@@ -184,7 +184,7 @@ fn garbage_never_panics() {
 
 #[test]
 fn handshake_round_trips_and_rejects_other_protocols() {
-    let h = Handshake::new(Id::hash(b"torrent"), *b"-SS0100-abcdefghijkl");
+    let h = Handshake::new(Id::hash(b"torrent"), *b"-SW0100-abcdefghijkl");
     assert!(h.supports_extensions());
     let bytes = h.to_bytes();
     assert_eq!(Handshake::parse(&bytes).unwrap(), Some(h.clone()));

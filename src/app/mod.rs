@@ -101,7 +101,7 @@ pub struct App {
     registry: Arc<DashMap<Id, TorrentHandle>>,
     /// The bound listen address.
     local_addr: SocketAddr,
-    /// Our peer id: `-SS0100-` + 12 random bytes.
+    /// Our peer id: `-SW0100-` + 12 random bytes.
     peer_id: [u8; 20],
     /// Process-wide rate caps.
     limits: Arc<RateLimits>,
@@ -118,10 +118,12 @@ pub struct App {
     ring: Option<ring::Ring>,
 }
 
-/// A fresh peer id: client prefix and 12 random bytes.
+/// A fresh peer id: client prefix and 12 random bytes. The prefix is
+/// Azureus-style (BEP 20); "SW" is no other client's code ("SS", used before,
+/// is SwarmScope's, and libtorrent showed us under that name).
 pub fn new_peer_id() -> [u8; 20] {
     let mut id = [0u8; 20];
-    id[..8].copy_from_slice(b"-SS0100-");
+    id[..8].copy_from_slice(b"-SW0100-");
     let tail: [u8; 12] = rand::random();
     id[8..].copy_from_slice(&tail);
     id
