@@ -371,17 +371,7 @@ fn ties_are_broken_differently_by_different_seeds() {
 
 #[test]
 fn super_seed_offers_each_piece_once_before_any_second_copy() {
-    let geometry = Geometry::new(64 * 1024, 20 * 64 * 1024);
-    let now = Instant::now();
-    let mut seed = Scheduler::new(
-        geometry,
-        SwarmConfig::default(),
-        StdRng::seed_from_u64(1),
-        now,
-    );
-    for i in 0..20 {
-        seed.set_have(i);
-    }
+    let (mut seed, now) = super_seed(20, SwarmConfig::default());
     assert!(
         seed.bitfield_for_new_peer().is_none(),
         "a super-seed sends no bitfield"
@@ -470,7 +460,12 @@ fn have_during_verification_keeps_interest() {
 /// A super-seed of `pieces` 64 KiB pieces under `cfg`, and a way to drain
 /// its outputs into (offers made, unchoked peers).
 fn super_seed(pieces: u32, cfg: SwarmConfig) -> (Scheduler, Instant) {
-    let geometry = Geometry::new(64 * 1024, u64::from(pieces) * 64 * 1024);
+    super_seed_of(64 * 1024, pieces, cfg)
+}
+
+/// A super-seed of `pieces` pieces of `piece` bytes under `cfg`.
+fn super_seed_of(piece: u64, pieces: u32, cfg: SwarmConfig) -> (Scheduler, Instant) {
+    let geometry = Geometry::new(piece, u64::from(pieces) * piece);
     let now = Instant::now();
     let mut seed = Scheduler::new(geometry, cfg, StdRng::seed_from_u64(3), now);
     for i in 0..pieces {
@@ -586,14 +581,7 @@ fn super_seed_sends_no_second_copy_until_every_piece_is_out() {
 /// 1 MiB on offer, which held a lone leecher to a tenth of its speed.
 #[test]
 fn super_seed_offer_window_is_counted_in_bytes() {
-    let piece = 16 * 1024;
-    let geometry = Geometry::new(piece, 8192 * piece);
-    let now = Instant::now();
-    let cfg = SwarmConfig::default();
-    let mut seed = Scheduler::new(geometry, cfg, StdRng::seed_from_u64(5), now);
-    for i in 0..8192 {
-        seed.set_have(i);
-    }
+    let (mut seed, now) = super_seed_of(16 * 1024, 8192, SwarmConfig::default());
     let (mut offers, mut unchoked) = (Vec::new(), Default::default());
     seed.handle_peer_connected(now, 1, None);
     seed.handle_peer_interest(now, 1, true);
@@ -622,18 +610,7 @@ fn super_seed_offer_window_is_counted_in_bytes() {
 /// other; a slow peer keeps a small window.
 #[test]
 fn super_seed_offers_a_fast_peer_its_rate_before_the_first_tick() {
-    let piece = 1 << 20;
-    let geometry = Geometry::new(piece, 1024 * piece);
-    let now = Instant::now();
-    let mut seed = Scheduler::new(
-        geometry,
-        SwarmConfig::default(),
-        StdRng::seed_from_u64(9),
-        now,
-    );
-    for i in 0..1024 {
-        seed.set_have(i);
-    }
+    let (mut seed, now) = super_seed_of(1 << 20, 1024, SwarmConfig::default());
     let (mut offers, mut unchoked) = (Vec::new(), Default::default());
     for peer in [1, 2] {
         seed.handle_peer_connected(now, peer, None);
