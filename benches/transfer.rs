@@ -1,6 +1,9 @@
 //! One seeder → one leecher on loopback, songswarm against libtorrent (and
 //! rqbit when it is on PATH: `cargo install rqbit`) in the same run,
-//! alternating (sw, lt, rq, sw, …) so all see the same machine.
+//! alternating (sw, lt, rq, sw, …) so all see the same machine. Then
+//! songswarm and libtorrent with each other, either way round ("sw seed->lt":
+//! a songswarm seeder, a libtorrent leecher): what a user of a
+//! libtorrent-based client gets from songswarm, and gives it.
 //!
 //! Run 0 is an uncounted warm-up. `cargo bench --bench transfer`; knobs: `SONGSWARM_BENCH_RUNS` (5),
 //! `SONGSWARM_BENCH_MB` (1024, MiB of random data), `SONGSWARM_BENCH_PIECE`
@@ -48,6 +51,30 @@ impl Tool {
             Tool::Songswarm => "songswarm",
             Tool::Libtorrent => "libtorrent",
             Tool::Rqbit => "rqbit",
+        }
+    }
+}
+
+/// Who seeds and who leeches in one series of runs: a tool with itself, or
+/// songswarm with libtorrent either way (how fast the two trade is what a
+/// user of a libtorrent-based client sees).
+#[derive(Clone, Copy, PartialEq, Debug)]
+struct Pair {
+    seed: Tool,
+    leech: Tool,
+}
+
+impl Pair {
+    fn label(self) -> String {
+        if self.seed == self.leech {
+            self.seed.label().to_string()
+        } else {
+            let short = |t: Tool| match t {
+                Tool::Songswarm => "sw",
+                Tool::Libtorrent => "lt",
+                Tool::Rqbit => "rq",
+            };
+            format!("{} seed->{}", short(self.seed), short(self.leech))
         }
     }
 }
@@ -103,7 +130,7 @@ struct Sample {
     leech_rss_mib: f64,
 }
 
-/// A seeder kept up for all runs of one tool.
+/// A seeder kept up for all runs of one tool (as seeder).
 struct Seeder {
     /// The process.
     proc: Proc,
@@ -224,16 +251,16 @@ fn run_once(
     })
 }
 
-fn print_sample(run: u64, tool: Tool, s: &Sample) {
+fn print_sample(run: u64, label: &str, s: &Sample) {
     let own = if s.self_seconds.is_nan() {
         "none".to_string() // rqbit prints no download time of its own
     } else {
         format!("{:.2} s", s.self_seconds)
     };
     println!(
-        "run {run}{} {:<10} {:>8.1} MB/s  {:>6.2} s (from listening {:>6.2} s, self-reported {own:>6})  leech CPU {:>5.2} s  seed CPU {:>5.2} s  leech RSS {:>7.1} MiB",
+        "run {run}{} {:<11} {:>8.1} MB/s  {:>6.2} s (from listening {:>6.2} s, self-reported {own:>6})  leech CPU {:>5.2} s  seed CPU {:>5.2} s  leech RSS {:>7.1} MiB",
         if run == 0 { " (warm-up)" } else { "" },
-        tool.label(),
+        label,
         s.mb_per_s,
         s.seconds,
         s.wall_seconds,
@@ -427,24 +454,36 @@ fn main() {
             ),
         }
     }
-    let mut samples: Vec<Vec<Sample>> = tools.iter().map(|_| Vec::new()).collect();
+    let mut pairs: Vec<Pair> = tools.iter().map(|&t| Pair { seed: t, leech: t }).collect();
+    if tools.contains(&Tool::Songswarm) && tools.contains(&Tool::Libtorrent) {
+        for (seed, leech) in [
+            (Tool::Songswarm, Tool::Libtorrent),
+            (Tool::Libtorrent, Tool::Songswarm),
+        ] {
+            pairs.push(Pair { seed, leech });
+        }
+    }
+    let seeder_of = |t: Tool| &seeders[tools.iter().position(|x| *x == t).expect("seeder")];
+    let mut samples: Vec<Vec<Sample>> = pairs.iter().map(|_| Vec::new()).collect();
     // Run 0 is a warm-up, not counted: the first gigabyte written to fresh
     // tmpfs pages costs several times the CPU of later ones (first touch of
     // the memory), which would land on whichever tool happens to go first.
     let first = if full { 0 } else { 1 };
     for run in first..=runs {
-        for (i, &tool) in tools.iter().enumerate() {
-            let out = dir.path().join(format!("leech-{}-{run}", tool.label()));
+        for (i, &pair) in pairs.iter().enumerate() {
+            let label = pair.label();
+            let out = dir.path().join(format!("leech-{label}-{run}"));
             let check = (run == first).then_some((data.as_path(), rel));
-            match run_once(tool, &seeders[i], &manifest, &out, bytes, check) {
+            let seeder = seeder_of(pair.seed);
+            match run_once(pair.leech, seeder, &manifest, &out, bytes, check) {
                 Ok(s) => {
-                    print_sample(run, tool, &s);
+                    print_sample(run, &label, &s);
                     if run > 0 {
                         samples[i].push(s);
                     }
                 }
-                Err(why) if full => println!("run {run} {:<10} FAILED: {why}", tool.label()),
-                Err(why) => panic!("{} failed: {why}", tool.label()),
+                Err(why) if full => println!("run {run} {label:<11} FAILED: {why}"),
+                Err(why) => panic!("{label} failed: {why}"),
             }
             let _ = std::fs::remove_dir_all(&out);
         }
@@ -454,14 +493,16 @@ fn main() {
     println!();
     println!("medians over {runs} runs ({mib} MiB):");
     let mut by_tool = Vec::new();
-    for (i, &tool) in tools.iter().enumerate() {
+    for (i, &pair) in pairs.iter().enumerate() {
         let [mbps, lcpu, scpu, rss] = medians(&samples[i]);
         println!(
-            "  {:<10} {mbps:>8.1} MB/s  leech CPU {lcpu:>5.2} s  seed CPU {scpu:>5.2} s  leech RSS {rss:>7.1} MiB  ({} ok runs)",
-            tool.label(),
+            "  {:<11} {mbps:>8.1} MB/s  leech CPU {lcpu:>5.2} s  seed CPU {scpu:>5.2} s  leech RSS {rss:>7.1} MiB  ({} ok runs)",
+            pair.label(),
             samples[i].len()
         );
-        by_tool.push((tool, [mbps, lcpu, scpu, rss]));
+        if pair.seed == pair.leech {
+            by_tool.push((pair.seed, [mbps, lcpu, scpu, rss]));
+        }
     }
     let get = |t: Tool| by_tool.iter().find(|(x, _)| *x == t).map(|(_, m)| *m);
     if let (Some(sw), Some(rq)) = (get(Tool::Songswarm), get(Tool::Rqbit)) {
