@@ -208,6 +208,7 @@ mod x86 {
     /// # Safety
     /// The CPU must have the features [`available`] checks.
     pub(super) unsafe fn run<C: AsRef<[u8]>>(mut lanes: Vec<Lane<'_, C>>, out: &mut [[u8; 20]]) {
+        debug_assert!(lanes.len() <= super::LANES && out.len() == lanes.len());
         let mut active: Vec<usize> = (0..lanes.len()).collect();
         while !active.is_empty() {
             let mut nexts = Vec::with_capacity(active.len());
