@@ -355,11 +355,7 @@ impl Storage {
     /// Hashes a complete piece held in memory and writes it when it matches.
     /// Returns whether it matched.
     pub fn verify_and_write(&self, piece: u32, blocks: &[Bytes]) -> Result<bool, StorageError> {
-        if piece_hash::digest(blocks) != self.hashes[piece as usize] {
-            return Ok(false);
-        }
-        self.write_blocks(piece, blocks)?;
-        Ok(true)
+        self.write_if_matching(piece, blocks, piece_hash::digest(blocks))
     }
 
     /// [`Storage::verify_and_write`] for several pieces, hashed up to
@@ -373,14 +369,23 @@ impl Storage {
         pieces
             .iter()
             .zip(digests)
-            .map(|((piece, blocks), digest)| {
-                if digest != self.hashes[*piece as usize] {
-                    return Ok(false);
-                }
-                self.write_blocks(*piece, blocks)?;
-                Ok(true)
-            })
+            .map(|((piece, blocks), digest)| self.write_if_matching(*piece, blocks, digest))
             .collect()
+    }
+
+    /// Writes the piece when `digest` (of `blocks`) is its expected hash;
+    /// returns whether it was.
+    fn write_if_matching(
+        &self,
+        piece: u32,
+        blocks: &[Bytes],
+        digest: [u8; 20],
+    ) -> Result<bool, StorageError> {
+        if digest != self.hashes[piece as usize] {
+            return Ok(false);
+        }
+        self.write_blocks(piece, blocks)?;
+        Ok(true)
     }
 
     /// The path of the file holding torrent offset `at` (for messages).
@@ -429,18 +434,17 @@ impl Storage {
                         if first >= n {
                             break;
                         }
-                        let mut read = Vec::new();
+                        let (mut read, mut data) = (Vec::new(), Vec::new());
                         for (i, buf) in (first..n.min(first + lanes)).zip(&mut bufs) {
-                            let len = self.geometry.piece_len(i) as usize;
-                            buf.resize(len, 0);
+                            buf.resize(self.geometry.piece_len(i) as usize, 0);
                             if self.present(i) && self.read(i, 0, buf).is_ok() {
-                                read.push((i, &buf[..]));
+                                read.push(i as usize);
+                                data.push(&buf[..]);
                             }
                         }
-                        let data: Vec<&[u8]> = read.iter().map(|(_, d)| *d).collect();
-                        for ((i, _), digest) in read.iter().zip(piece_hash::digests_of(&data)) {
-                            if digest == self.hashes[*i as usize] {
-                                results[*i as usize].store(true, Ordering::Relaxed);
+                        for (i, digest) in read.into_iter().zip(piece_hash::digests_of(&data)) {
+                            if digest == self.hashes[i] {
+                                results[i].store(true, Ordering::Relaxed);
                             }
                         }
                     }
