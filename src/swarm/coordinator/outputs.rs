@@ -121,9 +121,15 @@ impl Coordinator {
     /// Starts hashing jobs for the waiting pieces. A job takes up to
     /// `LANES` of them and hashes them together: pieces that complete while
     /// the jobs are busy wait, and are then hashed at up to twice the speed
-    /// per piece.
+    /// per piece. With no job running any waiting piece starts one; beside a
+    /// running job only a full batch does (pieces hashed alone cost the
+    /// leecher about a twentieth more CPU per GiB, loopback, 1 MiB pieces).
+    /// The running job's end calls this again, so no piece waits for more.
     pub(super) fn start_hashing(&mut self) {
         while !self.to_verify.is_empty() && self.hashing < MAX_HASHING_JOBS {
+            if self.hashing > 0 && self.to_verify.len() < LANES {
+                break;
+            }
             let n = self.to_verify.len().min(LANES);
             let batch: Vec<(u32, Vec<Bytes>)> = self.to_verify.drain(..n).collect();
             self.hashing += 1;
