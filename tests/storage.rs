@@ -138,3 +138,69 @@ fn pieces_checked_together_are_judged_one_by_one() {
     assert_eq!(storage.verify_all(1), [true, true, false, true]);
     assert_eq!(storage.verify_all(3), [true, true, false, true]);
 }
+
+/// The album seeded from a directory made under `parent`: its byte stream,
+/// the directory, and storage opened over it for seeding.
+fn seeded_album_in(parent: &Path) -> (Vec<u8>, tempfile::TempDir, Storage) {
+    let src = tempfile::tempdir_in(parent).unwrap();
+    let files = album(src.path());
+    let opts = BuildOptions {
+        piece_length: Some(32 * 1024),
+        ..Default::default()
+    };
+    let manifest = build(&[src.path().join("album")], &opts).unwrap();
+    let stream = files.iter().flat_map(|(_, d)| d.clone()).collect();
+    let storage = Storage::open_existing(src.path(), &manifest).unwrap();
+    (stream, src, storage)
+}
+
+/// Every piece read at odd offsets and lengths (some across file ends)
+/// without waiting for a disk: it comes back byte-exact whenever the read
+/// says it could, and on tmpfs (held in memory) it always can.
+#[test]
+fn reads_that_need_no_disk_return_the_bytes_on_disk() {
+    let mut parents = vec![std::env::temp_dir()];
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        parents.push(shm.to_path_buf());
+    }
+    for parent in parents {
+        let in_memory = parent.starts_with("/dev/shm");
+        let (stream, _src, storage) = seeded_album_in(&parent);
+        let geometry = storage.geometry();
+        for piece in 0..geometry.piece_count {
+            let len = geometry.piece_len(piece);
+            for (begin, n) in [(0, len), (1, len - 1), (len / 3, len / 2), (len - 1, 1)] {
+                let mut buf = vec![0xAA; n as usize];
+                let whole = storage.read_cached(piece, begin, &mut buf).unwrap();
+                assert!(whole || !in_memory, "tmpfs read of piece {piece} gave up");
+                if whole {
+                    let at = (geometry.piece_offset(piece) + u64::from(begin)) as usize;
+                    assert!(
+                        buf == stream[at..at + n as usize],
+                        "piece {piece} from {begin}: wrong bytes ({parent:?})"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A file cut short under a seed: reading past its new end is an error
+/// that names it, not "would wait for a disk" (which would send the read to
+/// a blocking thread to fail there) and not zeros.
+#[test]
+fn a_read_past_a_shortened_file_fails_instead_of_waiting() {
+    let (_, src, storage) = seeded_album_in(&std::env::temp_dir());
+    let third = src.path().join("album").join("03.bin");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&third)
+        .unwrap()
+        .set_len(10)
+        .unwrap();
+    let last = storage.geometry().piece_count - 1;
+    let mut buf = vec![0; storage.geometry().piece_len(last) as usize];
+    let err = storage.read_cached(last, 0, &mut buf).unwrap_err();
+    assert!(err.to_string().contains("03.bin"), "{err}");
+}

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::outbox::Outbox;
 use super::{ConnectionContext, REQUEST_QUEUE};
+use crate::storage::{Storage, StorageError};
 use crate::swarm::metadata::{self, MetadataMsg};
 use crate::swarm::pieces::PeerKey;
 use crate::swarm::{PeerCommand, PeerEvent};
@@ -39,6 +40,26 @@ const WRITE_BOUNDARY: usize = 512 * 1024;
 const SERVE_BATCH: usize = 16;
 /// Upload bytes reported to the coordinator at once (for the choker).
 const UPLOAD_REPORT: u64 = 256 * 1024;
+
+/// Reads `windows` (piece, offset, length) end to end into `buf`, each
+/// with `read(storage, piece, offset, part)`; false as soon as one read says
+/// false.
+fn read_into(
+    storage: &Storage,
+    windows: &[(u32, u32, u32)],
+    buf: &mut [u8],
+    read: impl Fn(&Storage, u32, u32, &mut [u8]) -> Result<bool, StorageError>,
+) -> Result<bool, StorageError> {
+    let mut at = 0;
+    for &(piece, start, len) in windows {
+        let end = at + len as usize;
+        if !read(storage, piece, start, &mut buf[at..end])? {
+            return Ok(false);
+        }
+        at = end;
+    }
+    Ok(true)
+}
 
 /// What the reader forwards to the writer.
 #[derive(Debug)]
@@ -322,7 +343,8 @@ impl Writer {
     }
 
     /// Reads the window of `first` and, while they fit in `READ_WINDOW`,
-    /// those of the requests queued after it, in one blocking call.
+    /// those of the requests queued after it: at once when they are in
+    /// memory, else in one trip to a blocking thread.
     async fn read_windows(&mut self, first: BlockRef) -> Result<(), String> {
         let mut wanted: Vec<(u32, u32, u32)> = Vec::new();
         let mut total = 0u32;
@@ -345,25 +367,30 @@ impl Writer {
             Some(Ok(b)) => b,
             _ => BytesMut::new(),
         };
-        let storage = self.ctx.storage.clone();
-        let windows = wanted.clone();
-        let data = tokio::task::spawn_blocking(move || {
-            let len = total as usize;
-            if buf.len() >= len {
-                buf.truncate(len);
-            } else {
-                buf.resize(len, 0);
+        let len = total as usize;
+        if buf.len() >= len {
+            buf.truncate(len);
+        } else {
+            buf.resize(len, 0);
+        }
+        // Data in memory is read here; only what needs the disk goes to a
+        // blocking thread.
+        let data = match read_into(&self.ctx.storage, &wanted, &mut buf, Storage::read_cached) {
+            Ok(true) => Ok(buf.freeze()),
+            Ok(false) => {
+                let storage = self.ctx.storage.clone();
+                let windows = wanted.clone();
+                tokio::task::spawn_blocking(move || {
+                    read_into(&storage, &windows, &mut buf, |s, p, at, b| {
+                        s.read(p, at, b).map(|()| true)
+                    })
+                    .map(|_| buf.freeze())
+                })
+                .await
+                .map_err(|e| e.to_string())?
             }
-            let mut at = 0;
-            for (piece, start, len) in windows {
-                let end = at + len as usize;
-                storage.read(piece, start, &mut buf[at..end])?;
-                at = end;
-            }
-            Ok::<_, crate::storage::StorageError>(buf.freeze())
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+            Err(e) => Err(e),
+        };
         let data = match data {
             Ok(data) => data,
             Err(e) => {
