@@ -5,7 +5,7 @@
 //! commands to peers, piece verification); it dials peers with back-off and
 //! runs peer exchange (`dial`).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -156,6 +156,13 @@ pub struct Coordinator {
     hashing: usize,
     /// Requests collected while draining a batch of events, sent at its end.
     pending_requests: HashMap<PeerKey, Vec<crate::wire::peer::BlockRef>>,
+    /// Pieces verified during the batch, announced to every peer at its end.
+    pending_haves: Vec<u32>,
+    /// Pieces a super-seed offers each peer, sent at the batch's end: one
+    /// command per peer per batch, not one per HAVE it answers (with 16 KiB
+    /// pieces a burst of HAVEs filled a fast peer's command queue, and the
+    /// seed dropped it as too slow).
+    pending_offers: BTreeMap<PeerKey, Vec<u32>>,
     /// Published progress.
     stats: watch::Sender<TorrentStats>,
     /// Progress being built.
@@ -217,6 +224,8 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         to_verify: VecDeque::new(),
         hashing: 0,
         pending_requests: HashMap::new(),
+        pending_haves: Vec::new(),
+        pending_offers: BTreeMap::new(),
         stats: stats_tx,
         current,
     };
@@ -260,7 +269,7 @@ impl Coordinator {
                     self.publish();
                 }
             }
-            self.flush_requests();
+            self.flush_commands();
             if self.current.error.is_some() {
                 self.publish();
                 break;
@@ -458,6 +467,7 @@ impl Coordinator {
     fn remove_link(&mut self, key: PeerKey) {
         if self.links.remove(&key).is_some() {
             self.pending_requests.remove(&key);
+            self.pending_offers.remove(&key);
             self.sched.handle_peer_gone(Instant::now().into_std(), key);
         }
     }

@@ -2,8 +2,6 @@
 //! `try_send`: a peer whose queue is full is too slow and is dropped), and
 //! piece verification on blocking threads.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use tracing::{debug, info, warn};
 
@@ -33,17 +31,27 @@ impl Coordinator {
         }
     }
 
-    pub(super) fn flush_requests(&mut self) {
+    /// Sends what a batch of events collected: requests, HAVEs of the
+    /// pieces verified, a super-seed's offers; at most one command of each
+    /// kind per peer.
+    pub(super) fn flush_commands(&mut self) {
+        self.drain_outputs();
         for (key, blocks) in std::mem::take(&mut self.pending_requests) {
             self.send(key, PeerCommand::Request(blocks));
         }
-        self.drain_outputs();
+        let haves = std::mem::take(&mut self.pending_haves);
+        if !haves.is_empty() {
+            let keys: Vec<PeerKey> = self.links.keys().copied().collect();
+            for key in keys {
+                self.send(key, PeerCommand::Have(haves.clone()));
+            }
+        }
+        for (peer, pieces) in std::mem::take(&mut self.pending_offers) {
+            self.send(peer, PeerCommand::Have(pieces));
+        }
     }
 
     pub(super) fn drain_outputs(&mut self) {
-        // A super-seed may offer a peer thousands of small pieces at once:
-        // they go as one command per peer, after the rest.
-        let mut offers: BTreeMap<PeerKey, Vec<u32>> = BTreeMap::new();
         while let Some(out) = self.sched.poll_output() {
             match out {
                 Output::Request { peer, blocks } => self
@@ -72,15 +80,10 @@ impl Coordinator {
                     debug!(peer, choke, "choke");
                     self.send(peer, PeerCommand::Choke(choke));
                 }
-                Output::Have(piece) => {
-                    let keys: Vec<PeerKey> = self.links.keys().copied().collect();
-                    for key in keys {
-                        self.send(key, PeerCommand::Have(vec![piece]));
-                    }
-                }
+                Output::Have(piece) => self.pending_haves.push(piece),
                 Output::Offer { peer, piece } => {
                     debug!(peer, piece, "offering piece");
-                    offers.entry(peer).or_default().push(piece);
+                    self.pending_offers.entry(peer).or_default().push(piece);
                 }
                 Output::Verify { piece, blocks } => self.verify(piece, blocks),
                 Output::Disconnect { peer, ban, reason } => {
@@ -100,15 +103,13 @@ impl Coordinator {
                     // sender stops its writer, which stops its reader.
                     self.links.remove(&peer);
                     self.pending_requests.remove(&peer);
+                    self.pending_offers.remove(&peer);
                 }
                 Output::Complete => {
                     info!("download complete");
                     self.publish();
                 }
             }
-        }
-        for (peer, pieces) in offers {
-            self.send(peer, PeerCommand::Have(pieces));
         }
     }
 
