@@ -4,6 +4,9 @@
 
 #[path = "support/chord_ring.rs"]
 mod chord_ring;
+#[path = "support/torrent_wait.rs"]
+mod torrent_wait;
+use torrent_wait::wait_complete;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -69,18 +72,6 @@ async fn peer(manifest: &Manifest, root: &Path, bootstrap: SocketAddr) -> (App, 
     (app, handle)
 }
 
-async fn wait_complete(handle: &TorrentHandle) {
-    let mut stats = handle.stats.clone();
-    let done = tokio::time::timeout(
-        DEADLINE,
-        stats.wait_for(|s| s.complete || s.error.is_some()),
-    )
-    .await
-    .expect("download did not complete in time")
-    .expect("torrent stopped");
-    assert_eq!(done.error, None);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leechers_find_the_swarm_through_the_ring() {
     let tmp = tempfile::tempdir().unwrap();
@@ -98,7 +89,7 @@ async fn leechers_find_the_swarm_through_the_ring() {
         leechers.push((peer(&manifest, &out, boot(i + 2)).await, out));
     }
     for ((_, handle), _) in &leechers {
-        wait_complete(handle).await;
+        wait_complete(handle, DEADLINE).await;
     }
     let original = std::fs::read(tmp.path().join("ring-song.flac")).unwrap();
     for (_, out) in &leechers {

@@ -13,6 +13,10 @@ use songswarm::manifest::{build, BuildOptions};
 use songswarm::storage::Storage;
 use songswarm::swarm::PeerEvent;
 
+#[path = "support/torrent_wait.rs"]
+mod torrent_wait;
+use torrent_wait::wait_complete;
+
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// What the process logs, kept for the test to read.
@@ -78,16 +82,7 @@ async fn a_super_seed_keeps_a_fast_leecher_of_small_pieces() {
         .send(PeerEvent::AddPeers(vec![seed.local_addr()]))
         .await
         .unwrap();
-    let mut stats = handle.stats.clone();
-    let done = tokio::time::timeout(
-        DEADLINE,
-        stats.wait_for(|s| s.complete || s.error.is_some()),
-    )
-    .await
-    .expect("download did not complete in time")
-    .expect("torrent stopped")
-    .clone();
-    assert_eq!(done.error, None);
+    wait_complete(&handle, DEADLINE).await;
     assert!(std::fs::read(out.path().join("song.bin")).unwrap() == data);
 
     let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
