@@ -43,8 +43,9 @@ pub fn digests_of<B: AsRef<[u8]>>(buffers: &[B]) -> Vec<[u8; 20]> {
     digests(&messages)
 }
 
-/// The SHA-1 of one message given as its chunks in order.
-pub fn digest<C: AsRef<[u8]>>(chunks: &[C]) -> [u8; 20] {
+/// The SHA-1 of one message given as its chunks in order, with the sha1
+/// crate (the fallback of [`digests`]).
+fn digest<C: AsRef<[u8]>>(chunks: &[C]) -> [u8; 20] {
     let mut h = Sha1::new();
     for c in chunks {
         h.update(c.as_ref());

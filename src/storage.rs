@@ -420,15 +420,11 @@ impl Storage {
         })
     }
 
-    /// Hashes a complete piece held in memory and writes it when it matches.
-    /// Returns whether it matched.
-    pub fn verify_and_write(&self, piece: u32, blocks: &[Bytes]) -> Result<bool, StorageError> {
-        self.write_if_matching(piece, blocks, piece_hash::digest(blocks))
-    }
-
-    /// [`Storage::verify_and_write`] for several pieces, hashed up to
-    /// [`piece_hash::LANES`] at a time; one result per piece, in order.
-    pub fn verify_and_write_many(
+    /// Hashes complete pieces held in memory (piece index, its blocks in
+    /// order), up to [`piece_hash::LANES`] at a time, and writes each one
+    /// that matches its expected hash. One result per piece, in order:
+    /// whether it matched, or the write error.
+    pub fn verify_and_write(
         &self,
         pieces: &[(u32, Vec<Bytes>)],
     ) -> Vec<Result<bool, StorageError>> {
@@ -437,23 +433,14 @@ impl Storage {
         pieces
             .iter()
             .zip(digests)
-            .map(|((piece, blocks), digest)| self.write_if_matching(*piece, blocks, digest))
+            .map(|((piece, blocks), digest)| {
+                if digest != self.hashes[*piece as usize] {
+                    return Ok(false);
+                }
+                self.write_blocks(*piece, blocks)?;
+                Ok(true)
+            })
             .collect()
-    }
-
-    /// Writes the piece when `digest` (of `blocks`) is its expected hash;
-    /// returns whether it was.
-    fn write_if_matching(
-        &self,
-        piece: u32,
-        blocks: &[Bytes],
-        digest: [u8; 20],
-    ) -> Result<bool, StorageError> {
-        if digest != self.hashes[piece as usize] {
-            return Ok(false);
-        }
-        self.write_blocks(piece, blocks)?;
-        Ok(true)
     }
 
     /// The path of the file holding torrent offset `at` (for messages).

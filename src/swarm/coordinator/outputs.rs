@@ -155,18 +155,17 @@ impl Coordinator {
             let events = self.ctx.events.clone();
             self.ctx.tracker.spawn(async move {
                 let pieces: Vec<u32> = batch.iter().map(|(p, _)| *p).collect();
-                let results =
-                    tokio::task::spawn_blocking(move || storage.verify_and_write_many(&batch))
-                        .await
-                        .unwrap_or_else(|e| {
-                            let failed = || {
-                                Err(crate::storage::StorageError::Io {
-                                    path: Default::default(),
-                                    source: std::io::Error::other(e.to_string()),
-                                })
-                            };
-                            pieces.iter().map(|_| failed()).collect()
-                        });
+                let results = tokio::task::spawn_blocking(move || storage.verify_and_write(&batch))
+                    .await
+                    .unwrap_or_else(|e| {
+                        let failed = || {
+                            Err(crate::storage::StorageError::Io {
+                                path: Default::default(),
+                                source: std::io::Error::other(e.to_string()),
+                            })
+                        };
+                        pieces.iter().map(|_| failed()).collect()
+                    });
                 let results = pieces.into_iter().zip(results).collect();
                 let _ = events.send(PeerEvent::Verified(results)).await;
             });
