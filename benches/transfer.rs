@@ -296,7 +296,8 @@ fn medians(samples: &[Sample]) -> [f64; 4] {
 /// measured in this process on this machine: one read of it (the seeder),
 /// its trip through loopback TCP in 1 MiB writes and reads (both ends), the
 /// SHA-1 of every byte, 1 MiB pieces hashed four at a time (the fastest way
-/// we know), and one write into a new file beside it (the leecher). Each is the least of five passes, taken after the transfers:
+/// we know), and one write into a new file beside it (the leecher). Each is
+/// the least of five passes, taken after the transfers:
 /// noise only adds to a floor, and the first write into memory the machine
 /// has not used for a while costs twice as much (0.74 against 0.31 s per GiB
 /// here), which a median of three still caught.
