@@ -274,10 +274,7 @@ async fn route(
     }
     if first[0] != 19 {
         return match chord.get() {
-            Some(node) => {
-                node.serve_inbound(stream);
-                Ok(())
-            }
+            Some(node) => node.serve_inbound(stream).await.map_err(|e| e.to_string()),
             None => Err("not BitTorrent, and this process runs no Chord node".into()),
         };
     }
