@@ -18,7 +18,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -76,58 +75,6 @@ impl Driver {
         };
         handle.tracker.spawn(task.run(rx));
         handle
-    }
-
-    /// Bind `listen`, start a node advertised at `advertise` (default: the
-    /// bound address) and serve Chord connections on it. Streams that start
-    /// like a BitTorrent handshake are closed: this listener is Chord only.
-    pub async fn bind(
-        config: ChordConfig,
-        listen: SocketAddr,
-        advertise: Option<SocketAddr>,
-        bootstrap: Vec<SocketAddr>,
-        rng_seed: u64,
-    ) -> std::io::Result<ChordHandle> {
-        let listener = TcpListener::bind(listen).await?;
-        let advertise = advertise.unwrap_or(listener.local_addr()?);
-        let handle = Driver::start(config, advertise, bootstrap, rng_seed);
-        let h = handle.clone();
-        handle.tracker.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = h.conn_token.cancelled() => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => {
-                            let h2 = h.clone();
-                            h.tracker.spawn(route_inbound(h2, stream));
-                        }
-                        Err(e) => {
-                            // Out of descriptors, usually: back off a little.
-                            tracing::warn!("accept failed: {e}");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                        }
-                    },
-                }
-            }
-        });
-        Ok(handle)
-    }
-}
-
-/// First byte of a BitTorrent handshake (the length of "BitTorrent protocol").
-pub const BITTORRENT_FIRST_BYTE: u8 = 0x13;
-
-async fn route_inbound(handle: ChordHandle, stream: TcpStream) {
-    let mut first = [0u8; 1];
-    let peeked = tokio::time::timeout(handle.config.rpc_timeout, stream.peek(&mut first)).await;
-    match peeked {
-        Ok(Ok(1)) if first[0] != BITTORRENT_FIRST_BYTE => {
-            let _ = handle.serve_inbound(stream).await;
-        }
-        Ok(Ok(1)) => {
-            tracing::debug!("closing a BitTorrent connection on a Chord-only listener")
-        }
-        _ => {}
     }
 }
 

@@ -177,4 +177,19 @@ impl ChordHandle {
     pub fn shutdown_token(&self) -> CancellationToken {
         self.token.clone()
     }
+
+    /// Runs `task` as one of this node's tasks: `leave` and `kill` return
+    /// only once it has ended, so it should end once [`Self::stopped`] is
+    /// cancelled.
+    pub(crate) fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn(task);
+    }
+
+    /// Cancelled once the node task has ended, left or killed.
+    pub(crate) fn stopped(&self) -> CancellationToken {
+        self.conn_token.clone()
+    }
 }
