@@ -71,6 +71,9 @@ pub struct DemoReport {
     pub info_hash: String,
     /// Bytes of content.
     pub bytes: u64,
+    /// Bare Chord nodes started (the seeder and the leechers join the ring
+    /// too, so a whole ring has this many members plus theirs).
+    pub bare_nodes: usize,
     /// Members of the ring, walked along successor pointers.
     pub ring_size: usize,
     /// Peers the ring lists for the torrent.
@@ -87,21 +90,29 @@ impl DemoReport {
         self.leechers.iter().all(|l| l.verified)
     }
 
-    /// The human-readable report.
+    /// The human-readable report. Sizes and rates are in decimal MB, as
+    /// in the progress bars and the `leech` summary.
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "songswarm demo: {} ({} bytes, info-hash {})\n\
-             ring: {} members (walked along successors); swarm list: {} peers\n",
-            self.name, self.bytes, self.info_hash, self.ring_size, self.swarm_size
+            "songswarm demo: {} ({:.1} MB, info-hash {})\n\
+             ring: {} members walked along successors ({} bare Chord nodes + the seeder \
+             + {} leechers); swarm list: {} peers\n",
+            self.name,
+            self.bytes as f64 / 1e6,
+            self.info_hash,
+            self.ring_size,
+            self.bare_nodes,
+            self.leechers.len(),
+            self.swarm_size
         );
         for (i, l) in self.leechers.iter().enumerate() {
             out.push_str(&format!(
-                "  leecher {i} {:<21} {:>6.2} s {:>8.1} KB/s  {} peers  uploaded {:>8} B  lookup {} hops  {}\n",
+                "  leecher {i} {:<21} {:>6.2} s {:>6.2} MB/s  {} peers  uploaded {:>5.2} MB  lookup {} hops  {}\n",
                 l.addr.to_string(),
                 l.seconds,
-                l.rate / 1e3,
+                l.rate / 1e6,
                 l.peers,
-                l.uploaded,
+                l.uploaded as f64 / 1e6,
                 l.hops,
                 if l.verified { "verified OK" } else { "MISMATCH" }
             ));
@@ -242,6 +253,7 @@ async fn run(
         name: manifest.name.clone(),
         info_hash: manifest.info_hash.to_hex(),
         bytes: manifest.total_length,
+        bare_nodes: nodes.len(),
         ring_size,
         swarm_size,
         seconds,

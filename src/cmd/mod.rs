@@ -20,6 +20,7 @@ pub mod node;
 pub mod output;
 pub mod seed;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
@@ -70,6 +71,12 @@ pub enum CmdError {
         arg: String,
         /// Why it is not an id.
         source: ParseIdError,
+    },
+    /// `demo` without the demo album at hand.
+    #[error("cannot find the demo album torrents/demo-album.torrent here or in {}: run `songswarm demo` from the songswarm source directory, or give --manifest and --data", source_tree.display())]
+    NoDemoAlbum {
+        /// The source tree the binary was built from.
+        source_tree: PathBuf,
     },
     /// A demo leecher ended with other bytes than the seeder's.
     #[error("a leecher's files differ from the originals")]
