@@ -217,3 +217,78 @@ impl Listener {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+    use tokio::sync::{mpsc, watch};
+
+    use super::*;
+    use crate::swarm::coordinator::TorrentStats;
+
+    #[test]
+    fn the_first_byte_tells_the_protocols_apart() {
+        assert_eq!(PEER_WIRE_FIRST_BYTE, 0x13);
+        let handshake = Handshake::new(Id::hash(b"x"), [1; 20]).to_bytes();
+        assert_eq!(Protocol::of_first_byte(handshake[0]), Protocol::PeerWire);
+        let chord = crate::wire::chord::PREAMBLE[0];
+        assert_eq!(Protocol::of_first_byte(chord), Protocol::Chord);
+    }
+
+    /// A connection on loopback: the accepted end, and the dialing end.
+    async fn connection() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let dialer = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (accepted, _) = listener.accept().await.unwrap();
+        (accepted, dialer)
+    }
+
+    /// Routes one connection whose dialer sent `bytes`.
+    async fn route(router: &Router, bytes: &[u8]) -> Result<(), RouteError> {
+        let (accepted, mut dialer) = connection().await;
+        dialer.write_all(bytes).await.unwrap();
+        router.route(accepted).await
+    }
+
+    #[tokio::test]
+    async fn a_handshake_goes_to_its_torrent_and_nowhere_else() {
+        let router = Router::default();
+        let song = Id::hash(b"song");
+        let handshake = Handshake::new(song, [7; 20]).to_bytes();
+        let r = route(&router, &handshake).await;
+        assert!(matches!(r, Err(RouteError::NoTorrents)), "{r:?}");
+
+        let (events, mut inbox) = mpsc::channel(1);
+        let (_stats_tx, stats) = watch::channel(TorrentStats::default());
+        let torrent = TorrentHandle {
+            info_hash: song,
+            events,
+            stats,
+        };
+        router.torrents.insert(song, torrent);
+        let other = Handshake::new(Id::hash(b"other"), [7; 20]).to_bytes();
+        let r = route(&router, &other).await;
+        assert!(matches!(r, Err(RouteError::UnknownTorrent(h)) if h == Id::hash(b"other")));
+        route(&router, &handshake).await.unwrap();
+        match inbox.try_recv() {
+            Ok(PeerEvent::Incoming { handshake, .. }) => {
+                assert_eq!(handshake.info_hash, song);
+                assert_eq!(handshake.peer_id, [7; 20]);
+            }
+            _ => panic!("the torrent got no incoming connection"),
+        }
+    }
+
+    #[tokio::test]
+    async fn anything_else_needs_a_chord_node() {
+        let router = Router::default();
+        let r = route(&router, crate::wire::chord::PREAMBLE).await;
+        assert!(matches!(r, Err(RouteError::NoChord)), "{r:?}");
+        let (accepted, dialer) = connection().await;
+        drop(dialer);
+        let r = router.route(accepted).await;
+        assert!(matches!(r, Err(RouteError::Closed)), "{r:?}");
+    }
+}
