@@ -18,21 +18,32 @@
 //!   BEP 11 peer exchange) and [`wire::chord`] (Chord RPC frames).
 //! - [`chord`]: the ring: pure state machine [`chord::node`] (with
 //!   [`chord::ring`], [`chord::routing`], [`chord::ops`]), swarm-list CRDT
-//!   [`chord::records`], quorum bookkeeping [`chord::quorum`], async shell
-//!   [`chord::driver`] and its connections, and a [`chord::client`] for the
-//!   `dht` commands.
+//!   [`chord::records`], quorum bookkeeping [`chord::quorum`]; the async
+//!   shell: [`chord::driver`] (the task that owns the node, on tokio's
+//!   clock), [`chord::handle`] (what the rest of the process holds) and
+//!   [`chord::connection`] (one task per Chord connection); and a
+//!   [`chord::client`] for the `dht` commands.
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],
 //!   pure picker and choker [`swarm::scheduler`], one task per torrent
 //!   [`swarm::coordinator`], one task per peer [`swarm::connection`], rate
 //!   caps [`swarm::rate`], and metadata exchange (BEP 9): [`swarm::metadata`]
 //!   (pure) and [`swarm::magnet`] (fetching by info-hash).
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.
-//! - [`app`]: wiring of one process: listener, coordinators, shutdown, the
-//!   `seed` and `leech` commands; [`app::ring`] joins the ring and keeps the
-//!   torrents announced in it; [`app::demo`] is `songswarm demo`.
+//! - [`app`]: one process ([`app::App`]): [`app::listener`] is the single
+//!   accept loop and first-byte router (peer wire to the torrent's
+//!   coordinator, anything else to the Chord node), [`app::shutdown`] the
+//!   one wait for SIGINT/SIGTERM and the token and tracker of every task,
+//!   [`app::ring`] joins the ring and keeps the torrents announced in it,
+//!   [`app::progress`] draws progress bars, [`app::demo`] runs the whole
+//!   system in one process, [`app::alloc`] sets the heap up.
+//! - [`cmd`]: the commands of the binary, one file each ([`cmd::create`],
+//!   [`cmd::seed`], [`cmd::leech`], [`cmd::node`], [`cmd::dht`],
+//!   [`cmd::demo`]), and [`cmd::output`], which prints every result as
+//!   text or as `--json`. `main.rs` is clap and one call to [`cmd::main`].
 
 pub mod app;
 pub mod chord;
+pub mod cmd;
 pub mod config;
 pub mod discovery;
 pub mod id;

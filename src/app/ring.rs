@@ -46,6 +46,9 @@ pub struct RingOptions {
     pub announce: AnnounceConfig,
     /// LAN discovery settings.
     pub discovery: DiscoveryConfig,
+    /// Seed of the node's RNG (None: a random one); tests and the demo
+    /// fix it to repeat a run.
+    pub rng_seed: Option<u64>,
 }
 
 /// Where the first ring contacts came from, for the user.
@@ -107,7 +110,8 @@ impl Ring {
             BootstrapSource::NewRing => info!(%advertise, "no ring found: starting a new ring"),
             _ => info!(%advertise, ?source, ?contacts, "joining the ring"),
         }
-        let chord = Driver::start(opts.chord.clone(), advertise, contacts, rand::random());
+        let seed = opts.rng_seed.unwrap_or_else(rand::random);
+        let chord = Driver::start(opts.chord.clone(), advertise, contacts, seed);
         let ring = Ring {
             chord,
             advertise,

@@ -20,6 +20,7 @@ use crate::id::Id;
 pub mod client;
 pub mod connection;
 pub mod driver;
+pub mod handle;
 pub mod lookup;
 pub mod message;
 pub mod node;
