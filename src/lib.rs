@@ -11,7 +11,9 @@
 //!
 //! - [`id`]: 160-bit ids and ring interval arithmetic.
 //! - [`config`]: every tunable with its default.
-//! - [`manifest`]: BitTorrent v1 metainfo parse/build, info-hash, piece geometry.
+//! - [`geometry`]: the ground floor of pieces: piece and block math,
+//!   have-bitfields, where files lie in the torrent's byte stream.
+//! - [`manifest`]: BitTorrent v1 metainfo parse/build, info-hash.
 //! - [`storage`]: positional reads/writes of pieces, SHA-1 verification.
 //! - [`piece_hash`]: SHA-1 of several pieces at once.
 //! - [`wire`]: codecs: [`wire::peer`] (BEP 3, BEP 10 extension handshake,
@@ -35,6 +37,7 @@ pub mod app;
 pub mod chord;
 pub mod config;
 pub mod discovery;
+pub mod geometry;
 pub mod id;
 pub mod manifest;
 pub mod piece_hash;

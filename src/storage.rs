@@ -15,9 +15,9 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 
+use crate::geometry::{file_at, file_segments, FileSpan, Geometry};
 use crate::manifest::Manifest;
 use crate::piece_hash;
-use crate::swarm::pieces::Geometry;
 
 /// Errors of opening and checking a torrent's data.
 #[derive(Debug, thiserror::Error)]
@@ -98,10 +98,6 @@ pub enum StorageError {
 struct StoredFile {
     /// Full path (data root joined with the manifest's relative path).
     path: PathBuf,
-    /// Byte offset of the file's start in the torrent stream.
-    offset: u64,
-    /// Length in bytes.
-    length: u64,
     /// Open handle (positional I/O needs no lock).
     file: File,
     /// The file lives in memory (tmpfs): reading it never waits for a disk.
@@ -123,17 +119,17 @@ pub struct Storage {
     hashes: Vec<[u8; 20]>,
     /// Files in torrent order.
     files: Vec<StoredFile>,
+    /// Where each file of `files` lies in the torrent's byte stream.
+    spans: Vec<FileSpan>,
 }
 
 impl StoredFile {
-    fn new(path: PathBuf, offset: u64, length: u64, file: File) -> StoredFile {
+    fn new(path: PathBuf, file: File) -> StoredFile {
         // 0x01021994 is Linux's TMPFS_MAGIC (the literal takes the type of
         // `f_type`, which differs between targets).
         let in_memory = rustix::fs::fstatfs(&file).is_ok_and(|s| s.f_type == 0x0102_1994);
         StoredFile {
             path,
-            offset,
-            length,
             file,
             in_memory,
             write_lock: Mutex::new(()),
@@ -248,7 +244,7 @@ impl Storage {
                     expected: f.length,
                 });
             }
-            files.push(StoredFile::new(path, f.offset, f.length, file));
+            files.push(StoredFile::new(path, file));
         }
         Ok(Storage::assemble(manifest, files))
     }
@@ -273,16 +269,17 @@ impl Storage {
                 .truncate(false)
                 .open(&path)
                 .map_err(io_err)?;
-            files.push(StoredFile::new(path, f.offset, f.length, file));
+            files.push(StoredFile::new(path, file));
         }
         Ok(Storage::assemble(manifest, files))
     }
 
     fn assemble(manifest: &Manifest, files: Vec<StoredFile>) -> Storage {
         Storage {
-            geometry: Geometry::new(manifest.piece_length, manifest.total_length),
+            geometry: manifest.geometry(),
             hashes: manifest.pieces.clone(),
             files,
+            spans: manifest.file_spans(),
         }
     }
 
@@ -299,24 +296,8 @@ impl Storage {
         len: usize,
         mut f: impl FnMut(&StoredFile, u64, Range<usize>) -> io::Result<()>,
     ) -> io::Result<()> {
-        let end = start + len as u64;
-        let first = self
-            .files
-            .partition_point(|file| file.offset + file.length <= start);
-        for file in &self.files[first..] {
-            if file.offset >= end {
-                break;
-            }
-            if file.length == 0 {
-                continue;
-            }
-            let s = start.max(file.offset);
-            let e = end.min(file.offset + file.length);
-            f(
-                file,
-                s - file.offset,
-                (s - start) as usize..(e - start) as usize,
-            )?;
+        for (i, at, range) in file_segments(&self.spans, start, len) {
+            f(&self.files[i], at, range)?;
         }
         Ok(())
     }
@@ -325,13 +306,13 @@ impl Storage {
     /// length: a download into a file that held something longer must not
     /// keep the old tail once every piece is verified.
     pub fn trim_excess(&self) -> Result<(), StorageError> {
-        for f in &self.files {
+        for (f, span) in self.files.iter().zip(&self.spans) {
             let io_err = |source| StorageError::Io {
                 path: f.path.clone(),
                 source,
             };
-            if f.file.metadata().map_err(io_err)?.len() > f.length {
-                f.file.set_len(f.length).map_err(io_err)?;
+            if f.file.metadata().map_err(io_err)?.len() > span.length {
+                f.file.set_len(span.length).map_err(io_err)?;
             }
         }
         Ok(())
@@ -445,12 +426,8 @@ impl Storage {
 
     /// The path of the file holding torrent offset `at` (for messages).
     fn path_of(&self, at: u64) -> PathBuf {
-        let i = self
-            .files
-            .partition_point(|f| f.offset + f.length <= at)
-            .min(self.files.len().saturating_sub(1));
         self.files
-            .get(i)
+            .get(file_at(&self.spans, at))
             .map(|f| f.path.clone())
             .unwrap_or_default()
     }
@@ -462,9 +439,10 @@ impl Storage {
         let end = start + u64::from(self.geometry.piece_len(piece));
         self.files
             .iter()
-            .filter(|f| f.length > 0 && f.offset < end && f.offset + f.length > start)
-            .all(|f| {
-                let need = (end.min(f.offset + f.length) - f.offset).min(f.length);
+            .zip(&self.spans)
+            .filter(|(_, s)| s.length > 0 && s.offset < end && s.end() > start)
+            .all(|(f, s)| {
+                let need = (end.min(s.end()) - s.offset).min(s.length);
                 f.file.metadata().map(|m| m.len() >= need).unwrap_or(false)
             })
     }

@@ -7,7 +7,8 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use songswarm::config::SwarmConfig;
-use songswarm::swarm::pieces::{Geometry, PeerKey};
+use songswarm::geometry::Geometry;
+use songswarm::swarm::pieces::PeerKey;
 use songswarm::swarm::scheduler::{Output, Scheduler};
 use songswarm::wire::peer::BlockRef;
 

@@ -24,10 +24,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, Instrument};
 
+use crate::geometry::Geometry;
 use crate::id::Id;
 use crate::storage::Storage;
 use crate::swarm::metadata::{self, MetadataMsg};
-use crate::swarm::pieces::{Geometry, PeerKey};
+use crate::swarm::pieces::PeerKey;
 use crate::swarm::rate::RateLimits;
 use crate::swarm::PeerEvent;
 use crate::wire::peer::{

@@ -29,8 +29,8 @@ mod superseed;
 pub use output::Output;
 
 use crate::config::SwarmConfig;
-use crate::swarm::pieces::{BlockOutcome, BlockState, Geometry, PeerKey, PieceState, Pieces};
-use crate::wire::peer::{bitfield_has, BlockRef, BLOCK_SIZE};
+use crate::geometry::{bitfield_has, BlockRef, Geometry, BLOCK_SIZE};
+use crate::swarm::pieces::{BlockOutcome, BlockState, PeerKey, PieceState, Pieces};
 
 /// Bytes per second, measured over the scheduler's ticks.
 #[derive(Clone, Debug, Default)]

@@ -9,14 +9,17 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
+use crate::geometry::bitfield_len;
 use crate::id::Id;
+
+/// Blocks are named and sized by the piece geometry; re-exported because
+/// `request`, `cancel` and `piece` messages carry them.
+pub use crate::geometry::{bitfield_has, BlockRef, BLOCK_SIZE};
 
 /// The protocol string of the handshake.
 pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
 /// Length of the handshake record in bytes.
 pub const HANDSHAKE_LEN: usize = 68;
-/// The block size every request uses (the last block of a piece may be shorter).
-pub const BLOCK_SIZE: u32 = 16 * 1024;
 /// Largest frame of any kind other than `piece` and `bitfield` (extension
 /// messages such as metadata pieces are 16 KiB plus a small dictionary).
 pub const MAX_OTHER_FRAME: usize = 64 * 1024;
@@ -112,17 +115,6 @@ impl Handshake {
     }
 }
 
-/// One block of one piece: what `request` and `cancel` name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BlockRef {
-    /// Piece index.
-    pub index: u32,
-    /// Byte offset inside the piece.
-    pub begin: u32,
-    /// Length in bytes (≤ 16 KiB).
-    pub length: u32,
-}
-
 /// One message after the handshake.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -180,7 +172,7 @@ impl PeerCodec {
     /// A codec for a torrent with `piece_count` pieces.
     pub fn new(piece_count: u32) -> PeerCodec {
         PeerCodec {
-            bitfield_len: (piece_count as usize).div_ceil(8),
+            bitfield_len: bitfield_len(piece_count),
         }
     }
 
@@ -505,12 +497,6 @@ impl ExtensionHandshake {
         }
         Ok(out)
     }
-}
-
-/// True when bit `index` (high bit of byte 0 first) is set in `bits`.
-pub fn bitfield_has(bits: &[u8], index: u32) -> bool {
-    let byte = (index / 8) as usize;
-    byte < bits.len() && bits[byte] & (0x80 >> (index % 8)) != 0
 }
 
 /// Encodes a BEP 11 `ut_pex` message body listing `added` (IPv4 only; the

@@ -145,7 +145,7 @@ impl Writer {
         };
         if let Some(bits) = bitfield {
             for i in 0..self.have.len() {
-                self.have[i] = crate::wire::peer::bitfield_has(&bits, i as u32);
+                self.have[i] = crate::geometry::bitfield_has(&bits, i as u32);
             }
             self.feed(Message::Bitfield(bits)).await?;
         }
