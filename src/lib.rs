@@ -16,8 +16,10 @@
 //! - [`manifest`]: BitTorrent v1 metainfo parse/build, info-hash.
 //! - [`storage`]: positional reads/writes of pieces, SHA-1 verification.
 //! - [`piece_hash`]: SHA-1 of several pieces at once.
-//! - [`wire`]: codecs: [`wire::peer`] (BEP 3, BEP 10 extension handshake,
-//!   BEP 11 peer exchange) and [`wire::chord`] (Chord RPC frames).
+//! - [`wire`]: every wire format: [`wire::handshake`] (the 68-byte peer
+//!   handshake, and the one helper that exchanges it), [`wire::peer`] (BEP 3,
+//!   BEP 10 extension handshake, BEP 11 peer exchange), [`wire::metadata`]
+//!   (BEP 9 `ut_metadata` messages) and [`wire::chord`] (Chord RPC frames).
 //! - [`chord`]: the ring: pure state machine [`chord::node`] (with
 //!   [`chord::ring`], [`chord::routing`], [`chord::ops`]), swarm-list CRDT
 //!   [`chord::records`], quorum bookkeeping [`chord::quorum`], async shell
@@ -27,7 +29,7 @@
 //!   pure picker and choker [`swarm::scheduler`], one task per torrent
 //!   [`swarm::coordinator`], one task per peer [`swarm::connection`], rate
 //!   caps [`swarm::rate`], and metadata exchange (BEP 9): [`swarm::metadata`]
-//!   (pure) and [`swarm::magnet`] (fetching by info-hash).
+//!   (the pure assembler) and [`swarm::magnet`] (fetching by info-hash).
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.
 //! - [`app`]: wiring of one process: listener, coordinators, shutdown, the
 //!   `seed` and `leech` commands; [`app::ring`] joins the ring and keeps the

@@ -14,11 +14,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at, Instant};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -27,13 +26,12 @@ use tracing::{debug, Instrument};
 use crate::geometry::Geometry;
 use crate::id::Id;
 use crate::storage::Storage;
-use crate::swarm::metadata::{self, MetadataMsg};
 use crate::swarm::pieces::PeerKey;
 use crate::swarm::rate::RateLimits;
 use crate::swarm::PeerEvent;
-use crate::wire::peer::{
-    parse_pex, ExtensionHandshake, Handshake, Message, PeerCodec, HANDSHAKE_LEN, UT_PEX_ID,
-};
+use crate::wire::handshake::{self, Handshake, HandshakeError};
+use crate::wire::metadata::{self, MetadataMsg};
+use crate::wire::peer::{parse_pex, ExtensionHandshake, Message, PeerCodec, UT_PEX_ID};
 use writer::{Upload, Writer};
 
 mod outbox;
@@ -80,20 +78,21 @@ pub struct ConnectionContext {
 pub async fn dial(ctx: Arc<ConnectionContext>, key: PeerKey, addr: SocketAddr) {
     let span = tracing::debug_span!("peer", %addr, key, out = true);
     async {
-        match timeout(HANDSHAKE_TIMEOUT, connect_and_handshake(&ctx, addr)).await {
-            Ok(Ok((stream, theirs))) => run(ctx, key, stream, addr, theirs, true).await,
-            Ok(Err(reason)) => closed(&ctx, key, reason).await,
-            Err(_) => closed(&ctx, key, "handshake timed out".into()).await,
+        match connect_and_handshake(&ctx, addr).await {
+            Ok((stream, theirs)) => run(ctx, key, stream, addr, theirs, true).await,
+            Err(reason) => closed(&ctx, key, reason).await,
         }
     }
     .instrument(span)
     .await
 }
 
+/// Connects and exchanges handshakes, all within [`HANDSHAKE_TIMEOUT`].
 async fn connect_and_handshake(
     ctx: &ConnectionContext,
     addr: SocketAddr,
 ) -> Result<(TcpStream, Handshake), String> {
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -102,27 +101,16 @@ async fn connect_and_handshake(
     .map_err(|e| e.to_string())?;
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
-    let mut stream = socket
-        .connect(addr)
+    let mut stream = timeout_at(deadline, socket.connect(addr))
         .await
+        .map_err(|_| HandshakeError::TimedOut.to_string())?
         .map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);
     let ours = Handshake::new(ctx.info_hash, ctx.peer_id);
-    stream
-        .write_all(&ours.to_bytes())
+    let left = deadline.saturating_duration_since(Instant::now());
+    let theirs = handshake::exchange(&mut stream, &ours, left)
         .await
-        .map_err(|e| format!("send handshake: {e}"))?;
-    let mut buf = [0u8; HANDSHAKE_LEN];
-    stream
-        .read_exact(&mut buf)
-        .await
-        .map_err(|e| format!("read handshake: {e}"))?;
-    let theirs = Handshake::parse(&buf)
-        .map_err(|e| e.to_string())?
-        .ok_or("short handshake")?;
-    if theirs.info_hash != ctx.info_hash {
-        return Err("peer answered with another info-hash".into());
-    }
+        .map_err(|e| e.to_string())?;
     Ok((stream, theirs))
 }
 
@@ -141,8 +129,8 @@ pub async fn accept(
     async {
         let _ = stream.set_nodelay(true);
         let ours = Handshake::new(ctx.info_hash, ctx.peer_id);
-        if let Err(e) = stream.write_all(&ours.to_bytes()).await {
-            return closed(&ctx, key, format!("send handshake: {e}")).await;
+        if let Err(e) = handshake::write_ours(&mut stream, &ours, HANDSHAKE_TIMEOUT).await {
+            return closed(&ctx, key, e.to_string()).await;
         }
         run(ctx, key, stream, addr, theirs, false).await
     }

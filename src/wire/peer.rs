@@ -1,25 +1,23 @@
 //! BitTorrent peer wire messages (BEP 3) and the BEP 10 extension handshake,
 //! with a `tokio_util` codec.
 //!
-//! The handshake is a fixed 68-byte record read once per connection
-//! ([`Handshake`]); everything after it is a length-prefixed frame
-//! ([`PeerCodec`]). Piece payloads are `Bytes` slices of the read buffer, so a
+//! The handshake is a fixed 68-byte record exchanged once per connection
+//! ([`crate::wire::handshake`]); everything after it is a length-prefixed
+//! frame ([`PeerCodec`]). Piece payloads are `Bytes` slices of the read buffer, so a
 //! block travels from the socket to the disk writer without a copy.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 use crate::geometry::bitfield_len;
-use crate::id::Id;
 
 /// Blocks are named and sized by the piece geometry; re-exported because
 /// `request`, `cancel` and `piece` messages carry them.
 pub use crate::geometry::{bitfield_has, BlockRef, BLOCK_SIZE};
+/// The handshake that opens every connection, re-exported beside the
+/// messages that follow it.
+pub use crate::wire::handshake::{Handshake, HANDSHAKE_LEN, PROTOCOL};
 
-/// The protocol string of the handshake.
-pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
-/// Length of the handshake record in bytes.
-pub const HANDSHAKE_LEN: usize = 68;
 /// Largest frame of any kind other than `piece` and `bitfield` (extension
 /// messages such as metadata pieces are 16 KiB plus a small dictionary).
 pub const MAX_OTHER_FRAME: usize = 64 * 1024;
@@ -42,77 +40,9 @@ pub enum PeerWireError {
     /// A frame's body does not have the size its message id requires.
     #[error("message id {id} with a body of {len} bytes is malformed")]
     BadLength { id: u8, len: usize },
-    /// The handshake does not start with the BitTorrent protocol string.
-    #[error("not a BitTorrent handshake")]
-    BadHandshake,
     /// The extension handshake is not a bencoded dictionary.
     #[error("malformed extension handshake: {0}")]
     BadExtension(String),
-}
-
-/// The 68-byte opening record of every connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Handshake {
-    /// The 8 reserved bytes (bit 0x10 of byte 5 announces BEP 10).
-    pub reserved: [u8; 8],
-    /// The torrent this connection is about.
-    pub info_hash: Id,
-    /// The sender's peer id.
-    pub peer_id: [u8; 20],
-}
-
-impl Handshake {
-    /// Our handshake for `info_hash`, with the extension protocol bit set.
-    pub fn new(info_hash: Id, peer_id: [u8; 20]) -> Handshake {
-        let mut reserved = [0u8; 8];
-        reserved[5] |= 0x10;
-        Handshake {
-            reserved,
-            info_hash,
-            peer_id,
-        }
-    }
-
-    /// True when the sender supports the BEP 10 extension protocol.
-    pub fn supports_extensions(&self) -> bool {
-        self.reserved[5] & 0x10 != 0
-    }
-
-    /// The record as sent on the wire.
-    pub fn to_bytes(&self) -> [u8; HANDSHAKE_LEN] {
-        let mut out = [0u8; HANDSHAKE_LEN];
-        out[0] = 19;
-        out[1..20].copy_from_slice(PROTOCOL);
-        out[20..28].copy_from_slice(&self.reserved);
-        out[28..48].copy_from_slice(&self.info_hash.0);
-        out[48..68].copy_from_slice(&self.peer_id);
-        out
-    }
-
-    /// Parses a handshake; `Ok(None)` when fewer than 68 bytes are there.
-    pub fn parse(buf: &[u8]) -> Result<Option<Handshake>, PeerWireError> {
-        if !buf.is_empty() && buf[0] != 19 {
-            return Err(PeerWireError::BadHandshake);
-        }
-        let prefix = buf.len().min(20);
-        if prefix > 1 && buf[1..prefix] != PROTOCOL[..prefix - 1] {
-            return Err(PeerWireError::BadHandshake);
-        }
-        if buf.len() < HANDSHAKE_LEN {
-            return Ok(None);
-        }
-        let mut reserved = [0u8; 8];
-        reserved.copy_from_slice(&buf[20..28]);
-        let mut hash = [0u8; 20];
-        hash.copy_from_slice(&buf[28..48]);
-        let mut peer_id = [0u8; 20];
-        peer_id.copy_from_slice(&buf[48..68]);
-        Ok(Some(Handshake {
-            reserved,
-            info_hash: Id(hash),
-            peer_id,
-        }))
-    }
 }
 
 /// One message after the handshake.
@@ -164,23 +94,30 @@ pub enum Message {
 /// Length-prefixed frame codec for one connection.
 #[derive(Clone, Debug)]
 pub struct PeerCodec {
-    /// Bytes of a bitfield for this torrent (ceil(pieces / 8)).
-    bitfield_len: usize,
+    /// Bytes of a bitfield for this torrent (ceil(pieces / 8)); None while
+    /// the piece count is not known (fetching the metadata).
+    bitfield_len: Option<usize>,
 }
 
 impl PeerCodec {
     /// A codec for a torrent with `piece_count` pieces.
     pub fn new(piece_count: u32) -> PeerCodec {
         PeerCodec {
-            bitfield_len: bitfield_len(piece_count),
+            bitfield_len: Some(bitfield_len(piece_count)),
         }
+    }
+
+    /// A codec for a torrent whose metadata (so piece count) is not known
+    /// yet: a bitfield of any length up to [`MAX_OTHER_FRAME`] is accepted.
+    pub fn before_metadata() -> PeerCodec {
+        PeerCodec { bitfield_len: None }
     }
 
     /// Largest frame body (after the 4-byte length) accepted for message `id`.
     fn max_body(&self, id: u8) -> usize {
-        match id {
-            5 => 1 + self.bitfield_len,
-            7 => 9 + BLOCK_SIZE as usize,
+        match (id, self.bitfield_len) {
+            (5, Some(len)) => 1 + len,
+            (7, _) => 9 + BLOCK_SIZE as usize,
             _ => MAX_OTHER_FRAME,
         }
     }
@@ -260,7 +197,9 @@ impl Decoder for PeerCodec {
                 Message::Have(src.get_u32())
             }
             5 => {
-                fixed(self.bitfield_len)?;
+                if let Some(len) = self.bitfield_len {
+                    fixed(len)?;
+                }
                 Message::Bitfield(src.split_to(body_len).freeze())
             }
             6 | 8 => {
@@ -410,8 +349,8 @@ impl ExtensionHandshake {
         let mut m = vec![("ut_pex".to_string(), UT_PEX_ID)];
         if metadata_size.is_some() {
             m.push((
-                crate::swarm::metadata::EXTENSION_NAME.to_string(),
-                crate::swarm::metadata::OUR_ID,
+                crate::wire::metadata::EXTENSION_NAME.to_string(),
+                crate::wire::metadata::OUR_ID,
             ));
         }
         ExtensionHandshake {

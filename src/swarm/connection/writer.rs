@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 use super::outbox::Outbox;
 use super::{ConnectionContext, REQUEST_QUEUE};
 use crate::storage::{Storage, StorageError};
-use crate::swarm::metadata::{self, MetadataMsg};
 use crate::swarm::pieces::PeerKey;
 use crate::swarm::{PeerCommand, PeerEvent};
+use crate::wire::metadata::{self, MetadataMsg};
 use crate::wire::peer::{encode_pex, BlockRef, ExtensionHandshake, Message};
 
 /// We send a keep-alive after this long without writing.
