@@ -3,9 +3,9 @@
 //!
 //! Every process is one peer: one TCP listener that speaks both the BitTorrent
 //! peer wire protocol and Chord RPC (told apart by their first bytes), one
-//! Chord node, and one coordinator task per torrent. Peer connections publish
-//! `PeerEvent`s to their torrent's coordinator, which alone owns the download
-//! state and answers with `PeerCommand`s.
+//! Chord node, and one coordinator task per torrent. Peer connections send
+//! `TorrentEvent`s to their torrent's coordinator (its inbox), which alone
+//! owns the download state and answers with `PeerCommand`s.
 //!
 //! # Layout
 //!

@@ -31,7 +31,7 @@ use crate::storage::{Storage, StorageError};
 use crate::swarm::connection::SOCKET_BUFFER;
 use crate::swarm::coordinator::{self, CoordinatorParams, TorrentHandle, TorrentStats};
 use crate::swarm::rate::RateLimits;
-use crate::swarm::PeerEvent;
+use crate::swarm::TorrentEvent;
 use crate::wire::peer::{Handshake, HANDSHAKE_LEN};
 
 /// Time an incoming connection has to send its first bytes.
@@ -294,7 +294,7 @@ async fn route(
         .map(|h| h.events.clone())
         .ok_or_else(|| format!("unknown info-hash {}", handshake.info_hash))?;
     events
-        .send(PeerEvent::Incoming { stream, handshake })
+        .send(TorrentEvent::Incoming { stream, handshake })
         .await
         .map_err(|_| "torrent stopped".to_string())
 }
@@ -612,7 +612,7 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     print_listening(app.local_addr(), &[manifest.info_hash], opts.json);
     let _ = handle
         .events
-        .send(PeerEvent::AddPeers(opts.peers.clone()))
+        .send(TorrentEvent::AddPeers(opts.peers.clone()))
         .await;
     let bar = progress::Progress::start(handle.stats.clone(), manifest.name.clone());
     let mut stats = handle.stats.clone();

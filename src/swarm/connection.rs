@@ -1,7 +1,7 @@
 //! The task per peer connection.
 //!
 //! After the handshake a connection is two halves. The reader decodes frames
-//! and publishes [`PeerEvent`]s to the coordinator; requests for our data go
+//! and publishes [`TorrentEvent`]s to the coordinator; requests for our data go
 //! straight to the writer, which serves them from disk on its own, knowing
 //! which pieces we have and whether the peer is choked from the coordinator's
 //! [`PeerCommand`]s. Keeping reads and writes in separate tasks means two
@@ -28,7 +28,7 @@ use crate::id::Id;
 use crate::storage::Storage;
 use crate::swarm::pieces::PeerKey;
 use crate::swarm::rate::RateLimits;
-use crate::swarm::PeerEvent;
+use crate::swarm::TorrentEvent;
 use crate::wire::handshake::{self, Handshake, HandshakeError};
 use crate::wire::metadata::{self, MetadataMsg};
 use crate::wire::peer::{parse_pex, ExtensionHandshake, Message, PeerCodec, UT_PEX_ID};
@@ -58,7 +58,7 @@ pub struct ConnectionContext {
     /// The torrent's data, for serving requests.
     pub storage: Arc<Storage>,
     /// The coordinator's inbox.
-    pub events: mpsc::Sender<PeerEvent>,
+    pub events: mpsc::Sender<TorrentEvent>,
     /// Process-wide rate caps.
     pub limits: Arc<RateLimits>,
     /// Our listen port, told to peers in the extension handshake.
@@ -140,7 +140,7 @@ pub async fn accept(
 
 async fn closed(ctx: &ConnectionContext, key: PeerKey, reason: String) {
     debug!(%reason, "connection closed");
-    let _ = ctx.events.send(PeerEvent::Closed { key, reason }).await;
+    let _ = ctx.events.send(TorrentEvent::Closed { key, reason }).await;
 }
 
 async fn run(
@@ -154,7 +154,7 @@ async fn run(
     let (read_half, write_half) = stream.into_split();
     let (cmd_tx, cmd_rx) = mpsc::channel(ctx.command_queue);
     let (up_tx, up_rx) = mpsc::channel(REQUEST_QUEUE);
-    let connected = PeerEvent::Connected {
+    let connected = TorrentEvent::Connected {
         key,
         addr,
         peer_id: theirs.peer_id,
@@ -223,7 +223,7 @@ async fn read_loop(
             Message::Extended { id: 0, payload } => match ExtensionHandshake::parse(&payload) {
                 Ok(handshake) => {
                     their_metadata_id = handshake.id_of(metadata::EXTENSION_NAME);
-                    PeerEvent::Extension { key, handshake }
+                    TorrentEvent::Extension { key, handshake }
                 }
                 Err(e) => return e.to_string(),
             },
@@ -244,7 +244,7 @@ async fn read_loop(
                 id: UT_PEX_ID,
                 payload,
             } => match parse_pex(&payload) {
-                Ok(added) => PeerEvent::Pex { key, added },
+                Ok(added) => TorrentEvent::Pex { key, added },
                 Err(_) => continue,
             },
             Message::Extended { .. } => continue,
@@ -252,9 +252,9 @@ async fn read_loop(
                 if let Message::Piece { data, .. } = &m {
                     ctx.limits.download(data.len() + 13).await;
                 }
-                PeerEvent::Message { key, message: m }
+                TorrentEvent::Message { key, message: m }
             }
-            m => PeerEvent::Message { key, message: m },
+            m => TorrentEvent::Message { key, message: m },
         };
         if ctx.events.send(event).await.is_err() {
             return "torrent stopped".into();

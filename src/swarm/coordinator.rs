@@ -1,6 +1,6 @@
 //! The one task per torrent: sole owner of the download state.
 //!
-//! It receives every [`PeerEvent`] of the torrent on one channel, feeds them
+//! It receives every [`TorrentEvent`] of the torrent on one channel, feeds them
 //! to the pure [`Scheduler`], and carries out its outputs (`outputs`:
 //! commands to peers, piece verification); it dials peers with back-off and
 //! runs peer exchange (`dial`).
@@ -26,7 +26,7 @@ use crate::swarm::connection::{self, ConnectionContext};
 use crate::swarm::pieces::PeerKey;
 use crate::swarm::rate::RateLimits;
 use crate::swarm::scheduler::Scheduler;
-use crate::swarm::{PeerCommand, PeerEvent};
+use crate::swarm::{PeerCommand, TorrentEvent};
 use crate::wire::peer::Message;
 
 mod dial;
@@ -73,7 +73,7 @@ pub struct TorrentHandle {
     /// The torrent.
     pub info_hash: Id,
     /// The coordinator's inbox (incoming connections, peer addresses).
-    pub events: mpsc::Sender<PeerEvent>,
+    pub events: mpsc::Sender<TorrentEvent>,
     /// Progress, updated every tick and on completion.
     pub stats: watch::Receiver<TorrentStats>,
 }
@@ -135,7 +135,7 @@ pub struct Coordinator {
     /// The pure picker and choker.
     sched: Scheduler,
     /// Inbox.
-    inbox: mpsc::Receiver<PeerEvent>,
+    inbox: mpsc::Receiver<TorrentEvent>,
     /// Connected peers.
     links: HashMap<PeerKey, Link>,
     /// Addresses we know and may dial.
@@ -289,17 +289,17 @@ impl Coordinator {
         self.stats.send_replace(self.current.clone());
     }
 
-    fn handle_event(&mut self, ev: PeerEvent) {
+    fn handle_event(&mut self, ev: TorrentEvent) {
         let now = Instant::now().into_std();
         match ev {
-            PeerEvent::Connected {
+            TorrentEvent::Connected {
                 key,
                 addr,
                 peer_id,
                 outgoing,
                 commands,
             } => self.connected(key, addr, peer_id, outgoing, commands),
-            PeerEvent::Extension { key, handshake } => {
+            TorrentEvent::Extension { key, handshake } => {
                 let Some(link) = self.links.get_mut(&key) else {
                     return;
                 };
@@ -325,7 +325,7 @@ impl Coordinator {
                     self.sched.handle_peer_reqq(now, key, q);
                 }
             }
-            PeerEvent::Message { key, message } => {
+            TorrentEvent::Message { key, message } => {
                 if !self.links.contains_key(&key) {
                     return;
                 }
@@ -343,13 +343,13 @@ impl Coordinator {
                     _ => {}
                 }
             }
-            PeerEvent::Uploaded { key, bytes } => {
+            TorrentEvent::Uploaded { key, bytes } => {
                 self.current.uploaded_bytes += bytes;
                 self.sched.handle_uploaded(now, key, bytes);
             }
-            PeerEvent::Pex { key: _, added } => self.add_peers(added),
-            PeerEvent::Closed { key, reason } => self.closed(key, &reason),
-            PeerEvent::Incoming { stream, handshake } => {
+            TorrentEvent::Pex { key: _, added } => self.add_peers(added),
+            TorrentEvent::Closed { key, reason } => self.closed(key, &reason),
+            TorrentEvent::Incoming { stream, handshake } => {
                 let remote = stream.peer_addr().ok();
                 if self.links.len() + self.dialled.len() >= self.config.max_peers
                     || remote.is_some_and(|a| self.banned.contains(&a))
@@ -364,11 +364,11 @@ impl Coordinator {
                     handshake,
                 ));
             }
-            PeerEvent::AddPeers(addrs) => {
+            TorrentEvent::AddPeers(addrs) => {
                 self.add_peers(addrs);
                 self.dial_due(Instant::now());
             }
-            PeerEvent::Verified(results) => {
+            TorrentEvent::Verified(results) => {
                 self.hashing -= 1;
                 for (piece, result) in results {
                     match result {
@@ -385,8 +385,7 @@ impl Coordinator {
                 }
                 self.start_hashing();
             }
-            PeerEvent::StreamWindow(w) => self.sched.handle_stream_window(now, w),
-            PeerEvent::StorageFailed(e) => {
+            TorrentEvent::StorageFailed(e) => {
                 // The command says so to the user; this is for the log.
                 warn!(error = %e, "stopping the torrent");
                 self.current.error = Some(e.to_string());

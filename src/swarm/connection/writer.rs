@@ -16,7 +16,7 @@ use super::outbox::Outbox;
 use super::{ConnectionContext, REQUEST_QUEUE};
 use crate::storage::{Storage, StorageError};
 use crate::swarm::pieces::PeerKey;
-use crate::swarm::{PeerCommand, PeerEvent};
+use crate::swarm::{PeerCommand, TorrentEvent};
 use crate::wire::metadata::{self, MetadataMsg};
 use crate::wire::peer::{encode_pex, BlockRef, ExtensionHandshake, Message};
 
@@ -255,7 +255,7 @@ impl Writer {
 
     fn report(&mut self) {
         if self.unreported > 0 {
-            let ev = PeerEvent::Uploaded {
+            let ev = TorrentEvent::Uploaded {
                 key: self.key,
                 bytes: self.unreported,
             };
@@ -396,7 +396,7 @@ impl Writer {
             Err(e) => {
                 // Not this peer's fault: the torrent's data is gone bad.
                 let why = e.to_string();
-                let _ = self.ctx.events.send(PeerEvent::StorageFailed(e)).await;
+                let _ = self.ctx.events.send(TorrentEvent::StorageFailed(e)).await;
                 return Err(why);
             }
         };
