@@ -26,8 +26,9 @@
 //!   [`chord::driver`] and its connections, and a [`chord::client`] for the
 //!   `dht` commands.
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],
-//!   pure picker and choker [`swarm::scheduler`], one task per torrent
-//!   [`swarm::coordinator`], one task per peer [`swarm::connection`], rate
+//!   the pure [`swarm::scheduler`] (a dispatcher over the leech picker, the
+//!   choker and the super-seed policy, each owning its state), one task per
+//!   torrent [`swarm::coordinator`], one task per peer [`swarm::connection`], rate
 //!   caps [`swarm::rate`], and metadata exchange (BEP 9): [`swarm::metadata`]
 //!   (the pure assembler) and [`swarm::magnet`] (fetching by info-hash).
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.

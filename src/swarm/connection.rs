@@ -4,7 +4,7 @@
 //! and publishes [`TorrentEvent`]s to the coordinator; requests for our data go
 //! straight to the writer, which serves them from disk on its own, knowing
 //! which pieces we have and whether the peer is choked from the coordinator's
-//! [`PeerCommand`]s. Keeping reads and writes in separate tasks means two
+//! [`PeerCommand`](crate::swarm::PeerCommand)s. Keeping reads and writes in separate tasks means two
 //! peers that upload to each other can never both block on a full socket.
 //! The writer lives in `writer.rs`, its send queue in `outbox.rs`.
 
