@@ -2,8 +2,9 @@
 //!
 //! It receives every [`TorrentEvent`] of the torrent on one channel, feeds them
 //! to the pure [`Scheduler`], and carries out its outputs (`outputs`:
-//! commands to peers, piece verification); it dials peers with back-off and
-//! runs peer exchange (`dial`).
+//! commands to peers, piece verification); it sleeps until the scheduler's
+//! next time-out or its own housekeeping, whichever is sooner. It dials
+//! peers with back-off and runs peer exchange (`dial`).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -34,8 +35,9 @@ mod outputs;
 
 use dial::{Dial, FIRST_BACKOFF};
 
-/// How often the scheduler ticks (rates, time-outs, choking, dialling).
-const TICK: Duration = Duration::from_millis(500);
+/// How often the coordinator dials the peers that are due, sends peer
+/// exchange and publishes progress (the scheduler says when it needs to run).
+const HOUSEKEEPING: Duration = Duration::from_millis(500);
 /// Depth of the coordinator's inbox.
 const INBOX: usize = 4096;
 
@@ -74,7 +76,7 @@ pub struct TorrentHandle {
     pub info_hash: Id,
     /// The coordinator's inbox (incoming connections, peer addresses).
     pub events: mpsc::Sender<TorrentEvent>,
-    /// Progress, updated every tick and on completion.
+    /// Progress, updated every half second and on completion.
     pub stats: watch::Receiver<TorrentStats>,
 }
 
@@ -163,6 +165,8 @@ pub struct Coordinator {
     /// pieces a burst of HAVEs filled a fast peer's command queue, and the
     /// seed dropped it as too slow).
     pending_offers: BTreeMap<PeerKey, Vec<u32>>,
+    /// When dialling, peer exchange and progress are next due.
+    housekeeping_at: Instant,
     /// Published progress.
     stats: watch::Sender<TorrentStats>,
     /// Progress being built.
@@ -226,6 +230,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         pending_requests: HashMap::new(),
         pending_haves: Vec::new(),
         pending_offers: BTreeMap::new(),
+        housekeeping_at: now,
         stats: stats_tx,
         current,
     };
@@ -243,9 +248,13 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
 
 impl Coordinator {
     async fn run(mut self, cancel: CancellationToken) {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let timer = tokio::time::sleep_until(self.next_wake());
+        tokio::pin!(timer);
         loop {
+            let wake = self.next_wake();
+            if timer.deadline() != wake {
+                timer.as_mut().reset(wake);
+            }
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 ev = self.inbox.recv() => {
@@ -260,14 +269,7 @@ impl Coordinator {
                         }
                     }
                 }
-                _ = tick.tick() => {
-                    let now = Instant::now();
-                    self.sched.handle_tick(now.into_std());
-                    self.drain_outputs();
-                    self.dial_due(now);
-                    self.send_pex(now);
-                    self.publish();
-                }
+                () = &mut timer => self.handle_timers(Instant::now()),
             }
             self.flush_commands();
             if self.current.error.is_some() {
@@ -276,6 +278,33 @@ impl Coordinator {
             }
         }
         self.links.clear();
+    }
+
+    /// The sooner of the scheduler's next time-out and our housekeeping.
+    fn next_wake(&self) -> Instant {
+        match self.sched.poll_timeout() {
+            Some(t) => Instant::from_std(t).min(self.housekeeping_at),
+            None => self.housekeeping_at,
+        }
+    }
+
+    /// Runs what is due at `now`: the scheduler's time-out, then dialling,
+    /// peer exchange and progress. Each moves its deadline past `now`.
+    fn handle_timers(&mut self, now: Instant) {
+        if self
+            .sched
+            .poll_timeout()
+            .is_some_and(|t| t <= now.into_std())
+        {
+            self.sched.handle_timeout(now.into_std());
+            self.drain_outputs();
+        }
+        if self.housekeeping_at <= now {
+            self.housekeeping_at = now + HOUSEKEEPING;
+            self.dial_due(now);
+            self.send_pex(now);
+            self.publish();
+        }
     }
 
     fn publish(&mut self) {

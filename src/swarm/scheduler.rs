@@ -1,8 +1,10 @@
 //! The pure scheduler of one torrent: which blocks to request, whom to
 //! choke, and (for a super-seed) which pieces to offer to whom.
 //!
-//! Inputs are `handle_*(now, …)` calls, outputs are drained with
-//! [`Scheduler::poll_output`]; after every input, drain the outputs. No I/O, no clock (time is passed in), no
+//! The contract, as in str0m: after every input (`handle_*(now, …)`), drain
+//! [`Scheduler::poll_output`] until it is empty; then call
+//! [`Scheduler::handle_timeout`] when the clock reaches
+//! [`Scheduler::poll_timeout`]. No I/O, no clock (time is passed in), no
 //! global randomness (a seeded RNG is passed in), so the whole swarm logic
 //! runs under a virtual clock in tests.
 //!
@@ -20,7 +22,7 @@
 //!   piece, owner of every offer.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::rngs::StdRng;
@@ -41,6 +43,10 @@ use peers::{Availability, Peer};
 use picker::Picker;
 use superseed::SuperSeed;
 
+/// How often rates are measured; each measurement also re-evaluates the
+/// choker when that is due and tops up requests and offers.
+const TICK: Duration = Duration::from_millis(500);
+
 /// The scheduler of one torrent.
 pub struct Scheduler {
     /// Tunables.
@@ -60,12 +66,15 @@ pub struct Scheduler {
     outputs: VecDeque<Output>,
     /// Last tick (rate meters measure over it).
     last_tick: Instant,
+    /// When the next tick is due.
+    next_tick: Instant,
     /// Every piece is verified (`Complete` was emitted, or we started so).
     completed: bool,
 }
 
 impl Scheduler {
-    /// A scheduler for `geometry`, all pieces missing.
+    /// A scheduler for `geometry`, all pieces missing; its first tick is
+    /// due at `now`.
     pub fn new(geometry: Geometry, cfg: SwarmConfig, mut rng: StdRng, now: Instant) -> Scheduler {
         let avail = Availability::new(geometry.piece_count, &mut rng);
         Scheduler {
@@ -77,6 +86,7 @@ impl Scheduler {
             super_seed: None,
             outputs: VecDeque::new(),
             last_tick: now,
+            next_tick: now,
             completed: false,
         }
     }
@@ -115,14 +125,29 @@ impl Scheduler {
         self.outputs.pop_front()
     }
 
-    /// Time passed: measure rates, time out requests, re-evaluate choking.
-    pub fn handle_tick(&mut self, now: Instant) {
-        self.tick(now);
+    /// When [`Scheduler::handle_timeout`] is next due: the next tick, or
+    /// the time-out of the oldest request in flight if that comes first.
+    /// The rate meters tick while the torrent runs, so this is never None.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let tick = self.next_tick;
+        Some(self.picker.next_timeout().map_or(tick, |t| t.min(tick)))
+    }
+
+    /// Time passed: does whatever is due. A tick measures rates, times out
+    /// requests, re-evaluates choking when due, and tops up requests and
+    /// offers; between ticks only requests time out.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if now >= self.next_tick {
+            self.tick(now);
+        } else if self.picker.expire(now, &self.avail) {
+            self.fill_all(now);
+        }
     }
 
     fn tick(&mut self, now: Instant) {
         let dt = now.saturating_duration_since(self.last_tick);
         self.last_tick = now;
+        self.next_tick = now + TICK;
         for p in self.peers.values_mut() {
             p.down.tick(dt);
             p.up.tick(dt);

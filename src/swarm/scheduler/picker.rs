@@ -331,6 +331,15 @@ impl Picker {
         }
     }
 
+    /// When the oldest request in flight times out, if any is in flight.
+    pub(super) fn next_timeout(&self) -> Option<Instant> {
+        self.peers
+            .values()
+            .filter_map(|p| p.inflight.front().map(|(_, sent)| *sent))
+            .min()
+            .map(|sent| sent + self.cfg.request_timeout)
+    }
+
     /// Gives up the requests older than the time-out (their peers are
     /// snubbed); true when any was.
     pub(super) fn expire(&mut self, now: Instant, avail: &Availability) -> bool {
