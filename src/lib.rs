@@ -17,9 +17,10 @@
 //! - [`storage`]: positional reads/writes of pieces, SHA-1 verification.
 //! - [`piece_hash`]: SHA-1 of several pieces at once.
 //! - [`wire`]: every wire format: [`wire::handshake`] (the 68-byte peer
-//!   handshake, and the one helper that exchanges it), [`wire::peer`] (BEP 3,
-//!   BEP 10 extension handshake, BEP 11 peer exchange), [`wire::metadata`]
-//!   (BEP 9 `ut_metadata` messages) and [`wire::chord`] (Chord RPC frames).
+//!   handshake, and the one helper that exchanges it), [`wire::peer`] (BEP 3
+//!   frames), [`wire::extension`] (BEP 10 extension handshake, BEP 11 peer
+//!   exchange), [`wire::metadata`] (BEP 9 `ut_metadata` messages) and
+//!   [`wire::chord`] (Chord RPC frames).
 //! - [`chord`]: the ring: pure state machine [`chord::node`] (with
 //!   [`chord::ring`], [`chord::routing`], [`chord::ops`]), swarm-list CRDT
 //!   [`chord::records`], quorum bookkeeping [`chord::quorum`], async shell

@@ -3,6 +3,7 @@
 //! writes any async stream it is given.
 
 pub mod chord;
+pub mod extension;
 pub mod handshake;
 pub mod metadata;
 pub mod peer;
