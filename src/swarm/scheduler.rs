@@ -36,7 +36,7 @@ mod superseed;
 pub use output::Output;
 
 use crate::config::SwarmConfig;
-use crate::geometry::{bitfield_has, BlockRef, Geometry};
+use crate::geometry::{BlockRef, Geometry};
 use crate::swarm::pieces::{PeerKey, Pieces};
 use choker::{Changes, Choker, Mode};
 use peers::{Availability, Peer};
@@ -211,26 +211,13 @@ impl Scheduler {
 
     /// The peer's bitfield (replaces what we knew).
     pub fn handle_bitfield(&mut self, now: Instant, peer: PeerKey, bits: &[u8]) {
-        let count = self.pieces().count();
         let Some(view) = self.peers.get_mut(&peer) else {
             return;
         };
         if let Some(seed) = &mut self.super_seed {
             seed.count_offers(peer, &view.have, false, &self.avail);
         }
-        let mut changed = Vec::new();
-        for i in 0..count {
-            let has = bitfield_has(bits, i);
-            if has != view.have[i as usize] {
-                view.have[i as usize] = has;
-                if has {
-                    view.have_count += 1;
-                } else {
-                    view.have_count -= 1;
-                }
-                changed.push((i, has));
-            }
-        }
+        let changed = view.set_bitfield(bits);
         self.picker.count_interest(peer, &view.have);
         for (i, has) in changed {
             if has {
@@ -251,14 +238,9 @@ impl Scheduler {
             self.drop_peer(now, peer, false, "have for a piece that does not exist");
             return;
         }
-        let Some(view) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        if view.have[piece as usize] {
+        if !self.peers.get_mut(&peer).is_some_and(|v| v.add_have(piece)) {
             return;
         }
-        view.have[piece as usize] = true;
-        view.have_count += 1;
         self.picker.peer_has(peer, piece);
         self.gain_holder(piece);
         if let (Some(seed), Some(view)) = (&mut self.super_seed, self.peers.get(&peer)) {

@@ -10,6 +10,8 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use crate::geometry::bitfield_has;
+
 /// Bytes per second, measured over the scheduler's ticks.
 #[derive(Clone, Debug, Default)]
 pub(super) struct RateMeter {
@@ -73,6 +75,36 @@ impl Peer {
             down: RateMeter::default(),
             up: RateMeter::default(),
         }
+    }
+
+    /// Replaces the have-set with the bitfield `bits`; returns the pieces
+    /// that changed, with whether the peer has them now.
+    pub(super) fn set_bitfield(&mut self, bits: &[u8]) -> Vec<(u32, bool)> {
+        let mut changed = Vec::new();
+        for i in 0..self.have.len() as u32 {
+            let has = bitfield_has(bits, i);
+            if has != self.have[i as usize] {
+                self.have[i as usize] = has;
+                if has {
+                    self.have_count += 1;
+                } else {
+                    self.have_count -= 1;
+                }
+                changed.push((i, has));
+            }
+        }
+        changed
+    }
+
+    /// The peer has `piece` (in range) too; false when we knew that.
+    pub(super) fn add_have(&mut self, piece: u32) -> bool {
+        let has = &mut self.have[piece as usize];
+        if *has {
+            return false;
+        }
+        *has = true;
+        self.have_count += 1;
+        true
     }
 }
 
