@@ -29,9 +29,10 @@
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],
 //!   the pure [`swarm::scheduler`] (a dispatcher over the leech picker, the
 //!   choker and the super-seed policy, each owning its state), one task per
-//!   torrent [`swarm::coordinator`], one task per peer [`swarm::connection`], rate
-//!   caps [`swarm::rate`], and metadata exchange (BEP 9): [`swarm::metadata`]
-//!   (the pure assembler) and [`swarm::magnet`] (fetching by info-hash).
+//!   torrent [`swarm::coordinator`], one task per peer
+//!   [`swarm::connection`], rate caps [`swarm::rate`], and metadata exchange
+//!   (BEP 9): [`swarm::metadata`] (the pure assembler) and [`swarm::magnet`]
+//!   (fetching by info-hash).
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.
 //! - [`app`]: wiring of one process: listener, coordinators, shutdown, the
 //!   `seed` and `leech` commands; [`app::ring`] joins the ring and keeps the
