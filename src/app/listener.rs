@@ -213,7 +213,10 @@ mod tests {
     use tokio::sync::{mpsc, watch};
 
     use super::*;
+    use crate::manifest::{build, BuildOptions};
+    use crate::storage::Storage;
     use crate::swarm::coordinator::TorrentStats;
+    use crate::swarm::verified::VerifiedPieces;
     use crate::wire::handshake::Handshake;
 
     #[test]
@@ -252,10 +255,18 @@ mod tests {
 
         let (events, mut inbox) = mpsc::channel(1);
         let (_stats_tx, stats) = watch::channel(TorrentStats::default());
+        let (_verified_tx, verified) = watch::channel(VerifiedPieces::new(1));
+        let files = tempfile::tempdir().unwrap();
+        let song_file = files.path().join("song.mp3");
+        std::fs::write(&song_file, b"a song").unwrap();
+        let manifest = build(&[song_file], &BuildOptions::default()).unwrap();
+        let storage = Arc::new(Storage::open_or_create(files.path(), &manifest).unwrap());
         let torrent = TorrentHandle {
             info_hash: song,
             events,
             stats,
+            verified,
+            storage,
         };
         router.torrents.insert(song, torrent);
         let other = Handshake::new(Id::hash(b"other"), [7; 20]).to_bytes();

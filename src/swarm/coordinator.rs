@@ -27,11 +27,13 @@ use crate::swarm::connection::ConnectionContext;
 use crate::swarm::pieces::PeerKey;
 use crate::swarm::rate::RateLimits;
 use crate::swarm::scheduler::Scheduler;
+use crate::swarm::verified::VerifiedPieces;
 use crate::swarm::{PeerCommand, TorrentEvent};
 
 mod dial;
 mod inbox;
 mod outputs;
+mod streams;
 
 use dial::Dial;
 
@@ -78,6 +80,11 @@ pub struct TorrentHandle {
     pub events: mpsc::Sender<TorrentEvent>,
     /// Progress, updated every half second and on completion.
     pub stats: watch::Receiver<TorrentStats>,
+    /// Which pieces have passed their SHA-1 check and are on disk, published by
+    /// the coordinator as they verify (a stream waits here for its next piece).
+    pub verified: watch::Receiver<VerifiedPieces>,
+    /// The torrent's opened files: a stream reads verified pieces from here.
+    pub storage: Arc<Storage>,
 }
 
 /// Everything a coordinator starts from.
@@ -171,6 +178,9 @@ pub struct Coordinator {
     stats: watch::Sender<TorrentStats>,
     /// Progress being built.
     current: TorrentStats,
+    /// Verified pieces, published as they pass their hash check (streams
+    /// wait on it).
+    verified: watch::Sender<VerifiedPieces>,
 }
 
 /// Starts the coordinator task of one torrent.
@@ -185,12 +195,16 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         now.into_std(),
     );
     let mut resumed = 0;
+    let mut verified = VerifiedPieces::new(geometry.piece_count);
     for (i, ok) in params.have.iter().enumerate() {
         if *ok {
             sched.set_have(i as u32);
+            verified.set(i as u32);
             resumed += 1;
         }
     }
+    let (verified_tx, verified_rx) = watch::channel(verified);
+    let storage = params.storage.clone();
     let current = TorrentStats {
         piece_count: geometry.piece_count,
         have_pieces: resumed,
@@ -233,6 +247,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         housekeeping_at: now,
         stats: stats_tx,
         current,
+        verified: verified_tx,
     };
     let span = tracing::info_span!("torrent", info_hash = %params.info_hash.to_hex()[..8]);
     let cancel = params.cancel;
@@ -243,6 +258,8 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         info_hash: params.info_hash,
         events: tx,
         stats: stats_rx,
+        verified: verified_rx,
+        storage,
     }
 }
 

@@ -14,6 +14,7 @@ pub mod metadata;
 pub mod pieces;
 pub mod rate;
 pub mod scheduler;
+pub mod verified;
 
 use std::net::SocketAddr;
 
@@ -24,6 +25,9 @@ use tokio::sync::mpsc;
 use crate::storage::StorageError;
 use crate::wire::peer::{BlockRef, ExtensionHandshake, Handshake, Message};
 use pieces::PeerKey;
+
+/// Identifies one reader of a torrent's bytes (one HTTP response body).
+pub type StreamId = u64;
 
 /// The inbox of a torrent's coordinator: what its peer connections report,
 /// and what the rest of the process hands it (incoming connections from the
@@ -93,6 +97,26 @@ pub enum TorrentEvent {
     Verified(Vec<(u32, Result<bool, StorageError>)>),
     /// Verified data could not be read back to upload it: the torrent stops.
     StorageFailed(StorageError),
+    /// A stream reads from `offset` (a byte offset in the torrent's byte
+    /// stream) onward at `byte_rate` bytes per second (the song's length ÷
+    /// duration), up to `end` (exclusive: the end of the song's file, or of
+    /// the Range). Sent when a stream opens, on every seek, and as it
+    /// advances (at least once per piece).
+    StreamAt {
+        /// Which stream.
+        id: StreamId,
+        /// Its read position in the torrent's byte stream.
+        offset: u64,
+        /// Where it stops reading (exclusive).
+        end: u64,
+        /// How fast it reads, in bytes per second.
+        byte_rate: u64,
+    },
+    /// The stream ended (client gone or body finished): drop its deadlines.
+    StreamClosed {
+        /// Which stream.
+        id: StreamId,
+    },
 }
 
 /// Commands from the coordinator to one connection's writer.

@@ -103,6 +103,9 @@ impl Coordinator {
                         Ok(ok) => {
                             if ok {
                                 debug!(piece, "piece verified");
+                                self.verified.send_modify(|v| {
+                                    v.set(piece);
+                                });
                             } else {
                                 warn!(piece, "piece failed its hash check");
                             }
@@ -118,6 +121,13 @@ impl Coordinator {
                 warn!(error = %e, "stopping the torrent");
                 self.current.error = Some(e.to_string());
             }
+            TorrentEvent::StreamAt {
+                id,
+                offset,
+                end,
+                byte_rate,
+            } => self.stream_at(now, id, offset, end, byte_rate),
+            TorrentEvent::StreamClosed { id } => self.stream_closed(now, id),
         }
         self.drain_outputs();
     }
