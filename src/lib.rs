@@ -55,6 +55,7 @@ pub mod cmd;
 pub mod config;
 pub mod discovery;
 pub mod geometry;
+pub mod http;
 pub mod id;
 pub mod manifest;
 pub mod piece_hash;

@@ -23,6 +23,7 @@ pub mod driver;
 pub mod handle;
 pub mod lookup;
 pub mod message;
+pub mod metrics;
 pub mod node;
 pub mod ops;
 pub mod quorum;
