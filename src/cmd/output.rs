@@ -29,12 +29,14 @@ pub enum Event<'a> {
         /// Where it was written.
         out: &'a Path,
     },
-    /// A process listens (`seed`, `leech`): its address and torrents.
+    /// A process listens (`seed`, `leech`, `play`): its address and torrents.
     Listening {
         /// The bound address.
         addr: SocketAddr,
         /// The torrents it serves.
         info_hashes: &'a [Id],
+        /// Where its HTTP server listens (`--http`).
+        http: Option<SocketAddr>,
     },
     /// A bare ring node listens (`node`).
     NodeListening {
@@ -42,6 +44,17 @@ pub enum Event<'a> {
         addr: SocketAddr,
         /// Its ring id.
         id: Id,
+        /// Where its HTTP server listens (`--http`).
+        http: Option<SocketAddr>,
+    },
+    /// `play` serves a song: its URL and the web player's.
+    Playing {
+        /// The song's title (or file name).
+        title: &'a str,
+        /// The song's URL.
+        song_url: &'a str,
+        /// The web player's URL.
+        player_url: &'a str,
     },
     /// A bare ring node leaves the ring (`node`, on SIGINT/SIGTERM).
     Leaving,
@@ -158,8 +171,17 @@ fn text_of(event: &Event) -> Option<String> {
             manifest.files.len(),
             out.display()
         ),
-        Event::Listening { addr, .. } => format!("listening on {addr}"),
-        Event::NodeListening { addr, id } => format!("listening on {addr}, node id {id}"),
+        Event::Listening { addr, http, .. } => {
+            format!("listening on {addr}{}", http_text(*http))
+        }
+        Event::NodeListening { addr, id, http } => {
+            format!("listening on {addr}, node id {id}{}", http_text(*http))
+        }
+        Event::Playing {
+            title,
+            song_url,
+            player_url,
+        } => format!("playing {title}\nsong        {song_url}\nweb player  {player_url}"),
         Event::Leaving => "leaving the ring".to_string(),
         Event::MetadataFetched { name, saved } => format!(
             "metadata of {name} fetched from the swarm, saved as {}",
@@ -231,13 +253,31 @@ fn json_of(event: &Event) -> Option<String> {
                 "out": out,
             })
         }
-        Event::Listening { addr, info_hashes } => {
+        Event::Listening {
+            addr,
+            info_hashes,
+            http,
+        } => {
             let hex: Vec<String> = info_hashes.iter().map(|h| h.to_hex()).collect();
-            json!({"event": "listening", "addr": addr.to_string(), "info_hashes": hex})
+            let mut v = json!({"event": "listening", "addr": addr.to_string(), "info_hashes": hex});
+            with_http(&mut v, *http);
+            v
         }
-        Event::NodeListening { addr, id } => {
-            json!({"event": "listening", "addr": addr.to_string(), "node_id": id})
+        Event::NodeListening { addr, id, http } => {
+            let mut v = json!({"event": "listening", "addr": addr.to_string(), "node_id": id});
+            with_http(&mut v, *http);
+            v
         }
+        Event::Playing {
+            title,
+            song_url,
+            player_url,
+        } => json!({
+            "event": "playing",
+            "title": title,
+            "song_url": song_url,
+            "player_url": player_url,
+        }),
         Event::Leaving => json!({"event": "leaving"}),
         Event::MetadataFetched { .. } => return None,
         Event::Done {
@@ -298,6 +338,19 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// `, HTTP on http://ADDR/` when the process serves HTTP.
+fn http_text(http: Option<SocketAddr>) -> String {
+    http.map(|a| format!(", HTTP on http://{a}/"))
+        .unwrap_or_default()
+}
+
+/// Adds `"http": "ADDR"` to a listening line when the process serves HTTP.
+fn with_http(v: &mut Value, http: Option<SocketAddr>) {
+    if let Some(a) = http {
+        v["http"] = json!(a.to_string());
+    }
+}
+
 fn ring_text(info: &RingInfo) -> String {
     let pred = info
         .predecessor
@@ -330,14 +383,31 @@ mod tests {
         let event = Event::Listening {
             addr,
             info_hashes: &[hash],
+            http: None,
         };
         assert_eq!(text_of(&event).unwrap(), "listening on 127.0.0.1:6881");
         let v = json(&event);
         assert_eq!(v["event"], "listening");
         assert_eq!(v["addr"], "127.0.0.1:6881");
         assert_eq!(v["info_hashes"][0], hash.to_hex());
-        let node = json(&Event::NodeListening { addr, id: hash });
+        assert!(v.get("http").is_none());
+        let node = json(&Event::NodeListening {
+            addr,
+            id: hash,
+            http: None,
+        });
         assert_eq!((&node["event"], &node["addr"]), (&v["event"], &v["addr"]));
+        let http = Some("127.0.0.1:8080".parse().unwrap());
+        let event = Event::Listening {
+            addr,
+            info_hashes: &[hash],
+            http,
+        };
+        assert_eq!(
+            text_of(&event).unwrap(),
+            "listening on 127.0.0.1:6881, HTTP on http://127.0.0.1:8080/"
+        );
+        assert_eq!(json(&event)["http"], "127.0.0.1:8080");
     }
 
     #[test]
