@@ -239,3 +239,66 @@ fn hello_with_an_id_that_is_not_the_address_hash_is_refused() {
         other => panic!("expected refusal, got {other:?}"),
     }
 }
+
+/// The frames that carry swarm lists, byte for byte as deployed nodes send
+/// them: other record kinds must not change how a swarm list travels.
+#[test]
+fn swarm_list_frames_keep_their_bytes() {
+    let k = Id::hash(b"key");
+    let e = WireEntry {
+        peer: a(6881),
+        ttl_ms: 12345,
+        role: Role::Seeder,
+        removed: false,
+    };
+    let gone = WireEntry {
+        removed: true,
+        role: Role::Leecher,
+        ..e
+    };
+    let cases: Vec<(Message, &[u8])> = vec![
+        (
+            Message::Store {
+                req: 8,
+                key: k,
+                entries: vec![e, gone],
+            },
+            b"d1:ell14:127.0.0.1:6881i12345ei1ei0eel14:127.0.0.1:6881i12345ei0ei1eee\
+              1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi8e1:t5:storee",
+        ),
+        (
+            Message::Fetch { req: 10, key: k },
+            b"d1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi10e1:t5:fetche",
+        ),
+        (
+            Message::Fetched {
+                req: 11,
+                ready: true,
+                entries: vec![e],
+            },
+            b"d1:ell14:127.0.0.1:6881i12345ei1ei0eee1:qi11e5:readyi1e1:t7:fetchede",
+        ),
+        (
+            Message::HandoffData {
+                req: 13,
+                keys: vec![(k, vec![e, gone])],
+                next: Some(k),
+            },
+            b"d1:lll20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde\
+              ll14:127.0.0.1:6881i12345ei1ei0eel14:127.0.0.1:6881i12345ei0ei1eeeee\
+              1:n20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi13e1:t12:handoff_datae",
+        ),
+    ];
+    for (msg, body) in cases {
+        let mut enc = ChordCodec::new(1 << 20);
+        let mut wire = BytesMut::new();
+        enc.encode(Frame::Node(msg.clone()), &mut wire).unwrap();
+        assert_eq!(
+            wire[..],
+            framed(body)[..],
+            "{msg:?} encodes as {}",
+            wire[12..].escape_ascii()
+        );
+        assert_eq!(decode_all(&wire, 1 << 20).unwrap(), vec![Frame::Node(msg)]);
+    }
+}
