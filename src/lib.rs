@@ -15,7 +15,8 @@
 //! - [`storage`]: positional reads/writes of pieces, SHA-1 verification.
 //! - [`piece_hash`]: SHA-1 of several pieces at once.
 //! - [`wire`]: codecs: [`wire::peer`] (BEP 3, BEP 10 extension handshake,
-//!   BEP 11 peer exchange) and [`wire::chord`] (Chord RPC frames).
+//!   BEP 11 peer exchange) and [`wire::chord`] (Chord RPC frames and the
+//!   node-to-node vocabulary the ring speaks).
 //! - [`chord`]: the ring: pure state machine [`chord::node`] (with
 //!   [`chord::ring`], [`chord::routing`], [`chord::ops`]), swarm-list CRDT
 //!   [`chord::records`], quorum bookkeeping [`chord::quorum`], async shell

@@ -3,12 +3,10 @@
 use std::net::SocketAddr;
 
 use bytes::{BufMut, BytesMut};
-use songswarm::chord::message::Message;
-use songswarm::chord::records::WireEntry;
-use songswarm::chord::{LookupInfo, RingInfo, Role};
 use songswarm::id::Id;
+use songswarm::wire::chord::message::{Message, Role, WireEntry};
 use songswarm::wire::chord::{
-    ChordCodec, ChordCodecError, ClientReply, ClientRequest, Frame, PREAMBLE,
+    ChordCodec, ChordCodecError, ClientReply, ClientRequest, Frame, LookupInfo, RingInfo, PREAMBLE,
 };
 use tokio_util::codec::{Decoder, Encoder};
 

@@ -1,6 +1,6 @@
 //! The Chord ring that replaces the tracker (DESIGN.md §4).
 //!
-//! `node`, `lookup`, `records`, `quorum` and `message` are pure: no tokio, no
+//! `node`, `lookup`, `records` and `quorum` are pure: no tokio, no
 //! clock, no global randomness. `driver` is the async shell that moves their
 //! inputs and outputs over TCP, and `client` talks to a node from outside.
 //!
@@ -9,11 +9,11 @@
 //! - [`lookup`]: one iterative lookup.
 //! - [`records`]: swarm lists as a CRDT.
 //! - [`quorum`]: in-flight quorum reads and writes.
-//! - [`message`]: the node-to-node protocol as plain data.
+//! - [`message`]: the node-to-node protocol as plain data, defined with its
+//!   codec in [`crate::wire::chord`] (the ring imports from `wire`, never the
+//!   reverse).
 
 use std::net::SocketAddr;
-
-use serde::Serialize;
 
 use crate::id::Id;
 
@@ -21,7 +21,6 @@ pub mod client;
 pub mod connection;
 pub mod driver;
 pub mod lookup;
-pub mod message;
 pub mod node;
 pub mod ops;
 pub mod quorum;
@@ -29,7 +28,10 @@ pub mod records;
 pub mod ring;
 pub mod routing;
 
-pub use records::Role;
+/// The node-to-node protocol as plain data; it lives with its codec in
+/// [`crate::wire::chord`], and the ring only speaks it.
+pub use crate::wire::chord::message;
+pub use crate::wire::chord::{LookupInfo, RingInfo, Role};
 
 /// A ring member as others see it: its advertised address and the id derived from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -81,36 +83,4 @@ pub enum ChordError {
     /// The remote node reported an error (client side).
     #[error("the node answered: {0}")]
     Remote(String),
-}
-
-/// Where a key lives, as found by a lookup.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LookupInfo {
-    /// The key looked up.
-    pub key: Id,
-    /// successor(key).
-    pub owner: SocketAddr,
-    /// The owner and the next N − 1 successors.
-    pub replicas: Vec<SocketAddr>,
-    /// Nodes asked.
-    pub hops: u32,
-}
-
-/// One node's view of the ring.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RingInfo {
-    /// The node's id.
-    pub id: Id,
-    /// The node's advertised address.
-    pub addr: SocketAddr,
-    /// Its predecessor, if known.
-    pub predecessor: Option<SocketAddr>,
-    /// Its successor list, closest first.
-    pub successors: Vec<SocketAddr>,
-    /// Distinct nodes in its finger table.
-    pub fingers: usize,
-    /// Keys it stores.
-    pub keys: usize,
-    /// True once it has joined a ring.
-    pub joined: bool,
 }

@@ -14,9 +14,10 @@ use crate::chord::node::{
     Node, OpId, OpOutcome, Pending, Phase, Purpose, HANDOFF_TRIES, HELD_CHECK_EVERY,
 };
 use crate::chord::quorum::{Progress, Quorum};
-use crate::chord::records::{Entry, Role, SwarmList, WireEntry, TOMBSTONE_MARGIN};
+use crate::chord::records::{Entry, SwarmList, TOMBSTONE_MARGIN};
 use crate::chord::{ChordError, Peer};
 use crate::id::Id;
+use crate::wire::chord::message::{Role, WireEntry};
 
 /// Keys per hand-off page: keeps each frame well under the size limit.
 const HANDOFF_PAGE: usize = 64;

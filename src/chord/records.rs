@@ -22,22 +22,11 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::id::Id;
+use crate::wire::chord::message::{Role, WireEntry};
 
 /// How much longer a removal lives than an announce made at the same moment.
 pub const TOMBSTONE_MARGIN: Duration = Duration::from_secs(1);
-
-/// What a peer does with a torrent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Still downloading.
-    Leecher,
-    /// Has every piece.
-    Seeder,
-}
 
 /// One peer's state in one swarm list, on the holding replica's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,19 +44,6 @@ impl Entry {
     fn beats(&self, other: &Entry) -> bool {
         (self.expiry, self.removed, self.role) > (other.expiry, other.removed, other.role)
     }
-}
-
-/// An entry as it travels: time left instead of an instant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WireEntry {
-    /// The announced peer.
-    pub peer: SocketAddr,
-    /// Milliseconds until expiry on the sender's clock.
-    pub ttl_ms: u64,
-    /// Seeder or leecher.
-    pub role: Role,
-    /// Tombstone flag.
-    pub removed: bool,
 }
 
 /// The swarm list of one info-hash.

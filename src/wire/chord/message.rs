@@ -3,15 +3,42 @@
 //! Every message is one-way and addressed by the receiver's advertised
 //! address; a request carries a [`ReqId`] that its answer echoes. Keeping
 //! the protocol datagram-shaped lets the same state machine run over TCP (in
-//! `wire::chord`) and over the in-memory network of the simulation tests.
+//! [`crate::wire::chord`]) and over the in-memory network of the simulation
+//! tests. The ring speaks this vocabulary; this module knows nothing of
+//! the ring.
 
 use std::net::SocketAddr;
 
-use crate::chord::records::WireEntry;
+use serde::Serialize;
+
 use crate::id::Id;
 
 /// Request id, unique per sending node; answers echo it.
 pub type ReqId = u64;
+
+/// What a peer does with a torrent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Still downloading.
+    Leecher,
+    /// Has every piece.
+    Seeder,
+}
+
+/// One swarm-list entry as it travels: time left instead of an instant, so
+/// replicas never compare clocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireEntry {
+    /// The announced peer.
+    pub peer: SocketAddr,
+    /// Milliseconds until expiry on the sender's clock.
+    pub ttl_ms: u64,
+    /// Seeder or leecher.
+    pub role: Role,
+    /// Tombstone flag.
+    pub removed: bool,
+}
 
 /// One Chord protocol message between two ring nodes.
 #[derive(Clone, Debug, PartialEq, Eq)]
