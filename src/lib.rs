@@ -17,11 +17,11 @@
 //! - [`wire`]: codecs: [`wire::peer`] (BEP 3, BEP 10 extension handshake,
 //!   BEP 11 peer exchange) and [`wire::chord`] (Chord RPC frames and the
 //!   node-to-node vocabulary the ring speaks).
-//! - [`chord`]: the ring: pure state machine [`chord::node`] (with
-//!   [`chord::ring`], [`chord::routing`], [`chord::ops`]), swarm-list CRDT
-//!   [`chord::records`], quorum bookkeeping [`chord::quorum`], async shell
-//!   [`chord::driver`] and its connections, and a [`chord::client`] for the
-//!   `dht` commands.
+//! - [`chord`]: the ring: [`chord::node`], a pure state machine that
+//!   dispatches to parts owning their state (neighbours, lookups and
+//!   fingers, the swarm-list CRDT [`chord::records`], quorum operations over
+//!   [`chord::quorum`], replication); async shell [`chord::driver`] and its
+//!   connections, and a [`chord::client`] for the `dht` commands.
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],
 //!   pure picker and choker [`swarm::scheduler`], one task per torrent
 //!   [`swarm::coordinator`], one task per peer [`swarm::connection`], rate

@@ -1,17 +1,27 @@
 //! The Chord ring that replaces the tracker (DESIGN.md §4).
 //!
-//! `node`, `lookup`, `records` and `quorum` are pure: no tokio, no
-//! clock, no global randomness. `driver` is the async shell that moves their
-//! inputs and outputs over TCP, and `client` talks to a node from outside.
+//! [`node`] is a pure state machine: no tokio, no clock, no global
+//! randomness (so are the parts below it). It is a small dispatcher over
+//! parts that own their state, each in its own file:
 //!
-//! - [`node`]: the ring state machine (`handle_*` in, `poll_*` out).
-//! - [`ops`]: announces, reads, replication and hand-off on top of the ring.
-//! - [`lookup`]: one iterative lookup.
-//! - [`records`]: swarm lists as a CRDT.
-//! - [`quorum`]: in-flight quorum reads and writes.
-//! - [`message`]: the node-to-node protocol as plain data, defined with its
-//!   codec in [`crate::wire::chord`] (the ring imports from `wire`, never the
-//!   reverse).
+//! - `neighbours`: successor list, predecessor, life cycle (Zave's rules);
+//! - `contacts`: bootstrap nodes and past contacts (partition healing);
+//! - `lookups`: routing and lookups in flight, over `lookup` (one iterative
+//!   lookup) and `fingers` (the finger table);
+//! - [`records`]: the swarm lists held here, as a CRDT;
+//! - `ops`: client writes and reads in flight, over [`quorum`] (the quorum
+//!   arithmetic);
+//! - `replication`: anti-entropy, hand-off, a joiner's key range;
+//! - `rpc`, `rtt`, `timers`: requests in flight and their time-outs, the
+//!   output queue, periodic tasks.
+//!
+//! [`driver`] is the async shell that moves the node's inputs and outputs
+//! over TCP ([`connection`]: one task per connection), and [`client`] talks
+//! to a node from outside.
+//!
+//! [`message`] is the node-to-node protocol as plain data, defined with its
+//! codec in [`crate::wire::chord`] (the ring imports from `wire`, never the
+//! reverse).
 
 use std::net::SocketAddr;
 
@@ -19,17 +29,21 @@ use crate::id::Id;
 
 pub mod client;
 pub mod connection;
+mod contacts;
 pub mod driver;
-pub mod lookup;
+mod fingers;
+mod lookup;
+mod lookups;
+mod neighbours;
 pub mod node;
-pub mod ops;
+mod ops;
 pub mod quorum;
 pub mod records;
-pub mod ring;
-pub mod routing;
+mod replication;
+mod rpc;
+mod rtt;
+mod timers;
 
-/// The node-to-node protocol as plain data; it lives with its codec in
-/// [`crate::wire::chord`], and the ring only speaks it.
 pub use crate::wire::chord::message;
 pub use crate::wire::chord::{LookupInfo, RingInfo, Role};
 

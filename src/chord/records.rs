@@ -199,6 +199,9 @@ pub struct RecordStore {
     per_source: BTreeMap<IpAddr, usize>,
     /// The bounds applied on every merge.
     limits: Limits,
+    /// False while a joiner is still receiving its key range: until then
+    /// its answers to reads must not count.
+    ready: bool,
 }
 
 impl RecordStore {
@@ -208,7 +211,18 @@ impl RecordStore {
             lists: BTreeMap::new(),
             per_source: BTreeMap::new(),
             limits,
+            ready: false,
         }
+    }
+
+    /// True once this store holds its whole key range.
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Mark the key range complete (or, on joining, not yet).
+    pub fn set_ready(&mut self, ready: bool) {
+        self.ready = ready;
     }
 
     /// Number of keys held.
