@@ -19,9 +19,10 @@
 //!   node-to-node vocabulary the ring speaks).
 //! - [`chord`]: the ring: [`chord::node`], a pure state machine that
 //!   dispatches to parts owning their state (neighbours, lookups and
-//!   fingers, the swarm-list CRDT [`chord::records`], quorum operations over
-//!   [`chord::quorum`], replication); async shell [`chord::driver`] and its
-//!   connections, and a [`chord::client`] for the `dht` commands.
+//!   fingers, a store of typed records [`chord::records`] with swarm lists
+//!   as the first kind, quorum operations over [`chord::quorum`],
+//!   replication); async shell [`chord::driver`] and its connections, and a
+//!   [`chord::client`] for the `dht` commands.
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],
 //!   pure picker and choker [`swarm::scheduler`], one task per torrent
 //!   [`swarm::coordinator`], one task per peer [`swarm::connection`], rate

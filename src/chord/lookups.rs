@@ -15,6 +15,7 @@ use crate::chord::rpc::{OpId, RouteRpc, Rpcs};
 use crate::chord::Peer;
 use crate::config::ChordConfig;
 use crate::id::Id;
+use crate::wire::chord::message::Kind;
 
 /// Candidates returned in a `Closer` answer.
 pub(crate) const CLOSER_COUNT: usize = 4;
@@ -34,8 +35,8 @@ pub(crate) enum Purpose {
     Replicate,
     /// Client write `op`.
     Write { op: OpId },
-    /// Client read `op`.
-    Read { op: OpId },
+    /// Client read `op` of the record of kind `kind`.
+    Read { op: OpId, kind: Kind },
     /// Client lookup `op`.
     Locate { op: OpId },
 }

@@ -8,7 +8,9 @@
 //! - `contacts`: bootstrap nodes and past contacts (partition healing);
 //! - `lookups`: routing and lookups in flight, over `lookup` (one iterative
 //!   lookup) and `fingers` (the finger table);
-//! - [`records`]: the swarm lists held here, as a CRDT;
+//! - `store` over [`records`]: the records held here, of typed kinds
+//!   (swarm lists first), each a CRDT with its own validation, expiry and
+//!   caps;
 //! - `ops`: client writes and reads in flight, over [`quorum`] (the quorum
 //!   arithmetic);
 //! - `replication`: anti-entropy, hand-off, a joiner's key range;
@@ -42,6 +44,7 @@ pub mod records;
 mod replication;
 mod rpc;
 mod rtt;
+mod store;
 mod timers;
 
 pub use crate::wire::chord::message;
@@ -88,6 +91,9 @@ pub enum ChordError {
         /// Replicas needed (W or R).
         needed: usize,
     },
+    /// A read of a record kind this node does not know.
+    #[error("unknown record kind {0}")]
+    UnknownKind(crate::wire::chord::message::Kind),
     /// The node is shutting down.
     #[error("the node is shutting down")]
     Shutdown,

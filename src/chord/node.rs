@@ -12,7 +12,8 @@
 //! - `neighbours`: successor list, predecessor and phase (Zave's rules);
 //! - `contacts`: bootstrap nodes and past contacts (partition healing);
 //! - `lookups`: routing, the lookups in flight and the finger table;
-//! - [`records`](crate::chord::records): the swarm lists held here;
+//! - `store` over [`records`](crate::chord::records): the records held
+//!   here, of any kind;
 //! - `ops`: client writes and reads in flight (quorums, read repair);
 //! - `replication`: anti-entropy, hand-off, a joiner's key range;
 //! - `rpc` and `timers`: requests in flight, outputs, periodic tasks.
@@ -33,13 +34,15 @@ use crate::chord::message::Message;
 use crate::chord::neighbours::{Dead, Neighbours};
 use crate::chord::ops::Ops;
 use crate::chord::quorum::replica_set;
-use crate::chord::records::{Entry, Limits, RecordStore, SwarmList, TOMBSTONE_MARGIN};
+use crate::chord::records::{Entry, Limits, Record, RecordKind, SwarmList, TOMBSTONE_MARGIN};
 use crate::chord::replication::Replication;
 use crate::chord::rpc::{OpRpc, Pending, ReplicaRpc, Rpcs};
+use crate::chord::store::Store;
 use crate::chord::timers::{jitter, Timer, Timers};
 use crate::chord::{ChordError, LookupInfo, Peer, RingInfo, Role};
 use crate::config::ChordConfig;
 use crate::id::Id;
+use crate::wire::chord::message::Kind;
 
 pub use crate::chord::neighbours::Phase;
 pub use crate::chord::rpc::{OpId, OpOutcome, Output};
@@ -59,8 +62,8 @@ pub struct Node {
     contacts: Contacts,
     /// Routing, lookups in flight, fingers.
     lookups: Lookups,
-    /// The swarm lists held here.
-    store: RecordStore,
+    /// The records held here, of every kind.
+    store: Store,
     /// Client writes and reads in flight.
     ops: Ops,
     /// Keeping held keys on their replica sets.
@@ -76,8 +79,9 @@ impl Node {
     pub fn new(addr: SocketAddr, config: ChordConfig, seed: u64, now: Instant) -> Node {
         let me = Peer::new(addr);
         let limits = Limits {
-            max_peers_per_key: config.max_peers_per_key,
-            max_entries_per_source: config.max_keys_per_source,
+            max_items_per_key: config.max_peers_per_key,
+            max_items_per_source: config.max_keys_per_source,
+            max_ttl: config.announce_ttl,
         };
         Node {
             me,
@@ -85,7 +89,7 @@ impl Node {
             ring: Neighbours::new(me, config.successor_list_len),
             contacts: Contacts::new(addr),
             lookups: Lookups::new(me, &config),
-            store: RecordStore::new(limits),
+            store: Store::new(limits),
             ops: Ops::new(addr, &config),
             replication: Replication::new(me, &config),
             rpcs: Rpcs::new(config.rpc_timeout),
@@ -126,7 +130,13 @@ impl Node {
 
     /// The swarm list of `key` held here (tests and diagnostics).
     pub fn stored(&self, key: &Id) -> Option<&SwarmList> {
-        self.store.get(key)
+        let record = self.store.get(*key, SwarmList::KIND)?;
+        <&SwarmList>::try_from(record).ok()
+    }
+
+    /// The record of `kind` at `key` held here (tests and diagnostics).
+    pub fn record(&self, key: &Id, kind: Kind) -> Option<&Record> {
+        self.store.get(*key, kind)
     }
 
     /// This node's view of the ring.
@@ -185,23 +195,14 @@ impl Node {
             Message::FindSuccessor { req, key } => {
                 self.lookups.answer_find(&self.ring, from, req, key, rpcs)
             }
-            Message::Store { req, key, entries } => {
-                let value = SwarmList::from_wire(now, &entries, self.config.announce_ttl);
-                let ok = self.store.merge(key, &value);
+            Message::Store { req, key, value } => {
+                let ok = self.store.merge_wire(now, key, &value);
                 rpcs.send(from, Message::Stored { req, ok });
             }
-            Message::Fetch { req, key } => {
+            Message::Fetch { req, key, kind } => {
                 let ready = self.ring.phase() == Phase::Member && self.store.is_ready();
-                let entries = match (ready, self.store.get(&key)) {
-                    (true, Some(list)) => list.to_wire(now),
-                    _ => Vec::new(),
-                };
-                let fetched = Message::Fetched {
-                    req,
-                    ready,
-                    entries,
-                };
-                rpcs.send(from, fetched);
+                let (ready, value) = self.store.fetch(now, key, kind, ready);
+                rpcs.send(from, Message::Fetched { req, ready, value });
             }
             Message::Handoff { req, upto, after } => {
                 let (keys, next) = self.replication.serve_range(now, upto, after, &self.store);
@@ -248,7 +249,7 @@ impl Node {
             role,
             removed: false,
         };
-        self.write(now, key, SwarmList::single(peer, entry))
+        self.put(now, key, SwarmList::single(peer, entry).into())
     }
 
     /// Remove `peer` from `key` (a tombstone that outlives the announce).
@@ -258,13 +259,30 @@ impl Node {
             role: Role::Leecher,
             removed: true,
         };
-        self.write(now, key, SwarmList::single(peer, entry))
+        self.put(now, key, SwarmList::single(peer, entry).into())
     }
 
     /// The live peers of `key`, merged from R replicas.
     pub fn peers(&mut self, now: Instant, key: Id) -> OpId {
+        self.get(now, key, SwarmList::KIND)
+    }
+
+    /// Merge `value` into the record of its kind at `key`; done once W
+    /// replicas stored it.
+    pub fn put(&mut self, now: Instant, key: Id, value: Record) -> OpId {
         let op = self.ops.new_op();
-        self.client_lookup(now, key, Purpose::Read { op });
+        if self.ring.phase() == Phase::Member {
+            self.ops.queue_write(op, value);
+        }
+        self.client_lookup(now, key, Purpose::Write { op });
+        op
+    }
+
+    /// The record of `kind` at `key`, merged from R replicas (a swarm list
+    /// reads as its live peers).
+    pub fn get(&mut self, now: Instant, key: Id, kind: Kind) -> OpId {
+        let op = self.ops.new_op();
+        self.client_lookup(now, key, Purpose::Read { op, kind });
         op
     }
 
@@ -366,18 +384,11 @@ impl Node {
         }
     }
 
-    fn write(&mut self, now: Instant, key: Id, value: SwarmList) -> OpId {
-        let op = self.ops.new_op();
-        if self.ring.phase() == Phase::Member {
-            self.ops.queue_write(op, value);
-        }
-        self.client_lookup(now, key, Purpose::Write { op });
-        op
-    }
-
     fn client_lookup(&mut self, now: Instant, key: Id, purpose: Purpose) {
         if self.ring.phase() != Phase::Member {
-            if let Purpose::Write { op } | Purpose::Read { op } | Purpose::Locate { op } = purpose {
+            if let Purpose::Write { op } | Purpose::Read { op, .. } | Purpose::Locate { op } =
+                purpose
+            {
                 self.rpcs.done(op, Err(ChordError::NotJoined));
             }
             return;
@@ -434,7 +445,10 @@ impl Node {
                 Purpose::Rescue => self.ring.found_self(now, true, list, rpcs),
                 Purpose::Replicate => self.replication.on_located(now, key, &list, store, rpcs),
                 Purpose::Write { op } => self.ops.start_write(now, op, key, &list, store, rpcs),
-                Purpose::Read { op } => self.ops.start_read(now, op, key, &list, store, rpcs),
+                Purpose::Read { op, kind } => {
+                    self.ops
+                        .start_read(now, op, (key, kind), &list, store, rpcs)
+                }
                 Purpose::Locate { op } => {
                     let info = LookupInfo {
                         key,
@@ -448,7 +462,7 @@ impl Node {
                 Purpose::Finger(_) => {}
             },
             Some(LookupEnd::Failed { key, purpose, hops }) => match purpose {
-                Purpose::Write { op } | Purpose::Read { op } | Purpose::Locate { op } => {
+                Purpose::Write { op } | Purpose::Read { op, .. } | Purpose::Locate { op } => {
                     self.ops.drop_write(op);
                     rpcs.done(op, Err(ChordError::LookupFailed { key, hops }));
                 }

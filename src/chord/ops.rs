@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 
 use crate::chord::message::Message;
 use crate::chord::quorum::{Progress, Quorum};
-use crate::chord::records::{RecordStore, SwarmList};
+use crate::chord::records::{Record, SwarmList};
 use crate::chord::rpc::{OpId, OpOutcome, OpRpc, Rpcs};
+use crate::chord::store::Store;
 use crate::chord::{ChordError, Peer};
 use crate::config::ChordConfig;
 use crate::id::Id;
+use crate::wire::chord::message::Kind;
 
 /// Expiry differences below this are transfer delay, not a replica behind.
 const REPAIR_SLACK: Duration = Duration::from_secs(1);
@@ -23,8 +25,8 @@ const REPAIR_SLACK: Duration = Duration::from_secs(1);
 struct WriteOp {
     /// The key written.
     key: Id,
-    /// What is written (one announce or one removal).
-    value: SwarmList,
+    /// What is written (e.g. one announce or one removal).
+    value: Record,
     /// Who was asked and who acknowledged.
     quorum: Quorum,
 }
@@ -34,10 +36,12 @@ struct WriteOp {
 struct ReadOp {
     /// The key read.
     key: Id,
+    /// The kind of record read.
+    kind: Kind,
     /// Union of the answers so far.
-    merged: SwarmList,
-    /// Each answering replica's own list, to find the ones behind.
-    answers: Vec<(SocketAddr, SwarmList)>,
+    merged: Record,
+    /// Each answering replica's own record, to find the ones behind.
+    answers: Vec<(SocketAddr, Record)>,
     /// Who was asked and who answered.
     quorum: Quorum,
     /// Set once R replicas answered.
@@ -57,12 +61,10 @@ pub(crate) struct Ops {
     write_quorum: usize,
     /// Answers a read needs (R).
     read_quorum: usize,
-    /// Longest time left a received entry is taken with.
-    max_ttl: Duration,
     /// Id of the next client operation.
     next_op: OpId,
     /// What each write whose lookup is still running will write.
-    queued: BTreeMap<OpId, SwarmList>,
+    queued: BTreeMap<OpId, Record>,
     /// Quorum writes in flight.
     writes: BTreeMap<OpId, WriteOp>,
     /// Quorum reads in flight.
@@ -77,7 +79,6 @@ impl Ops {
             replicas: config.replicas,
             write_quorum: config.write_quorum,
             read_quorum: config.read_quorum,
-            max_ttl: config.announce_ttl,
             next_op: 1,
             queued: BTreeMap::new(),
             writes: BTreeMap::new(),
@@ -99,16 +100,21 @@ impl Ops {
         from: Peer,
         kind: OpRpc,
         msg: Message,
-        store: &mut RecordStore,
+        store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         match (kind, msg) {
             (OpRpc::Write { op }, Message::Stored { ok, .. }) => {
                 self.on_write_answer(now, op, from.addr, ok, store, rpcs)
             }
-            (OpRpc::Read { op }, Message::Fetched { ready, entries, .. }) => {
-                let list = ready.then(|| SwarmList::from_wire(now, &entries, self.max_ttl));
-                self.on_read_answer(now, op, from.addr, list, store, rpcs)
+            (OpRpc::Read { op }, Message::Fetched { ready, value, .. }) => {
+                // Not ready, an unknown kind or a value that does not parse
+                // or validate: a failed answer.
+                let read = self.reads.get(&op).map(|r| (r.key, r.kind));
+                let record = read.filter(|_| ready).and_then(|(key, kind)| {
+                    store.decode(now, key, &value).filter(|r| r.kind() == kind)
+                });
+                self.on_read_answer(now, op, from.addr, record, store, rpcs)
             }
             (OpRpc::Repair, Message::Stored { .. }) => {}
             // A well-formed answer of the wrong kind: count it as a failure.
@@ -122,7 +128,7 @@ impl Ops {
         now: Instant,
         dead: Peer,
         kind: OpRpc,
-        store: &mut RecordStore,
+        store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         match kind {
@@ -136,7 +142,7 @@ impl Ops {
     // ----- quorum writes -----
 
     /// Write `op` will write `value` once its key's lookup ends.
-    pub(crate) fn queue_write(&mut self, op: OpId, value: SwarmList) {
+    pub(crate) fn queue_write(&mut self, op: OpId, value: Record) {
         self.queued.insert(op, value);
     }
 
@@ -153,7 +159,7 @@ impl Ops {
         op: OpId,
         key: Id,
         list: &[Peer],
-        store: &mut RecordStore,
+        store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         let Some(value) = self.queued.remove(&op) else {
@@ -172,7 +178,7 @@ impl Ops {
         now: Instant,
         op: OpId,
         target: SocketAddr,
-        store: &mut RecordStore,
+        store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         let Some(w) = self.writes.get(&op) else {
@@ -183,11 +189,11 @@ impl Ops {
             let ok = store.merge(key, &value);
             self.on_write_answer(now, op, target, ok, store, rpcs);
         } else {
-            let (key, entries) = (w.key, w.value.to_wire(now));
+            let (key, value) = (w.key, w.value.to_wire(now));
             rpcs.request(
                 now,
                 Peer::new(target),
-                |req| Message::Store { req, key, entries },
+                |req| Message::Store { req, key, value },
                 OpRpc::Write { op },
             );
         }
@@ -200,7 +206,7 @@ impl Ops {
         op: OpId,
         replica: SocketAddr,
         ok: bool,
-        store: &mut RecordStore,
+        store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         let Some(w) = self.writes.get_mut(&op) else {
@@ -230,22 +236,28 @@ impl Ops {
 
     // ----- quorum reads with repair -----
 
-    /// Read `key` from its replica set, `list` as a lookup found it.
+    /// Read the record of `kind` at `key` from its replica set, `list` as
+    /// a lookup found it.
     pub(crate) fn start_read(
         &mut self,
         now: Instant,
         op: OpId,
-        key: Id,
+        (key, kind): (Id, Kind),
         list: &[Peer],
-        store: &mut RecordStore,
+        store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         let candidates = list.iter().map(|p| p.addr).collect();
         // Only the replica set's answers make a read: see `quorum`.
         let (quorum, first) = Quorum::start_strict(candidates, self.replicas, self.read_quorum);
+        let Some(merged) = Record::empty(kind) else {
+            rpcs.done(op, Err(ChordError::UnknownKind(kind)));
+            return;
+        };
         let read = ReadOp {
             key,
-            merged: SwarmList::default(),
+            kind,
+            merged,
             answers: Vec::new(),
             quorum,
             reached: false,
@@ -262,36 +274,41 @@ impl Ops {
         now: Instant,
         op: OpId,
         target: SocketAddr,
-        store: &mut RecordStore,
+        store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         let Some(r) = self.reads.get(&op) else {
             return;
         };
-        let key = r.key;
+        let (key, kind) = (r.key, r.kind);
         if target == self.me {
-            let local = store
-                .is_ready()
-                .then(|| store.get(&key).cloned().unwrap_or_default());
+            let held = || {
+                store
+                    .get(key, kind)
+                    .cloned()
+                    .or_else(|| Record::empty(kind))
+            };
+            let local = store.is_ready().then(held).flatten();
             self.on_read_answer(now, op, target, local, store, rpcs);
         } else {
             rpcs.request(
                 now,
                 Peer::new(target),
-                |req| Message::Fetch { req, key },
+                |req| Message::Fetch { req, key, kind },
                 OpRpc::Read { op },
             );
         }
     }
 
-    /// Replica `replica` answered read `op` with `list`, or failed (None).
+    /// Replica `replica` answered read `op` with `list` (its record), or
+    /// failed (None).
     fn on_read_answer(
         &mut self,
         now: Instant,
         op: OpId,
         replica: SocketAddr,
-        list: Option<SwarmList>,
-        store: &mut RecordStore,
+        list: Option<Record>,
+        store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         let Some(r) = self.reads.get_mut(&op) else {
@@ -319,7 +336,11 @@ impl Ops {
         // stale may have reached only one of ours.
         if r.reached && !r.reported && r.quorum.is_finished() {
             r.reported = true;
-            rpcs.done(op, Ok(OpOutcome::Peers(r.merged.live(now))));
+            let outcome = match <&SwarmList>::try_from(&r.merged) {
+                Ok(list) => OpOutcome::Peers(list.live(now)),
+                Err(_) => OpOutcome::Record(r.merged.clone()),
+            };
+            rpcs.done(op, Ok(outcome));
         }
         // Read repair: everyone who answered with less than the union gets it.
         if r.reported {
@@ -334,11 +355,11 @@ impl Ops {
                 if addr == self.me {
                     store.merge(key, &merged);
                 } else {
-                    let entries = merged.to_wire(now);
+                    let value = merged.to_wire(now);
                     rpcs.request(
                         now,
                         Peer::new(addr),
-                        |req| Message::Store { req, key, entries },
+                        |req| Message::Store { req, key, value },
                         OpRpc::Repair,
                     );
                 }

@@ -5,17 +5,18 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::chord::message::Message;
 use crate::chord::neighbours::{Neighbours, Phase};
 use crate::chord::quorum::replica_set;
-use crate::chord::records::{RecordStore, SwarmList};
+use crate::chord::records::Record;
 use crate::chord::rpc::{ReplicaRpc, Rpcs};
+use crate::chord::store::Store;
 use crate::chord::Peer;
 use crate::config::ChordConfig;
 use crate::id::Id;
-use crate::wire::chord::message::WireEntry;
+use crate::wire::chord::message::WireRecord;
 
 /// Unanswered requests for one page of a joiner's key range before it
 /// serves without them (anti-entropy brings them later).
@@ -26,13 +27,13 @@ const HELD_CHECK_EVERY: u64 = 4;
 /// Keys per hand-off page: keeps each frame well under the size limit.
 const HANDOFF_PAGE: usize = 64;
 
-/// Keys pushed to their rightful replicas, deleted here once all acknowledge.
+/// A record pushed to its rightful replicas, deleted here once all acknowledge.
 #[derive(Debug)]
 struct HandoffOp {
     /// The key handed off.
     key: Id,
-    /// The list as pushed; deleted only if nothing newer arrived meanwhile.
-    pushed: SwarmList,
+    /// The record as pushed; deleted only if nothing newer arrived meanwhile.
+    pushed: Record,
     /// Replicas that have not acknowledged yet.
     waiting: BTreeSet<SocketAddr>,
     /// False once any replica refused or failed: keep the key for next pass.
@@ -46,8 +47,6 @@ pub(crate) struct Replication {
     me: Peer,
     /// Replica set size N.
     replicas: usize,
-    /// Longest time left a received entry is taken with.
-    max_ttl: Duration,
     /// Replication passes run so far.
     round: u64,
     /// The other members of the replica set of each held key we do not
@@ -65,7 +64,6 @@ impl Replication {
         Replication {
             me,
             replicas: config.replicas,
-            max_ttl: config.announce_ttl,
             round: 0,
             replica_sets: BTreeMap::new(),
             next_handoff: 1,
@@ -81,7 +79,7 @@ impl Replication {
         from: Peer,
         kind: ReplicaRpc,
         msg: Message,
-        store: &mut RecordStore,
+        store: &mut Store,
         rpcs: &mut Rpcs,
     ) -> Result<(), ReplicaRpc> {
         match (kind, msg) {
@@ -89,8 +87,8 @@ impl Replication {
                 self.on_push_answer(handoff, from.addr, ok, store)
             }
             (ReplicaRpc::Range { .. }, Message::HandoffData { keys, next, .. }) => {
-                for (key, entries) in &keys {
-                    store.merge(*key, &SwarmList::from_wire(now, entries, self.max_ttl));
+                for (key, value) in &keys {
+                    store.merge_wire(now, *key, value);
                 }
                 match next {
                     Some(after) => self.request_range(now, from, Some(after), 0, rpcs),
@@ -109,7 +107,7 @@ impl Replication {
         dead: Peer,
         kind: ReplicaRpc,
         ring: &Neighbours,
-        store: &mut RecordStore,
+        store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         match kind {
@@ -122,9 +120,9 @@ impl Replication {
 
     /// Start a replication pass over `store`. Returns true if this pass
     /// looks the replica sets of held keys up again.
-    pub(crate) fn begin_pass(&mut self, store: &RecordStore) -> bool {
+    pub(crate) fn begin_pass(&mut self, store: &Store) -> bool {
         self.round += 1;
-        self.replica_sets.retain(|key, _| store.get(key).is_some());
+        self.replica_sets.retain(|key, _| store.holds(*key));
         self.round.is_multiple_of(HELD_CHECK_EVERY)
     }
 
@@ -137,7 +135,7 @@ impl Replication {
         key: Id,
         check_held: bool,
         ring: &Neighbours,
-        store: &RecordStore,
+        store: &Store,
         rpcs: &mut Rpcs,
     ) -> bool {
         // A key held but not owned is looked up to find its replica set (or
@@ -151,11 +149,11 @@ impl Replication {
                 .is_some_and(|p| key.in_open_closed(p.id, self.me.id));
         if owned {
             for t in succs.iter().take(self.replicas - 1) {
-                push(now, *t, key, None, store, rpcs);
+                push_all(now, *t, key, store, rpcs);
             }
         } else if let Some(set) = self.replica_sets.get(&key).filter(|_| !check_held) {
             for addr in set {
-                push(now, Peer::new(*addr), key, None, store, rpcs);
+                push_all(now, Peer::new(*addr), key, store, rpcs);
             }
         } else {
             return true;
@@ -164,42 +162,46 @@ impl Replication {
     }
 
     /// A lookup found `list`, the successor list of `key`'s owner: push the
-    /// key to its replica set, and hand it off if we are not in that set.
+    /// key's records to its replica set, and hand them off if we are not in
+    /// that set.
     pub(crate) fn on_located(
         &mut self,
         now: Instant,
         key: Id,
         list: &[Peer],
-        store: &RecordStore,
+        store: &Store,
         rpcs: &mut Rpcs,
     ) {
         let set = replica_set(list, self.replicas);
-        let Some(pushed) = store.get(&key).cloned() else {
+        if !store.holds(key) {
             return;
-        };
+        }
         if set.contains(&self.me.addr) {
             let me = self.me.addr;
             let others: Vec<SocketAddr> = set.into_iter().filter(|a| *a != me).collect();
             for addr in &others {
-                push(now, Peer::new(*addr), key, None, store, rpcs);
+                push_all(now, Peer::new(*addr), key, store, rpcs);
             }
             self.replica_sets.insert(key, others);
             return;
         }
         self.replica_sets.remove(&key);
         // Not ours any more: copy to every replica, delete once all acknowledge.
-        let id = self.next_handoff;
-        self.next_handoff += 1;
-        let waiting = set.iter().copied().collect();
-        let handoff = HandoffOp {
-            key,
-            pushed,
-            waiting,
-            all_ok: true,
-        };
-        self.handoffs.insert(id, handoff);
-        for addr in set {
-            push(now, Peer::new(addr), key, Some(id), store, rpcs);
+        for pushed in store.at(key) {
+            let id = self.next_handoff;
+            self.next_handoff += 1;
+            let waiting = set.iter().copied().collect();
+            let value = pushed.to_wire(now);
+            let handoff = HandoffOp {
+                key,
+                pushed: pushed.clone(),
+                waiting,
+                all_ok: true,
+            };
+            self.handoffs.insert(id, handoff);
+            for addr in &set {
+                push(now, Peer::new(*addr), key, value.clone(), Some(id), rpcs);
+            }
         }
     }
 
@@ -210,7 +212,7 @@ impl Replication {
         handoff: Option<u64>,
         replica: SocketAddr,
         ok: bool,
-        store: &mut RecordStore,
+        store: &mut Store,
     ) {
         let Some(id) = handoff else {
             return;
@@ -224,20 +226,15 @@ impl Replication {
             return;
         }
         if let Some(h) = self.handoffs.remove(&id) {
-            if h.all_ok && store.get(&h.key) == Some(&h.pushed) {
-                store.remove(&h.key);
+            let kind = h.pushed.kind();
+            if h.all_ok && store.get(h.key, kind) == Some(&h.pushed) {
+                store.remove(h.key, kind);
             }
         }
     }
 
-    /// Leaving: push every key to the first N successors.
-    pub(crate) fn leave(
-        &self,
-        now: Instant,
-        ring: &Neighbours,
-        store: &RecordStore,
-        rpcs: &mut Rpcs,
-    ) {
+    /// Leaving: push every record to the first N successors.
+    pub(crate) fn leave(&self, now: Instant, ring: &Neighbours, store: &Store, rpcs: &mut Rpcs) {
         let targets: Vec<Peer> = ring
             .successors()
             .iter()
@@ -246,7 +243,7 @@ impl Replication {
             .collect();
         for key in store.keys() {
             for t in &targets {
-                push(now, *t, key, None, store, rpcs);
+                push_all(now, *t, key, store, rpcs);
             }
         }
     }
@@ -260,15 +257,15 @@ impl Replication {
         now: Instant,
         upto: Id,
         after: Option<Id>,
-        store: &RecordStore,
-    ) -> (Vec<(Id, Vec<WireEntry>)>, Option<Id>) {
+        store: &Store,
+    ) -> (Vec<(Id, WireRecord)>, Option<Id>) {
         let me = self.me.id;
         // Everything except what stays ours once `upto` sits before us.
         let keys = store.keys_after(after, HANDOFF_PAGE, |k| !k.in_open_closed(upto, me));
         let next = (keys.len() == HANDOFF_PAGE).then(|| keys[keys.len() - 1]);
         let keys = keys
             .into_iter()
-            .filter_map(|k| store.get(&k).map(|l| (k, l.to_wire(now))))
+            .flat_map(|k| store.at(k).map(move |r| (k, r.to_wire(now))))
             .collect();
         (keys, next)
     }
@@ -299,7 +296,7 @@ impl Replication {
         after: Option<Id>,
         tries: u32,
         ring: &Neighbours,
-        store: &mut RecordStore,
+        store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         let succ = ring.successors().first().copied().filter(|p| *p != self.me);
@@ -315,23 +312,20 @@ impl Replication {
     }
 }
 
-/// Push our copy of `key` to `to` (part of hand-off `handoff`, if any).
-fn push(
-    now: Instant,
-    to: Peer,
-    key: Id,
-    handoff: Option<u64>,
-    store: &RecordStore,
-    rpcs: &mut Rpcs,
-) {
-    let Some(list) = store.get(&key) else {
-        return;
-    };
-    let entries = list.to_wire(now);
+/// Push every record we hold at `key` to `to`.
+fn push_all(now: Instant, to: Peer, key: Id, store: &Store, rpcs: &mut Rpcs) {
+    for record in store.at(key) {
+        push(now, to, key, record.to_wire(now), None, rpcs);
+    }
+}
+
+/// Push `value`, a record at `key`, to `to` (part of hand-off `handoff`,
+/// if any).
+fn push(now: Instant, to: Peer, key: Id, value: WireRecord, handoff: Option<u64>, rpcs: &mut Rpcs) {
     rpcs.request(
         now,
         to,
-        |req| Message::Store { req, key, entries },
+        |req| Message::Store { req, key, value },
         ReplicaRpc::Push { handoff },
     );
 }

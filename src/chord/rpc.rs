@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::chord::message::{Message, ReqId};
+use crate::chord::records::Record;
 use crate::chord::rtt::Rtt;
 use crate::chord::{ChordError, LookupInfo, Peer, Role};
 use crate::id::Id;
@@ -38,6 +39,9 @@ pub enum OpOutcome {
     Peers(Vec<(SocketAddr, Role)>),
     /// Owner and replica set of a key.
     Located(LookupInfo),
+    /// The merged record of R replicas, for kinds other than swarm lists
+    /// (which read as [`OpOutcome::Peers`]).
+    Record(Record),
 }
 
 /// What an outstanding request is for: the part that made it, and what

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use bendy::decoding::{Decoder as BDecoder, FromBencode};
 use bendy::value::Value;
 
-use super::message::{Message, Role, WireEntry};
+use super::message::{Kind, Message, Role, WireEntry, WireRecord, SWARM_LIST};
 use super::{ChordCodecError, ClientReply, ClientRequest, Frame, LookupInfo, RingInfo};
 use crate::id::Id;
 
@@ -104,6 +104,25 @@ fn as_role(v: &Value, k: &str) -> Result<Role, ChordCodecError> {
     }
 }
 
+/// A record kind's tag: any but [`SWARM_LIST`], whose frames carry none.
+fn as_kind(v: &Value, k: &str) -> Result<Kind, ChordCodecError> {
+    match Kind::try_from(as_int(v, k)?) {
+        Ok(kind) if kind != SWARM_LIST => Ok(kind),
+        _ => Err(bad(format!("field {k:?} is not a record kind"))),
+    }
+}
+
+/// The record a frame carries: a tagged kind (`y`, `v`), else a swarm list (`e`).
+fn as_record(f: &Fields) -> Result<WireRecord, ChordCodecError> {
+    match f.opt("y") {
+        Some(y) => Ok(WireRecord::Tagged {
+            kind: as_kind(y, "y")?,
+            body: as_bytes(f.get("v")?, "v")?.to_vec(),
+        }),
+        None => Ok(WireRecord::Swarm(as_entries(f.get("e")?, "e")?)),
+    }
+}
+
 fn as_entries(v: &Value, k: &str) -> Result<Vec<WireEntry>, ChordCodecError> {
     as_list(v, k)?
         .iter()
@@ -176,7 +195,7 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
         "store" => node(Message::Store {
             req: f.int("q")?,
             key: f.id("k")?,
-            entries: as_entries(f.get("e")?, "e")?,
+            value: as_record(&f)?,
         }),
         "stored" => node(Message::Stored {
             req: f.int("q")?,
@@ -185,11 +204,12 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
         "fetch" => node(Message::Fetch {
             req: f.int("q")?,
             key: f.id("k")?,
+            kind: f.opt("y").map_or(Ok(SWARM_LIST), |y| as_kind(y, "y"))?,
         }),
         "fetched" => node(Message::Fetched {
             req: f.int("q")?,
             ready: f.flag("ready")?,
-            entries: as_entries(f.get("e")?, "e")?,
+            value: as_record(&f)?,
         }),
         "handoff" => node(Message::Handoff {
             req: f.int("q")?,
@@ -200,7 +220,14 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
             let keys = as_list(f.get("l")?, "l")?
                 .iter()
                 .map(|item| match as_list(item, "l")? {
-                    [k, e] => Ok((as_id(k, "l")?, as_entries(e, "l")?)),
+                    [k, e] => Ok((as_id(k, "l")?, WireRecord::Swarm(as_entries(e, "l")?))),
+                    [k, y, v] => Ok((
+                        as_id(k, "l")?,
+                        WireRecord::Tagged {
+                            kind: as_kind(y, "l")?,
+                            body: as_bytes(v, "l")?.to_vec(),
+                        },
+                    )),
                     _ => Err(bad("field \"l\" has a malformed key")),
                 })
                 .collect::<Result<_, _>>()?;

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use bendy::encoding::ToBencode;
 use bendy::value::Value;
 
-use super::message::{Message, Role, WireEntry};
+use super::message::{Kind, Message, Role, WireEntry, WireRecord, SWARM_LIST};
 use super::{ChordCodecError, ClientReply, ClientRequest, Frame};
 use crate::id::Id;
 
@@ -57,6 +57,30 @@ fn entries_v(entries: &[WireEntry]) -> Value<'static> {
             })
             .collect(),
     )
+}
+
+fn kind_v(kind: Kind) -> Value<'static> {
+    int(kind as u64)
+}
+
+/// The fields that carry a record: a swarm list's entries under `e` (as
+/// before record kinds), any other kind's tag under `y` and body under `v`.
+fn record_fields(value: &WireRecord) -> Vec<(&'static str, Value<'static>)> {
+    match value {
+        WireRecord::Swarm(entries) => vec![("e", entries_v(entries))],
+        WireRecord::Tagged { kind, body } => vec![("v", bytes(body.clone())), ("y", kind_v(*kind))],
+    }
+}
+
+/// One key of a hand-off page: `[key, entries]` for a swarm list (as before
+/// record kinds), `[key, kind, body]` for any other kind.
+fn keyed_record_v(key: Id, value: &WireRecord) -> Value<'static> {
+    match value {
+        WireRecord::Swarm(entries) => Value::List(vec![id_v(key), entries_v(entries)]),
+        WireRecord::Tagged { kind, body } => {
+            Value::List(vec![id_v(key), kind_v(*kind), bytes(body.clone())])
+        }
+    }
 }
 
 fn msg(t: &'static str, fields: Vec<(&'static str, Value<'static>)>) -> Dict {
@@ -165,30 +189,26 @@ fn encode_message(m: &Message) -> Dict {
         Message::Closer { req, nodes } => {
             msg("closer", vec![("q", int(*req)), ("s", addrs_v(nodes))])
         }
-        Message::Store {
-            req,
-            key: k,
-            entries,
-        } => msg(
-            "store",
-            vec![("q", int(*req)), ("k", id_v(*k)), ("e", entries_v(entries))],
-        ),
+        Message::Store { req, key: k, value } => {
+            let mut f = vec![("q", int(*req)), ("k", id_v(*k))];
+            f.extend(record_fields(value));
+            msg("store", f)
+        }
         Message::Stored { req, ok } => {
             msg("stored", vec![("q", int(*req)), ("ok", int(*ok as u64))])
         }
-        Message::Fetch { req, key: k } => msg("fetch", vec![("q", int(*req)), ("k", id_v(*k))]),
-        Message::Fetched {
-            req,
-            ready,
-            entries,
-        } => msg(
-            "fetched",
-            vec![
-                ("q", int(*req)),
-                ("ready", int(*ready as u64)),
-                ("e", entries_v(entries)),
-            ],
-        ),
+        Message::Fetch { req, key: k, kind } => {
+            let mut f = vec![("q", int(*req)), ("k", id_v(*k))];
+            if *kind != SWARM_LIST {
+                f.push(("y", kind_v(*kind)));
+            }
+            msg("fetch", f)
+        }
+        Message::Fetched { req, ready, value } => {
+            let mut f = vec![("q", int(*req)), ("ready", int(*ready as u64))];
+            f.extend(record_fields(value));
+            msg("fetched", f)
+        }
         Message::Handoff { req, upto, after } => {
             let mut f = vec![("q", int(*req)), ("k", id_v(*upto))];
             if let Some(a) = after {
@@ -199,7 +219,7 @@ fn encode_message(m: &Message) -> Dict {
         Message::HandoffData { req, keys, next } => {
             let list = keys
                 .iter()
-                .map(|(k, e)| Value::List(vec![id_v(*k), entries_v(e)]))
+                .map(|(k, value)| keyed_record_v(*k, value))
                 .collect();
             let mut f = vec![("q", int(*req)), ("l", Value::List(list))];
             if let Some(n) = next {

@@ -30,7 +30,7 @@ pub mod message;
 
 use decode::decode_frame;
 use encode::encode_frame;
-pub use message::{Message, ReqId, Role, WireEntry};
+pub use message::{Kind, Message, ReqId, Role, WireEntry, WireRecord, SWARM_LIST};
 
 /// First bytes of every Chord connection, in each direction.
 pub const PREAMBLE: &[u8; 8] = b"SSCHORD1";
