@@ -354,3 +354,6 @@ impl Lookups {
         None
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,9 +2,11 @@
 //!
 //! [`node`] is a pure state machine: no tokio, no clock, no global
 //! randomness (so are the parts below it). It is a small dispatcher over
-//! parts that own their state, each in its own file:
+//! parts that own their state, each in its own file with private fields,
+//! a narrow interface and its own unit tests:
 //!
-//! - `neighbours`: successor list, predecessor, life cycle (Zave's rules);
+//! - `neighbours`: successor list, predecessor (`neighbours/predecessor`),
+//!   life cycle (Zave's rules);
 //! - `contacts`: bootstrap nodes and past contacts (partition healing);
 //! - `lookups`: routing and lookups in flight, over `lookup` (one iterative
 //!   lookup) and `fingers` (the finger table);
@@ -103,4 +105,21 @@ pub enum ChordError {
     /// The remote node reported an error (client side).
     #[error("the node answered: {0}")]
     Remote(String),
+}
+
+/// Helpers for the parts' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::net::SocketAddr;
+
+    use super::Peer;
+
+    /// `n` nodes on loopback, sorted by id: each one's successor is the next.
+    pub(crate) fn ring(n: u16) -> Vec<Peer> {
+        let mut ring: Vec<Peer> = (1..=n)
+            .map(|port| Peer::new(SocketAddr::from(([127, 0, 0, 1], port))))
+            .collect();
+        ring.sort_by_key(|p| p.id);
+        ring
+    }
 }

@@ -18,6 +18,10 @@ use crate::chord::message::{Message, ReqId};
 use crate::chord::rpc::{Pending, RingRpc, Rpcs};
 use crate::chord::Peer;
 
+use predecessor::Predecessor;
+
+mod predecessor;
+
 /// Unanswered requests in a row after which a successor or predecessor is dead.
 const MISSES_TO_DEATH: u32 = 2;
 
@@ -56,8 +60,8 @@ pub(crate) struct Neighbours {
     phase: Phase,
     /// Successor list, closest first, never containing `me`; empty when alone.
     succs: Vec<Peer>,
-    /// Predecessor, if known.
-    pred: Option<Peer>,
+    /// Predecessor, if known, and its liveness checks.
+    pred: Predecessor,
     /// True while a stabilize round is in flight.
     stabilizing: bool,
     /// Our only successor missed an answer: it may be dead, or the message
@@ -67,8 +71,6 @@ pub(crate) struct Neighbours {
     /// Consecutive unanswered stabilize requests to the first successor;
     /// one lost message is not a death.
     succ_misses: u32,
-    /// Consecutive unanswered liveness checks of the predecessor.
-    pred_misses: u32,
 }
 
 impl Neighbours {
@@ -79,11 +81,10 @@ impl Neighbours {
             list_len,
             phase: Phase::Idle,
             succs: Vec::new(),
-            pred: None,
+            pred: Predecessor::new(me),
             stabilizing: false,
             succ_suspect: false,
             succ_misses: 0,
-            pred_misses: 0,
         }
     }
 
@@ -99,7 +100,7 @@ impl Neighbours {
 
     /// The predecessor, if known.
     pub(crate) fn predecessor(&self) -> Option<Peer> {
-        self.pred
+        self.pred.get()
     }
 
     /// Founding a ring of one: a member at once.
@@ -137,7 +138,7 @@ impl Neighbours {
     pub(crate) fn state(&self, req: ReqId) -> Message {
         Message::State {
             req,
-            pred: self.pred.map(|p| p.addr),
+            pred: self.pred.get().map(|p| p.addr),
             succs: self.succs.iter().map(|p| p.addr).collect(),
         }
     }
@@ -158,7 +159,7 @@ impl Neighbours {
             (RingRpc::StabilizeCheck, Message::Pong { .. }) => {
                 self.on_candidate_alive(now, to, rpcs)
             }
-            (RingRpc::PredCheck { .. }, Message::Pong { .. }) => self.pred_misses = 0,
+            (RingRpc::PredCheck { .. }, Message::Pong { .. }) => self.pred.on_alive(),
             (RingRpc::MergeCheck { list }, Message::Pong { .. }) => self.adopt_found(to, list),
             // A well-formed answer of the wrong kind: count it as a failure.
             (kind, _) => return self.on_failure(now, to, kind, rpcs),
@@ -177,7 +178,7 @@ impl Neighbours {
         match kind {
             RingRpc::Stabilize => return self.stabilize_failed(now, dead, rpcs),
             RingRpc::StabilizeCheck => self.finish_stabilize(rpcs),
-            RingRpc::PredCheck { notifier } => self.pred_check_failed(now, dead, notifier, rpcs),
+            RingRpc::PredCheck { notifier } => self.pred.check_failed(now, dead, notifier, rpcs),
             RingRpc::MergeCheck { .. } => return Some(Dead::Forget(dead)),
         }
         None
@@ -186,9 +187,7 @@ impl Neighbours {
     /// The stabilize timer fired: check the predecessor, and stabilize
     /// unless a round is still in flight.
     pub(crate) fn tick(&mut self, now: Instant, rpcs: &mut Rpcs) {
-        if let Some(p) = self.pred {
-            self.ping_predecessor(now, p, None, rpcs);
-        }
+        self.pred.check(now, None, rpcs);
         if !self.stabilizing {
             self.stabilize(now, rpcs);
         }
@@ -207,7 +206,7 @@ impl Neighbours {
             None => {
                 // Alone: a predecessor that notified us is our successor too,
                 // once checked alive.
-                if let Some(p) = self.pred {
+                if let Some(p) = self.pred.get() {
                     self.stabilizing = true;
                     rpcs.request(now, p, |req| Message::Ping { req }, RingRpc::StabilizeCheck);
                 }
@@ -334,44 +333,7 @@ impl Neighbours {
             let kind = RingRpc::MergeCheck { list: Vec::new() };
             rpcs.request(now, n, |req| Message::Ping { req }, kind);
         }
-        match self.pred {
-            None => self.pred = Some(n),
-            Some(p) if p == n => {}
-            Some(p) if n.id.in_open(p.id, self.me.id) => self.pred = Some(n),
-            Some(p) => self.ping_predecessor(now, p, Some(n), rpcs),
-        }
-    }
-
-    /// Pings predecessor `p` to check it is alive, unless a check is already
-    /// under way; `notifier` is adopted if `p` turns out dead.
-    fn ping_predecessor(&mut self, now: Instant, p: Peer, notifier: Option<Peer>, rpcs: &mut Rpcs) {
-        let checking = rpcs.any(|_, kind| matches!(kind, Pending::Ring(RingRpc::PredCheck { .. })));
-        if !checking {
-            let kind = RingRpc::PredCheck { notifier };
-            rpcs.request(now, p, |req| Message::Ping { req }, kind);
-        }
-    }
-
-    /// The liveness check of `dead` went unanswered; `notifier` takes its
-    /// place once it has missed enough.
-    fn pred_check_failed(
-        &mut self,
-        now: Instant,
-        dead: Peer,
-        notifier: Option<Peer>,
-        rpcs: &mut Rpcs,
-    ) {
-        if self.pred != Some(dead) {
-            return;
-        }
-        self.pred_misses += 1;
-        if self.pred_misses < MISSES_TO_DEATH {
-            let kind = RingRpc::PredCheck { notifier };
-            rpcs.request(now, dead, |req| Message::Ping { req }, kind);
-        } else {
-            self.pred_misses = 0;
-            self.pred = notifier;
-        }
+        self.pred.notified(now, n, rpcs);
     }
 
     /// A self-lookup (`rescue`: through everyone, for a silent successor;
@@ -448,3 +410,6 @@ impl Neighbours {
         self.succ_suspect = false;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -8,11 +8,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::chord::message::Message;
-use crate::chord::quorum::{Progress, Quorum};
+use crate::chord::quorum::{replica_set, Progress, Quorum};
 use crate::chord::records::{Record, SwarmList};
 use crate::chord::rpc::{OpId, OpOutcome, OpRpc, Rpcs};
 use crate::chord::store::Store;
-use crate::chord::{ChordError, Peer};
+use crate::chord::{ChordError, LookupInfo, Peer};
 use crate::config::ChordConfig;
 use crate::id::Id;
 use crate::wire::chord::message::Kind;
@@ -139,16 +139,29 @@ impl Ops {
         }
     }
 
+    /// The lookup for `op` found `list` for `key` after `hops` questions:
+    /// that is the answer of a client lookup.
+    pub(crate) fn located(&self, op: OpId, key: Id, list: &[Peer], hops: u32, rpcs: &mut Rpcs) {
+        let info = LookupInfo {
+            key,
+            owner: list[0].addr,
+            replicas: replica_set(list, self.replicas),
+            hops,
+        };
+        rpcs.done(op, Ok(OpOutcome::Located(info)));
+    }
+
+    /// Client operation `op` failed before it reached any replica.
+    pub(crate) fn fail(&mut self, op: OpId, err: ChordError, rpcs: &mut Rpcs) {
+        self.queued.remove(&op);
+        rpcs.done(op, Err(err));
+    }
+
     // ----- quorum writes -----
 
     /// Write `op` will write `value` once its key's lookup ends.
     pub(crate) fn queue_write(&mut self, op: OpId, value: Record) {
         self.queued.insert(op, value);
-    }
-
-    /// The lookup for write `op` failed: the write is over.
-    pub(crate) fn drop_write(&mut self, op: OpId) {
-        self.queued.remove(&op);
     }
 
     /// Write `op` to the replica set of `key`, the owner's successor list
@@ -372,3 +385,6 @@ impl Ops {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -329,3 +329,6 @@ fn push(now: Instant, to: Peer, key: Id, value: WireRecord, handoff: Option<u64>
         ReplicaRpc::Push { handoff },
     );
 }
+
+#[cfg(test)]
+mod tests;

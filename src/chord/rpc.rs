@@ -249,6 +249,17 @@ impl Rpcs {
         Some(rpc)
     }
 
+    /// True while a push (anti-entropy, hand-off or read repair) waits for
+    /// its answer.
+    pub(crate) fn pushing(&self) -> bool {
+        self.any(|_, kind| {
+            matches!(
+                kind,
+                Pending::Replica(ReplicaRpc::Push { .. }) | Pending::Op(OpRpc::Repair)
+            )
+        })
+    }
+
     /// True if some request in flight satisfies `f` (given its addressee
     /// and purpose).
     pub(crate) fn any(&self, f: impl Fn(Peer, &Pending) -> bool) -> bool {

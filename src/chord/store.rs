@@ -169,3 +169,139 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::chord::records::{Entry, GrowSet, RecordKind, SwarmList};
+    use crate::chord::Role;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn announce(port: u16, base: Instant, secs: u64) -> Record {
+        let entry = Entry {
+            expiry: base + Duration::from_secs(secs),
+            role: Role::Leecher,
+            removed: false,
+        };
+        SwarmList::single(addr(port), entry).into()
+    }
+
+    fn limits(per_key: usize, per_source: usize) -> Limits {
+        Limits {
+            max_items_per_key: per_key,
+            max_items_per_source: per_source,
+            max_ttl: Duration::from_secs(60),
+        }
+    }
+
+    fn swarm(store: &Store, key: Id) -> &SwarmList {
+        let record = store.get(key, SwarmList::KIND).expect("held");
+        <&SwarmList>::try_from(record).expect("a swarm list")
+    }
+
+    #[test]
+    fn store_enforces_per_key_and_per_source_limits() {
+        let base = Instant::now();
+        let mut store = Store::new(limits(2, 3));
+        let k1 = Id::hash(b"one");
+        let k2 = Id::hash(b"two");
+        for port in 1..=3 {
+            let ok = store.merge(k1, &announce(port, base, 10));
+            assert_eq!(ok, port <= 2, "port {port}");
+        }
+        assert_eq!(swarm(&store, k1).len(), 2);
+        assert!(store.merge(k2, &announce(9, base, 10)));
+        // 127.0.0.1 now holds three entries: a fourth is refused anywhere.
+        assert!(!store.merge(k2, &announce(10, base, 10)));
+        // Updating an existing entry is always allowed.
+        assert!(store.merge(k1, &announce(1, base, 20)));
+        store.expire(base + Duration::from_secs(15));
+        assert_eq!(store.keys(), vec![k1]);
+        assert!(store.merge(k2, &announce(10, base, 30)));
+    }
+
+    #[test]
+    fn kinds_never_share_a_record() {
+        let base = Instant::now();
+        let mut store = Store::new(limits(10, 10));
+        let key = Id::hash(b"key");
+        assert!(store.merge(key, &announce(1, base, 10)));
+        assert!(store.merge(key, &GrowSet::of([5]).into()));
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.keys(), vec![key], "one key, two records");
+        assert_eq!(store.at(key).count(), 2);
+        let set = store.get(key, GrowSet::KIND).expect("held");
+        assert_eq!(set, &Record::from(GrowSet::of([5])));
+        // Numbers never expire; the announce does, and only it goes.
+        store.expire(base + Duration::from_secs(11));
+        assert!(store.get(key, SwarmList::KIND).is_none());
+        assert!(store.holds(key));
+        store.remove(key, GrowSet::KIND);
+        assert!(!store.holds(key));
+    }
+
+    #[test]
+    fn invalid_and_unknown_records_are_refused() {
+        let now = Instant::now();
+        let mut store = Store::new(limits(10, 10));
+        let key = Id::hash(b"key");
+        assert!(!store.merge(key, &GrowSet::of([1 << 40]).into()));
+        let unknown = WireRecord::Tagged {
+            kind: 99,
+            body: vec![1, 2, 3],
+        };
+        assert!(!store.merge_wire(now, key, &unknown));
+        assert_eq!(store.decode(now, key, &unknown), None);
+        assert_eq!(store.len(), 0);
+        let valid = GrowSet::of([7]).to_wire(now);
+        assert!(store.merge_wire(now, key, &valid));
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn a_fetch_counts_only_from_a_ready_replica_of_a_known_kind() {
+        let base = Instant::now();
+        let mut store = Store::new(limits(10, 10));
+        let key = Id::hash(b"key");
+        store.merge(key, &announce(1, base, 10));
+        let held = announce(1, base, 10).to_wire(base);
+        assert_eq!(store.fetch(base, key, SwarmList::KIND, true), (true, held));
+        let empty = WireRecord::Swarm(vec![]);
+        assert_eq!(
+            store.fetch(base, key, SwarmList::KIND, false),
+            (false, empty)
+        );
+        let (ready, value) = store.fetch(base, key, GrowSet::KIND, true);
+        assert_eq!((ready, value), (true, GrowSet::default().to_wire(base)));
+        let (ready, _) = store.fetch(base, key, 99, true);
+        assert!(!ready, "a kind it does not know: its answer must not count");
+    }
+
+    #[test]
+    fn pages_hold_whole_keys() {
+        let base = Instant::now();
+        let mut store = Store::new(limits(10, 10));
+        let mut keys: Vec<Id> = (0..4u8).map(|k| Id::hash(&[k])).collect();
+        keys.sort();
+        for k in &keys {
+            store.merge(*k, &announce(1, base, 10));
+        }
+        store.merge(keys[1], &GrowSet::of([1]).into());
+        assert_eq!(store.keys_after(None, 2, |_| true), keys[..2].to_vec());
+        assert_eq!(
+            store.keys_after(Some(keys[1]), 2, |_| true),
+            keys[2..].to_vec()
+        );
+        let not_second = |k: Id| k != keys[1];
+        assert_eq!(
+            store.keys_after(None, 2, not_second),
+            vec![keys[0], keys[2]]
+        );
+    }
+}

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::Rng;
 
+use crate::chord::neighbours::Phase;
 use crate::config::ChordConfig;
 
 /// A periodic task.
@@ -59,9 +60,14 @@ impl Timers {
         self.at[timer as usize]
     }
 
-    /// The earliest of all.
-    pub(crate) fn earliest(&self) -> Instant {
-        self.at.iter().copied().min().unwrap_or(self.at[0])
+    /// When the next task is due in `phase`: a joiner only retries its
+    /// join (on the stabilize timer); only a member runs them all.
+    pub(crate) fn next(&self, phase: Phase) -> Option<Instant> {
+        match phase {
+            Phase::Idle | Phase::Leaving => None,
+            Phase::Joining => Some(self.get(Timer::Stabilize)),
+            Phase::Member => self.at.iter().copied().min(),
+        }
     }
 }
 
@@ -83,7 +89,8 @@ mod tests {
         let mut t = Timers::new(now);
         t.schedule_all(now, &config, &mut rng);
         assert!(t.is_due(Timer::Stabilize, now));
-        assert_eq!(t.earliest(), now);
+        assert_eq!(t.next(Phase::Member), Some(now));
+        assert_eq!(t.next(Phase::Idle), None);
         for (timer, base) in [
             (Timer::Finger, config.fix_finger_interval),
             (Timer::Replicate, config.replicate_interval),
@@ -93,8 +100,10 @@ mod tests {
             let d = t.get(timer) - now;
             assert!(d >= base / 2 && d < base * 3 / 2, "{timer:?} in {d:?}");
         }
-        t.set(Timer::Stabilize, now + Duration::from_secs(1));
+        let later = now + Duration::from_secs(1);
+        t.set(Timer::Stabilize, later);
         assert!(!t.is_due(Timer::Stabilize, now));
-        assert!(t.earliest() > now);
+        assert!(t.next(Phase::Member).is_some_and(|at| at > now));
+        assert_eq!(t.next(Phase::Joining), Some(later));
     }
 }

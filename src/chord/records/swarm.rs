@@ -65,6 +65,27 @@ impl SwarmList {
         }
     }
 
+    /// The announce of `peer` as `role`, made at `now`, living `ttl`.
+    pub fn announce(peer: SocketAddr, role: Role, now: Instant, ttl: Duration) -> SwarmList {
+        let entry = Entry {
+            expiry: now + ttl,
+            role,
+            removed: false,
+        };
+        SwarmList::single(peer, entry)
+    }
+
+    /// The removal of `peer` made at `now`, where announces live `ttl`: a
+    /// tombstone that outlives them by [`TOMBSTONE_MARGIN`].
+    pub fn removal(peer: SocketAddr, now: Instant, ttl: Duration) -> SwarmList {
+        let entry = Entry {
+            expiry: now + ttl + TOMBSTONE_MARGIN,
+            role: Role::Leecher,
+            removed: true,
+        };
+        SwarmList::single(peer, entry)
+    }
+
     /// Number of entries, tombstones included.
     pub fn len(&self) -> usize {
         self.entries.len()
