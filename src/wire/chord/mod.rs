@@ -10,6 +10,11 @@
 //! claimed id that is not SHA-1 of the claimed address, or a body longer than
 //! the limit is an error, and the caller closes that one connection.
 //!
+//! Records travel as a [`WireRecord`]. A swarm list keeps the shape its
+//! frames had before there were record kinds (entries under `e`; a hand-off
+//! item `[key, entries]`); any other kind adds its tag under `y` and its
+//! body, opaque here, under `v` (a hand-off item `[key, kind, body]`).
+//!
 //! - [`message`]: the node-to-node vocabulary (plain data, used by `chord`).
 //! - `encode` and `decode`: frames to bencoded bodies and back.
 //!
