@@ -71,6 +71,19 @@ impl Peer {
     }
 }
 
+/// Where the node is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Created, not started.
+    Idle,
+    /// Looking up its own id through bootstrap nodes.
+    Joining,
+    /// Has a successor: part of the ring (or an appendage about to be).
+    Member,
+    /// Handing its keys over before it stops.
+    Leaving,
+}
+
 /// Why a ring operation failed.
 #[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ChordError {

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use crate::chord::message::{Message, ReqId};
 use crate::chord::rpc::{Pending, RingRpc, Rpcs};
-use crate::chord::Peer;
+use crate::chord::{Peer, Phase};
 
 use predecessor::Predecessor;
 
@@ -24,19 +24,6 @@ mod predecessor;
 
 /// Unanswered requests in a row after which a successor or predecessor is dead.
 const MISSES_TO_DEATH: u32 = 2;
-
-/// Where the node is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Phase {
-    /// Created, not started.
-    Idle,
-    /// Looking up its own id through bootstrap nodes.
-    Joining,
-    /// Has a successor: part of the ring (or an appendage about to be).
-    Member,
-    /// Handing its keys over before it stops.
-    Leaving,
-}
 
 /// A node that failed a ring request, for the other parts to hear of.
 #[derive(Debug, PartialEq, Eq)]
@@ -103,14 +90,10 @@ impl Neighbours {
         self.pred.get()
     }
 
-    /// Founding a ring of one: a member at once.
-    pub(crate) fn found_ring(&mut self) {
-        self.phase = Phase::Member;
-    }
-
-    /// Joining through others.
-    pub(crate) fn begin_join(&mut self) {
-        self.phase = Phase::Joining;
+    /// Start joining through others, or (`join` false) found a ring of one
+    /// and be a member at once.
+    pub(crate) fn start(&mut self, join: bool) {
+        self.phase = if join { Phase::Joining } else { Phase::Member };
     }
 
     /// The lookup of our own id found `list`: adopt it and become a member.

@@ -43,7 +43,7 @@ use crate::config::ChordConfig;
 use crate::id::Id;
 use crate::wire::chord::message::Kind;
 
-pub use crate::chord::neighbours::Phase;
+pub use crate::chord::Phase;
 
 mod routing;
 pub use crate::chord::rpc::{OpId, OpOutcome, Output};
@@ -165,12 +165,12 @@ impl Node {
     pub fn start(&mut self, now: Instant, bootstrap: Vec<SocketAddr>) {
         self.contacts.set_bootstrap(bootstrap, &mut self.rng);
         if self.contacts.has_bootstrap() {
-            self.ring.begin_join();
+            self.ring.start(true);
             self.start_join(now);
             let next = now + jitter(&mut self.rng, self.config.stabilize_interval);
             self.timers.set(Timer::Stabilize, next);
         } else {
-            self.ring.found_ring();
+            self.ring.start(false);
             self.store.set_ready(true);
             self.timers.schedule_all(now, &self.config, &mut self.rng);
         }

@@ -8,12 +8,13 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::chord::message::Message;
-use crate::chord::neighbours::{Neighbours, Phase};
+use crate::chord::neighbours::Neighbours;
 use crate::chord::quorum::replica_set;
 use crate::chord::records::Record;
 use crate::chord::rpc::{ReplicaRpc, Rpcs};
 use crate::chord::store::Store;
 use crate::chord::Peer;
+use crate::chord::Phase;
 use crate::config::ChordConfig;
 use crate::id::Id;
 use crate::wire::chord::message::WireRecord;

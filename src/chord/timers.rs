@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use rand::rngs::StdRng;
 use rand::Rng;
 
-use crate::chord::neighbours::Phase;
+use crate::chord::Phase;
 use crate::config::ChordConfig;
 
 /// A periodic task.

@@ -19,7 +19,7 @@ fn config() -> ChordConfig {
 /// Node `r[0]`, a member with successors `succs` and predecessor `pred`.
 fn node(r: &[Peer], succs: &[Peer], pred: Option<Peer>) -> (Lookups, Neighbours, Rpcs) {
     let mut n = Neighbours::new(r[0], config().successor_list_len);
-    n.begin_join();
+    n.start(true);
     if !succs.is_empty() {
         n.join(succs.to_vec());
     }
@@ -94,7 +94,7 @@ fn a_short_successor_list_is_the_whole_ring() {
         "the owner's list wraps round to us"
     );
     let mut alone = Neighbours::new(r[0], 4);
-    alone.found_ring();
+    alone.start(false);
     assert_eq!(l.local_answer(&alone, r[2].id), Some(vec![r[0]]));
 }
 

@@ -10,7 +10,7 @@ use crate::chord::testing::ring;
 /// A member `r[0]` of the ring `r` whose successor list is `succs`.
 fn member(r: &[Peer], succs: &[Peer]) -> (Neighbours, Rpcs) {
     let mut n = Neighbours::new(r[0], 4);
-    n.begin_join();
+    n.start(true);
     n.join(succs.to_vec()).expect("a usable list");
     (n, Rpcs::new(Duration::from_millis(800)))
 }
@@ -70,7 +70,7 @@ fn a_join_adopts_the_list_in_ring_order_up_to_r() {
     let r = ring(8);
     let mut n = Neighbours::new(r[0], 3);
     assert_eq!(n.join(vec![r[1]]), None, "not joining yet");
-    n.begin_join();
+    n.start(true);
     // Out of order, ourselves, and more than r = 3 entries.
     let found = vec![r[2], r[1], r[3], r[4], r[5], r[0], r[6]];
     assert_eq!(n.join(found), Some(r[2]));

@@ -7,9 +7,10 @@ use std::time::Instant;
 use super::Node;
 use crate::chord::lookups::{LookupEnd, Purpose, CLOSER_COUNT};
 use crate::chord::message::Message;
-use crate::chord::neighbours::{Dead, Phase};
+use crate::chord::neighbours::Dead;
 use crate::chord::rpc::Pending;
 use crate::chord::timers::{jitter, Timer};
+use crate::chord::Phase;
 use crate::chord::{ChordError, Peer};
 use crate::id::Id;
 

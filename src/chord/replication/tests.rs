@@ -12,7 +12,7 @@ use crate::wire::chord::message::ReqId;
 /// a ready store holding a set at each of `keys`.
 fn node(r: &[Peer], keys: &[Id]) -> (Replication, Neighbours, Store, Rpcs) {
     let mut ring = Neighbours::new(r[0], 4);
-    ring.begin_join();
+    ring.start(true);
     ring.join(r[1..=4].to_vec());
     let mut rpcs = Rpcs::new(Duration::from_millis(800));
     ring.rectify(Instant::now(), r[9], &mut rpcs);
