@@ -6,7 +6,16 @@
 //! bytes/s), `SONGSWARM_SWARM_PIECE_LENGTH` (`create`'s choice),
 //! `SONGSWARM_BENCH_RUNS` (1), `SONGSWARM_SWARM_TOOLS` (`songswarm,libtorrent`:
 //! which swarms to run; the quick loop may skip libtorrent, reported numbers
-//! need both, alternating in one run).
+//! need both, alternating in one run), `SONGSWARM_SWARM_LT_SEED` (`super`:
+//! how libtorrent's seeder seeds, see below).
+//!
+//! Both swarms get the same manifest (so the same pieces) and the same caps.
+//! A songswarm seeder always super-seeds (announces pieces one peer at a
+//! time, no bitfield), so libtorrent's seeder super-seeds too: libtorrent's
+//! `super_seeding` flag (`super`), or with its `strict_super_seeding`
+//! setting as well (`strict`), or not at all (`plain`, a normal seed: what
+//! the README's figures before this knob measured). The bench fails if
+//! libtorrent does not report the mode on.
 //!
 //! The best any swarm can do is T* = max(F/u_seed, N·F/(u_seed + Σ u_leech)):
 //! the seeder must send one copy, and all N copies must cross someone's
@@ -15,7 +24,15 @@
 //! of the file the seeder uploaded (1.0 is the ideal).
 //!
 //! Every leecher is told about the seeder and all other leechers, at ports
-//! chosen up front. Leechers keep serving after they finish.
+//! chosen up front. Leechers keep serving after they finish. Once all are
+//! done, every leecher's file is compared byte for byte with the source, in
+//! every run; a difference panics (a full run goes on past other failures,
+//! not past that one).
+//!
+//! Memory: the peak anonymous memory (`RssAnon`, sampled; see
+//! `support/measure.rs`) of the seeder and of each leecher over the run.
+//! libtorrent's figures include its Python interpreter (a few MiB; the
+//! transfer bench prints how much).
 
 #[path = "support/measure.rs"]
 mod measure;
@@ -26,12 +43,47 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use measure::{bench_mode, env_u64, written_bytes};
-use procs::{free_ports, lt_peer, require_libtorrent, write_random, Proc};
+use measure::{bench_mode, env_u64, median, written_bytes, AnonPeak};
+use procs::{assert_same_file, free_ports, lt_peer, require_libtorrent, write_random, Proc};
 use serde_json::Value;
 
 /// Only there to turn a stuck swarm into a failure.
 const DEADLINE: Duration = Duration::from_secs(300);
+
+/// The shared file's name (in the source directory and every download).
+const SONG: &str = "song.flac";
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// How libtorrent's seeder seeds (`SONGSWARM_SWARM_LT_SEED`).
+#[derive(Clone, Copy, PartialEq)]
+enum LtSeed {
+    /// A normal seed: its whole bitfield to every peer.
+    Plain,
+    /// libtorrent's `super_seeding` torrent flag.
+    Super,
+    /// `super_seeding` with the `strict_super_seeding` setting.
+    Strict,
+}
+
+impl LtSeed {
+    fn from_env() -> LtSeed {
+        match std::env::var("SONGSWARM_SWARM_LT_SEED").as_deref() {
+            Err(_) | Ok("super") => LtSeed::Super,
+            Ok("strict") => LtSeed::Strict,
+            Ok("plain") => LtSeed::Plain,
+            Ok(other) => panic!("SONGSWARM_SWARM_LT_SEED={other:?}: want super, strict or plain"),
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            LtSeed::Plain => "a plain seed (whole bitfield), not super-seeding",
+            LtSeed::Super => "super-seeding (torrent_flags.super_seeding)",
+            LtSeed::Strict => "strict super-seeding (super_seeding + strict_super_seeding)",
+        }
+    }
+}
 
 #[derive(Clone, Copy, PartialEq)]
 enum Tool {
@@ -56,6 +108,8 @@ struct Setup {
     bytes: u64,
     /// Upload cap of every peer, bytes/s.
     rate: u64,
+    /// How a libtorrent seeder seeds.
+    lt_seed: LtSeed,
 }
 
 impl Setup {
@@ -80,6 +134,10 @@ struct Outcome {
     spread: f64,
     /// The seeder's own count from its closing `stats` line, in copies.
     seed_own: Option<f64>,
+    /// The seeder's peak anonymous memory, bytes.
+    seed_anon: u64,
+    /// Each leecher's peak anonymous memory, bytes.
+    leech_anon: Vec<u64>,
 }
 
 fn songswarm() -> Command {
@@ -109,6 +167,15 @@ fn spawn_seeder(tool: Tool, setup: &Setup, manifest: &Path, data: &Path) -> Proc
             let mut cmd = lt_peer("seed");
             cmd.arg(manifest).arg("--data").arg(data);
             cmd.args(["--listen", "127.0.0.1:0", "--upload-rate", &rate]);
+            match setup.lt_seed {
+                LtSeed::Plain => {}
+                LtSeed::Super => {
+                    cmd.arg("--super-seed");
+                }
+                LtSeed::Strict => {
+                    cmd.arg("--strict-super-seed");
+                }
+            }
             Proc::spawn("lt seed", cmd)
         }
     }
@@ -180,21 +247,35 @@ fn run_swarm(
     work: &Path,
 ) -> Result<Outcome, String> {
     let mut seeder = spawn_seeder(tool, setup, manifest, data);
+    let seed_anon = AnonPeak::start(seeder.pid());
     let (_, ready) = seeder.try_event("listening", DEADLINE)?;
     let seed_written0 = written_bytes(seeder.pid());
     let seed_addr = ready["addr"].as_str().ok_or("no addr")?.to_string();
+    if tool == Tool::Libtorrent {
+        let on = ready["super_seeding"].as_bool() == Some(true);
+        // Not an Err: a comparison under the wrong mode must not go on.
+        assert_eq!(
+            on,
+            setup.lt_seed != LtSeed::Plain,
+            "libtorrent's seeder reports super_seeding {on}, asked for {}",
+            setup.lt_seed.describe()
+        );
+    }
 
     let addrs: Vec<String> = free_ports(setup.leechers)
         .into_iter()
         .map(|p| format!("127.0.0.1:{p}"))
         .collect();
     let mut leechers: Vec<Proc> = Vec::new();
+    let mut outs: Vec<PathBuf> = Vec::new();
     for (i, me) in addrs.iter().enumerate() {
         let mut peers = vec![seed_addr.clone()];
         peers.extend(addrs.iter().filter(|a| *a != me).cloned());
         let out = work.join(format!("{}-{i}", tool.label()));
         leechers.push(spawn_leecher(tool, setup, manifest, &out, me, &peers));
+        outs.push(out);
     }
+    let leech_anon: Vec<AnonPeak> = leechers.iter().map(|l| AnonPeak::start(l.pid())).collect();
     let mut up_at: Vec<Instant> = Vec::new();
     for l in leechers.iter_mut() {
         up_at.push(l.try_event("listening", DEADLINE)?.0);
@@ -213,6 +294,8 @@ fn run_swarm(
         (Some(a), Some(b)) => Some(b - a),
         _ => None,
     };
+    let leech_anon: Vec<u64> = leech_anon.into_iter().map(AnonPeak::finish).collect();
+    let seed_anon = seed_anon.finish();
 
     // Everyone is done: stop the leechers, then the seeder, collecting stats.
     let mut final_up = Vec::new();
@@ -220,6 +303,17 @@ fn run_swarm(
         final_up.push(stop(tool, l).as_ref().and_then(uploaded));
     }
     let seed_stats = stop(tool, &mut seeder);
+    // Every leecher's file, every run; not an Err, so that it stops the bench.
+    for (out, done) in outs.iter().zip(&done_lines) {
+        assert_eq!(
+            done["bytes"].as_u64(),
+            Some(setup.bytes),
+            "{} leecher in {}: done line with the wrong byte count: {done}",
+            tool.label(),
+            out.display()
+        );
+        assert_same_file(&data.join(SONG), &out.join(SONG));
+    }
     let copies = |b: u64| b as f64 / setup.bytes as f64;
     // Payload the leechers took in that no leecher sent came from the seeder.
     // Upload counts from `done` lines miss what a leecher sent after
@@ -267,6 +361,8 @@ fn run_swarm(
         seed_own,
         leechers_up: up,
         spread: (all_up - start).as_secs_f64(),
+        seed_anon,
+        leech_anon,
     })
 }
 
@@ -274,7 +370,7 @@ fn run_swarm(
 /// with `piece_length` if given, else `create`'s own choice.
 fn prepare(dir: &Path, bytes: u64, piece_length: Option<u64>) -> (PathBuf, PathBuf) {
     let src = dir.join("src");
-    let data = src.join("song.flac");
+    let data = src.join(SONG);
     write_random(&data, bytes, 7);
     let manifest = dir.join("song.torrent");
     let mut cmd = songswarm();
@@ -323,6 +419,7 @@ fn main() {
             if full { 20_000_000 } else { 2_000_000 },
         ),
         rate: env_u64("SONGSWARM_SWARM_RATE", 2_000_000),
+        lt_seed: LtSeed::from_env(),
     };
     if !full {
         println!("swarm: smoke run (use `cargo bench --bench swarm` to measure)");
@@ -358,6 +455,10 @@ fn main() {
         piece_geometry(&manifest),
         setup.rate
     );
+    println!(
+        "seeders: songswarm super-seeds (its only mode for a seeder); libtorrent: {}",
+        setup.lt_seed.describe()
+    );
     for run in 1..=runs {
         for &tool in &tools {
             let work = dir.path().join(format!("run-{run}"));
@@ -386,6 +487,13 @@ fn main() {
                     if let Some(own) = o.seed_own {
                         println!("      seeder copies by its own stats line: {own:.2}");
                     }
+                    let anon: Vec<f64> = o.leech_anon.iter().map(|&b| b as f64 / MIB).collect();
+                    println!(
+                        "      peak anon memory (RssAnon): seeder {:.1} MiB, leechers median {:.1} MiB, largest {:.1} MiB; every leecher's file byte-identical",
+                        o.seed_anon as f64 / MIB,
+                        median(&anon),
+                        anon.iter().cloned().fold(0.0, f64::max)
+                    );
                     // How much of the leechers' capped uplinks the swarm used.
                     let capacity = setup.leechers as f64 * setup.rate as f64 * last;
                     println!(

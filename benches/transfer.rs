@@ -15,9 +15,21 @@
 //! songswarm's `listening` line, libtorrent's first connection because
 //! libtorrent only dials on its next half-second tick, or rqbit's line with
 //! its initial check results, printed just before it dials), the leecher's
-//! and the seeder's CPU seconds over the transfer, the leecher's peak RSS.
+//! and the seeder's CPU seconds over the transfer, both sides' peak
+//! anonymous memory ("anon": peak `RssAnon`, sampled; see
+//! `support/measure.rs`), and the leecher's peak RSS (`VmHWM`, which also
+//! counts the pages of files it maps: libtorrent maps the file it writes).
+//! libtorrent runs inside `/usr/bin/python3` (`tests/support/lt_peer.py`),
+//! so its figures include the interpreter's; the bench prints that share.
 //! Every leecher is kept alive after `done` (`--seed-after`, `--linger`,
 //! rqbit without `--exit-on-finish`) so /proc can still be read then.
+//! Every run's download is compared byte for byte with the source; a
+//! difference (or a `done` line with the wrong byte count) stops the bench
+//! with a panic, in a measured run as in the warm-up.
+//!
+//! Seeding modes differ: a songswarm seeder always super-seeds (announces
+//! pieces one HAVE at a time), libtorrent's and rqbit's send their whole
+//! bitfield, which costs a lone leecher nothing.
 
 #[path = "support/measure.rs"]
 mod measure;
@@ -32,7 +44,10 @@ use std::time::Duration;
 
 use songswarm::piece_hash::{digests_of, LANES};
 
-use measure::{bench_mode, cpu_seconds, env_u64, median, on_path, peak_rss_bytes};
+use measure::{
+    bench_mode, cpu_seconds, env_u64, idle_python_anon, median, on_path, peak_rss_bytes, AnonPeak,
+    SAMPLE_EVERY,
+};
 use procs::{assert_same_file, free_ports, lt_peer, require_libtorrent, write_random, Proc};
 
 /// Long enough for a slow gigabyte; only there to turn a hang into a failure.
@@ -126,9 +141,15 @@ struct Sample {
     leech_cpu: f64,
     /// Seeder CPU seconds spent during this transfer.
     seed_cpu: f64,
-    /// Leecher peak RSS, MiB.
+    /// Leecher peak anonymous memory (`RssAnon`), MiB.
+    leech_anon_mib: f64,
+    /// Seeder peak anonymous memory over this transfer, MiB.
+    seed_anon_mib: f64,
+    /// Leecher peak RSS (`VmHWM`, mapped file pages included), MiB.
     leech_rss_mib: f64,
 }
+
+const MIB: f64 = 1024.0 * 1024.0;
 
 /// A seeder kept up for all runs of one tool (as seeder).
 struct Seeder {
@@ -172,14 +193,18 @@ fn start_seeder(tool: Tool, manifest: &Path, data: &Path) -> Result<Seeder, Stri
     Ok(Seeder { proc, addr })
 }
 
+/// One transfer to a new leecher of `tool` in `out`; panics if what it
+/// downloaded differs from `want` (`rel` is the file's path under `out`).
 fn run_once(
     tool: Tool,
     seeder: &Seeder,
     manifest: &Path,
     out: &Path,
-    data_len: u64,
-    check: Option<(&Path, &Path)>,
+    (want, rel): (&Path, &Path),
 ) -> Result<Sample, String> {
+    let data_len = std::fs::metadata(want).map_err(|e| e.to_string())?.len();
+    let seed_pid = seeder.proc.pid();
+    let seed_anon = AnonPeak::start(seed_pid);
     let mut leech = match tool {
         Tool::Songswarm => {
             let mut cmd = Command::new(env!("CARGO_BIN_EXE_songswarm"));
@@ -203,7 +228,7 @@ fn run_once(
             Proc::spawn("rqbit leech", cmd)
         }
     };
-    let seed_pid = seeder.proc.pid();
+    let leech_anon = AnonPeak::start(leech.pid());
     let listening = match tool {
         Tool::Rqbit => leech.try_line("initial check", DEADLINE, rqbit_checked)?,
         _ => leech.try_event("listening", DEADLINE)?.0,
@@ -229,6 +254,8 @@ fn run_once(
     let leech_cpu = cpu_seconds(leech.pid()).unwrap_or(f64::NAN);
     let rss = peak_rss_bytes(leech.pid()).unwrap_or(0);
     let seed_cpu = cpu_seconds(seed_pid).unwrap_or(f64::NAN) - seed_cpu0;
+    let leech_anon = leech_anon.finish();
+    let seed_anon = seed_anon.finish();
     match tool {
         Tool::Songswarm | Tool::Rqbit => leech.terminate(),
         Tool::Libtorrent => leech.close_stdin(),
@@ -236,9 +263,14 @@ fn run_once(
     leech.wait_exit(Duration::from_secs(30));
 
     let bytes = done["bytes"].as_u64().ok_or("done line without bytes")?;
-    if let Some((want, rel)) = check {
-        assert_same_file(want, &out.join(rel));
-    }
+    // Not an Err: a wrong download must stop the bench, not be skipped.
+    assert_eq!(
+        bytes,
+        data_len,
+        "{} leecher's done line counts {bytes} bytes, the data has {data_len}",
+        tool.label()
+    );
+    assert_same_file(want, &out.join(rel));
     let seconds = (finished - started).as_secs_f64();
     Ok(Sample {
         seconds,
@@ -247,7 +279,9 @@ fn run_once(
         mb_per_s: bytes as f64 / seconds / 1e6,
         leech_cpu,
         seed_cpu,
-        leech_rss_mib: rss as f64 / (1024.0 * 1024.0),
+        leech_anon_mib: leech_anon as f64 / MIB,
+        seed_anon_mib: seed_anon as f64 / MIB,
+        leech_rss_mib: rss as f64 / MIB,
     })
 }
 
@@ -258,7 +292,7 @@ fn print_sample(run: u64, label: &str, s: &Sample) {
         format!("{:.2} s", s.self_seconds)
     };
     println!(
-        "run {run}{} {:<11} {:>8.1} MB/s  {:>6.2} s (from listening {:>6.2} s, self-reported {own:>6})  leech CPU {:>5.2} s  seed CPU {:>5.2} s  leech RSS {:>7.1} MiB",
+        "run {run}{} {:<11} {:>8.1} MB/s  {:>6.2} s (from listening {:>6.2} s, self-reported {own:>6})  leech CPU {:>5.2} s  seed CPU {:>5.2} s  leech anon {:>6.1} MiB  seed anon {:>6.1} MiB  leech RSS {:>7.1} MiB  bytes ok",
         if run == 0 { " (warm-up)" } else { "" },
         label,
         s.mb_per_s,
@@ -266,30 +300,56 @@ fn print_sample(run: u64, label: &str, s: &Sample) {
         s.wall_seconds,
         s.leech_cpu,
         s.seed_cpu,
+        s.leech_anon_mib,
+        s.seed_anon_mib,
         s.leech_rss_mib
     );
 }
 
-/// songswarm's medians over another tool's.
-fn print_ratios(other: &str, sw: [f64; 4], them: [f64; 4]) {
-    println!(
-        "  songswarm/{other}: throughput {:.2}x  leech CPU {:.2}x  seed CPU {:.2}x  leech RSS {:.3}x",
-        sw[0] / them[0],
-        sw[1] / them[1],
-        sw[2] / them[2],
-        sw[3] / them[3]
-    );
+/// Median figures of one pair over its measured runs.
+#[derive(Clone, Copy)]
+struct Medians {
+    /// MB/s.
+    mb_per_s: f64,
+    /// Leecher CPU seconds.
+    leech_cpu: f64,
+    /// Seeder CPU seconds.
+    seed_cpu: f64,
+    /// Leecher peak anonymous memory, MiB.
+    leech_anon: f64,
+    /// Seeder peak anonymous memory, MiB.
+    seed_anon: f64,
+    /// Leecher peak RSS, MiB.
+    leech_rss: f64,
 }
 
-/// Median figures of one tool: (MB/s, leech CPU, seed CPU, RSS MiB).
-fn medians(samples: &[Sample]) -> [f64; 4] {
-    let col = |f: fn(&Sample) -> f64| median(&samples.iter().map(f).collect::<Vec<_>>());
-    [
-        col(|s| s.mb_per_s),
-        col(|s| s.leech_cpu),
-        col(|s| s.seed_cpu),
-        col(|s| s.leech_rss_mib),
-    ]
+impl Medians {
+    fn of(samples: &[Sample]) -> Medians {
+        let col = |f: fn(&Sample) -> f64| median(&samples.iter().map(f).collect::<Vec<_>>());
+        Medians {
+            mb_per_s: col(|s| s.mb_per_s),
+            leech_cpu: col(|s| s.leech_cpu),
+            seed_cpu: col(|s| s.seed_cpu),
+            leech_anon: col(|s| s.leech_anon_mib),
+            seed_anon: col(|s| s.seed_anon_mib),
+            leech_rss: col(|s| s.leech_rss_mib),
+        }
+    }
+}
+
+/// songswarm's medians against another tool's, each as "how many times
+/// better": throughput over theirs, and their CPU and memory over ours, so
+/// every figure above 1 favours songswarm.
+fn print_ratios(other: &str, sw: Medians, them: Medians) {
+    println!(
+        "  songswarm vs {other}: throughput {:.2}x  leech CPU {:.2}x less  seed CPU {:.2}x less  leech anon {:.2}x less  seed anon {:.2}x less  (leech peak RSS {:.1}x less, but that counts mapped files)",
+        sw.mb_per_s / them.mb_per_s,
+        them.leech_cpu / sw.leech_cpu,
+        them.seed_cpu / sw.seed_cpu,
+        them.leech_anon / sw.leech_anon,
+        them.seed_anon / sw.seed_anon,
+        them.leech_rss / sw.leech_rss
+    );
 }
 
 /// CPU seconds of the work any verifying client must do for `data`,
@@ -376,6 +436,21 @@ fn loopback_copy(buf: &mut [u8], len: u64) {
     sender.join().expect("sender thread");
 }
 
+/// Prints how much of libtorrent's anonymous memory is the Python
+/// interpreter's: an idle python3, then one that has imported libtorrent
+/// (no session yet). Whatever a session allocates counts as libtorrent's.
+fn print_python_share() {
+    let mib = |b: Option<u64>| b.map_or("?".to_string(), |b| format!("{:.1}", b as f64 / MIB));
+    let bare = idle_python_anon(procs::PYTHON, "pass");
+    let with_lt = idle_python_anon(procs::PYTHON, "import libtorrent");
+    println!(
+        "libtorrent runs in {}: idle, the interpreter alone holds {} MiB anon, with libtorrent imported {} MiB; both are inside libtorrent's figures below",
+        procs::PYTHON,
+        mib(bare),
+        mib(with_lt)
+    );
+}
+
 /// Makes the manifest with `songswarm create`, or with libtorrent if that
 /// fails (said so on stdout), so the comparison can still run.
 fn make_manifest(data: &Path, manifest: &Path, piece: Option<u64>) {
@@ -434,6 +509,11 @@ fn main() {
     if let Some(piece) = piece {
         println!("pieces of {piece} bytes (SONGSWARM_BENCH_PIECE)");
     }
+    println!(
+        "memory: anon = peak RssAnon (/proc/PID/status, sampled every {} ms): heap, stacks, anonymous maps, not mapped or tmpfs file pages; RSS = VmHWM, which counts those too",
+        SAMPLE_EVERY.as_millis()
+    );
+    print_python_share();
     let mut candidates = vec![Tool::Songswarm, Tool::Libtorrent];
     if on_path("rqbit") {
         candidates.push(Tool::Rqbit);
@@ -474,9 +554,8 @@ fn main() {
         for (i, &pair) in pairs.iter().enumerate() {
             let label = pair.label();
             let out = dir.path().join(format!("leech-{label}-{run}"));
-            let check = (run == first).then_some((data.as_path(), rel));
             let seeder = seeder_of(pair.seed);
-            match run_once(pair.leech, seeder, &manifest, &out, bytes, check) {
+            match run_once(pair.leech, seeder, &manifest, &out, (&data, rel)) {
                 Ok(s) => {
                     print_sample(run, &label, &s);
                     if run > 0 {
@@ -495,14 +574,20 @@ fn main() {
     println!("medians over {runs} runs ({mib} MiB):");
     let mut by_tool = Vec::new();
     for (i, &pair) in pairs.iter().enumerate() {
-        let [mbps, lcpu, scpu, rss] = medians(&samples[i]);
+        let m = Medians::of(&samples[i]);
         println!(
-            "  {:<11} {mbps:>8.1} MB/s  leech CPU {lcpu:>5.2} s  seed CPU {scpu:>5.2} s  leech RSS {rss:>7.1} MiB  ({} ok runs)",
+            "  {:<11} {:>8.1} MB/s  leech CPU {:>5.2} s  seed CPU {:>5.2} s  leech anon {:>6.1} MiB  seed anon {:>6.1} MiB  leech RSS {:>7.1} MiB  ({} ok runs, bytes checked in each)",
             pair.label(),
+            m.mb_per_s,
+            m.leech_cpu,
+            m.seed_cpu,
+            m.leech_anon,
+            m.seed_anon,
+            m.leech_rss,
             samples[i].len()
         );
         if pair.seed == pair.leech {
-            by_tool.push((pair.seed, [mbps, lcpu, scpu, rss]));
+            by_tool.push((pair.seed, m));
         }
     }
     let get = |t: Tool| by_tool.iter().find(|(x, _)| *x == t).map(|(_, m)| *m);
@@ -511,7 +596,7 @@ fn main() {
     }
     if let (Some(sw), Some(lt)) = (get(Tool::Songswarm), get(Tool::Libtorrent)) {
         print_ratios("libtorrent", sw, lt);
-        println!("  targets: throughput >= 2.00x libtorrent, songswarm leech RSS < 64 MiB");
+        println!("  targets: throughput >= 2.00x libtorrent, songswarm leech peak RSS < 64 MiB");
         // /proc counts CPU in 10 ms ticks: a smoke run's few MiB are too few.
         if full {
             let floor = Floor::measure(&data, &dir.path().join("floor.bin"));
@@ -522,8 +607,8 @@ fn main() {
             );
             println!(
                 "  all cores on that alone: at most {ceiling:.1} MB/s = {:.2}x libtorrent; songswarm reached {:.0} % of it",
-                ceiling / lt[0],
-                100.0 * sw[0] / ceiling
+                ceiling / lt.mb_per_s,
+                100.0 * sw.mb_per_s / ceiling
             );
         }
     }

@@ -10,11 +10,25 @@
 #      lookup from every network returns every live seeder.
 #
 # Exits non-zero on the first failed assertion, leaving the logs in
-# compose/run/logs. Everything it starts it removes at exit.
+# compose/run/<run id>/logs. Everything it starts it removes at exit.
+#
+# Runs on one Docker host do not collide: each has its own run id (SIM_RUN_ID,
+# default PID-RANDOM), hence its own compose project, image tag and data
+# directory, and its own /16 of 10.0.0.0/8 (SIM_NET, e.g. 10.77, default: one
+# that no Docker network, address or route of the host touches; if another
+# run claims the same one first, Docker refuses the overlap and the next free
+# one is tried). Cleanup names only this run's project, tag and directory.
+# SIM_NETWORKS_ONLY=N claims the networks, holds them N seconds and cleans
+# up, without a simulation (to check the above quickly).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
-project=songswarm-sim
+run_id=${SIM_RUN_ID:-$$-$RANDOM}
+[[ $run_id =~ ^[a-z0-9][a-z0-9-]*$ ]] || { echo "SIM_RUN_ID=$run_id: use a-z, 0-9 and -" >&2; exit 2; }
+project=songswarm-sim-$run_id
+export SIM_IMAGE=songswarm-sim:$run_id
+rundir=run/$run_id
+export SIM_RUN_DIR=./$rundir
 compose=(docker-compose -p "$project" -f docker-compose.yml)
 song_mb=${SIM_SONG_MB:-12}
 t0=$(date +%s)
@@ -23,15 +37,67 @@ declare -a report=()
 say() { printf '[%4ss] %s\n' "$(( $(date +%s) - t0 ))" "$*"; }
 fail() {
   say "FAILED: $*"
-  mkdir -p run/logs
+  mkdir -p "$rundir/logs"
   for c in $(docker ps -a --format '{{.Names}}' | grep "^${project}_"); do
-    docker logs "$c" > "run/logs/${c#"${project}_"}.log" 2>&1 || true
+    docker logs "$c" > "$rundir/logs/${c#"${project}_"}.log" 2>&1 || true
   done
-  say "logs in compose/run/logs"
+  say "logs in compose/$rundir/logs"
+  keep_logs=1
   exit 1
 }
-cleanup() { "${compose[@]}" --profile leechers --profile partition down -v --remove-orphans >/dev/null 2>&1 || true; }
+keep_logs=0
+# Only this run's containers, networks, image tag and files. The data and
+# downloads go either way; the logs stay after a failure.
+cleanup() {
+  "${compose[@]}" --profile leechers --profile partition down -v --remove-orphans >/dev/null 2>&1 || true
+  docker image rm "$SIM_IMAGE" >/dev/null 2>&1 || true
+  rm -rf "$rundir/share" "$rundir/out"
+  [ "$keep_logs" = 1 ] || rm -rf "$rundir"
+  rmdir run 2>/dev/null || true
+}
 trap cleanup EXIT
+
+# The second octets already used in 10.0.0.0/8 on this host: by Docker's
+# networks (any project's) and by the host's own addresses and routes.
+used_10_octets() {
+  {
+    docker network ls -q | xargs -r docker network inspect \
+      -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' 2>/dev/null || true
+    ip -4 -o addr show 2>/dev/null || true
+    ip -4 route show 2>/dev/null || true
+  } | { grep -o '\b10\.[0-9]\{1,3\}\.' || true; } | cut -d. -f2 | sort -un
+}
+
+# Creates this run's networks (and the router's container, not started) in a
+# free /16, trying SIM_NET if set, else candidates 10.64 .. 10.191 starting
+# at one picked by the run id. Sets and exports SIM_NET.
+claim_networks() {
+  local tries=() used second i net out
+  if [ -n "${SIM_NET:-}" ]; then
+    tries=("$SIM_NET")
+  else
+    used=" $(used_10_octets | tr '\n' ' ') "
+    second=$(( 64 + $(cksum <<<"$run_id" | cut -d' ' -f1) % 128 ))
+    for i in $(seq 0 127); do
+      local o=$(( 64 + (second - 64 + i) % 128 ))
+      [[ $used == *" $o "* ]] || tries+=("10.$o")
+    done
+  fi
+  for net in "${tries[@]}"; do
+    export SIM_NET=$net
+    if out=$("${compose[@]}" up --no-start router 2>&1); then
+      say "project $project, networks $net.1.0/24, $net.2.0/24, $net.3.0/24"
+      return 0
+    fi
+    "${compose[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+    # Docker refuses a subnet that overlaps another network's, so a run that
+    # took this one a moment ago makes this fail: try the next. Any other
+    # error is not about the choice of subnet.
+    grep -qi overlap <<<"$out" || fail "cannot create the networks in $net: $out"
+    say "$net.0.0/16 is taken: $(tail -1 <<<"$out")"
+  done
+  fail "no free /16 for the networks (tried ${tries[*]:-none}; set SIM_NET)"
+}
 
 # Runs `songswarm ARGS` inside the container $1 (which must be running).
 sw() { local c=$1; shift; "${compose[@]}" exec -T "$c" /bin/songswarm "$@"; }
@@ -52,17 +118,24 @@ field() { sed -n "s/.*\"$1\":\([0-9.e+-]*\).*/\1/p" <<<"$2"; }
 mark() { report+=("$(printf '%-58s %5ss' "$1" "$(( $(date +%s) - t0 ))")"); }
 
 # --- build --------------------------------------------------------------
-say "building the image"
-./build.sh
+say "run $run_id: building the image $SIM_IMAGE"
+./build.sh "$SIM_IMAGE"
 bin=${CARGO_TARGET_DIR:-$(dirname "$here")/target}/x86_64-unknown-linux-gnu/release/songswarm
-cleanup
-rm -rf run && mkdir -p run/share/data run/logs
-head -c $((song_mb * 1024 * 1024)) /dev/urandom > run/share/data/sim-song.flac
-"$bin" create run/share/data/sim-song.flac -o run/share/song.torrent --title "Simulated Song" >/dev/null
-hash=$("$bin" create run/share/data/sim-song.flac -o run/share/song.torrent --json \
+claim_networks
+if [ -n "${SIM_NETWORKS_ONLY:-}" ]; then
+  docker network ls -q --filter "label=com.docker.compose.project=$project" \
+    | xargs -r docker network inspect -f '{{.Name}} {{range .IPAM.Config}}{{.Subnet}}{{end}}'
+  say "SIM_NETWORKS_ONLY: holding them ${SIM_NETWORKS_ONLY} s, then cleaning up"
+  sleep "$SIM_NETWORKS_ONLY"
+  exit 0
+fi
+mkdir -p "$rundir/share/data" "$rundir/logs"
+head -c $((song_mb * 1024 * 1024)) /dev/urandom > "$rundir/share/data/sim-song.flac"
+"$bin" create "$rundir/share/data/sim-song.flac" -o "$rundir/share/song.torrent" --title "Simulated Song" >/dev/null
+hash=$("$bin" create "$rundir/share/data/sim-song.flac" -o "$rundir/share/song.torrent" --json \
   | sed -n 's/.*"info_hash":"\([0-9a-f]\{40\}\)".*/\1/p')
 [ -n "$hash" ] || fail "create printed no info-hash"
-for l in b1 b2 b3 b4 c1 c2 c3 c4; do mkdir -p "run/out/leech-$l"; done
+for l in b1 b2 b3 b4 c1 c2 c3 c4; do mkdir -p "$rundir/out/leech-$l"; done
 mark "image built, ${song_mb} MB song made"
 
 # --- ring and seeders ---------------------------------------------------
@@ -74,9 +147,9 @@ ring_is() { [ "$(ring_size "$1" "$2")" = "$3" ]; }
 peers_of() { sw "$1" dht peers "$hash" --node "$2" --json; }
 has_peers() { local out; out=$(peers_of "$1" "$2"); shift 2; for p in "$@"; do grep -q "\"$p\"" <<<"$out" || return 1; done; }
 
-wait_for 60 "a ring of 8 (6 nodes + 2 seeders)" ring_is node-a1 10.77.1.11:6881 8
+wait_for 60 "a ring of 8 (6 nodes + 2 seeders)" ring_is node-a1 "$SIM_NET.1.11:6881" 8
 mark "ring of 8 formed"
-wait_for 60 "both seeders in the swarm list" has_peers node-b1 10.77.2.11:6881 10.77.1.21:6881 10.77.1.22:6881
+wait_for 60 "both seeders in the swarm list" has_peers node-b1 "$SIM_NET.2.11:6881" "$SIM_NET.1.21:6881" "$SIM_NET.1.22:6881"
 mark "both seeders announced and found from net_b"
 
 # --- scenario 1 and 2: leechers, with a seeder and 2 nodes killed -------
@@ -91,7 +164,7 @@ is_done() { [ -n "$(done_line "$1")" ]; }
 any_done() { for l in "$@"; do is_done "$l" && return 0; done; return 1; }
 
 # Mid-transfer: some bytes have moved to net_c, nobody is finished yet.
-has_bytes() { [ -n "$(find "run/out/$1" -type f -size +0 2>/dev/null)" ]; }
+has_bytes() { [ -n "$(find "$rundir/out/$1" -type f -size +0 2>/dev/null)" ]; }
 wait_for 60 "the first bytes on net_c" has_bytes leech-c1
 if any_done leech-b1 leech-b2 leech-b3 leech-c1 leech-c2 leech-c3; then
   fail "a leecher finished before the kills: raise SIM_SONG_MB"
@@ -102,7 +175,7 @@ mark "killed a seeder and 2 Chord nodes mid-transfer"
 
 for l in leech-b1 leech-b2 leech-b3 leech-c1 leech-c2 leech-c3; do
   wait_for 180 "$l to complete" is_done "$l"
-  cmp -s run/share/data/sim-song.flac "run/out/$l/sim-song.flac" || fail "$l's file differs from the original"
+  cmp -s "$rundir/share/data/sim-song.flac" "$rundir/out/$l/sim-song.flac" || fail "$l's file differs from the original"
   line=$(done_line "$l")
   report+=("$(printf '  %-10s done in %6.2f s at %5.2f MB/s, %s peers, uploaded %5.2f MB' "$l" \
     "$(field seconds "$line")" "$(awk "BEGIN{print $(field rate_bytes_per_sec "$line")/1e6}")" \
@@ -116,25 +189,25 @@ docker network disconnect "${project}_net_c" "${project}_router_1"
 mark "net_c cut off"
 # Each side heals into its own ring: net_c has node-c1, node-c2 and its
 # three (now seeding) leechers; the other side has the rest.
-wait_for 90 "net_c's own ring of 5" ring_is node-c1 10.77.3.11:6881 5
-wait_for 90 "the other side's ring" ring_is node-b1 10.77.2.11:6881 6
+wait_for 90 "net_c's own ring of 5" ring_is node-c1 "$SIM_NET.3.11:6881" 5
+wait_for 90 "the other side's ring" ring_is node-b1 "$SIM_NET.2.11:6881" 6
 mark "each side is its own ring"
 say "one new leecher on each side, fed by its local swarm"
 "${compose[@]}" --profile partition up -d leech-b4 leech-c4 >/dev/null
 wait_for 120 "leech-c4 (net_c, cut off) to complete" is_done leech-c4
 wait_for 120 "leech-b4 (net_b) to complete" is_done leech-b4
 for l in leech-b4 leech-c4; do
-  cmp -s run/share/data/sim-song.flac "run/out/$l/sim-song.flac" || fail "$l's file differs"
+  cmp -s "$rundir/share/data/sim-song.flac" "$rundir/out/$l/sim-song.flac" || fail "$l's file differs"
 done
 mark "both sides served their local swarm"
 
 say "reconnecting net_c"
-docker network connect --ip 10.77.3.254 "${project}_net_c" "${project}_router_1"
+docker network connect --ip "$SIM_NET.3.254" "${project}_net_c" "${project}_router_1"
 # Live: 4 nodes (a1, b1, c1, c2), 1 seeder, 8 leechers seeding after = 13.
-wait_for 180 "one ring of 13 again" ring_is node-c1 10.77.3.11:6881 13
+wait_for 180 "one ring of 13 again" ring_is node-c1 "$SIM_NET.3.11:6881" 13
 mark "the ring is one ring again"
-live_seeders=(10.77.1.22:6881 10.77.2.31:6881 10.77.2.32:6881 10.77.2.33:6881 10.77.3.31:6881 10.77.3.32:6881 10.77.3.33:6881)
-for n in "node-a1 10.77.1.11:6881" "node-b1 10.77.2.11:6881" "node-c1 10.77.3.11:6881"; do
+live_seeders=("$SIM_NET.1.22:6881" "$SIM_NET.2.31:6881" "$SIM_NET.2.32:6881" "$SIM_NET.2.33:6881" "$SIM_NET.3.31:6881" "$SIM_NET.3.32:6881" "$SIM_NET.3.33:6881")
+for n in "node-a1 $SIM_NET.1.11:6881" "node-b1 $SIM_NET.2.11:6881" "node-c1 $SIM_NET.3.11:6881"; do
   # shellcheck disable=SC2086
   wait_for 120 "every live seeder from $n" has_peers $n "${live_seeders[@]}"
 done

@@ -3,40 +3,60 @@
 //!
 //! Every process is one peer: one TCP listener that speaks both the BitTorrent
 //! peer wire protocol and Chord RPC (told apart by their first bytes), one
-//! Chord node, and one coordinator task per torrent. Peer connections publish
-//! `PeerEvent`s to their torrent's coordinator, which alone owns the download
-//! state and answers with `PeerCommand`s.
+//! Chord node, and one coordinator task per torrent. Peer connections send
+//! `TorrentEvent`s to their torrent's coordinator (its inbox), which alone
+//! owns the download state and answers with `PeerCommand`s.
 //!
 //! # Layout
 //!
 //! - [`id`]: 160-bit ids and ring interval arithmetic.
 //! - [`config`]: every tunable with its default.
-//! - [`manifest`]: BitTorrent v1 metainfo parse/build, info-hash, piece geometry.
+//! - [`geometry`]: the ground floor of pieces: piece and block math,
+//!   have-bitfields, where files lie in the torrent's byte stream.
+//! - [`manifest`]: BitTorrent v1 metainfo parse/build, info-hash.
 //! - [`storage`]: positional reads/writes of pieces, SHA-1 verification.
 //! - [`piece_hash`]: SHA-1 of several pieces at once.
-//! - [`wire`]: codecs: [`wire::peer`] (BEP 3, BEP 10 extension handshake,
-//!   BEP 11 peer exchange) and [`wire::chord`] (Chord RPC frames and the
-//!   node-to-node vocabulary the ring speaks).
+//! - [`wire`]: every wire format: [`wire::handshake`] (the 68-byte peer
+//!   handshake, and the one helper that exchanges it), [`wire::peer`] (BEP 3
+//!   frames), [`wire::extension`] (BEP 10 extension handshake, BEP 11 peer
+//!   exchange), [`wire::metadata`] (BEP 9 `ut_metadata` messages) and
+//!   [`wire::chord`] (Chord RPC frames and the node-to-node vocabulary the
+//!   ring speaks).
 //! - [`chord`]: the ring: [`chord::node`], a pure state machine that
 //!   dispatches to parts owning their state (neighbours, lookups and
 //!   fingers, a store of typed records [`chord::records`] with swarm lists
 //!   as the first kind, quorum operations over [`chord::quorum`],
-//!   replication); async shell [`chord::driver`] and its connections, and a
+//!   replication); the async shell: [`chord::driver`] (the task that owns
+//!   the node, on tokio's clock), [`chord::handle`] (what the rest of the
+//!   process holds) and [`chord::connection`] (one task per Chord
+//!   connection); and a
 //!   [`chord::client`] for the `dht` commands.
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],
-//!   pure picker and choker [`swarm::scheduler`], one task per torrent
-//!   [`swarm::coordinator`], one task per peer [`swarm::connection`], rate
-//!   caps [`swarm::rate`], and metadata exchange (BEP 9): [`swarm::metadata`]
-//!   (pure) and [`swarm::magnet`] (fetching by info-hash).
+//!   the pure [`swarm::scheduler`] (a dispatcher over the leech picker, the
+//!   choker and the super-seed policy, each owning its state), one task per
+//!   torrent [`swarm::coordinator`], one task per peer
+//!   [`swarm::connection`], rate caps [`swarm::rate`], and metadata exchange
+//!   (BEP 9): [`swarm::metadata`] (the pure assembler) and [`swarm::magnet`]
+//!   (fetching by info-hash).
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.
-//! - [`app`]: wiring of one process: listener, coordinators, shutdown, the
-//!   `seed` and `leech` commands; [`app::ring`] joins the ring and keeps the
-//!   torrents announced in it; [`app::demo`] is `songswarm demo`.
+//! - [`app`]: one process ([`app::App`]): [`app::listener`] is the single
+//!   accept loop and first-byte router (peer wire to the torrent's
+//!   coordinator, anything else to the Chord node), [`app::shutdown`] the
+//!   one wait for SIGINT/SIGTERM and the token and tracker of every task,
+//!   [`app::ring`] joins the ring and keeps the torrents announced in it,
+//!   [`app::progress`] draws progress bars, [`app::demo`] runs the whole
+//!   system in one process, [`app::alloc`] sets the heap up.
+//! - [`cmd`]: the commands of the binary, one file each ([`cmd::create`],
+//!   [`cmd::seed`], [`cmd::leech`], [`cmd::node`], [`cmd::dht`],
+//!   [`cmd::demo`]), and [`cmd::output`], which prints every result as
+//!   text or as `--json`. `main.rs` is clap and one call to [`cmd::main`].
 
 pub mod app;
 pub mod chord;
+pub mod cmd;
 pub mod config;
 pub mod discovery;
+pub mod geometry;
 pub mod id;
 pub mod manifest;
 pub mod piece_hash;

@@ -7,9 +7,10 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use chord_ring::{fast_config, owner_of, start_ring, wait_ideal};
+use chord_ring::{fast_config, ideal_ring, owner_of, start_ring, wait_ideal};
 use songswarm::chord::client::ChordClient;
 use songswarm::chord::Role;
+use songswarm::config::ChordConfig;
 use songswarm::id::Id;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -161,6 +162,56 @@ async fn client_commands_and_bad_connections() {
     assert_eq!(ring.addr, target);
     assert_eq!(ring.successors.len(), 5);
     assert!(ring.joined);
+    for h in &nodes {
+        h.leave().await;
+    }
+}
+
+/// The driver reads tokio's clock: with time paused, real nodes on real
+/// sockets stabilize as virtual time advances. Their timers are slow, so
+/// the ring needs minutes of virtual time, and it forms in a tenth of that
+/// on the wall clock. A driver on the wall clock would need those minutes
+/// of real time (its timers would never come due in virtual time).
+#[tokio::test(start_paused = true)]
+async fn a_ring_forms_in_paused_time() {
+    // Time-outs are long: with time paused, every wait for a socket is
+    // also a jump to the next timer (at most the 500 ms steps below).
+    let config = ChordConfig {
+        stabilize_interval: Duration::from_secs(30),
+        fix_finger_interval: Duration::from_secs(15),
+        replicate_interval: Duration::from_secs(60),
+        rejoin_interval: Duration::from_secs(60),
+        rpc_timeout: Duration::from_secs(60),
+        idle_timeout: Duration::from_secs(3600),
+        ..fast_config()
+    };
+    let r = config.successor_list_len;
+    let (wall, virtual_start) = (Instant::now(), tokio::time::Instant::now());
+    let nodes = start_ring(6, &config).await;
+    assert!(
+        ideal_ring(&nodes, r).await.is_err(),
+        "a ring formed before any stabilization round"
+    );
+    let deadline = virtual_start + Duration::from_secs(1800);
+    while let Err(why) = ideal_ring(&nodes, r).await {
+        assert!(
+            tokio::time::Instant::now() < deadline && wall.elapsed() < Duration::from_secs(60),
+            "no ideal ring after {:?} virtual, {:?} real: {why}",
+            virtual_start.elapsed(),
+            wall.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (virtual_elapsed, wall_elapsed) = (virtual_start.elapsed(), wall.elapsed());
+    println!("ring formed after {virtual_elapsed:?} virtual, {wall_elapsed:?} real");
+    assert!(
+        virtual_elapsed >= config.stabilize_interval / 2,
+        "formed after only {virtual_elapsed:?} of virtual time"
+    );
+    assert!(
+        wall_elapsed * 10 < virtual_elapsed,
+        "{wall_elapsed:?} of wall-clock time for {virtual_elapsed:?} of virtual time"
+    );
     for h in &nodes {
         h.leave().await;
     }

@@ -89,3 +89,34 @@ fn create_reproduces_the_committed_manifests() {
     let committed = std::fs::read(torrents().join("sunrise.torrent")).unwrap();
     assert_eq!(single.to_bytes(), committed);
 }
+
+/// `songswarm demo` finds the album from any directory, and its report
+/// counts the seeder and the leechers as ring members besides the bare
+/// nodes, as the README says.
+#[test]
+fn demo_runs_from_any_directory() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"))
+        .current_dir(elsewhere.path())
+        .args([
+            "demo",
+            "--nodes",
+            "3",
+            "--leechers",
+            "2",
+            "--upload-rate",
+            "0",
+        ])
+        .args(["--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["name"], "demo-album");
+    assert_eq!(report["bare_nodes"], 3);
+    assert_eq!(report["ring_size"], 3 + 1 + 2, "{report}");
+}

@@ -246,7 +246,7 @@ async fn wait_listed(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leech_by_info_hash_alone() {
-    use songswarm::app::{leech, LeechOptions, LeechTarget};
+    use songswarm::cmd::leech::{leech, LeechOptions, LeechTarget};
     let tmp = tempfile::tempdir().unwrap();
     let manifest = make_song(tmp.path());
     let nodes = chord_ring::start_ring(3, &chord_ring::fast_config()).await;

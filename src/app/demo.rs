@@ -15,14 +15,14 @@ use indicatif::MultiProgress;
 
 use super::progress::Progress;
 use super::ring::RingOptions;
-use super::{load, threads, App, AppError};
+use super::{load_manifest, open_complete, App, AppError};
 use crate::chord::client;
-use crate::chord::driver::{ChordHandle, Driver};
+use crate::chord::driver::ChordHandle;
 use crate::config::{AnnounceConfig, ChordConfig, SwarmConfig};
 use crate::id::Id;
 use crate::manifest::Manifest;
 use crate::storage::Storage;
-use crate::swarm::coordinator::TorrentHandle;
+use crate::swarm::coordinator::{TorrentHandle, TorrentStats};
 
 /// What the demo runs.
 #[derive(Clone, Debug)]
@@ -71,6 +71,9 @@ pub struct DemoReport {
     pub info_hash: String,
     /// Bytes of content.
     pub bytes: u64,
+    /// Bare Chord nodes started (the seeder and the leechers join the ring
+    /// too, so a whole ring has this many members plus theirs).
+    pub bare_nodes: usize,
     /// Members of the ring, walked along successor pointers.
     pub ring_size: usize,
     /// Peers the ring lists for the torrent.
@@ -87,21 +90,29 @@ impl DemoReport {
         self.leechers.iter().all(|l| l.verified)
     }
 
-    /// The human-readable report.
+    /// The human-readable report. Sizes and rates are in decimal MB, as
+    /// in the progress bars and the `leech` summary.
     pub fn to_text(&self) -> String {
         let mut out = format!(
-            "songswarm demo: {} ({} bytes, info-hash {})\n\
-             ring: {} members (walked along successors); swarm list: {} peers\n",
-            self.name, self.bytes, self.info_hash, self.ring_size, self.swarm_size
+            "songswarm demo: {} ({:.1} MB, info-hash {})\n\
+             ring: {} members walked along successors ({} bare Chord nodes + the seeder \
+             + {} leechers); swarm list: {} peers\n",
+            self.name,
+            self.bytes as f64 / 1e6,
+            self.info_hash,
+            self.ring_size,
+            self.bare_nodes,
+            self.leechers.len(),
+            self.swarm_size
         );
         for (i, l) in self.leechers.iter().enumerate() {
             out.push_str(&format!(
-                "  leecher {i} {:<21} {:>6.2} s {:>8.1} KB/s  {} peers  uploaded {:>8} B  lookup {} hops  {}\n",
+                "  leecher {i} {:<21} {:>6.2} s {:>6.2} MB/s  {} peers  uploaded {:>5.2} MB  lookup {} hops  {}\n",
                 l.addr.to_string(),
                 l.seconds,
-                l.rate / 1e3,
+                l.rate / 1e6,
                 l.peers,
-                l.uploaded,
+                l.uploaded as f64 / 1e6,
                 l.hops,
                 if l.verified { "verified OK" } else { "MISMATCH" }
             ));
@@ -149,15 +160,13 @@ fn ring_options(bootstrap: SocketAddr) -> RingOptions {
 
 /// Longest the demo waits for the ring to form and the swarm to finish.
 const DEADLINE: Duration = Duration::from_secs(120);
+/// Longest it waits for the ring and the swarm list to take in every peer.
+const SETTLE: Duration = Duration::from_secs(20);
 
 /// Runs the demo and reports; the caller prints the report.
 pub async fn demo(opts: DemoOptions) -> Result<DemoReport, AppError> {
-    let manifest = load(&opts.manifest)?;
-    let seed_storage = Arc::new(Storage::open_existing(&opts.data, &manifest)?);
-    let s = seed_storage.clone();
-    tokio::task::spawn_blocking(move || s.check_complete(threads()))
-        .await
-        .map_err(|e| AppError::Failed(e.to_string()))??;
+    let manifest = load_manifest(&opts.manifest)?;
+    let seed_storage = open_complete(&opts.data, &manifest).await?;
     let (out, temporary) = match &opts.out {
         Some(dir) => (dir.clone(), false),
         None => (
@@ -184,13 +193,15 @@ async fn run(
         max_upload_rate: opts.upload_rate,
         ..SwarmConfig::default()
     };
-    let any_addr: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
-
-    let mut seeder = App::bind(any_addr, swarm_config.clone()).await?;
-    seeder.join_ring(&ring_options(boot(0)), &[]).await;
     let n = manifest.piece_count() as usize;
-    let seed_handle = seeder.add_torrent(manifest, seed_storage, vec![true; n]);
-    seeder.ring().expect("joined").track(seed_handle);
+    let (seeder, _) = start_peer(
+        manifest,
+        seed_storage,
+        vec![true; n],
+        boot(0),
+        &swarm_config,
+    )
+    .await?;
 
     let multi = MultiProgress::new();
     let start = Instant::now();
@@ -199,48 +210,30 @@ async fn run(
     for i in 0..opts.leechers {
         let dir = out.join(format!("leecher-{i}"));
         let storage = Arc::new(Storage::open_or_create(&dir, manifest)?);
-        let have = vec![false; n];
-        let mut app = App::bind(any_addr, swarm_config.clone()).await?;
-        app.join_ring(&ring_options(boot(i + 1)), &[]).await;
-        let handle = app.add_torrent(manifest, storage, have);
-        app.ring().expect("joined").track(handle.clone());
-        bars.push(Progress::start_in(
-            Some(&multi),
-            handle.stats.clone(),
-            format!("leecher {i}"),
-        ));
+        let (app, handle) = start_peer(
+            manifest,
+            storage,
+            vec![false; n],
+            boot(i + 1),
+            &swarm_config,
+        )
+        .await?;
+        let name = format!("leecher {i}");
+        bars.push(Progress::start_in(Some(&multi), handle.stats.clone(), name));
         leechers.push((app, handle, dir));
     }
 
     let mut reports = Vec::new();
     for (app, handle, dir) in &leechers {
-        let mut stats = handle.stats.clone();
-        let done = tokio::time::timeout(
-            DEADLINE,
-            stats.wait_for(|s| s.complete || s.error.is_some()),
-        )
-        .await
-        .map_err(|_| AppError::Failed("the demo swarm did not finish in time".into()))?
-        .map_err(|_| AppError::Failed("a demo leecher stopped".into()))?
-        .clone();
-        if let Some(e) = done.error {
-            return Err(AppError::Failed(e));
-        }
+        let done = finished(handle).await?;
         let seconds = start.elapsed().as_secs_f64();
-        let ring = app.ring().expect("joined");
-        let hops = ring
-            .chord
-            .lookup(manifest.info_hash)
-            .await
-            .map(|l| l.hops)
-            .unwrap_or(0);
         reports.push(LeecherReport {
-            addr: ring.advertise,
+            addr: app.ring().map_or(app.local_addr(), |r| r.advertise),
             seconds,
             rate: done.total_bytes as f64 / seconds.max(1e-9),
             peers: done.peers_seen,
             uploaded: done.uploaded_bytes,
-            hops,
+            hops: lookup_hops(app, manifest.info_hash).await,
             verified: same_files(&opts.data, dir, manifest),
         });
     }
@@ -249,27 +242,18 @@ async fn run(
     // Peers join the ring while they download; a fast swarm can finish
     // before stabilization has threaded them all in, so wait (bounded).
     let members = nodes.len() + 1 + leechers.len();
-    let ring_size = wait_ring_size(nodes[0].addr(), members, Duration::from_secs(20)).await;
+    let ring_size = wait_ring_size(nodes[0].addr(), members, SETTLE).await;
     // Likewise their announces: one made before its node had joined is
     // retried a moment later.
-    let swarm_size = wait_swarm_size(
-        &nodes[0],
-        manifest.info_hash,
-        1 + leechers.len(),
-        Duration::from_secs(20),
-    )
-    .await;
-    for (app, _, _) in leechers {
-        app.shutdown().await;
-    }
-    seeder.shutdown().await;
-    for node in &nodes {
-        node.leave().await;
-    }
+    let peers = 1 + leechers.len();
+    let swarm_size = wait_swarm_size(&nodes[0], manifest.info_hash, peers, SETTLE).await;
+    let peers = leechers.into_iter().map(|(app, _, _)| app);
+    stop_all(peers.chain([seeder]), &nodes).await;
     Ok(DemoReport {
         name: manifest.name.clone(),
         info_hash: manifest.info_hash.to_hex(),
         bytes: manifest.total_length,
+        bare_nodes: nodes.len(),
         ring_size,
         swarm_size,
         seconds,
@@ -277,15 +261,79 @@ async fn run(
     })
 }
 
+/// One peer process of the demo: it joins the ring through `bootstrap` and
+/// serves or downloads the torrent (`have`: the pieces it has), announced.
+async fn start_peer(
+    manifest: &Manifest,
+    storage: Arc<Storage>,
+    have: Vec<bool>,
+    bootstrap: SocketAddr,
+    config: &SwarmConfig,
+) -> Result<(App, TorrentHandle), AppError> {
+    let mut app = App::bind(loopback_any(), config.clone()).await?;
+    app.join_ring(&ring_options(bootstrap), &[]).await;
+    let handle = app.add_torrent(manifest, storage, have);
+    if let Some(ring) = app.ring() {
+        ring.track(handle.clone());
+    }
+    Ok((app, handle))
+}
+
+/// Stops every process of the demo: the peers (each leaves the ring and
+/// removes its announces), then the bare nodes.
+async fn stop_all(peers: impl Iterator<Item = App>, nodes: &[ChordHandle]) {
+    for app in peers {
+        app.shutdown().await;
+    }
+    for node in nodes {
+        node.leave().await;
+    }
+}
+
+/// The final counters of a demo leecher, once complete.
+async fn finished(handle: &TorrentHandle) -> Result<TorrentStats, AppError> {
+    let mut stats = handle.stats.clone();
+    let done = tokio::time::timeout(
+        DEADLINE,
+        stats.wait_for(|s| s.complete || s.error.is_some()),
+    )
+    .await
+    .map_err(|_| AppError::Failed("the demo swarm did not finish in time".into()))?
+    .map_err(|_| AppError::Failed("a demo leecher stopped".into()))?
+    .clone();
+    match done.error {
+        Some(e) => Err(AppError::Failed(e)),
+        None => Ok(done),
+    }
+}
+
+/// Hops the peer's ring node needs to find the owner of `key` (0 if the
+/// lookup fails).
+async fn lookup_hops(app: &App, key: Id) -> u32 {
+    match app.ring() {
+        Some(ring) => ring.chord.lookup(key).await.map_or(0, |l| l.hops),
+        None => 0,
+    }
+}
+
+/// 127.0.0.1, any port.
+fn loopback_any() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
 /// Starts `n` bare nodes and waits until walking the ring visits them all.
 async fn start_ring(n: usize) -> Result<Vec<ChordHandle>, AppError> {
-    let any: SocketAddr = "127.0.0.1:0".parse().expect("literal address");
     let mut nodes: Vec<ChordHandle> = Vec::with_capacity(n);
     for i in 0..n {
         let bootstrap = nodes.first().map(|f| vec![f.addr()]).unwrap_or_default();
-        let node = Driver::bind(demo_chord_config(), any, None, bootstrap, i as u64)
-            .await
-            .map_err(|source| AppError::Listen { addr: any, source })?;
+        let opts = RingOptions {
+            bootstrap,
+            no_discovery: true,
+            chord: demo_chord_config(),
+            rng_seed: Some(i as u64),
+            ..RingOptions::default()
+        };
+        let node = App::bare_node(loopback_any(), &opts).await?;
         nodes.push(node);
     }
     if wait_ring_size(nodes[0].addr(), n, DEADLINE).await == n {

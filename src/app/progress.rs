@@ -1,4 +1,5 @@
 //! The progress bar of a download: on stderr, only when stderr is a terminal.
+//! Rates are in decimal MB/s, as in the `leech` summary and the demo report.
 //! Otherwise a download that cannot reach any peer says so once per stall,
 //! so a user of a script or a log is not left looking at silence.
 
@@ -44,7 +45,7 @@ impl Progress {
             bar = multi.add(bar);
         }
         let style = ProgressStyle::with_template(
-            "{msg:20!} [{bar:30}] {percent:>3}% {binary_bytes_per_sec:>12} {prefix} ETA {eta}",
+            "{msg:20!} [{bar:30}] {percent:>3}% {decimal_bytes_per_sec:>11} {prefix} ETA {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");

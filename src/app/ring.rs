@@ -28,7 +28,7 @@ use crate::id::Id;
 use crate::manifest::Manifest;
 use crate::swarm::coordinator::TorrentHandle;
 use crate::swarm::magnet::{self, MagnetError};
-use crate::swarm::PeerEvent;
+use crate::swarm::TorrentEvent;
 
 /// How this process takes part in the ring.
 #[derive(Clone, Debug, Default)]
@@ -46,6 +46,9 @@ pub struct RingOptions {
     pub announce: AnnounceConfig,
     /// LAN discovery settings.
     pub discovery: DiscoveryConfig,
+    /// Seed of the node's RNG (None: a random one); tests and the demo
+    /// fix it to repeat a run.
+    pub rng_seed: Option<u64>,
 }
 
 /// Where the first ring contacts came from, for the user.
@@ -107,7 +110,8 @@ impl Ring {
             BootstrapSource::NewRing => info!(%advertise, "no ring found: starting a new ring"),
             _ => info!(%advertise, ?source, ?contacts, "joining the ring"),
         }
-        let chord = Driver::start(opts.chord.clone(), advertise, contacts, rand::random());
+        let seed = opts.rng_seed.unwrap_or_else(rand::random);
+        let chord = Driver::start(opts.chord.clone(), advertise, contacts, seed);
         let ring = Ring {
             chord,
             advertise,
@@ -287,7 +291,7 @@ impl Announcer {
         if !others.is_empty() {
             // The coordinator ignores peers it already knows; a full inbox
             // only delays these to the next lookup.
-            let _ = self.torrent.events.try_send(PeerEvent::AddPeers(others));
+            let _ = self.torrent.events.try_send(TorrentEvent::AddPeers(others));
         }
         Some(listed)
     }

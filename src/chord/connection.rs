@@ -7,7 +7,6 @@
 //! Any decoding error closes that one connection, with the reason logged.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -16,7 +15,7 @@ use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::chord::driver::{ChordHandle, Command};
+use crate::chord::handle::{ChordHandle, Command};
 use crate::chord::message::Message;
 use crate::chord::{ChordError, Peer};
 use crate::wire::chord::{ChordCodec, ClientReply, ClientRequest, Frame};
@@ -265,9 +264,4 @@ async fn answer(handle: &ChordHandle, body: ClientRequest) -> ClientReply {
             Err(e) => err(e),
         },
     }
-}
-
-/// How long a leaving node waits for its hand-over pushes at most.
-pub(crate) fn leave_grace(rpc_timeout: Duration) -> Duration {
-    rpc_timeout + Duration::from_millis(100)
 }

@@ -1,81 +1,44 @@
 //! The async shell around [`Node`]: one task owns the node, feeds it
 //! messages, commands and time-outs, and carries out its outputs; one task
-//! per connection moves bytes (see [`crate::chord::connection`]).
+//! per connection moves bytes (see [`crate::chord::connection`]). Clients
+//! of the node hold a [`ChordHandle`].
 //!
 //! Run-loop contract: after every input, drain `poll_output` until only
 //! `poll_timeout` is left, then wait for the next input or that instant.
 //! Shutdown: cancelling the handle's token makes the node hand its keys to
 //! its successors, then the connections close and every task ends; the
 //! `TaskTracker` tells when.
+//!
+//! Time is tokio's clock (as in the swarm's coordinator), so a test with
+//! paused time drives real nodes on real sockets through virtual minutes.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::chord::connection::{self, leave_grace, CONN_QUEUE};
+use crate::chord::connection::{self, CONN_QUEUE};
+use crate::chord::handle::Command;
 use crate::chord::message::Message;
 use crate::chord::node::{Node, OpId, OpOutcome, Output};
-use crate::chord::{ChordError, LookupInfo, RingInfo, Role};
+use crate::chord::ChordError;
 use crate::config::ChordConfig;
-use crate::id::Id;
 
-/// First byte of a BitTorrent handshake (the length of "BitTorrent protocol").
-pub const BITTORRENT_FIRST_BYTE: u8 = 0x13;
+pub use crate::chord::handle::ChordHandle;
 
-/// Starts a client operation on the node, returning its handle.
-pub(crate) type StartOp = Box<dyn FnOnce(&mut Node, Instant) -> OpId + Send>;
-
-/// Inputs of the node task.
-pub(crate) enum Command {
-    /// A node message arrived from the node advertised at `from`.
-    Inbound { from: SocketAddr, msg: Message },
-    /// An accepted node connection: replies to `addr` may use it.
-    Register {
-        addr: SocketAddr,
-        conn_id: u64,
-        tx: mpsc::Sender<Message>,
-    },
-    /// Dialing `addr` failed.
-    DialFailed { addr: SocketAddr, conn_id: u64 },
-    /// A connection ended (`failed`: by an error rather than idleness).
-    Closed {
-        addr: SocketAddr,
-        conn_id: u64,
-        failed: bool,
-    },
-    /// A client operation; the node's result goes to `reply`.
-    Op {
-        start: StartOp,
-        reply: oneshot::Sender<Result<OpOutcome, ChordError>>,
-    },
-    /// A snapshot of the node's view.
-    Ring { reply: oneshot::Sender<RingInfo> },
+/// Now, on tokio's clock: virtual under paused time, like every timer here.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
 }
 
-/// A running node; cheap to clone, every clone talks to the same node.
-#[derive(Clone)]
-pub struct ChordHandle {
-    /// Input of the node task.
-    pub(crate) tx: mpsc::Sender<Command>,
-    /// Our advertised address.
-    pub(crate) addr: SocketAddr,
-    /// Tunables shared with the connection tasks.
-    pub(crate) config: Arc<ChordConfig>,
-    /// Cancelled to leave the ring.
-    token: CancellationToken,
-    /// Cancelled by the node task once it has left: closes every connection.
-    pub(crate) conn_token: CancellationToken,
-    /// Every task of this node.
-    tracker: TaskTracker,
-    /// Connection ids (to tell a closed connection from its replacement).
-    conn_ids: Arc<AtomicU64>,
+/// How long a leaving node waits for its hand-over pushes at most.
+fn leave_grace(rpc_timeout: Duration) -> Duration {
+    rpc_timeout + Duration::from_millis(100)
 }
 
 /// Starting a node.
@@ -101,8 +64,8 @@ impl Driver {
             tracker: TaskTracker::new(),
             conn_ids: Arc::new(AtomicU64::new(1)),
         };
-        let mut node = Node::new(advertise, config, rng_seed, Instant::now());
-        node.start(Instant::now(), bootstrap);
+        let mut node = Node::new(advertise, config, rng_seed, now());
+        node.start(now(), bootstrap);
         let task = NodeTask {
             node,
             handle: handle.clone(),
@@ -112,155 +75,6 @@ impl Driver {
         };
         handle.tracker.spawn(task.run(rx));
         handle
-    }
-
-    /// Bind `listen`, start a node advertised at `advertise` (default: the
-    /// bound address) and serve Chord connections on it. Streams that start
-    /// like a BitTorrent handshake are closed: this listener is Chord only.
-    pub async fn bind(
-        config: ChordConfig,
-        listen: SocketAddr,
-        advertise: Option<SocketAddr>,
-        bootstrap: Vec<SocketAddr>,
-        rng_seed: u64,
-    ) -> std::io::Result<ChordHandle> {
-        let listener = TcpListener::bind(listen).await?;
-        let advertise = advertise.unwrap_or(listener.local_addr()?);
-        let handle = Driver::start(config, advertise, bootstrap, rng_seed);
-        let h = handle.clone();
-        handle.tracker.spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = h.conn_token.cancelled() => break,
-                    accepted = listener.accept() => match accepted {
-                        Ok((stream, _)) => {
-                            let h2 = h.clone();
-                            h.tracker.spawn(async move { h2.route_inbound(stream).await });
-                        }
-                        Err(e) => {
-                            // Out of descriptors, usually: back off a little.
-                            tracing::warn!("accept failed: {e}");
-                            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        }
-                    },
-                }
-            }
-        });
-        Ok(handle)
-    }
-}
-
-impl ChordHandle {
-    /// Our advertised address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// Serve an accepted stream whose first byte was peeked (not consumed)
-    /// and is not 0x13.
-    pub fn serve_inbound(&self, stream: TcpStream) {
-        let remote = stream.peer_addr().unwrap_or(self.addr);
-        let h = self.clone();
-        self.tracker
-            .spawn(async move { connection::serve(h, stream, remote).await });
-    }
-
-    async fn route_inbound(self, stream: TcpStream) {
-        let mut first = [0u8; 1];
-        let peeked = tokio::time::timeout(self.config.rpc_timeout, stream.peek(&mut first)).await;
-        match peeked {
-            Ok(Ok(1)) if first[0] != BITTORRENT_FIRST_BYTE => {
-                let remote = stream.peer_addr().unwrap_or(self.addr);
-                connection::serve(self, stream, remote).await
-            }
-            Ok(Ok(1)) => {
-                tracing::debug!("closing a BitTorrent connection on a Chord-only listener")
-            }
-            _ => {}
-        }
-    }
-
-    pub(crate) fn next_conn_id(&self) -> u64 {
-        self.conn_ids.fetch_add(1, Ordering::Relaxed)
-    }
-
-    async fn op(
-        &self,
-        start: impl FnOnce(&mut Node, Instant) -> OpId + Send + 'static,
-    ) -> Result<OpOutcome, ChordError> {
-        let (reply, rx) = oneshot::channel();
-        let cmd = Command::Op {
-            start: Box::new(start),
-            reply,
-        };
-        self.tx.send(cmd).await.map_err(|_| ChordError::Shutdown)?;
-        rx.await.map_err(|_| ChordError::Shutdown)?
-    }
-
-    /// Announce `peer` for `info_hash`; Ok once W replicas stored it.
-    pub async fn announce(
-        &self,
-        info_hash: Id,
-        peer: SocketAddr,
-        role: Role,
-    ) -> Result<(), ChordError> {
-        self.op(move |n, now| n.announce(now, info_hash, peer, role))
-            .await
-            .map(|_| ())
-    }
-
-    /// Remove `peer` from `info_hash` (e.g. when it stops seeding).
-    pub async fn remove(&self, info_hash: Id, peer: SocketAddr) -> Result<(), ChordError> {
-        self.op(move |n, now| n.remove(now, info_hash, peer))
-            .await
-            .map(|_| ())
-    }
-
-    /// The live peers of `info_hash`, merged from R replicas.
-    pub async fn peers(&self, info_hash: Id) -> Result<Vec<(SocketAddr, Role)>, ChordError> {
-        match self.op(move |n, now| n.peers(now, info_hash)).await? {
-            OpOutcome::Peers(p) => Ok(p),
-            other => Err(ChordError::Remote(format!("unexpected outcome {other:?}"))),
-        }
-    }
-
-    /// Owner, replica set and hop count of `key`.
-    pub async fn lookup(&self, key: Id) -> Result<LookupInfo, ChordError> {
-        match self.op(move |n, now| n.lookup(now, key)).await? {
-            OpOutcome::Located(info) => Ok(info),
-            other => Err(ChordError::Remote(format!("unexpected outcome {other:?}"))),
-        }
-    }
-
-    /// This node's view of the ring.
-    pub async fn ring_info(&self) -> Result<RingInfo, ChordError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Ring { reply })
-            .await
-            .map_err(|_| ChordError::Shutdown)?;
-        rx.await.map_err(|_| ChordError::Shutdown)
-    }
-
-    /// Leave the ring cleanly and wait until every task of this node ended.
-    pub async fn leave(&self) {
-        self.token.cancel();
-        self.tracker.close();
-        self.tracker.wait().await;
-    }
-
-    /// Stop at once, as if the process died (tests and benchmarks use this
-    /// to kill nodes): no hand-over, connections dropped.
-    pub async fn kill(&self) {
-        self.conn_token.cancel();
-        self.token.cancel();
-        self.tracker.close();
-        self.tracker.wait().await;
-    }
-
-    /// The token whose cancellation makes this node leave.
-    pub fn shutdown_token(&self) -> CancellationToken {
-        self.token.clone()
     }
 }
 
@@ -300,7 +114,7 @@ impl NodeTask {
         loop {
             self.drain();
             if let Some(until) = leaving_until {
-                if self.node.leave_settled() || Instant::now() >= until {
+                if self.node.leave_settled() || now() >= until {
                     break;
                 }
             }
@@ -308,22 +122,22 @@ impl NodeTask {
                 (Some(a), Some(b)) => a.min(b),
                 (a, b) => a
                     .or(b)
-                    .unwrap_or_else(|| Instant::now() + self.handle.config.stabilize_interval),
+                    .unwrap_or_else(|| now() + self.handle.config.stabilize_interval),
             };
             tokio::select! {
                 _ = token.cancelled(), if leaving_until.is_none() => {
                     if self.handle.conn_token.is_cancelled() {
                         break; // killed, not leaving
                     }
-                    self.node.leave(Instant::now());
-                    leaving_until = Some(Instant::now() + leave_grace(self.handle.config.rpc_timeout));
+                    self.node.leave(now());
+                    leaving_until = Some(now() + leave_grace(self.handle.config.rpc_timeout));
                 }
                 cmd = rx.recv() => match cmd {
                     Some(cmd) => self.handle_command(cmd),
                     None => break,
                 },
                 _ = tokio::time::sleep_until(tokio::time::Instant::from_std(wake)) => {
-                    self.node.handle_timeout(Instant::now());
+                    self.node.handle_timeout(now());
                 }
             }
         }
@@ -334,8 +148,14 @@ impl NodeTask {
     }
 
     fn handle_command(&mut self, cmd: Command) {
-        let now = Instant::now();
+        let now = now();
         match cmd {
+            Command::Accept { stream, remote } => {
+                let h = self.handle.clone();
+                self.handle
+                    .tracker
+                    .spawn(connection::serve(h, stream, remote));
+            }
             Command::Inbound { from, msg } => self.node.handle_message(now, from, msg),
             Command::Register { addr, conn_id, tx } => {
                 // One connection per pair of nodes. A newer accepted one

@@ -36,6 +36,7 @@ pub mod connection;
 mod contacts;
 pub mod driver;
 mod fingers;
+pub mod handle;
 mod lookup;
 mod lookups;
 mod neighbours;

@@ -6,7 +6,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use songswarm::chord::driver::{ChordHandle, Driver};
+use songswarm::app::ring::RingOptions;
+use songswarm::app::App;
+use songswarm::chord::driver::ChordHandle;
 use songswarm::config::ChordConfig;
 use songswarm::id::Id;
 
@@ -48,7 +50,14 @@ pub async fn start_ring_paced(
                 .map(|&j| nodes[j].addr())
                 .collect()
         };
-        let h = Driver::bind(config.clone(), local, None, bootstrap, i as u64)
+        let opts = RingOptions {
+            bootstrap,
+            no_discovery: true,
+            chord: config.clone(),
+            rng_seed: Some(i as u64),
+            ..RingOptions::default()
+        };
+        let h = App::bare_node(local, &opts)
             .await
             .expect("bind on loopback");
         nodes.push(h);

@@ -28,7 +28,11 @@ Modes (one JSON object per stdout line, flushed; errors go to stderr, exit 1):
 
   seed ... --notify-upload BYTES prints {"event":"uploaded",...} once that
       much payload has been sent; --partial serves whatever verified pieces
-      the data holds instead of requiring all of them.
+      the data holds instead of requiring all of them; --super-seed turns on
+      libtorrent's super-seeding once every piece is verified (with
+      --strict-super-seed, its strict kind: a peer gets a new piece only
+      after another peer has announced the last one), and the listening line
+      says "super_seeding": true when libtorrent reports it on.
 
 Only plain-text TCP on 127.0.0.1: no DHT, LSD, UPnP, NAT-PMP, trackers, uTP or
 protocol encryption, so every byte on the wire is BitTorrent as BEP 3 says.
@@ -104,6 +108,8 @@ def make_session(args):
             "user_agent": "lt_peer.py/libtorrent " + lt.__version__,
         }
     )
+    if getattr(args, "strict_super_seed", False):
+        settings["strict_super_seeding"] = True
     if args.high_performance:
         # Loopback transfers are bounded by CPU, not by the network: let every
         # peer have plenty of requests and send buffer in flight.
@@ -229,9 +235,14 @@ def cmd_seed(args):
         if time.monotonic() > deadline:
             fail("timed out checking the data", 2)
         ses.wait_for_alert(100)
+    if args.super_seed or args.strict_super_seed:
+        # Set once seeding: libtorrent super-seeds only as a seed.
+        handle.set_flags(lt.torrent_flags.super_seeding)
+    super_seeding = bool(handle.flags() & lt.torrent_flags.super_seeding)
     port = wait_listening(ses, deadline)
     emit({"event": "listening", "addr": "127.0.0.1:%d" % port, "port": port,
-          "info_hash": str(ti.info_hash()), "pieces": handle.status().num_pieces})
+          "info_hash": str(ti.info_hash()), "pieces": handle.status().num_pieces,
+          "super_seeding": super_seeding})
     stop = stdin_closed_event()
     notify = args.notify_upload
     while not stop.wait(0.05 if notify else 0.2):
@@ -339,6 +350,10 @@ def main():
                            help="serve whatever verified pieces the data holds")
             s.add_argument("--notify-upload", type=int, default=0, metavar="BYTES",
                            help='print an "uploaded" line once this much payload is sent')
+            s.add_argument("--super-seed", action="store_true",
+                           help="announce pieces one peer at a time (libtorrent's super_seeding)")
+            s.add_argument("--strict-super-seed", action="store_true",
+                           help="super-seed with libtorrent's strict_super_seeding setting")
         else:
             s.add_argument("--out", required=True)
             s.add_argument("--peer", action="append", default=[])

@@ -1,0 +1,111 @@
+//! Flags that several commands share, and the HOST:PORT parser.
+
+use std::net::{SocketAddr, SocketAddrV4};
+
+use clap::Args;
+
+use crate::app::ring::RingOptions;
+use crate::config::SwarmConfig;
+use crate::discovery::{self, DiscoveryConfig};
+
+/// Rate and peer limits of `seed` and `leech`.
+#[derive(Args, Debug)]
+pub struct RateArgs {
+    /// Upload cap in bytes per second.
+    #[arg(long)]
+    max_upload_rate: Option<u64>,
+    /// Download cap in bytes per second.
+    #[arg(long)]
+    max_download_rate: Option<u64>,
+    /// Most peer connections per torrent.
+    #[arg(long)]
+    max_peers: Option<usize>,
+}
+
+impl RateArgs {
+    /// The swarm settings: defaults with these limits applied.
+    pub fn config(&self) -> SwarmConfig {
+        let mut c = SwarmConfig {
+            max_upload_rate: self.max_upload_rate,
+            max_download_rate: self.max_download_rate,
+            ..Default::default()
+        };
+        if let Some(n) = self.max_peers {
+            c.max_peers = n.max(1);
+        }
+        c
+    }
+}
+
+/// How `seed` and `leech` take part in the ring.
+#[derive(Args, Debug)]
+pub struct RingArgs {
+    /// A ring member to join through, HOST:PORT (repeatable). Without one:
+    /// the manifest's `nodes`, then LAN discovery, else a new ring.
+    #[arg(long, value_parser = host_port)]
+    bootstrap: Vec<HostPort>,
+    /// Address other peers reach this one at (default: the listen address,
+    /// or the interface that routes to the ring).
+    #[arg(long)]
+    advertise: Option<SocketAddr>,
+    /// Run no Chord node: trade only with --peer addresses and peers that dial in.
+    #[arg(long, env = "SONGSWARM_NO_RING", value_parser = clap::builder::BoolishValueParser::new())]
+    no_ring: bool,
+    /// Do not look for a ring on the LAN by multicast.
+    #[arg(long)]
+    no_discovery: bool,
+    /// Multicast group and port of LAN discovery (separate deployments on
+    /// one LAN use different groups).
+    #[arg(long, default_value_t = discovery::DEFAULT_GROUP)]
+    discovery_group: SocketAddrV4,
+}
+
+impl RingArgs {
+    /// The ring settings, or None with --no-ring.
+    pub fn options(&self) -> Option<RingOptions> {
+        (!self.no_ring).then(|| RingOptions {
+            bootstrap: addresses(&self.bootstrap),
+            advertise: self.advertise,
+            no_discovery: self.no_discovery,
+            discovery: DiscoveryConfig {
+                group: self.discovery_group,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+    }
+}
+
+/// The addresses of one HOST:PORT or IP:PORT argument.
+#[derive(Clone, Debug)]
+pub struct HostPort(Vec<SocketAddr>);
+
+/// Parses IP:PORT, or looks a host name up once, here: every address it
+/// has is kept (IPv6 and IPv4 alike), as a peer may listen on only one.
+pub fn host_port(arg: &str) -> Result<HostPort, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = arg.parse() {
+        return Ok(HostPort(vec![addr]));
+    }
+    match arg.to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if addrs.is_empty() {
+                return Err(format!("{arg} has no address"));
+            }
+            Ok(HostPort(addrs))
+        }
+        Err(e) => Err(format!("expected HOST:PORT or IP:PORT ({e})")),
+    }
+}
+
+/// Every address of every argument, in order, once each.
+pub fn addresses(args: &[HostPort]) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for addr in args.iter().flat_map(|h| &h.0) {
+        if !out.contains(addr) {
+            out.push(*addr);
+        }
+    }
+    out
+}

@@ -1,0 +1,239 @@
+//! `songswarm leech`: download a torrent, verify every piece, and upload to
+//! the others meanwhile; by manifest, or by info-hash through the ring.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::Args;
+
+use super::args::{addresses, host_port, HostPort, RateArgs, RingArgs};
+use super::output::{Event, Output};
+use super::seed::{print_stats, serve};
+use crate::app::progress::Progress;
+use crate::app::ring::RingOptions;
+use crate::app::{hashing_threads, load_manifest, shutdown, App, AppError};
+use crate::config::SwarmConfig;
+use crate::id::Id;
+use crate::manifest::Manifest;
+use crate::storage::Storage;
+use crate::swarm::coordinator::{TorrentHandle, TorrentStats};
+use crate::swarm::TorrentEvent;
+
+/// Flags of `leech`.
+#[derive(Args, Debug)]
+pub struct LeechArgs {
+    /// Manifest file to download, or a 40-hex-digit info-hash to find in the ring.
+    manifest: String,
+    /// Directory to download into.
+    #[arg(long)]
+    out: PathBuf,
+    /// A peer to connect to, HOST:PORT (repeatable).
+    #[arg(long = "peer", value_parser = host_port)]
+    peers: Vec<HostPort>,
+    /// Address to listen on for other peers.
+    #[arg(long, default_value = "0.0.0.0:0")]
+    listen: SocketAddr,
+    /// Keep seeding after the download completes.
+    #[arg(long)]
+    seed_after: bool,
+    #[command(flatten)]
+    rates: RateArgs,
+    #[command(flatten)]
+    ring: RingArgs,
+    /// Print one JSON summary at the end instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl LeechArgs {
+    /// What `leech` needs, from the flags.
+    pub fn options(self) -> LeechOptions {
+        LeechOptions {
+            target: LeechTarget::parse(&self.manifest),
+            peers: addresses(&self.peers),
+            config: self.rates.config(),
+            ring: self.ring.options(),
+            out: self.out,
+            listen: self.listen,
+            seed_after: self.seed_after,
+            json: self.json,
+        }
+    }
+}
+
+/// What `leech` needs.
+#[derive(Clone, Debug)]
+pub struct LeechOptions {
+    /// What to download: a manifest file, or an info-hash to find in the ring.
+    pub target: LeechTarget,
+    /// Download directory.
+    pub out: PathBuf,
+    /// Peers to dial.
+    pub peers: Vec<SocketAddr>,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Keep serving after completion.
+    pub seed_after: bool,
+    /// Swarm tunables and limits.
+    pub config: SwarmConfig,
+    /// Ring membership (None: peers from `peers` only).
+    pub ring: Option<RingOptions>,
+    /// JSON output.
+    pub json: bool,
+}
+
+/// The outcome of a completed download.
+#[derive(Clone, Debug)]
+pub struct LeechSummary {
+    /// The torrent.
+    pub info_hash: Id,
+    /// Final counters.
+    pub stats: TorrentStats,
+    /// Seconds from start to completion.
+    pub seconds: f64,
+}
+
+/// What `leech` downloads.
+#[derive(Clone, Debug)]
+pub enum LeechTarget {
+    /// A manifest file.
+    Manifest(PathBuf),
+    /// Only an info-hash: the manifest comes from the swarm (BEP 9).
+    InfoHash(Id),
+}
+
+impl LeechTarget {
+    /// A path that exists is a manifest; otherwise 40 hex digits are an
+    /// info-hash; anything else is taken as a (missing) manifest path, so the
+    /// error names the file.
+    pub fn parse(arg: &str) -> LeechTarget {
+        let path = PathBuf::from(arg);
+        match arg.parse::<Id>() {
+            Ok(hash) if !path.exists() => LeechTarget::InfoHash(hash),
+            _ => LeechTarget::Manifest(path),
+        }
+    }
+}
+
+/// Downloads a torrent; returns once every piece is verified on disk (and,
+/// with `seed_after`, after SIGINT/SIGTERM).
+pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
+    let start = Instant::now();
+    let out = Output::new(opts.json);
+    if opts.out.exists() && !opts.out.is_dir() {
+        return Err(AppError::OutNotDir(opts.out.clone()));
+    }
+    let mut app = App::bind(opts.listen, opts.config.clone()).await?;
+    let manifest = target_manifest(&mut app, &opts, out).await?;
+    let storage = Arc::new(Storage::open_or_create(&opts.out, &manifest)?);
+    let s = storage.clone();
+    let have = tokio::task::spawn_blocking(move || s.verify_all(hashing_threads()))
+        .await
+        .map_err(|e| AppError::Failed(e.to_string()))?;
+    let handle = app.add_torrent(&manifest, storage.clone(), have);
+    if let Some(ring) = app.ring() {
+        ring.track(handle.clone());
+    }
+    // One listener for the whole run: a signal at any point after
+    // `listening` (during the download or right after `done`) is seen.
+    let mut stop = std::pin::pin!(shutdown::signal());
+    out.print(&Event::Listening {
+        addr: app.local_addr(),
+        info_hashes: &[manifest.info_hash],
+    });
+    let _ = handle
+        .events
+        .send(TorrentEvent::AddPeers(opts.peers.clone()))
+        .await;
+    let bar = Progress::start(handle.stats.clone(), manifest.name.clone());
+    let mut stats = handle.stats.clone();
+    let outcome = tokio::select! {
+        r = stats.wait_for(|s| s.complete || s.error.is_some()) => r.map(|s| s.clone()).ok(),
+        _ = &mut stop => None,
+    };
+    bar.finish();
+    let done = match completed(outcome, &handle) {
+        Ok(done) => done,
+        Err(e) => {
+            app.shutdown().await;
+            return Err(e);
+        }
+    };
+    // Every piece is verified; a file that was longer before is cut to size.
+    tokio::task::spawn_blocking(move || storage.trim_excess())
+        .await
+        .map_err(|e| AppError::Failed(e.to_string()))??;
+    let summary = LeechSummary {
+        info_hash: manifest.info_hash,
+        stats: done,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    out.print(&Event::Done {
+        name: &manifest.name,
+        info_hash: summary.info_hash,
+        stats: &summary.stats,
+        seconds: summary.seconds,
+    });
+    let mut served = Ok(());
+    if opts.seed_after {
+        let torrents = [(handle, manifest.name.clone())];
+        served = serve(&torrents, stop, out).await;
+        print_stats(&torrents, out);
+    }
+    app.shutdown().await;
+    served.map(|()| summary)
+}
+
+/// The manifest to download: loaded from its file, or fetched from the
+/// swarm by info-hash (and saved in `--out`). Joins the ring on the way.
+async fn target_manifest(
+    app: &mut App,
+    opts: &LeechOptions,
+    out: Output,
+) -> Result<Manifest, AppError> {
+    let info_hash = match &opts.target {
+        LeechTarget::Manifest(path) => {
+            let manifest = load_manifest(path)?;
+            if let Some(ring_opts) = &opts.ring {
+                app.join_ring(ring_opts, &manifest.nodes).await;
+            }
+            return Ok(manifest);
+        }
+        LeechTarget::InfoHash(info_hash) => *info_hash,
+    };
+    let ring_opts = opts.ring.as_ref().ok_or(AppError::NeedsRing)?;
+    let ring = app.join_ring(ring_opts, &[]).await;
+    let manifest = ring.fetch_manifest(info_hash, &opts.peers).await?;
+    std::fs::create_dir_all(&opts.out).map_err(|e| AppError::Failed(e.to_string()))?;
+    let saved = opts.out.join(format!("{info_hash}.torrent"));
+    manifest.save(&saved).map_err(|source| AppError::Manifest {
+        path: saved.clone(),
+        source,
+    })?;
+    out.print(&Event::MetadataFetched {
+        name: &manifest.name,
+        saved: &saved,
+    });
+    Ok(manifest)
+}
+
+/// The final counters of a download that completed; an error when it was
+/// interrupted (`outcome` None) or failed.
+fn completed(
+    outcome: Option<TorrentStats>,
+    torrent: &TorrentHandle,
+) -> Result<TorrentStats, AppError> {
+    let Some(done) = outcome else {
+        let now = torrent.stats.borrow();
+        return Err(AppError::Interrupted {
+            have: now.have_pieces,
+            total: now.piece_count,
+        });
+    };
+    match done.error {
+        Some(e) => Err(AppError::Failed(e)),
+        None => Ok(done),
+    }
+}

@@ -1,0 +1,122 @@
+//! The commands of the `songswarm` binary, one file each, and the one
+//! place that prints their results ([`output`]).
+//!
+//! - [`create`]: make a manifest.
+//! - [`seed`]: serve torrents until SIGINT/SIGTERM.
+//! - [`leech`]: download a torrent (by manifest or by info-hash).
+//! - [`node`]: a process that is only a ring node.
+//! - [`dht`]: talk to the ring from outside.
+//! - [`demo`]: the whole system in one process on loopback.
+//! - [`args`]: flags several commands share.
+//!
+//! `main.rs` parses [`Command`] with clap and calls [`main`].
+
+pub mod args;
+pub mod create;
+pub mod demo;
+pub mod dht;
+pub mod leech;
+pub mod node;
+pub mod output;
+pub mod seed;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use tracing_subscriber::EnvFilter;
+
+use crate::app::AppError;
+use crate::chord::ChordError;
+use crate::id::ParseIdError;
+use crate::manifest::ManifestError;
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Make a manifest (.torrent) for a song file or an album directory.
+    Create(create::CreateArgs),
+    /// Serve one or more torrents from one process and one port.
+    Seed(seed::SeedArgs),
+    /// Download a torrent, verify every piece, and upload to others meanwhile.
+    Leech(leech::LeechArgs),
+    /// The whole system on loopback in one process: a ring, a seeder of the
+    /// demo album, and leechers that find it through the ring.
+    Demo(demo::DemoArgs),
+    /// Run a bare Chord node until SIGINT/SIGTERM.
+    Node(node::NodeArgs),
+    /// Talk to the Chord ring through any node.
+    Dht {
+        #[command(subcommand)]
+        command: dht::DhtCommand,
+    },
+}
+
+/// Why a command failed: its last line, `songswarm: <this>`.
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    /// A process failed (listener, manifest, data, download).
+    #[error(transparent)]
+    App(#[from] AppError),
+    /// `create` could not build or write the manifest.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The ring did not answer, or answered with an error.
+    #[error(transparent)]
+    Chord(#[from] ChordError),
+    /// An argument that must be an info-hash or key is not one.
+    #[error("{arg:?}: {source}")]
+    BadId {
+        /// The argument as given.
+        arg: String,
+        /// Why it is not an id.
+        source: ParseIdError,
+    },
+    /// `demo` without the demo album at hand.
+    #[error("cannot find the demo album torrents/demo-album.torrent here or in {}: run `songswarm demo` from the songswarm source directory, or give --manifest and --data", source_tree.display())]
+    NoDemoAlbum {
+        /// The source tree the binary was built from.
+        source_tree: PathBuf,
+    },
+    /// A demo leecher ended with other bytes than the seeder's.
+    #[error("a leecher's files differ from the originals")]
+    DemoMismatch,
+    /// The async runtime could not start.
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Runs `command` to its end: logging to stderr (`RUST_LOG`), the async
+/// runtime, and the closing error line. Exit status 1 on any failure.
+pub fn main(command: Command) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let result = tokio::runtime::Runtime::new()
+        .map_err(CmdError::Runtime)
+        .and_then(|runtime| runtime.block_on(run(command)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            output::error(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one command.
+pub async fn run(command: Command) -> Result<(), CmdError> {
+    match command {
+        Command::Create(args) => create::run(args),
+        Command::Seed(args) => Ok(seed::seed(args.options()).await?),
+        Command::Leech(args) => leech::leech(args.options())
+            .await
+            .map(|_| ())
+            .map_err(Into::into),
+        Command::Demo(args) => demo::run(args).await,
+        Command::Node(args) => Ok(node::run(args).await?),
+        Command::Dht { command } => dht::run(command).await,
+    }
+}

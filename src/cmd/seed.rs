@@ -1,0 +1,171 @@
+//! `songswarm seed`: serve torrents from one process and one port until
+//! SIGINT/SIGTERM.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use futures_util::stream::FuturesUnordered;
+use futures_util::StreamExt;
+
+use super::args::{RateArgs, RingArgs};
+use super::output::{Event, Output};
+use crate::app::ring::RingOptions;
+use crate::app::{load_manifest, open_complete, shutdown, App, AppError};
+use crate::config::SwarmConfig;
+use crate::manifest::Manifest;
+use crate::swarm::coordinator::TorrentHandle;
+
+/// Flags of `seed`.
+#[derive(Args, Debug)]
+pub struct SeedArgs {
+    /// Manifests to serve.
+    #[arg(required = true)]
+    manifests: Vec<PathBuf>,
+    /// Where the data lives: the directory that holds each torrent's name, or
+    /// for a single-file torrent the file itself.
+    #[arg(long)]
+    data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:6881")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    rates: RateArgs,
+    #[command(flatten)]
+    ring: RingArgs,
+    /// Print a JSON line when ready instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+impl SeedArgs {
+    /// What `seed` needs, from the flags.
+    pub fn options(self) -> SeedOptions {
+        SeedOptions {
+            config: self.rates.config(),
+            ring: self.ring.options(),
+            manifests: self.manifests,
+            data: self.data,
+            listen: self.listen,
+            json: self.json,
+        }
+    }
+}
+
+/// What `seed` needs.
+#[derive(Clone, Debug)]
+pub struct SeedOptions {
+    /// Manifests to serve.
+    pub manifests: Vec<PathBuf>,
+    /// Data root.
+    pub data: PathBuf,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Swarm tunables and limits.
+    pub config: SwarmConfig,
+    /// Ring membership (None: no Chord node; peers must dial us).
+    pub ring: Option<RingOptions>,
+    /// JSON output.
+    pub json: bool,
+}
+
+/// Serves torrents until SIGINT/SIGTERM.
+pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
+    let out = Output::new(opts.json);
+    let mut torrents: Vec<(Manifest, _)> = Vec::new();
+    for path in &opts.manifests {
+        let manifest = load_manifest(path)?;
+        if torrents
+            .iter()
+            .any(|(m, _)| m.info_hash == manifest.info_hash)
+        {
+            return Err(AppError::Duplicate(path.display().to_string()));
+        }
+        let storage = open_complete(&opts.data, &manifest).await?;
+        torrents.push((manifest, storage));
+    }
+    let mut app = App::bind(opts.listen, opts.config).await?;
+    if let Some(ring_opts) = &opts.ring {
+        let nodes: Vec<String> = torrents
+            .iter()
+            .flat_map(|(m, _)| m.nodes.iter().cloned())
+            .collect();
+        app.join_ring(ring_opts, &nodes).await;
+    }
+    let (mut hashes, mut served) = (Vec::new(), Vec::new());
+    for (manifest, storage) in torrents {
+        let n = manifest.piece_count() as usize;
+        let handle = app.add_torrent(&manifest, storage, vec![true; n]);
+        if let Some(ring) = app.ring() {
+            ring.track(handle.clone());
+        }
+        hashes.push(manifest.info_hash);
+        served.push((handle, manifest.name));
+    }
+    let stop = shutdown::signal();
+    out.print(&Event::Listening {
+        addr: app.local_addr(),
+        info_hashes: &hashes,
+    });
+    let result = serve(&served, stop, out).await;
+    print_stats(&served, out);
+    app.shutdown().await;
+    result
+}
+
+/// Serves until `stop`, saying so when a torrent stops on an error (its
+/// data changed on disk); the other torrents go on. Fails once every
+/// torrent has stopped.
+pub(super) async fn serve(
+    torrents: &[(TorrentHandle, String)],
+    stop: impl Future<Output = ()>,
+    out: Output,
+) -> Result<(), AppError> {
+    let mut failures: FuturesUnordered<_> = torrents
+        .iter()
+        .map(|(h, name)| {
+            let mut stats = h.stats.clone();
+            async move {
+                let error = stats
+                    .wait_for(|s| s.error.is_some())
+                    .await
+                    .ok()
+                    .and_then(|s| s.error.clone());
+                (h.info_hash, name, error)
+            }
+        })
+        .collect();
+    let mut stop = std::pin::pin!(stop);
+    let mut stopped = 0;
+    loop {
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            Some((info_hash, name, error)) = failures.next() => {
+                // No error: the torrent ended because the process is ending.
+                let Some(error) = error else { continue };
+                stopped += 1;
+                out.print(&Event::Stopped { info_hash, name, error: &error });
+                if stopped == torrents.len() {
+                    return Err(AppError::NothingToServe { name: name.clone(), error });
+                }
+                out.warn(format_args!("stopped serving {name}: {error}"));
+            }
+        }
+    }
+}
+
+/// The closing `stats` line (with --json) when a serving process is
+/// stopped: what it moved over its whole life.
+pub(super) fn print_stats(torrents: &[(TorrentHandle, String)], out: Output) {
+    let (mut uploaded, mut downloaded) = (0u64, 0u64);
+    for (h, _) in torrents {
+        let s = h.stats.borrow();
+        uploaded += s.uploaded_bytes;
+        downloaded += s.downloaded_bytes;
+    }
+    out.print(&Event::Stats {
+        uploaded,
+        downloaded,
+    });
+}
