@@ -12,7 +12,9 @@
 //! - [`id`]: 160-bit ids and ring interval arithmetic.
 //! - [`config`]: every tunable with its default.
 //! - [`manifest`]: BitTorrent v1 metainfo parse/build, info-hash, piece geometry.
-//! - [`storage`]: positional reads/writes of pieces, SHA-1 verification.
+//! - [`storage`]: positional reads/writes of pieces, SHA-1 verification;
+//!   files opened beneath the data root through no symbolic link, BEP 47 pad
+//!   files read as zeros and never stored.
 //! - [`piece_hash`]: SHA-1 of several pieces at once.
 //! - [`wire`]: codecs: [`wire::peer`] (BEP 3, BEP 10 extension handshake,
 //!   BEP 11 peer exchange) and [`wire::chord`] (Chord RPC frames).
