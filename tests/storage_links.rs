@@ -160,6 +160,29 @@ fn seeding_never_reads_through_a_link_inside_data_but_data_may_be_one() {
     }
 }
 
+#[test]
+fn saving_a_manifest_never_writes_through_a_link() {
+    // `leech HASH` saves the fetched manifest in --out.
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = song(dir.path(), "song.flac");
+    let victim = dir.path().join("victim");
+    fs::write(&victim, PRECIOUS).unwrap();
+    let saved = dir.path().join("m.torrent");
+    // A link at the temporary name is not written through.
+    let tmp = dir
+        .path()
+        .join(format!(".m.torrent.tmp-{}", std::process::id()));
+    symlink(&victim, &tmp).unwrap();
+    assert!(manifest.save(&saved).is_err());
+    assert_eq!(fs::read(&victim).unwrap(), PRECIOUS);
+    // A link at the manifest's own name is replaced by the file.
+    symlink(&victim, &saved).unwrap();
+    manifest.save(&saved).unwrap();
+    assert_eq!(fs::read(&victim).unwrap(), PRECIOUS);
+    assert!(fs::symlink_metadata(&saved).unwrap().is_file());
+    assert_eq!(Manifest::load(&saved).unwrap(), manifest);
+}
+
 // ---- the binary ----
 
 /// Runs `songswarm leech --json` to its end: (exit code, stdout, stderr).

@@ -277,7 +277,11 @@ impl Manifest {
         tmp_name.push(format!(".tmp-{}", std::process::id()));
         let tmp = dir.join(tmp_name);
         let result = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
+            // create_new: never through a link someone left at that name.
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
             file.write_all(&self.to_bytes())?;
             file.sync_all()?;
             std::fs::rename(&tmp, path)
