@@ -3,21 +3,26 @@
 //!
 //! Every process is one peer: one TCP listener that speaks both the BitTorrent
 //! peer wire protocol and Chord RPC (told apart by their first bytes), one
-//! Chord node, and one coordinator task per torrent. Peer connections publish
-//! `PeerEvent`s to their torrent's coordinator, which alone owns the download
-//! state and answers with `PeerCommand`s.
+//! Chord node, and one coordinator task per torrent. Peer connections send
+//! `TorrentEvent`s to their torrent's coordinator (its inbox), which alone
+//! owns the download state and answers with `PeerCommand`s.
 //!
 //! # Layout
 //!
 //! - [`id`]: 160-bit ids and ring interval arithmetic.
 //! - [`config`]: every tunable with its default.
-//! - [`manifest`]: BitTorrent v1 metainfo parse/build, info-hash, piece geometry.
+//! - [`geometry`]: the ground floor of pieces: piece and block math,
+//!   have-bitfields, where files lie in the torrent's byte stream.
+//! - [`manifest`]: BitTorrent v1 metainfo parse/build, info-hash.
 //! - [`storage`]: positional reads/writes of pieces, SHA-1 verification;
 //!   files opened beneath the data root through no symbolic link, BEP 47 pad
 //!   files read as zeros and never stored.
 //! - [`piece_hash`]: SHA-1 of several pieces at once.
-//! - [`wire`]: codecs: [`wire::peer`] (BEP 3, BEP 10 extension handshake,
-//!   BEP 11 peer exchange) and [`wire::chord`] (Chord RPC frames).
+//! - [`wire`]: every wire format: [`wire::handshake`] (the 68-byte peer
+//!   handshake, and the one helper that exchanges it), [`wire::peer`] (BEP 3
+//!   frames), [`wire::extension`] (BEP 10 extension handshake, BEP 11 peer
+//!   exchange), [`wire::metadata`] (BEP 9 `ut_metadata` messages) and
+//!   [`wire::chord`] (Chord RPC frames).
 //! - [`chord`]: the ring: pure state machine [`chord::node`] (with
 //!   [`chord::ring`], [`chord::routing`], [`chord::ops`]), swarm-list CRDT
 //!   [`chord::records`], quorum bookkeeping [`chord::quorum`]; the async
@@ -26,10 +31,12 @@
 //!   [`chord::connection`] (one task per Chord connection); and a
 //!   [`chord::client`] for the `dht` commands.
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],
-//!   pure picker and choker [`swarm::scheduler`], one task per torrent
-//!   [`swarm::coordinator`], one task per peer [`swarm::connection`], rate
-//!   caps [`swarm::rate`], and metadata exchange (BEP 9): [`swarm::metadata`]
-//!   (pure) and [`swarm::magnet`] (fetching by info-hash).
+//!   the pure [`swarm::scheduler`] (a dispatcher over the leech picker, the
+//!   choker and the super-seed policy, each owning its state), one task per
+//!   torrent [`swarm::coordinator`], one task per peer
+//!   [`swarm::connection`], rate caps [`swarm::rate`], and metadata exchange
+//!   (BEP 9): [`swarm::metadata`] (the pure assembler) and [`swarm::magnet`]
+//!   (fetching by info-hash).
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.
 //! - [`app`]: one process ([`app::App`]): [`app::listener`] is the single
 //!   accept loop and first-byte router (peer wire to the torrent's
@@ -48,6 +55,7 @@ pub mod chord;
 pub mod cmd;
 pub mod config;
 pub mod discovery;
+pub mod geometry;
 pub mod id;
 pub mod manifest;
 pub mod piece_hash;

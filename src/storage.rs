@@ -3,25 +3,25 @@
 //! The torrent is one byte stream cut into pieces; on disk it is a list of
 //! files under a data root (a piece may span files). Every call here but
 //! [`Storage::read_cached`] may wait for a disk: the async code runs them on
-//! `spawn_blocking` threads.
+//! `spawn_blocking` threads. The SHA-1 checks live in `verify`.
 //!
 //! Layout: `open` opens the files beneath the data root, never through a
 //! symbolic link and never a device or FIFO; `file` is one file's I/O, or
-//! zeros for a BEP 47 pad file, which is never stored.
+//! zeros for a BEP 47 pad file, which is never stored; where each file lies
+//! in the torrent's byte stream is the manifest's [`FileSpan`]s.
 
 use std::io::{self, IoSlice};
 use std::ops::Range;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
 
+use crate::geometry::{file_at, file_segments, FileSpan, Geometry};
 use crate::manifest::Manifest;
-use crate::piece_hash;
-use crate::swarm::pieces::Geometry;
 
 mod file;
 mod open;
+mod verify;
 
 use file::StoredFile;
 
@@ -123,6 +123,8 @@ pub struct Storage {
     hashes: Vec<[u8; 20]>,
     /// Files in torrent order.
     files: Vec<StoredFile>,
+    /// Where each file of `files` lies in the torrent's byte stream.
+    spans: Vec<FileSpan>,
 }
 
 /// The parts of `blocks`, laid end to end, that fall in `range`.
@@ -139,16 +141,13 @@ fn slices_of(blocks: &[Bytes], range: Range<usize>) -> Vec<IoSlice<'_>> {
     out
 }
 
-/// Bytes each thread of [`Storage::verify_all`] reads ahead to hash pieces
-/// together (four 4 MiB pieces; pieces of 16 MiB are hashed one by one).
-const VERIFY_BUFFER: u64 = 16 << 20;
-
 impl Storage {
     fn assemble(manifest: &Manifest, files: Vec<StoredFile>) -> Storage {
         Storage {
-            geometry: Geometry::new(manifest.piece_length, manifest.total_length),
+            geometry: manifest.geometry(),
             hashes: manifest.pieces.clone(),
             files,
+            spans: manifest.file_spans(),
         }
     }
 
@@ -165,24 +164,8 @@ impl Storage {
         len: usize,
         mut f: impl FnMut(&StoredFile, u64, Range<usize>) -> io::Result<()>,
     ) -> io::Result<()> {
-        let end = start + len as u64;
-        let first = self
-            .files
-            .partition_point(|file| file.offset + file.length <= start);
-        for file in &self.files[first..] {
-            if file.offset >= end {
-                break;
-            }
-            if file.length == 0 {
-                continue;
-            }
-            let s = start.max(file.offset);
-            let e = end.min(file.offset + file.length);
-            f(
-                file,
-                s - file.offset,
-                (s - start) as usize..(e - start) as usize,
-            )?;
+        for (i, at, range) in file_segments(&self.spans, start, len) {
+            f(&self.files[i], at, range)?;
         }
         Ok(())
     }
@@ -191,12 +174,12 @@ impl Storage {
     /// length: a download into a file that held something longer must not
     /// keep the old tail once every piece is verified.
     pub fn trim_excess(&self) -> Result<(), StorageError> {
-        for f in &self.files {
+        for (f, span) in self.files.iter().zip(&self.spans) {
             let io_err = |source| StorageError::Io {
                 path: f.path.clone(),
                 source,
             };
-            f.trim().map_err(io_err)?;
+            f.trim(span.length).map_err(io_err)?;
         }
         Ok(())
     }
@@ -282,113 +265,11 @@ impl Storage {
         })
     }
 
-    /// Hashes complete pieces held in memory (piece index, its blocks in
-    /// order), up to [`piece_hash::LANES`] at a time, and writes each one
-    /// that matches its expected hash. One result per piece, in order:
-    /// whether it matched, or the write error.
-    pub fn verify_and_write(
-        &self,
-        pieces: &[(u32, Vec<Bytes>)],
-    ) -> Vec<Result<bool, StorageError>> {
-        let messages: Vec<&[Bytes]> = pieces.iter().map(|(_, blocks)| &blocks[..]).collect();
-        let digests = piece_hash::digests(&messages);
-        pieces
-            .iter()
-            .zip(digests)
-            .map(|((piece, blocks), digest)| {
-                if digest != self.hashes[*piece as usize] {
-                    return Ok(false);
-                }
-                self.write_blocks(*piece, blocks)?;
-                Ok(true)
-            })
-            .collect()
-    }
-
     /// The path of the file holding torrent offset `at` (for messages).
     fn path_of(&self, at: u64) -> PathBuf {
-        let i = self
-            .files
-            .partition_point(|f| f.offset + f.length <= at)
-            .min(self.files.len().saturating_sub(1));
         self.files
-            .get(i)
+            .get(file_at(&self.spans, at))
             .map(|f| f.path.clone())
             .unwrap_or_default()
-    }
-
-    /// True when piece `piece` is fully inside the files' current sizes (a
-    /// download writes pieces in any order, so a shorter file lacks the tail).
-    fn present(&self, piece: u32) -> bool {
-        let start = self.geometry.piece_offset(piece);
-        let end = start + u64::from(self.geometry.piece_len(piece));
-        self.files
-            .iter()
-            .filter(|f| f.length > 0 && f.offset < end && f.offset + f.length > start)
-            .all(|f| {
-                let need = (end.min(f.offset + f.length) - f.offset).min(f.length);
-                f.len_now().is_ok_and(|len| len >= need)
-            })
-    }
-
-    /// Re-hashes every piece on disk, in parallel on `threads` threads, each
-    /// hashing up to [`piece_hash::LANES`] pieces together (with at most
-    /// `VERIFY_BUFFER` bytes read ahead). Returns one flag per piece: true
-    /// when the data there is verified.
-    pub fn verify_all(&self, threads: usize) -> Vec<bool> {
-        let n = self.geometry.piece_count;
-        let piece_length = self.geometry.piece_length.max(1);
-        let lanes = (VERIFY_BUFFER / piece_length).clamp(1, piece_hash::LANES as u64) as u32;
-        let next = AtomicU32::new(0);
-        let results: Vec<std::sync::atomic::AtomicBool> =
-            (0..n).map(|_| Default::default()).collect();
-        std::thread::scope(|s| {
-            for _ in 0..threads.max(1) {
-                s.spawn(|| {
-                    let mut bufs = vec![Vec::new(); lanes as usize];
-                    loop {
-                        let first = next.fetch_add(lanes, Ordering::Relaxed);
-                        if first >= n {
-                            break;
-                        }
-                        let (mut read, mut data) = (Vec::new(), Vec::new());
-                        for (i, buf) in (first..n.min(first + lanes)).zip(&mut bufs) {
-                            buf.resize(self.geometry.piece_len(i) as usize, 0);
-                            if self.present(i) && self.read(i, 0, buf).is_ok() {
-                                read.push(i as usize);
-                                data.push(&buf[..]);
-                            }
-                        }
-                        for (i, digest) in read.into_iter().zip(piece_hash::digests_of(&data)) {
-                            if digest == self.hashes[i] {
-                                results[i].store(true, Ordering::Relaxed);
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        results.into_iter().map(|r| r.into_inner()).collect()
-    }
-
-    /// Checks seeding data: every piece must verify, or a clear error names
-    /// the first file whose data is wrong.
-    pub fn check_complete(&self, threads: usize) -> Result<(), StorageError> {
-        let ok = self.verify_all(threads);
-        let bad: Vec<u32> = ok
-            .iter()
-            .enumerate()
-            .filter(|(_, ok)| !**ok)
-            .map(|(i, _)| i as u32)
-            .collect();
-        match bad.first() {
-            None => Ok(()),
-            Some(&first) => Err(StorageError::Mismatch {
-                path: self.path_of(self.geometry.piece_offset(first)),
-                bad: bad.len() as u32,
-                total: self.geometry.piece_count,
-                first,
-            }),
-        }
     }
 }

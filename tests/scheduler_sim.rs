@@ -7,7 +7,8 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use songswarm::config::SwarmConfig;
-use songswarm::swarm::pieces::{Geometry, PeerKey};
+use songswarm::geometry::Geometry;
+use songswarm::swarm::pieces::PeerKey;
 use songswarm::swarm::scheduler::{Output, Scheduler};
 use songswarm::wire::peer::BlockRef;
 
@@ -186,7 +187,11 @@ impl Sim {
         if !self.hold_verify {
             self.release_verifications();
         }
-        self.sched.handle_tick(self.now);
+        // The driver's side of the contract: run the scheduler's time-out
+        // when the clock reaches it.
+        if self.sched.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.sched.handle_timeout(self.now);
+        }
         self.drain();
     }
 
@@ -517,7 +522,7 @@ fn capped_super_seed_unchokes_every_peer() {
     for peer in [7, 8] {
         seed.handle_peer_interest(now, peer, false);
     }
-    seed.handle_tick(now + Duration::from_secs(11));
+    seed.handle_timeout(now + Duration::from_secs(11));
     drain_seed(&mut seed, &mut offers, &mut unchoked);
     assert_eq!(unchoked.len(), 8, "unchoked after a rechoke: {unchoked:?}");
 }
@@ -585,14 +590,14 @@ fn super_seed_offer_window_is_counted_in_bytes() {
     let (mut offers, mut unchoked) = (Vec::new(), Default::default());
     seed.handle_peer_connected(now, 1, None);
     seed.handle_peer_interest(now, 1, true);
-    seed.handle_tick(now);
+    seed.handle_timeout(now);
     drain_seed(&mut seed, &mut offers, &mut unchoked);
     assert!(unchoked.contains(&1), "the only peer is unchoked");
     // The peer takes 100 MB in a second (6,104 pieces), then completes the
     // first piece it was offered: the seed tops its offers up.
     let later = now + Duration::from_secs(1);
     seed.handle_uploaded(later, 1, 100_000_000);
-    seed.handle_tick(later);
+    seed.handle_timeout(later);
     seed.handle_have(later, 1, offers[0].0);
     drain_seed(&mut seed, &mut offers, &mut unchoked);
     let on_offer = offers.len() - 1;
@@ -616,7 +621,7 @@ fn super_seed_offers_a_fast_peer_its_rate_before_the_first_tick() {
         seed.handle_peer_connected(now, peer, None);
         seed.handle_peer_interest(now, peer, true);
     }
-    seed.handle_tick(now);
+    seed.handle_timeout(now);
     drain_seed(&mut seed, &mut offers, &mut unchoked);
     assert!(unchoked.contains(&1) && unchoked.contains(&2));
     for peer in [1, 2] {
@@ -637,4 +642,52 @@ fn super_seed_offers_a_fast_peer_its_rate_before_the_first_tick() {
     assert_eq!(on_offer(1), 64, "a second of 800 MB/s, capped at 64 MiB");
     assert_eq!(on_offer(2), 3, "the slow peer's window grew by one");
     assert!(seed.check_invariants());
+}
+
+/// The scheduler says when it next needs to run: its first tick at once,
+/// then every 500 ms, and sooner when a request times out first. A request
+/// is given up (and asked again) at its time-out, not at the next tick.
+#[test]
+fn poll_timeout_is_the_next_tick_or_the_oldest_request_time_out() {
+    let ms = Duration::from_millis;
+    let cfg = SwarmConfig {
+        request_timeout: ms(1200),
+        ..Default::default()
+    };
+    let geometry = Geometry::new(64 * 1024, 4 * 64 * 1024);
+    let t0 = Instant::now();
+    let mut sched = Scheduler::new(geometry, cfg, StdRng::seed_from_u64(1), t0);
+    let requests = |s: &mut Scheduler| {
+        std::iter::from_fn(|| s.poll_output())
+            .filter_map(|o| match o {
+                Output::Request { blocks, .. } => Some(blocks),
+                _ => None,
+            })
+            .flatten()
+            .collect::<Vec<BlockRef>>()
+    };
+    assert_eq!(
+        sched.poll_timeout(),
+        Some(t0),
+        "the first tick is due at once"
+    );
+    sched.handle_timeout(t0);
+    assert_eq!(sched.poll_timeout(), Some(t0 + ms(500)));
+    // At 100 ms a peer with every piece unchokes us: requests go out.
+    let t1 = t0 + ms(100);
+    sched.handle_peer_connected(t1, 1, None);
+    sched.handle_bitfield(t1, 1, &[0xf0]);
+    sched.handle_peer_choke(t1, 1, false);
+    assert!(!requests(&mut sched).is_empty());
+    for tick in [500, 1000] {
+        sched.handle_timeout(t0 + ms(tick));
+        requests(&mut sched);
+    }
+    // They time out at 1,300 ms, before the tick at 1,500 ms.
+    assert_eq!(sched.poll_timeout(), Some(t1 + ms(1200)));
+    sched.handle_timeout(t1 + ms(1200));
+    let again = requests(&mut sched);
+    assert_eq!(again.len(), 1, "a snubbed peer gets one request: {again:?}");
+    assert_eq!(sched.poll_timeout(), Some(t0 + ms(1500)));
+    assert!(sched.check_invariants());
 }

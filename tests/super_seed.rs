@@ -11,7 +11,7 @@ use songswarm::app::App;
 use songswarm::config::SwarmConfig;
 use songswarm::manifest::{build, BuildOptions};
 use songswarm::storage::Storage;
-use songswarm::swarm::PeerEvent;
+use songswarm::swarm::TorrentEvent;
 
 #[path = "support/torrent_wait.rs"]
 mod torrent_wait;
@@ -79,7 +79,7 @@ async fn a_super_seed_keeps_a_fast_leecher_of_small_pieces() {
     let handle = leech.add_torrent(&manifest, storage, vec![false; pieces]);
     handle
         .events
-        .send(PeerEvent::AddPeers(vec![seed.local_addr()]))
+        .send(TorrentEvent::AddPeers(vec![seed.local_addr()]))
         .await
         .unwrap();
     wait_complete(&handle, DEADLINE).await;

@@ -13,7 +13,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tracing::debug;
 
@@ -23,11 +22,11 @@ use crate::chord::driver::ChordHandle;
 use crate::id::Id;
 use crate::swarm::connection::SOCKET_BUFFER;
 use crate::swarm::coordinator::TorrentHandle;
-use crate::swarm::PeerEvent;
-use crate::wire::peer::{Handshake, PeerWireError, HANDSHAKE_LEN, PROTOCOL};
+use crate::swarm::TorrentEvent;
+use crate::wire::handshake::{self, HandshakeError};
 
 /// First byte of a BitTorrent handshake: the length of its protocol string.
-pub const PEER_WIRE_FIRST_BYTE: u8 = PROTOCOL.len() as u8;
+pub const PEER_WIRE_FIRST_BYTE: u8 = handshake::FIRST_BYTE;
 
 /// Time an incoming connection has to send its first bytes.
 const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,15 +66,9 @@ pub enum RouteError {
     /// The socket failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
-    /// The handshake did not arrive whole within the time-out.
-    #[error("handshake timed out")]
-    HandshakeTimeout,
-    /// It started like a handshake but is not one.
+    /// The handshake did not arrive whole and well-formed within the time-out.
     #[error(transparent)]
-    Handshake(#[from] PeerWireError),
-    /// The handshake parser asked for more bytes than a handshake has.
-    #[error("short handshake")]
-    ShortHandshake,
+    Handshake(#[from] HandshakeError),
     /// The process serves no torrent at all (a bare ring node).
     #[error("BitTorrent, and this process serves no torrents")]
     NoTorrents,
@@ -130,18 +123,14 @@ impl Router {
             // A bare ring node: no handshake can name a torrent here.
             return Err(RouteError::NoTorrents);
         }
-        let mut buf = [0u8; HANDSHAKE_LEN];
-        tokio::time::timeout(FIRST_BYTES_TIMEOUT, stream.read_exact(&mut buf))
-            .await
-            .map_err(|_| RouteError::HandshakeTimeout)??;
-        let handshake = Handshake::parse(&buf)?.ok_or(RouteError::ShortHandshake)?;
+        let handshake = handshake::read_theirs(&mut stream, FIRST_BYTES_TIMEOUT).await?;
         let events = self
             .torrents
             .get(&handshake.info_hash)
             .map(|h| h.events.clone())
             .ok_or(RouteError::UnknownTorrent(handshake.info_hash))?;
         events
-            .send(PeerEvent::Incoming { stream, handshake })
+            .send(TorrentEvent::Incoming { stream, handshake })
             .await
             .map_err(|_| RouteError::TorrentStopped)
     }
@@ -225,6 +214,7 @@ mod tests {
 
     use super::*;
     use crate::swarm::coordinator::TorrentStats;
+    use crate::wire::handshake::Handshake;
 
     #[test]
     fn the_first_byte_tells_the_protocols_apart() {
@@ -273,7 +263,7 @@ mod tests {
         assert!(matches!(r, Err(RouteError::UnknownTorrent(h)) if h == Id::hash(b"other")));
         route(&router, &handshake).await.unwrap();
         match inbox.try_recv() {
-            Ok(PeerEvent::Incoming { handshake, .. }) => {
+            Ok(TorrentEvent::Incoming { handshake, .. }) => {
                 assert_eq!(handshake.info_hash, song);
                 assert_eq!(handshake.peer_id, [7; 20]);
             }

@@ -28,7 +28,7 @@ use crate::id::Id;
 use crate::manifest::Manifest;
 use crate::swarm::coordinator::TorrentHandle;
 use crate::swarm::magnet::{self, MagnetError};
-use crate::swarm::PeerEvent;
+use crate::swarm::TorrentEvent;
 
 /// How this process takes part in the ring.
 #[derive(Clone, Debug, Default)]
@@ -291,7 +291,7 @@ impl Announcer {
         if !others.is_empty() {
             // The coordinator ignores peers it already knows; a full inbox
             // only delays these to the next lookup.
-            let _ = self.torrent.events.try_send(PeerEvent::AddPeers(others));
+            let _ = self.torrent.events.try_send(TorrentEvent::AddPeers(others));
         }
         Some(listed)
     }

@@ -19,7 +19,7 @@ use crate::id::Id;
 use crate::manifest::Manifest;
 use crate::storage::Storage;
 use crate::swarm::coordinator::{TorrentHandle, TorrentStats};
-use crate::swarm::PeerEvent;
+use crate::swarm::TorrentEvent;
 
 /// Flags of `leech`.
 #[derive(Args, Debug)]
@@ -145,7 +145,7 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     });
     let _ = handle
         .events
-        .send(PeerEvent::AddPeers(opts.peers.clone()))
+        .send(TorrentEvent::AddPeers(opts.peers.clone()))
         .await;
     let bar = Progress::start(handle.stats.clone(), manifest.name.clone());
     let mut stats = handle.stats.clone();

@@ -36,6 +36,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::geometry::{FileSpan, Geometry};
 use crate::id::Id;
 
 mod bencode;
@@ -298,15 +299,30 @@ impl Manifest {
         self.pieces.len() as u32
     }
 
+    /// The piece layout of the torrent's byte stream.
+    pub fn geometry(&self) -> Geometry {
+        Geometry::new(self.piece_length, self.total_length)
+    }
+
+    /// Where each file lies in the torrent's byte stream, in torrent order.
+    pub fn file_spans(&self) -> Vec<FileSpan> {
+        self.files
+            .iter()
+            .map(|f| FileSpan {
+                offset: f.offset,
+                length: f.length,
+            })
+            .collect()
+    }
+
     /// Length of piece `index` in bytes: `piece_length`, except the last piece
     /// which holds the remainder. Zero for an index out of range.
     pub fn piece_len(&self, index: u32) -> u32 {
-        let start = u64::from(index).saturating_mul(self.piece_length);
-        if index >= self.piece_count() || start >= self.total_length {
+        if index >= self.piece_count() {
             return 0;
         }
         // piece_length ≤ MAX_PIECE_LENGTH < 2^32, so this fits.
-        (self.total_length - start).min(self.piece_length) as u32
+        self.geometry().piece_len(index)
     }
 
     /// Per-file song metadata of a multi-file manifest (`info.files[i].song`),

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use super::decode::{check_single_dict, invalid, read_info, RawFile};
 use super::{FileEntry, Manifest, ManifestError};
+use crate::geometry::piece_count;
 use crate::id::Id;
 
 /// Checks that `addr` looks like `host:port` with a port in 1..=65535.
@@ -96,7 +97,7 @@ pub(super) fn parse_info(info: &[u8]) -> Result<Manifest, ManifestError> {
             "the torrent holds no data (total length 0)",
         ));
     }
-    let expected = total_length.div_ceil(piece_length);
+    let expected = piece_count(total_length, piece_length);
     let actual = (pieces_raw.len() / 20) as u64;
     if actual != expected {
         return Err(ManifestError::PieceCountMismatch {

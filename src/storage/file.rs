@@ -19,15 +19,12 @@ pub(super) enum Backing {
     Zeros,
 }
 
-/// One file of the torrent.
+/// One file of the torrent. Where it lies in the torrent's byte stream is
+/// the storage's [`FileSpan`](crate::geometry::FileSpan), kept there once.
 #[derive(Debug)]
 pub(super) struct StoredFile {
     /// Full path (data root joined with the manifest's relative path).
     pub(super) path: PathBuf,
-    /// Byte offset of the file's start in the torrent stream.
-    pub(super) offset: u64,
-    /// Length in bytes.
-    pub(super) length: u64,
     /// The bytes: an open file, or zeros.
     backing: Backing,
     /// The file lives in memory (tmpfs, or zeros): reading it never waits
@@ -45,7 +42,7 @@ pub(super) struct StoredFile {
 const IOV_MAX: usize = 1024;
 
 impl StoredFile {
-    pub(super) fn new(path: PathBuf, offset: u64, length: u64, backing: Backing) -> StoredFile {
+    pub(super) fn new(path: PathBuf, backing: Backing) -> StoredFile {
         // 0x01021994 is Linux's TMPFS_MAGIC (the literal takes the type of
         // `f_type`, which differs between targets).
         let in_memory = match &backing {
@@ -54,8 +51,6 @@ impl StoredFile {
         };
         StoredFile {
             path,
-            offset,
-            length,
             backing,
             in_memory,
             write_lock: Mutex::new(()),
@@ -127,20 +122,19 @@ impl StoredFile {
         Ok(())
     }
 
-    /// Bytes the file holds now (a pad file always holds all of its own).
-    pub(super) fn len_now(&self) -> io::Result<u64> {
+    /// True when the file holds at least `need` bytes now (a pad file
+    /// always holds all of its own).
+    pub(super) fn holds(&self, need: u64) -> bool {
         match &self.backing {
-            Backing::Disk(file) => Ok(file.metadata()?.len()),
-            Backing::Zeros => Ok(self.length),
+            Backing::Disk(file) => file.metadata().is_ok_and(|m| m.len() >= need),
+            Backing::Zeros => true,
         }
     }
 
-    /// Cuts the file back to its length if it is longer.
-    pub(super) fn trim(&self) -> io::Result<()> {
+    /// Cuts the file back to `length` bytes if it is longer.
+    pub(super) fn trim(&self, length: u64) -> io::Result<()> {
         match &self.backing {
-            Backing::Disk(file) if file.metadata()?.len() > self.length => {
-                file.set_len(self.length)
-            }
+            Backing::Disk(file) if file.metadata()?.len() > length => file.set_len(length),
             _ => Ok(()),
         }
     }

@@ -89,7 +89,7 @@ impl Storage {
                     });
                 }
             }
-            files.push(StoredFile::new(path, f.offset, f.length, backing));
+            files.push(StoredFile::new(path, backing));
         }
         Ok(Storage::assemble(manifest, files))
     }
@@ -109,12 +109,7 @@ impl Storage {
                 true => Backing::Zeros,
                 false => dir.open_file(&f.path, Access::Create)?,
             };
-            files.push(StoredFile::new(
-                root.join(&f.path),
-                f.offset,
-                f.length,
-                backing,
-            ));
+            files.push(StoredFile::new(root.join(&f.path), backing));
         }
         Ok(Storage::assemble(manifest, files))
     }

@@ -1,10 +1,10 @@
 //! The task per peer connection.
 //!
 //! After the handshake a connection is two halves. The reader decodes frames
-//! and publishes [`PeerEvent`]s to the coordinator; requests for our data go
+//! and publishes [`TorrentEvent`]s to the coordinator; requests for our data go
 //! straight to the writer, which serves them from disk on its own, knowing
 //! which pieces we have and whether the peer is choked from the coordinator's
-//! [`PeerCommand`]s. Keeping reads and writes in separate tasks means two
+//! [`PeerCommand`](crate::swarm::PeerCommand)s. Keeping reads and writes in separate tasks means two
 //! peers that upload to each other can never both block on a full socket.
 //! The writer lives in `writer.rs`, its send queue in `outbox.rs`.
 
@@ -14,25 +14,24 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at, Instant};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, Instrument};
 
+use crate::geometry::Geometry;
 use crate::id::Id;
 use crate::storage::Storage;
-use crate::swarm::metadata::{self, MetadataMsg};
-use crate::swarm::pieces::{Geometry, PeerKey};
+use crate::swarm::pieces::PeerKey;
 use crate::swarm::rate::RateLimits;
-use crate::swarm::PeerEvent;
-use crate::wire::peer::{
-    parse_pex, ExtensionHandshake, Handshake, Message, PeerCodec, HANDSHAKE_LEN, UT_PEX_ID,
-};
+use crate::swarm::TorrentEvent;
+use crate::wire::handshake::{self, Handshake, HandshakeError};
+use crate::wire::metadata::{self, MetadataMsg};
+use crate::wire::peer::{parse_pex, ExtensionHandshake, Message, PeerCodec, UT_PEX_ID};
 use writer::{Upload, Writer};
 
 mod outbox;
@@ -59,7 +58,7 @@ pub struct ConnectionContext {
     /// The torrent's data, for serving requests.
     pub storage: Arc<Storage>,
     /// The coordinator's inbox.
-    pub events: mpsc::Sender<PeerEvent>,
+    pub events: mpsc::Sender<TorrentEvent>,
     /// Process-wide rate caps.
     pub limits: Arc<RateLimits>,
     /// Our listen port, told to peers in the extension handshake.
@@ -79,20 +78,21 @@ pub struct ConnectionContext {
 pub async fn dial(ctx: Arc<ConnectionContext>, key: PeerKey, addr: SocketAddr) {
     let span = tracing::debug_span!("peer", %addr, key, out = true);
     async {
-        match timeout(HANDSHAKE_TIMEOUT, connect_and_handshake(&ctx, addr)).await {
-            Ok(Ok((stream, theirs))) => run(ctx, key, stream, addr, theirs, true).await,
-            Ok(Err(reason)) => closed(&ctx, key, reason).await,
-            Err(_) => closed(&ctx, key, "handshake timed out".into()).await,
+        match connect_and_handshake(&ctx, addr).await {
+            Ok((stream, theirs)) => run(ctx, key, stream, addr, theirs, true).await,
+            Err(reason) => closed(&ctx, key, reason).await,
         }
     }
     .instrument(span)
     .await
 }
 
+/// Connects and exchanges handshakes, all within [`HANDSHAKE_TIMEOUT`].
 async fn connect_and_handshake(
     ctx: &ConnectionContext,
     addr: SocketAddr,
 ) -> Result<(TcpStream, Handshake), String> {
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
     } else {
@@ -101,27 +101,16 @@ async fn connect_and_handshake(
     .map_err(|e| e.to_string())?;
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER);
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER);
-    let mut stream = socket
-        .connect(addr)
+    let mut stream = timeout_at(deadline, socket.connect(addr))
         .await
+        .map_err(|_| HandshakeError::TimedOut.to_string())?
         .map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);
     let ours = Handshake::new(ctx.info_hash, ctx.peer_id);
-    stream
-        .write_all(&ours.to_bytes())
+    let left = deadline.saturating_duration_since(Instant::now());
+    let theirs = handshake::exchange(&mut stream, &ours, left)
         .await
-        .map_err(|e| format!("send handshake: {e}"))?;
-    let mut buf = [0u8; HANDSHAKE_LEN];
-    stream
-        .read_exact(&mut buf)
-        .await
-        .map_err(|e| format!("read handshake: {e}"))?;
-    let theirs = Handshake::parse(&buf)
-        .map_err(|e| e.to_string())?
-        .ok_or("short handshake")?;
-    if theirs.info_hash != ctx.info_hash {
-        return Err("peer answered with another info-hash".into());
-    }
+        .map_err(|e| e.to_string())?;
     Ok((stream, theirs))
 }
 
@@ -140,8 +129,8 @@ pub async fn accept(
     async {
         let _ = stream.set_nodelay(true);
         let ours = Handshake::new(ctx.info_hash, ctx.peer_id);
-        if let Err(e) = stream.write_all(&ours.to_bytes()).await {
-            return closed(&ctx, key, format!("send handshake: {e}")).await;
+        if let Err(e) = handshake::write_ours(&mut stream, &ours, HANDSHAKE_TIMEOUT).await {
+            return closed(&ctx, key, e.to_string()).await;
         }
         run(ctx, key, stream, addr, theirs, false).await
     }
@@ -151,7 +140,7 @@ pub async fn accept(
 
 async fn closed(ctx: &ConnectionContext, key: PeerKey, reason: String) {
     debug!(%reason, "connection closed");
-    let _ = ctx.events.send(PeerEvent::Closed { key, reason }).await;
+    let _ = ctx.events.send(TorrentEvent::Closed { key, reason }).await;
 }
 
 async fn run(
@@ -165,7 +154,7 @@ async fn run(
     let (read_half, write_half) = stream.into_split();
     let (cmd_tx, cmd_rx) = mpsc::channel(ctx.command_queue);
     let (up_tx, up_rx) = mpsc::channel(REQUEST_QUEUE);
-    let connected = PeerEvent::Connected {
+    let connected = TorrentEvent::Connected {
         key,
         addr,
         peer_id: theirs.peer_id,
@@ -234,7 +223,7 @@ async fn read_loop(
             Message::Extended { id: 0, payload } => match ExtensionHandshake::parse(&payload) {
                 Ok(handshake) => {
                     their_metadata_id = handshake.id_of(metadata::EXTENSION_NAME);
-                    PeerEvent::Extension { key, handshake }
+                    TorrentEvent::Extension { key, handshake }
                 }
                 Err(e) => return e.to_string(),
             },
@@ -255,7 +244,7 @@ async fn read_loop(
                 id: UT_PEX_ID,
                 payload,
             } => match parse_pex(&payload) {
-                Ok(added) => PeerEvent::Pex { key, added },
+                Ok(added) => TorrentEvent::Pex { key, added },
                 Err(_) => continue,
             },
             Message::Extended { .. } => continue,
@@ -263,9 +252,9 @@ async fn read_loop(
                 if let Message::Piece { data, .. } = &m {
                     ctx.limits.download(data.len() + 13).await;
                 }
-                PeerEvent::Message { key, message: m }
+                TorrentEvent::Message { key, message: m }
             }
-            m => PeerEvent::Message { key, message: m },
+            m => TorrentEvent::Message { key, message: m },
         };
         if ctx.events.send(event).await.is_err() {
             return "torrent stopped".into();

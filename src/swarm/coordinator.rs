@@ -1,9 +1,10 @@
 //! The one task per torrent: sole owner of the download state.
 //!
-//! It receives every [`PeerEvent`] of the torrent on one channel, feeds them
-//! to the pure [`Scheduler`], and carries out its outputs (`outputs`:
-//! commands to peers, piece verification); it dials peers with back-off and
-//! runs peer exchange (`dial`).
+//! It receives every [`TorrentEvent`] of the torrent on one channel and
+//! handles it (`inbox`), feeding the pure [`Scheduler`], and carries out its
+//! outputs (`outputs`: commands to peers, piece verification); it sleeps
+//! until the scheduler's next time-out or its own housekeeping, whichever
+//! is sooner. It dials peers with back-off and runs peer exchange (`dial`).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -17,25 +18,26 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::{debug, warn, Instrument};
+use tracing::Instrument;
 
 use crate::config::SwarmConfig;
 use crate::id::Id;
 use crate::storage::Storage;
-use crate::swarm::connection::{self, ConnectionContext};
+use crate::swarm::connection::ConnectionContext;
 use crate::swarm::pieces::PeerKey;
 use crate::swarm::rate::RateLimits;
 use crate::swarm::scheduler::Scheduler;
-use crate::swarm::{PeerCommand, PeerEvent};
-use crate::wire::peer::Message;
+use crate::swarm::{PeerCommand, TorrentEvent};
 
 mod dial;
+mod inbox;
 mod outputs;
 
-use dial::{Dial, FIRST_BACKOFF};
+use dial::Dial;
 
-/// How often the scheduler ticks (rates, time-outs, choking, dialling).
-const TICK: Duration = Duration::from_millis(500);
+/// How often the coordinator dials the peers that are due, sends peer
+/// exchange and publishes progress (the scheduler says when it needs to run).
+const HOUSEKEEPING: Duration = Duration::from_millis(500);
 /// Depth of the coordinator's inbox.
 const INBOX: usize = 4096;
 
@@ -73,8 +75,8 @@ pub struct TorrentHandle {
     /// The torrent.
     pub info_hash: Id,
     /// The coordinator's inbox (incoming connections, peer addresses).
-    pub events: mpsc::Sender<PeerEvent>,
-    /// Progress, updated every tick and on completion.
+    pub events: mpsc::Sender<TorrentEvent>,
+    /// Progress, updated every half second and on completion.
     pub stats: watch::Receiver<TorrentStats>,
 }
 
@@ -135,7 +137,7 @@ pub struct Coordinator {
     /// The pure picker and choker.
     sched: Scheduler,
     /// Inbox.
-    inbox: mpsc::Receiver<PeerEvent>,
+    inbox: mpsc::Receiver<TorrentEvent>,
     /// Connected peers.
     links: HashMap<PeerKey, Link>,
     /// Addresses we know and may dial.
@@ -163,6 +165,8 @@ pub struct Coordinator {
     /// pieces a burst of HAVEs filled a fast peer's command queue, and the
     /// seed dropped it as too slow).
     pending_offers: BTreeMap<PeerKey, Vec<u32>>,
+    /// When dialling, peer exchange and progress are next due.
+    housekeeping_at: Instant,
     /// Published progress.
     stats: watch::Sender<TorrentStats>,
     /// Progress being built.
@@ -226,6 +230,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         pending_requests: HashMap::new(),
         pending_haves: Vec::new(),
         pending_offers: BTreeMap::new(),
+        housekeeping_at: now,
         stats: stats_tx,
         current,
     };
@@ -243,9 +248,13 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
 
 impl Coordinator {
     async fn run(mut self, cancel: CancellationToken) {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let timer = tokio::time::sleep_until(self.next_wake());
+        tokio::pin!(timer);
         loop {
+            let wake = self.next_wake();
+            if timer.deadline() != wake {
+                timer.as_mut().reset(wake);
+            }
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 ev = self.inbox.recv() => {
@@ -260,14 +269,7 @@ impl Coordinator {
                         }
                     }
                 }
-                _ = tick.tick() => {
-                    let now = Instant::now();
-                    self.sched.handle_tick(now.into_std());
-                    self.drain_outputs();
-                    self.dial_due(now);
-                    self.send_pex(now);
-                    self.publish();
-                }
+                () = &mut timer => self.handle_timers(Instant::now()),
             }
             self.flush_commands();
             if self.current.error.is_some() {
@@ -276,6 +278,33 @@ impl Coordinator {
             }
         }
         self.links.clear();
+    }
+
+    /// The sooner of the scheduler's next time-out and our housekeeping.
+    fn next_wake(&self) -> Instant {
+        match self.sched.poll_timeout() {
+            Some(t) => Instant::from_std(t).min(self.housekeeping_at),
+            None => self.housekeeping_at,
+        }
+    }
+
+    /// Runs what is due at `now`: the scheduler's time-out, then dialling,
+    /// peer exchange and progress. Each moves its deadline past `now`.
+    fn handle_timers(&mut self, now: Instant) {
+        if self
+            .sched
+            .poll_timeout()
+            .is_some_and(|t| t <= now.into_std())
+        {
+            self.sched.handle_timeout(now.into_std());
+            self.drain_outputs();
+        }
+        if self.housekeeping_at <= now {
+            self.housekeeping_at = now + HOUSEKEEPING;
+            self.dial_due(now);
+            self.send_pex(now);
+            self.publish();
+        }
     }
 
     fn publish(&mut self) {
@@ -287,188 +316,5 @@ impl Coordinator {
         self.current.peers_seen = self.seen.len();
         self.current.complete = self.sched.is_complete();
         self.stats.send_replace(self.current.clone());
-    }
-
-    fn handle_event(&mut self, ev: PeerEvent) {
-        let now = Instant::now().into_std();
-        match ev {
-            PeerEvent::Connected {
-                key,
-                addr,
-                peer_id,
-                outgoing,
-                commands,
-            } => self.connected(key, addr, peer_id, outgoing, commands),
-            PeerEvent::Extension { key, handshake } => {
-                let Some(link) = self.links.get_mut(&key) else {
-                    return;
-                };
-                link.pex_id = handshake.id_of("ut_pex");
-                link.ours = handshake
-                    .v
-                    .as_deref()
-                    .is_some_and(|v| v.starts_with("songswarm"));
-                if let Some(p) = handshake.p.filter(|p| *p != 0) {
-                    let listen = SocketAddr::new(link.addr.ip(), p);
-                    link.listen = Some(listen);
-                    // Do not dial a peer that is already connected to us.
-                    self.known
-                        .entry(listen)
-                        .or_insert(Dial {
-                            next: Instant::now(),
-                            backoff: FIRST_BACKOFF,
-                            active: None,
-                        })
-                        .active = Some(key);
-                }
-                if let Some(q) = handshake.reqq {
-                    self.sched.handle_peer_reqq(now, key, q);
-                }
-            }
-            PeerEvent::Message { key, message } => {
-                if !self.links.contains_key(&key) {
-                    return;
-                }
-                match message {
-                    Message::Bitfield(bits) => self.sched.handle_bitfield(now, key, &bits),
-                    Message::Have(i) => self.sched.handle_have(now, key, i),
-                    Message::Choke => self.sched.handle_peer_choke(now, key, true),
-                    Message::Unchoke => self.sched.handle_peer_choke(now, key, false),
-                    Message::Interested => self.sched.handle_peer_interest(now, key, true),
-                    Message::NotInterested => self.sched.handle_peer_interest(now, key, false),
-                    Message::Piece { index, begin, data } => {
-                        self.current.downloaded_bytes += data.len() as u64;
-                        self.sched.handle_block(now, key, index, begin, data);
-                    }
-                    _ => {}
-                }
-            }
-            PeerEvent::Uploaded { key, bytes } => {
-                self.current.uploaded_bytes += bytes;
-                self.sched.handle_uploaded(now, key, bytes);
-            }
-            PeerEvent::Pex { key: _, added } => self.add_peers(added),
-            PeerEvent::Closed { key, reason } => self.closed(key, &reason),
-            PeerEvent::Incoming { stream, handshake } => {
-                let remote = stream.peer_addr().ok();
-                if self.links.len() + self.dialled.len() >= self.config.max_peers
-                    || remote.is_some_and(|a| self.banned.contains(&a))
-                {
-                    return;
-                }
-                let key = self.new_key();
-                self.ctx.tracker.spawn(connection::accept(
-                    self.ctx.clone(),
-                    key,
-                    stream,
-                    handshake,
-                ));
-            }
-            PeerEvent::AddPeers(addrs) => {
-                self.add_peers(addrs);
-                self.dial_due(Instant::now());
-            }
-            PeerEvent::Verified(results) => {
-                self.hashing -= 1;
-                for (piece, result) in results {
-                    match result {
-                        Ok(ok) => {
-                            if ok {
-                                debug!(piece, "piece verified");
-                            } else {
-                                warn!(piece, "piece failed its hash check");
-                            }
-                            self.sched.handle_verified(now, piece, ok);
-                        }
-                        Err(e) => self.current.error = Some(e.to_string()),
-                    }
-                }
-                self.start_hashing();
-            }
-            PeerEvent::StreamWindow(w) => self.sched.handle_stream_window(now, w),
-            PeerEvent::StorageFailed(e) => {
-                // The command says so to the user; this is for the log.
-                warn!(error = %e, "stopping the torrent");
-                self.current.error = Some(e.to_string());
-            }
-        }
-        self.drain_outputs();
-    }
-
-    fn new_key(&mut self) -> PeerKey {
-        let k = self.next_key;
-        self.next_key += 1;
-        k
-    }
-
-    fn connected(
-        &mut self,
-        key: PeerKey,
-        addr: SocketAddr,
-        peer_id: [u8; 20],
-        outgoing: bool,
-        commands: mpsc::Sender<PeerCommand>,
-    ) {
-        if peer_id == self.ctx.peer_id {
-            // We dialled ourselves: forget that address for good.
-            if let Some(a) = self.dialled.get(&key) {
-                self.known.remove(a);
-            }
-            return;
-        }
-        if self.banned.contains(&addr) || self.links.len() >= self.config.max_peers {
-            return;
-        }
-        // Two connections to one peer (both dialled at once): both sides keep
-        // the one opened by the smaller peer id, so they agree which survives.
-        let initiator = |out: bool, theirs: [u8; 20]| if out { self.ctx.peer_id } else { theirs };
-        let new_init = initiator(outgoing, peer_id);
-        let dup = self
-            .links
-            .iter()
-            .find(|(_, l)| l.peer_id == peer_id)
-            .map(|(k, l)| (*k, initiator(l.outgoing, l.peer_id)));
-        if let Some((old_key, old_init)) = dup {
-            if old_init <= new_init {
-                return;
-            }
-            self.remove_link(old_key);
-        }
-        self.seen.insert(peer_id);
-        let bitfield = self.sched.bitfield_for_new_peer().map(Bytes::from);
-        if commands.try_send(PeerCommand::Start { bitfield }).is_err() {
-            return;
-        }
-        let listen = self.dialled.get(&key).copied();
-        if let Some(a) = listen {
-            if let Some(d) = self.known.get_mut(&a) {
-                d.backoff = FIRST_BACKOFF;
-            }
-        }
-        debug!(%addr, key, outgoing, "peer connected");
-        self.links.insert(
-            key,
-            Link {
-                addr,
-                peer_id,
-                outgoing,
-                commands,
-                listen,
-                pex_id: None,
-                pex_sent: HashSet::new(),
-                pex_at: None,
-                ours: false,
-            },
-        );
-        self.sched
-            .handle_peer_connected(Instant::now().into_std(), key, None);
-    }
-
-    fn remove_link(&mut self, key: PeerKey) {
-        if self.links.remove(&key).is_some() {
-            self.pending_requests.remove(&key);
-            self.pending_offers.remove(&key);
-            self.sched.handle_peer_gone(Instant::now().into_std(), key);
-        }
     }
 }

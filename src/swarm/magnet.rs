@@ -4,27 +4,25 @@
 //! One short-lived connection per peer: handshake, extension handshake,
 //! requests for every metadata piece, and the answers fed to an
 //! [`Assembler`] that accepts only bytes that hash to the info-hash. Until
-//! the metadata is known the piece count is not, so frames are read with a
-//! plain length-delimited codec and everything but extension messages is
+//! the metadata is known the piece count is not, so frames are read with
+//! [`PeerCodec::before_metadata`] and everything but extension messages is
 //! skipped.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio_util::codec::Framed;
 use tracing::debug;
 
 use crate::id::Id;
-use crate::swarm::metadata::{self, Assembler, MetadataMsg};
-use crate::wire::peer::{ExtensionHandshake, Handshake, HANDSHAKE_LEN, MAX_OTHER_FRAME};
-
-/// Message id of BEP 10 extended messages.
-const EXTENDED: u8 = 20;
+use crate::swarm::metadata::Assembler;
+use crate::wire::handshake::{self, Handshake};
+use crate::wire::metadata::{self, MetadataMsg};
+use crate::wire::peer::{ExtensionHandshake, Message, PeerCodec};
 
 /// Why no metadata could be had.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +56,7 @@ pub async fn fetch(
     }
     let mut reasons = Vec::new();
     for &addr in peers {
-        match timeout(per_peer, fetch_from(addr, info_hash, peer_id)).await {
+        match timeout(per_peer, fetch_from(addr, info_hash, peer_id, per_peer)).await {
             Ok(Ok(info)) => return Ok(info),
             Ok(Err(reason)) => reasons.push(format!("{addr}: {reason}")),
             Err(_) => reasons.push(format!("{addr}: timed out")),
@@ -71,53 +69,42 @@ pub async fn fetch(
     })
 }
 
-/// The whole exchange with one peer.
-async fn fetch_from(addr: SocketAddr, info_hash: Id, peer_id: [u8; 20]) -> Result<Vec<u8>, String> {
+/// The whole exchange with one peer (its handshake within `within`).
+async fn fetch_from(
+    addr: SocketAddr,
+    info_hash: Id,
+    peer_id: [u8; 20],
+    within: Duration,
+) -> Result<Vec<u8>, String> {
     let mut stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect: {e}"))?;
-    stream
-        .write_all(&Handshake::new(info_hash, peer_id).to_bytes())
+    let ours = Handshake::new(info_hash, peer_id);
+    let theirs = handshake::exchange(&mut stream, &ours, within)
         .await
         .map_err(|e| e.to_string())?;
-    let mut buf = [0u8; HANDSHAKE_LEN];
-    stream
-        .read_exact(&mut buf)
-        .await
-        .map_err(|e| format!("handshake: {e}"))?;
-    let theirs = Handshake::parse(&buf)
-        .map_err(|e| e.to_string())?
-        .ok_or("short handshake")?;
-    if theirs.info_hash != info_hash {
-        return Err("answered for another torrent".into());
-    }
     if !theirs.supports_extensions() {
         return Err("does not speak the extension protocol".into());
     }
-    let codec = LengthDelimitedCodec::builder()
-        .length_field_length(4)
-        .max_frame_length(MAX_OTHER_FRAME)
-        .new_codec();
-    let mut frames = Framed::new(stream, codec);
+    let mut frames = Framed::new(stream, PeerCodec::before_metadata());
     let ours = ExtensionHandshake {
         m: vec![(metadata::EXTENSION_NAME.to_string(), metadata::OUR_ID)],
         v: Some(format!("songswarm {}", env!("CARGO_PKG_VERSION"))),
         ..ExtensionHandshake::default()
     };
     frames
-        .send(extended(0, &ours.to_bytes()))
+        .send(extended(0, ours.to_bytes()))
         .await
         .map_err(|e| e.to_string())?;
     let mut assembler: Option<Assembler> = None;
     while let Some(frame) = frames.next().await {
         let frame = frame.map_err(|e| format!("frame: {e}"))?;
         // Keep-alives and every non-extended message are of no use here.
-        if frame.len() < 2 || frame[0] != EXTENDED {
+        let Message::Extended { id: ext, payload } = frame else {
             continue;
-        }
-        let (ext, payload) = (frame[1], &frame[2..]);
+        };
         if ext == 0 {
-            let hs = ExtensionHandshake::parse(payload).map_err(|e| e.to_string())?;
+            let hs = ExtensionHandshake::parse(&payload).map_err(|e| e.to_string())?;
             let their_id = hs
                 .id_of(metadata::EXTENSION_NAME)
                 .ok_or("does not offer ut_metadata")?;
@@ -126,17 +113,17 @@ async fn fetch_from(addr: SocketAddr, info_hash: Id, peer_id: [u8; 20]) -> Resul
             for piece in 0..metadata::piece_count(size) {
                 let request = MetadataMsg::Request { piece }.encode();
                 frames
-                    .feed(extended(their_id, &request))
+                    .feed(extended(their_id, Bytes::from(request)))
                     .await
                     .map_err(|e| e.to_string())?;
             }
-            SinkExt::<Bytes>::flush(&mut frames)
+            SinkExt::<Message>::flush(&mut frames)
                 .await
                 .map_err(|e| e.to_string())?;
             assembler = Some(asm);
         } else if ext == metadata::OUR_ID {
             let asm = assembler.as_mut().ok_or("metadata before handshake")?;
-            match MetadataMsg::decode(payload).map_err(|e| e.to_string())? {
+            match MetadataMsg::decode(&payload).map_err(|e| e.to_string())? {
                 MetadataMsg::Data {
                     piece,
                     total_size,
@@ -159,11 +146,7 @@ async fn fetch_from(addr: SocketAddr, info_hash: Id, peer_id: [u8; 20]) -> Resul
     Err("closed the connection".into())
 }
 
-/// An extended message body (id 20, then the extension id), unframed.
-fn extended(ext: u8, payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(2 + payload.len());
-    out.put_u8(EXTENDED);
-    out.put_u8(ext);
-    out.put_slice(payload);
-    out.freeze()
+/// A BEP 10 extended message under extension id `ext`.
+fn extended(ext: u8, payload: Bytes) -> Message {
+    Message::Extended { id: ext, payload }
 }

@@ -2,9 +2,10 @@
 //!
 //! `pieces` and `scheduler` are pure. `coordinator` is the one task per
 //! torrent that owns the download state; `connection` is the one task per
-//! peer. They talk only through the messages below: connections publish
-//! [`PeerEvent`]s on the torrent's one channel, the coordinator answers with
-//! [`PeerCommand`]s on each peer's own channel.
+//! peer. They talk only through the messages below: connections (and the
+//! listener, the ring and hashing jobs) send [`TorrentEvent`]s to the
+//! torrent's one inbox, the coordinator answers with [`PeerCommand`]s on each
+//! peer's own channel.
 
 pub mod connection;
 pub mod coordinator;
@@ -24,9 +25,11 @@ use crate::storage::StorageError;
 use crate::wire::peer::{BlockRef, ExtensionHandshake, Handshake, Message};
 use pieces::PeerKey;
 
-/// Inputs of a torrent's coordinator.
+/// The inbox of a torrent's coordinator: what its peer connections report,
+/// and what the rest of the process hands it (incoming connections from the
+/// listener, peer addresses, hashing results).
 #[derive(Debug)]
-pub enum PeerEvent {
+pub enum TorrentEvent {
     /// A connection finished its handshake; `commands` reaches its writer.
     Connected {
         /// The connection's key (chosen by the coordinator when it spawned it).
@@ -88,8 +91,6 @@ pub enum PeerEvent {
     /// A hashing job finished: per piece (index), whether it matched and
     /// was written, or the write error.
     Verified(Vec<(u32, Result<bool, StorageError>)>),
-    /// Play position for streaming: fetch these pieces first (None: off).
-    StreamWindow(Option<(u32, u32)>),
     /// Verified data could not be read back to upload it: the torrent stops.
     StorageFailed(StorageError),
 }

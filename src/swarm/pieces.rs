@@ -9,77 +9,10 @@
 
 use bytes::Bytes;
 
-use crate::wire::peer::{BlockRef, BLOCK_SIZE};
+use crate::geometry::{bitfield_len, bitfield_set, BlockRef, Geometry, BLOCK_SIZE};
 
 /// Identifies one peer connection inside a torrent.
 pub type PeerKey = u64;
-
-/// The piece layout of a torrent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Geometry {
-    /// Nominal piece length in bytes.
-    pub piece_length: u64,
-    /// Total bytes of the torrent.
-    pub total_length: u64,
-    /// Number of pieces.
-    pub piece_count: u32,
-}
-
-impl Geometry {
-    /// The layout of `total_length` bytes cut into `piece_length` pieces.
-    pub fn new(piece_length: u64, total_length: u64) -> Geometry {
-        let piece_count = total_length.div_ceil(piece_length.max(1)) as u32;
-        Geometry {
-            piece_length,
-            total_length,
-            piece_count,
-        }
-    }
-
-    /// Length of piece `index` (the last one may be shorter).
-    pub fn piece_len(&self, index: u32) -> u32 {
-        let start = u64::from(index) * self.piece_length;
-        (self.total_length.saturating_sub(start)).min(self.piece_length) as u32
-    }
-
-    /// Byte offset of piece `index` in the torrent's byte stream.
-    pub fn piece_offset(&self, index: u32) -> u64 {
-        u64::from(index) * self.piece_length
-    }
-
-    /// Number of 16 KiB blocks of piece `index`.
-    pub fn block_count(&self, index: u32) -> u32 {
-        self.piece_len(index).div_ceil(BLOCK_SIZE)
-    }
-
-    /// Block number `block` of piece `index`.
-    pub fn block(&self, index: u32, block: u32) -> BlockRef {
-        let begin = block * BLOCK_SIZE;
-        let length = (self.piece_len(index) - begin).min(BLOCK_SIZE);
-        BlockRef {
-            index,
-            begin,
-            length,
-        }
-    }
-
-    /// True when `r` names an exact block boundary of an existing piece.
-    pub fn is_valid_block(&self, r: &BlockRef) -> bool {
-        r.index < self.piece_count
-            && r.begin.is_multiple_of(BLOCK_SIZE)
-            && r.begin < self.piece_len(r.index)
-            && *r == self.block(r.index, r.begin / BLOCK_SIZE)
-    }
-
-    /// True when `r` lies inside piece `r.index` and is at most one block
-    /// long: what we serve (other clients may request unaligned ranges).
-    pub fn is_servable(&self, r: &BlockRef) -> bool {
-        r.index < self.piece_count
-            && r.length > 0
-            && r.length <= BLOCK_SIZE
-            && u64::from(r.begin) + u64::from(r.length) <= u64::from(self.piece_len(r.index))
-    }
-}
 
 /// One block of a partial piece.
 #[derive(Clone, Debug)]
@@ -226,10 +159,10 @@ impl Pieces {
 
     /// The have-bitfield, high bit first.
     pub fn bitfield(&self) -> Vec<u8> {
-        let mut bits = vec![0u8; (self.count() as usize).div_ceil(8)];
+        let mut bits = vec![0u8; bitfield_len(self.count())];
         for (i, s) in self.states.iter().enumerate() {
             if matches!(s, PieceState::Have) {
-                bits[i / 8] |= 0x80 >> (i % 8);
+                bitfield_set(&mut bits, i as u32);
             }
         }
         bits

@@ -1,22 +1,25 @@
-//! BitTorrent peer wire messages (BEP 3) and the BEP 10 extension handshake,
-//! with a `tokio_util` codec.
+//! BitTorrent peer wire messages (BEP 3), with a `tokio_util` codec.
 //!
-//! The handshake is a fixed 68-byte record read once per connection
-//! ([`Handshake`]); everything after it is a length-prefixed frame
-//! ([`PeerCodec`]). Piece payloads are `Bytes` slices of the read buffer, so a
+//! The handshake is a fixed 68-byte record exchanged once per connection
+//! ([`crate::wire::handshake`]); everything after it is a length-prefixed
+//! frame ([`PeerCodec`]). Piece payloads are `Bytes` slices of the read buffer, so a
 //! block travels from the socket to the disk writer without a copy.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use crate::id::Id;
+use crate::geometry::bitfield_len;
 
-/// The protocol string of the handshake.
-pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
-/// Length of the handshake record in bytes.
-pub const HANDSHAKE_LEN: usize = 68;
-/// The block size every request uses (the last block of a piece may be shorter).
-pub const BLOCK_SIZE: u32 = 16 * 1024;
+/// Blocks are named and sized by the piece geometry; re-exported because
+/// `request`, `cancel` and `piece` messages carry them.
+pub use crate::geometry::{bitfield_has, BlockRef, BLOCK_SIZE};
+/// The extension protocol's messages (BEP 10, BEP 11), re-exported beside
+/// the frames that carry them.
+pub use crate::wire::extension::{encode_pex, parse_pex, ExtensionHandshake, UT_PEX_ID};
+/// The handshake that opens every connection, re-exported beside the
+/// messages that follow it.
+pub use crate::wire::handshake::{Handshake, HANDSHAKE_LEN, PROTOCOL};
+
 /// Largest frame of any kind other than `piece` and `bitfield` (extension
 /// messages such as metadata pieces are 16 KiB plus a small dictionary).
 pub const MAX_OTHER_FRAME: usize = 64 * 1024;
@@ -24,8 +27,6 @@ pub const MAX_OTHER_FRAME: usize = 64 * 1024;
 const READ_ROOM: usize = 256 * 1024;
 /// Below this much spare room the decoder makes `READ_ROOM` again.
 const MIN_READ_ROOM: usize = 32 * 1024;
-/// Our extension message id for `ut_pex` in the `m` dictionary we send.
-pub const UT_PEX_ID: u8 = 1;
 
 /// Errors of the peer wire codec. Any of them closes the connection.
 #[derive(Debug, thiserror::Error)]
@@ -39,88 +40,6 @@ pub enum PeerWireError {
     /// A frame's body does not have the size its message id requires.
     #[error("message id {id} with a body of {len} bytes is malformed")]
     BadLength { id: u8, len: usize },
-    /// The handshake does not start with the BitTorrent protocol string.
-    #[error("not a BitTorrent handshake")]
-    BadHandshake,
-    /// The extension handshake is not a bencoded dictionary.
-    #[error("malformed extension handshake: {0}")]
-    BadExtension(String),
-}
-
-/// The 68-byte opening record of every connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Handshake {
-    /// The 8 reserved bytes (bit 0x10 of byte 5 announces BEP 10).
-    pub reserved: [u8; 8],
-    /// The torrent this connection is about.
-    pub info_hash: Id,
-    /// The sender's peer id.
-    pub peer_id: [u8; 20],
-}
-
-impl Handshake {
-    /// Our handshake for `info_hash`, with the extension protocol bit set.
-    pub fn new(info_hash: Id, peer_id: [u8; 20]) -> Handshake {
-        let mut reserved = [0u8; 8];
-        reserved[5] |= 0x10;
-        Handshake {
-            reserved,
-            info_hash,
-            peer_id,
-        }
-    }
-
-    /// True when the sender supports the BEP 10 extension protocol.
-    pub fn supports_extensions(&self) -> bool {
-        self.reserved[5] & 0x10 != 0
-    }
-
-    /// The record as sent on the wire.
-    pub fn to_bytes(&self) -> [u8; HANDSHAKE_LEN] {
-        let mut out = [0u8; HANDSHAKE_LEN];
-        out[0] = 19;
-        out[1..20].copy_from_slice(PROTOCOL);
-        out[20..28].copy_from_slice(&self.reserved);
-        out[28..48].copy_from_slice(&self.info_hash.0);
-        out[48..68].copy_from_slice(&self.peer_id);
-        out
-    }
-
-    /// Parses a handshake; `Ok(None)` when fewer than 68 bytes are there.
-    pub fn parse(buf: &[u8]) -> Result<Option<Handshake>, PeerWireError> {
-        if !buf.is_empty() && buf[0] != 19 {
-            return Err(PeerWireError::BadHandshake);
-        }
-        let prefix = buf.len().min(20);
-        if prefix > 1 && buf[1..prefix] != PROTOCOL[..prefix - 1] {
-            return Err(PeerWireError::BadHandshake);
-        }
-        if buf.len() < HANDSHAKE_LEN {
-            return Ok(None);
-        }
-        let mut reserved = [0u8; 8];
-        reserved.copy_from_slice(&buf[20..28]);
-        let mut hash = [0u8; 20];
-        hash.copy_from_slice(&buf[28..48]);
-        let mut peer_id = [0u8; 20];
-        peer_id.copy_from_slice(&buf[48..68]);
-        Ok(Some(Handshake {
-            reserved,
-            info_hash: Id(hash),
-            peer_id,
-        }))
-    }
-}
-
-/// One block of one piece: what `request` and `cancel` name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BlockRef {
-    /// Piece index.
-    pub index: u32,
-    /// Byte offset inside the piece.
-    pub begin: u32,
-    /// Length in bytes (≤ 16 KiB).
-    pub length: u32,
 }
 
 /// One message after the handshake.
@@ -172,23 +91,30 @@ pub enum Message {
 /// Length-prefixed frame codec for one connection.
 #[derive(Clone, Debug)]
 pub struct PeerCodec {
-    /// Bytes of a bitfield for this torrent (ceil(pieces / 8)).
-    bitfield_len: usize,
+    /// Bytes of a bitfield for this torrent (ceil(pieces / 8)); None while
+    /// the piece count is not known (fetching the metadata).
+    bitfield_len: Option<usize>,
 }
 
 impl PeerCodec {
     /// A codec for a torrent with `piece_count` pieces.
     pub fn new(piece_count: u32) -> PeerCodec {
         PeerCodec {
-            bitfield_len: (piece_count as usize).div_ceil(8),
+            bitfield_len: Some(bitfield_len(piece_count)),
         }
+    }
+
+    /// A codec for a torrent whose metadata (so piece count) is not known
+    /// yet: a bitfield of any length up to [`MAX_OTHER_FRAME`] is accepted.
+    pub fn before_metadata() -> PeerCodec {
+        PeerCodec { bitfield_len: None }
     }
 
     /// Largest frame body (after the 4-byte length) accepted for message `id`.
     fn max_body(&self, id: u8) -> usize {
-        match id {
-            5 => 1 + self.bitfield_len,
-            7 => 9 + BLOCK_SIZE as usize,
+        match (id, self.bitfield_len) {
+            (5, Some(len)) => 1 + len,
+            (7, _) => 9 + BLOCK_SIZE as usize,
             _ => MAX_OTHER_FRAME,
         }
     }
@@ -268,7 +194,9 @@ impl Decoder for PeerCodec {
                 Message::Have(src.get_u32())
             }
             5 => {
-                fixed(self.bitfield_len)?;
+                if let Some(len) = self.bitfield_len {
+                    fixed(len)?;
+                }
                 Message::Bitfield(src.split_to(body_len).freeze())
             }
             6 | 8 => {
@@ -390,169 +318,4 @@ pub fn encode_message(msg: &Message, dst: &mut BytesMut) {
         }
         Message::Unknown { id } => header(dst, 1, *id),
     }
-}
-
-/// The BEP 10 extension handshake (extended message id 0).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ExtensionHandshake {
-    /// Extension name → the id the sender wants to receive it under (0 = off).
-    pub m: Vec<(String, u8)>,
-    /// Client name and version.
-    pub v: Option<String>,
-    /// The sender's listen port (lets us dial an incoming peer back later).
-    pub p: Option<u16>,
-    /// How many outstanding requests the sender queues.
-    pub reqq: Option<u32>,
-    /// Size of the sender's `info` dictionary (BEP 9), when it has it.
-    pub metadata_size: Option<u64>,
-}
-
-impl ExtensionHandshake {
-    /// Ours: advertises `ut_pex`, `ut_metadata` with the size of our `info`
-    /// dictionary when we serve it, our client name, listen port and queue depth.
-    pub fn ours(
-        listen_port: Option<u16>,
-        reqq: u32,
-        metadata_size: Option<u64>,
-    ) -> ExtensionHandshake {
-        let mut m = vec![("ut_pex".to_string(), UT_PEX_ID)];
-        if metadata_size.is_some() {
-            m.push((
-                crate::swarm::metadata::EXTENSION_NAME.to_string(),
-                crate::swarm::metadata::OUR_ID,
-            ));
-        }
-        ExtensionHandshake {
-            m,
-            v: Some(format!("songswarm {}", env!("CARGO_PKG_VERSION"))),
-            p: listen_port,
-            reqq: Some(reqq),
-            metadata_size,
-        }
-    }
-
-    /// The id the peer wants extension `name` sent under, if it speaks it.
-    pub fn id_of(&self, name: &str) -> Option<u8> {
-        self.m
-            .iter()
-            .find(|(n, id)| n == name && *id != 0)
-            .map(|(_, id)| *id)
-    }
-
-    /// Bencodes the dictionary.
-    pub fn to_bytes(&self) -> Bytes {
-        let mut enc = bendy::encoding::Encoder::new();
-        let mut m = self.m.clone();
-        m.sort();
-        let result = enc.emit_dict(|mut d| {
-            d.emit_pair_with(b"m", |e| {
-                e.emit_dict(|mut md| {
-                    for (name, id) in &m {
-                        md.emit_pair(name.as_bytes(), u64::from(*id))?;
-                    }
-                    Ok(())
-                })
-            })?;
-            if let Some(size) = self.metadata_size {
-                d.emit_pair(b"metadata_size", size)?;
-            }
-            if let Some(p) = self.p {
-                d.emit_pair(b"p", u64::from(p))?;
-            }
-            if let Some(q) = self.reqq {
-                d.emit_pair(b"reqq", u64::from(q))?;
-            }
-            if let Some(v) = &self.v {
-                d.emit_pair(b"v", v.as_str())?;
-            }
-            Ok(())
-        });
-        // Keys are emitted in sorted order and every value is complete, so
-        // encoding cannot fail; an empty dict is a safe fallback regardless.
-        match result.and_then(|_| enc.get_output()) {
-            Ok(bytes) => Bytes::from(bytes),
-            Err(_) => Bytes::from_static(b"de"),
-        }
-    }
-
-    /// Parses the dictionary; unknown keys and ill-typed values are skipped.
-    pub fn parse(payload: &[u8]) -> Result<ExtensionHandshake, PeerWireError> {
-        use bendy::decoding::{Decoder as BDecoder, Object};
-        let err = |e: bendy::decoding::Error| PeerWireError::BadExtension(e.to_string());
-        let mut dec = BDecoder::new(payload).with_max_depth(8);
-        let mut out = ExtensionHandshake::default();
-        let Some(Object::Dict(mut dict)) = dec.next_object().map_err(err)? else {
-            return Err(PeerWireError::BadExtension("not a dictionary".into()));
-        };
-        while let Some((key, value)) = dict.next_pair().map_err(err)? {
-            match (key, value) {
-                (b"m", Object::Dict(mut m)) => {
-                    while let Some((name, id)) = m.next_pair().map_err(err)? {
-                        if let Object::Integer(n) = id {
-                            if let (Ok(name), Ok(n)) = (std::str::from_utf8(name), n.parse::<u8>())
-                            {
-                                out.m.push((name.to_string(), n));
-                            }
-                        }
-                    }
-                }
-                (b"metadata_size", Object::Integer(n)) => out.metadata_size = n.parse().ok(),
-                (b"p", Object::Integer(n)) => out.p = n.parse().ok(),
-                (b"reqq", Object::Integer(n)) => out.reqq = n.parse().ok(),
-                (b"v", Object::Bytes(v)) => out.v = Some(String::from_utf8_lossy(v).into_owned()),
-                _ => {}
-            }
-        }
-        Ok(out)
-    }
-}
-
-/// True when bit `index` (high bit of byte 0 first) is set in `bits`.
-pub fn bitfield_has(bits: &[u8], index: u32) -> bool {
-    let byte = (index / 8) as usize;
-    byte < bits.len() && bits[byte] & (0x80 >> (index % 8)) != 0
-}
-
-/// Encodes a BEP 11 `ut_pex` message body listing `added` (IPv4 only; the
-/// compact format of IPv6 peers goes in `added6`, which we do not send).
-pub fn encode_pex(added: &[std::net::SocketAddr]) -> Bytes {
-    let mut compact = Vec::with_capacity(added.len() * 6);
-    for addr in added {
-        if let std::net::SocketAddr::V4(v4) = addr {
-            compact.extend_from_slice(&v4.ip().octets());
-            compact.extend_from_slice(&v4.port().to_be_bytes());
-        }
-    }
-    let flags = vec![0u8; compact.len() / 6];
-    let mut enc = bendy::encoding::Encoder::new();
-    let result = enc.emit_dict(|mut d| {
-        d.emit_pair_with(b"added", |e| e.emit_bytes(&compact))?;
-        d.emit_pair_with(b"added.f", |e| e.emit_bytes(&flags))?;
-        d.emit_pair_with(b"dropped", |e| e.emit_bytes(&[]))
-    });
-    match result.and_then(|_| enc.get_output()) {
-        Ok(bytes) => Bytes::from(bytes),
-        Err(_) => Bytes::from_static(b"de"),
-    }
-}
-
-/// Parses the `added` list of a BEP 11 `ut_pex` message (IPv4 compact form).
-pub fn parse_pex(payload: &[u8]) -> Result<Vec<std::net::SocketAddr>, PeerWireError> {
-    use bendy::decoding::{Decoder as BDecoder, Object};
-    let err = |e: bendy::decoding::Error| PeerWireError::BadExtension(e.to_string());
-    let mut dec = BDecoder::new(payload).with_max_depth(4);
-    let Some(Object::Dict(mut dict)) = dec.next_object().map_err(err)? else {
-        return Err(PeerWireError::BadExtension("pex: not a dictionary".into()));
-    };
-    let mut out = Vec::new();
-    while let Some((key, value)) = dict.next_pair().map_err(err)? {
-        if let (b"added", Object::Bytes(compact)) = (key, value) {
-            for c in compact.chunks_exact(6) {
-                let ip = std::net::Ipv4Addr::new(c[0], c[1], c[2], c[3]);
-                let port = u16::from_be_bytes([c[4], c[5]]);
-                out.push(std::net::SocketAddr::from((ip, port)));
-            }
-        }
-    }
-    Ok(out)
 }

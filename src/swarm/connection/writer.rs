@@ -15,9 +15,9 @@ use tokio_util::sync::CancellationToken;
 use super::outbox::Outbox;
 use super::{ConnectionContext, REQUEST_QUEUE};
 use crate::storage::{Storage, StorageError};
-use crate::swarm::metadata::{self, MetadataMsg};
 use crate::swarm::pieces::PeerKey;
-use crate::swarm::{PeerCommand, PeerEvent};
+use crate::swarm::{PeerCommand, TorrentEvent};
+use crate::wire::metadata::{self, MetadataMsg};
 use crate::wire::peer::{encode_pex, BlockRef, ExtensionHandshake, Message};
 
 /// We send a keep-alive after this long without writing.
@@ -145,7 +145,7 @@ impl Writer {
         };
         if let Some(bits) = bitfield {
             for i in 0..self.have.len() {
-                self.have[i] = crate::wire::peer::bitfield_has(&bits, i as u32);
+                self.have[i] = crate::geometry::bitfield_has(&bits, i as u32);
             }
             self.feed(Message::Bitfield(bits)).await?;
         }
@@ -255,7 +255,7 @@ impl Writer {
 
     fn report(&mut self) {
         if self.unreported > 0 {
-            let ev = PeerEvent::Uploaded {
+            let ev = TorrentEvent::Uploaded {
                 key: self.key,
                 bytes: self.unreported,
             };
@@ -396,7 +396,7 @@ impl Writer {
             Err(e) => {
                 // Not this peer's fault: the torrent's data is gone bad.
                 let why = e.to_string();
-                let _ = self.ctx.events.send(PeerEvent::StorageFailed(e)).await;
+                let _ = self.ctx.events.send(TorrentEvent::StorageFailed(e)).await;
                 return Err(why);
             }
         };

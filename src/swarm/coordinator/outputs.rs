@@ -9,7 +9,7 @@ use super::Coordinator;
 use crate::piece_hash::LANES;
 use crate::swarm::pieces::PeerKey;
 use crate::swarm::scheduler::Output;
-use crate::swarm::{PeerCommand, PeerEvent};
+use crate::swarm::{PeerCommand, TorrentEvent};
 use crate::wire::peer::Message;
 
 /// Most hashing jobs one torrent runs at once. Each also writes its pieces:
@@ -167,7 +167,7 @@ impl Coordinator {
                         pieces.iter().map(|_| failed()).collect()
                     });
                 let results = pieces.into_iter().zip(results).collect();
-                let _ = events.send(PeerEvent::Verified(results)).await;
+                let _ = events.send(TorrentEvent::Verified(results)).await;
             });
         }
     }

@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
+use crate::geometry::BlockRef;
 use crate::swarm::pieces::PeerKey;
-use crate::wire::peer::BlockRef;
 
 /// An action for the coordinator to carry out.
 #[derive(Debug)]

@@ -1,159 +1,339 @@
-//! Piece picking: which blocks to request from a peer, and how many.
+//! The leech picker: which blocks to request from whom, how many at once,
+//! and whom to blame when a piece fails its hash check.
+//!
+//! Pieces in progress are finished first (bounded memory, early HAVEs),
+//! then rarest-first with random ties; in endgame (nothing left
+//! unrequested) a block may be asked of a second peer and the loser is
+//! cancelled. Each peer gets about `pipeline_seconds` of its measured rate
+//! in flight. The picker owns the piece bookkeeping ([`Pieces`]) and, per
+//! peer, what we asked of it. Choosing blocks is in `pick`, what a hash
+//! check's result does (interest, strikes, bans) in `verdict`.
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
-use super::{BlockRef, BlockState, Output, PeerKey, PeerState, PieceState, Scheduler, BLOCK_SIZE};
+use bytes::Bytes;
 
-impl Scheduler {
-    /// Most pieces that may wait for their hash check at once: the byte
-    /// budget in whole pieces, at least one.
-    pub(super) fn verify_limit(&self) -> usize {
-        let piece = self.pieces.geometry().piece_length.max(1);
-        (self.cfg.max_verifying_bytes / piece).max(1) as usize
-    }
+use super::output::Output;
+use super::peers::{Availability, Peer};
+use crate::config::SwarmConfig;
+use crate::geometry::{BlockRef, Geometry, BLOCK_SIZE};
+use crate::swarm::pieces::{BlockOutcome, BlockState, PeerKey, PieceState, Pieces};
 
-    pub(super) fn fill_all(&mut self, now: Instant) {
-        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-        for key in keys {
-            self.fill(now, key);
+mod pick;
+mod verdict;
+
+/// What the picker keeps about one peer.
+#[derive(Debug)]
+struct Requests {
+    /// Pieces the peer has that we have not verified (pieces being
+    /// hash-checked included): we are interested while this is above zero.
+    interesting: u32,
+    /// We told it we are interested.
+    am_interested: bool,
+    /// Our requests to it, with when they were sent, oldest first (blocks
+    /// mostly arrive in that order: removing the front must not shift the
+    /// rest, up to `max_pipeline` entries, once per block).
+    inflight: VecDeque<(BlockRef, Instant)>,
+    /// It let a request time out; keep one request in flight until it delivers.
+    snubbed: bool,
+    /// Pipeline while its rate is not measured yet (grows per block received).
+    slow_start: usize,
+    /// Most outstanding requests it accepts (its BEP 10 `reqq`).
+    reqq: usize,
+    /// Hash failures of pieces it contributed to.
+    strikes: u32,
+}
+
+/// The leech picker of one torrent.
+#[derive(Debug)]
+pub(super) struct Picker {
+    /// Tunables (pipeline sizes, request time-out, verification budget).
+    cfg: SwarmConfig,
+    /// Per-piece state (the single source of truth for what we have).
+    pieces: Pieces,
+    /// Exactly the missing pieces (none of their blocks asked for), rarest
+    /// first: (holders, random rank, piece). A new piece is the first one
+    /// here the peer has, not the result of a scan of every piece.
+    rarest: BTreeSet<(u32, u32, u32)>,
+    /// Pieces currently `Partial`, oldest first.
+    partials: Vec<u32>,
+    /// Contributors of pieces being verified (blamed on failure).
+    verifying: HashMap<u32, Vec<PeerKey>>,
+    /// Streaming window: (first piece, number of pieces) fetched before others.
+    window: Option<(u32, u32)>,
+    /// Peers banned for corrupt data (their blocks are never trusted).
+    banned: HashSet<PeerKey>,
+    /// Per connected peer: what we asked of it.
+    peers: BTreeMap<PeerKey, Requests>,
+}
+
+/// Piece `i`'s place in `rarest`.
+fn rarity(avail: &Availability, i: u32) -> (u32, u32, u32) {
+    (avail.holders(i), avail.rank(i), i)
+}
+
+impl Picker {
+    /// A picker for `geometry` with every piece missing.
+    pub(super) fn new(geometry: Geometry, cfg: &SwarmConfig, avail: &Availability) -> Picker {
+        Picker {
+            cfg: cfg.clone(),
+            pieces: Pieces::new(geometry),
+            rarest: (0..avail.len()).map(|i| rarity(avail, i)).collect(),
+            partials: Vec::new(),
+            verifying: HashMap::new(),
+            window: None,
+            banned: HashSet::new(),
+            peers: BTreeMap::new(),
         }
     }
 
-    /// Requests as many blocks from `peer` as its pipeline allows.
-    pub(super) fn fill(&mut self, now: Instant, peer: PeerKey) {
-        if self.completed {
-            return;
+    /// Piece bookkeeping (read-only).
+    pub(super) fn pieces(&self) -> &Pieces {
+        &self.pieces
+    }
+
+    /// Marks a piece as already verified on disk (resume, or seeding).
+    pub(super) fn set_have(&mut self, piece: u32, avail: &Availability) {
+        self.rarest.remove(&rarity(avail, piece));
+        self.pieces.set_have(piece);
+    }
+
+    /// Sets (or clears) the streaming window.
+    pub(super) fn set_window(&mut self, window: Option<(u32, u32)>) {
+        self.window = window;
+    }
+
+    /// A peer connected; `reqq` is its advertised queue depth, if known.
+    pub(super) fn add_peer(&mut self, peer: PeerKey, reqq: Option<u32>) {
+        let reqq = reqq
+            .map(|q| q.max(1) as usize)
+            .unwrap_or(self.cfg.max_pipeline);
+        self.peers.insert(
+            peer,
+            Requests {
+                interesting: 0,
+                am_interested: false,
+                inflight: VecDeque::new(),
+                snubbed: false,
+                slow_start: self.cfg.initial_pipeline,
+                reqq,
+                strikes: 0,
+            },
+        );
+    }
+
+    /// The peer told us its queue depth after connecting.
+    pub(super) fn set_reqq(&mut self, peer: PeerKey, reqq: u32) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.reqq = reqq.max(1) as usize;
         }
-        let Some(p) = self.peers.get(&peer) else {
+    }
+
+    /// The peer is gone: its requests go back to the pool, and a suspect
+    /// piece it alone was allowed to fetch is free for others.
+    pub(super) fn remove_peer(&mut self, peer: PeerKey, avail: &Availability) {
+        let Some(p) = self.peers.remove(&peer) else {
             return;
         };
-        if p.peer_choking || !p.am_interested {
+        for (r, _) in &p.inflight {
+            self.release(r, avail);
+        }
+        for &i in &self.partials {
+            if let Some(part) = self.pieces.partial_mut(i) {
+                if part.exclusive == Some(peer) {
+                    part.exclusive = None;
+                }
+            }
+        }
+    }
+
+    /// Piece `i` had `before` holders and now has what `avail` says.
+    pub(super) fn holders_changed(&mut self, i: u32, before: u32, avail: &Availability) {
+        if self.rarest.remove(&(before, avail.rank(i), i)) {
+            self.rarest.insert(rarity(avail, i));
+        }
+    }
+
+    /// The peer's have-set was replaced by `have`: recounts what it has that
+    /// we want. Pieces being hash-checked still count: only a good hash
+    /// removes a piece from every peer's count (see `piece_verified`).
+    pub(super) fn count_interest(&mut self, peer: PeerKey, have: &[bool]) {
+        let Some(p) = self.peers.get_mut(&peer) else {
             return;
+        };
+        let pieces = &self.pieces;
+        p.interesting = have
+            .iter()
+            .enumerate()
+            .filter(|(i, h)| **h && !pieces.has(*i as u32))
+            .count() as u32;
+    }
+
+    /// The peer now has `piece` as well.
+    pub(super) fn peer_has(&mut self, peer: PeerKey, piece: u32) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            if !self.pieces.has(piece) {
+                p.interesting += 1;
+            }
         }
-        let target = self.pipeline_target(p);
-        let mut batch = Vec::new();
-        while self.peers[&peer].inflight.len() < target {
-            let Some(r) = self.pick_block(peer) else {
-                break;
-            };
-            self.pieces.mark_requested(&r);
-            self.peers
-                .get_mut(&peer)
-                .expect("checked above")
-                .inflight
-                .push_back((r, now));
-            batch.push(r);
-        }
-        if !batch.is_empty() {
-            self.outputs.push_back(Output::Request {
+    }
+
+    /// Tells the peer whether we are interested, if that changed.
+    pub(super) fn update_interest(&mut self, peer: PeerKey, out: &mut VecDeque<Output>) {
+        let complete = self.pieces.is_complete();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let want = p.interesting > 0 && !complete;
+        if want != p.am_interested {
+            p.am_interested = want;
+            out.push_back(Output::Interest {
                 peer,
-                blocks: batch,
+                interested: want,
             });
         }
     }
 
-    pub(super) fn pipeline_target(&self, p: &PeerState) -> usize {
-        if p.snubbed {
-            return 1;
-        }
-        let by_rate = if p.down.measured {
-            (p.down.rate * self.cfg.pipeline_seconds / f64::from(BLOCK_SIZE)).ceil() as usize
-        } else {
-            p.slow_start
+    /// The peer choked us: BEP 3 says every pending request is discarded.
+    pub(super) fn choked_by(&mut self, peer: PeerKey, avail: &Availability) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
         };
-        by_rate
-            .clamp(self.cfg.min_pipeline, self.cfg.max_pipeline)
-            .min(p.reqq)
+        for (r, _) in std::mem::take(&mut p.inflight) {
+            self.release(&r, avail);
+        }
     }
 
-    /// The next block to ask `peer` for, or None.
-    pub(super) fn pick_block(&mut self, peer: PeerKey) -> Option<BlockRef> {
-        // 1. The streaming window, in play order.
-        if let Some((start, len)) = self.window {
-            let end = start.saturating_add(len).min(self.pieces.count());
-            for i in start..end {
-                if self.peers[&peer].have[i as usize] && self.pieces.wants(i) {
-                    if let Some(r) = self.free_block_in(peer, i) {
-                        return Some(r);
-                    }
-                }
+    /// A block arrived from the peer (`view` is what we know of it).
+    pub(super) fn handle_block(
+        &mut self,
+        peer: PeerKey,
+        view: &Peer,
+        r: BlockRef,
+        data: Bytes,
+        out: &mut VecDeque<Output>,
+    ) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if !view.down.measured {
+            // Slow start: one more request per block delivered, so the window
+            // doubles every round trip until the rate is measured.
+            p.slow_start += 1;
+        }
+        if let Some(pos) = p.inflight.iter().position(|(b, _)| *b == r) {
+            p.inflight.remove(pos);
+            p.snubbed = false;
+        }
+        match self.pieces.receive(peer, &r, data) {
+            BlockOutcome::Unexpected | BlockOutcome::Duplicate => {}
+            BlockOutcome::Stored => self.cancel_others(peer, &r, out),
+            BlockOutcome::Complete {
+                blocks,
+                contributors,
+            } => {
+                self.cancel_others(peer, &r, out);
+                self.verifying.insert(r.index, contributors);
+                self.partials.retain(|i| *i != r.index);
+                out.push_back(Output::Verify {
+                    piece: r.index,
+                    blocks,
+                });
             }
         }
-        // 2. Pieces already in progress, oldest first.
-        for idx in 0..self.partials.len() {
-            let i = self.partials[idx];
-            if self.peers[&peer].have[i as usize] {
-                if let Some(r) = self.free_block_in(peer, i) {
-                    return Some(r);
-                }
-            }
-        }
-        // 3. A new piece: rarest first, random ties.
-        let p = &self.peers[&peer];
-        let mut best = None;
-        // Pieces waiting for their hash check hold memory: start no new one
-        // while too many wait.
-        if self.verifying.len() < self.verify_limit() {
-            // The peer's own pieces have at least one holder: the pieces
-            // nobody has (all of them but the few on offer, from a
-            // super-seed) are not looked at.
-            best = self
-                .rarest
-                .range((1, 0, 0)..)
-                .map(|k| k.2)
-                .find(|&i| p.have[i as usize]);
-        }
-        if let Some(i) = best {
-            self.partials.push(i);
-            return self.free_block_in(peer, i);
-        }
-        // 4. Endgame: a block someone else was asked for, if it has one asker.
-        if self.pieces.missing_count() == 0 {
-            let p = &self.peers[&peer];
-            for &i in &self.partials {
-                if !p.have[i as usize] {
-                    continue;
-                }
-                let Some(part) = self.pieces.partial(i) else {
-                    continue;
-                };
-                if part.exclusive.is_some_and(|k| k != peer) {
-                    continue;
-                }
-                for (b, st) in part.blocks.iter().enumerate() {
-                    if matches!(st, BlockState::Requested(1)) {
-                        let r = self.pieces.geometry.block(i, b as u32);
-                        if !p.inflight.iter().any(|(x, _)| *x == r) {
-                            return Some(r);
-                        }
-                    }
-                }
-            }
-        }
-        None
     }
 
-    /// A free block of piece `i` that `peer` may fetch (starting the piece if
-    /// it is missing), honouring a suspect piece's single owner.
-    pub(super) fn free_block_in(&mut self, peer: PeerKey, i: u32) -> Option<BlockRef> {
+    /// Endgame: the block arrived, so every other peer asked for it is cancelled.
+    fn cancel_others(&mut self, from: PeerKey, r: &BlockRef, out: &mut VecDeque<Output>) {
+        if self.pieces.missing_count() > 0 {
+            return;
+        }
+        for (key, p) in self.peers.iter_mut() {
+            if *key == from {
+                continue;
+            }
+            if let Some(pos) = p.inflight.iter().position(|(b, _)| b == r) {
+                p.inflight.remove(pos);
+                out.push_back(Output::Cancel {
+                    peer: *key,
+                    block: *r,
+                });
+            }
+        }
+    }
+
+    /// When the oldest request in flight times out, if any is in flight.
+    pub(super) fn next_timeout(&self) -> Option<Instant> {
+        self.peers
+            .values()
+            .filter_map(|p| p.inflight.front().map(|(_, sent)| *sent))
+            .min()
+            .map(|sent| sent + self.cfg.request_timeout)
+    }
+
+    /// Gives up the requests older than the time-out (their peers are
+    /// snubbed); true when any was.
+    pub(super) fn expire(&mut self, now: Instant, avail: &Availability) -> bool {
+        let timeout = self.cfg.request_timeout;
+        let mut expired = Vec::new();
+        for p in self.peers.values_mut() {
+            let before = p.inflight.len();
+            p.inflight.retain(|(r, sent)| {
+                let keep = now.saturating_duration_since(*sent) < timeout;
+                if !keep {
+                    expired.push(*r);
+                }
+                keep
+            });
+            if p.inflight.len() != before {
+                p.snubbed = true;
+            }
+        }
+        for r in &expired {
+            self.release(r, avail);
+        }
+        !expired.is_empty()
+    }
+
+    /// Lists piece `i` among the rarest if it is missing (again).
+    fn relist(&mut self, i: u32, avail: &Availability) {
         if matches!(self.pieces.state(i), PieceState::Missing) {
-            if !self.partials.contains(&i) {
-                self.partials.push(i);
-            }
-            self.rarest.remove(&self.rarity(i as usize));
-            self.pieces.start(i);
+            self.rarest.insert(rarity(avail, i));
         }
-        let part = self.pieces.partial_mut(i)?;
-        if part.free == 0 || part.exclusive.is_some_and(|k| k != peer) {
-            return None;
+    }
+
+    /// A request is off: its block is free again (and its piece missing
+    /// again if nothing else of it is asked for or in).
+    fn release(&mut self, r: &BlockRef, avail: &Availability) {
+        self.pieces.release(r);
+        self.relist(r.index, avail);
+    }
+
+    /// Checks internal consistency (used by tests): the piece counters, the
+    /// rarest list, and that every in-flight request points at a requested
+    /// block.
+    pub(super) fn check_invariants(&self, avail: &Availability) -> bool {
+        if !self.pieces.check_invariant() {
+            return false;
         }
-        if part.suspect {
-            part.exclusive = Some(peer);
+        let missing: BTreeSet<(u32, u32, u32)> = (0..self.pieces.count())
+            .filter(|&i| matches!(self.pieces.state(i), PieceState::Missing))
+            .map(|i| rarity(avail, i))
+            .collect();
+        if self.rarest != missing {
+            return false;
         }
-        let b = part
-            .blocks
-            .iter()
-            .position(|s| matches!(s, BlockState::Free))?;
-        Some(self.pieces.geometry.block(i, b as u32))
+        self.peers.values().all(|p| {
+            p.inflight
+                .iter()
+                .all(|(r, _)| match self.pieces.partial(r.index) {
+                    Some(part) => matches!(
+                        part.blocks[(r.begin / BLOCK_SIZE) as usize],
+                        BlockState::Requested(_) | BlockState::Received(_)
+                    ),
+                    None => true,
+                })
+        })
     }
 }

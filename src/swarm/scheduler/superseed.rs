@@ -8,10 +8,17 @@
 //! peer a window of offered pieces sized to its rate. Leechers then trade the
 //! pieces among themselves. Any BitTorrent client follows HAVE messages, so
 //! this needs nothing from the other side.
+//!
+//! [`SuperSeed`] owns every offer and what it knows of each peer's offers;
+//! the scheduler tells it what changed (a peer's pieces, our choking of it,
+//! a piece's holders) and asks it to top offers up.
 
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use super::{Output, PeerKey, Scheduler, SpreadKey};
+use super::output::Output;
+use super::peers::{Availability, Peer};
+use crate::swarm::pieces::PeerKey;
 
 /// A peer with no new piece for this long may be offered pieces others have.
 const STALL: Duration = Duration::from_secs(2);
@@ -24,7 +31,7 @@ const MAX_WINDOW_BYTES: u64 = 64 << 20;
 /// Two, so that an unchoked peer still wants a piece from us while it
 /// completes the other: libtorrent that runs out of pieces to want ends its
 /// request slow start and keeps two requests in flight for a second.
-pub(super) const FIRST_WINDOW: u32 = 2;
+const FIRST_WINDOW: u32 = 2;
 /// Unchoked time after which the bytes a peer took say its rate, before the
 /// first tick measures it. Until then a fast peer had a window of a piece or
 /// two: libtorrent requested every block on offer, took that for its
@@ -34,153 +41,316 @@ const EARLY_RATE_AFTER: Duration = Duration::from_millis(5);
 /// complete one after another rather than all at once.
 const OFFER_SECONDS: f64 = 1.0;
 
-impl Scheduler {
-    /// True when this scheduler announces pieces peer by peer.
-    pub(super) fn super_seeding(&self) -> bool {
-        self.cfg.super_seed && self.seeded_from_start
+/// A piece's offer rank: (holders plus unchoked offers, all offers, random
+/// rank, piece).
+type SpreadKey = (u32, u32, u32, u32);
+
+/// What the super-seed keeps about one peer.
+#[derive(Debug)]
+struct Offered {
+    /// Pieces we announced to it.
+    announced: Vec<bool>,
+    /// Announced pieces it does not have yet.
+    on_offer: u32,
+    /// Its offer window before its rate is measured.
+    window: u32,
+    /// We do not choke it (only its offers count as on their way).
+    unchoked: bool,
+    /// When we last unchoked it.
+    unchoked_at: Option<Instant>,
+    /// Bytes uploaded to it since we last unchoked it (its rate before the
+    /// first tick measures one).
+    taken_since_unchoke: u64,
+    /// When it last announced a new piece (a stalled peer may get a second
+    /// copy of a piece).
+    last_have_at: Instant,
+}
+
+/// The super-seed policy of one torrent.
+#[derive(Debug)]
+pub(super) struct SuperSeed {
+    /// Nominal piece length (windows are sized in bytes).
+    piece_length: u64,
+    /// Per piece: unchoked peers holding an offer of it not yet taken.
+    offers: Vec<u32>,
+    /// Per piece: peers holding an offer of it not yet taken, choked or not.
+    pending: Vec<u32>,
+    /// Every piece by its offer rank, least spread first; kept in step with
+    /// the holders and the two counts above, so an offer need not look at
+    /// every piece and every peer.
+    by_spread: BTreeSet<SpreadKey>,
+    /// Per connected peer: its offers.
+    peers: BTreeMap<PeerKey, Offered>,
+}
+
+impl SuperSeed {
+    /// Starts super-seeding pieces of `piece_length` bytes, none offered.
+    pub(super) fn new(piece_length: u64, avail: &Availability) -> SuperSeed {
+        let n = avail.len() as usize;
+        let mut seed = SuperSeed {
+            piece_length,
+            offers: vec![0; n],
+            pending: vec![0; n],
+            by_spread: BTreeSet::new(),
+            peers: BTreeMap::new(),
+        };
+        seed.by_spread = (0..avail.len()).map(|i| seed.key(i, avail)).collect();
+        seed
     }
 
-    /// Adds (`add`) or removes the peer's outstanding offers from the
-    /// per-piece offer counts (around a change of its have-set or choke);
-    /// adding also sets the peer's own count of them.
-    pub(super) fn count_offers(&mut self, peer: PeerKey, add: bool) {
-        if !self.super_seeding() {
-            return;
-        }
+    /// Piece `i`'s offer rank.
+    fn key(&self, i: u32, avail: &Availability) -> SpreadKey {
+        self.key_with(i, avail.holders(i), avail)
+    }
+
+    /// Piece `i`'s offer rank were it held by `holders` peers.
+    fn key_with(&self, i: u32, holders: u32, avail: &Availability) -> SpreadKey {
+        let u = i as usize;
+        (holders + self.offers[u], self.pending[u], avail.rank(i), i)
+    }
+
+    /// A peer connected at `now` (to a torrent of `pieces` pieces).
+    pub(super) fn add_peer(&mut self, peer: PeerKey, pieces: usize, now: Instant) {
+        self.peers.insert(
+            peer,
+            Offered {
+                announced: vec![false; pieces],
+                on_offer: 0,
+                window: FIRST_WINDOW,
+                unchoked: false,
+                unchoked_at: None,
+                taken_since_unchoke: 0,
+                last_have_at: now,
+            },
+        );
+    }
+
+    /// The peer left: its offers count no more.
+    pub(super) fn remove_peer(&mut self, peer: PeerKey, have: &[bool], avail: &Availability) {
+        self.count_offers(peer, have, false, avail);
+        self.peers.remove(&peer);
+    }
+
+    /// Piece `i` had `before` holders and now has what `avail` says.
+    pub(super) fn holders_changed(&mut self, i: u32, before: u32, avail: &Availability) {
+        self.by_spread.remove(&self.key_with(i, before, avail));
+        self.by_spread.insert(self.key(i, avail));
+    }
+
+    /// Adds (`add`) or removes the peer's outstanding offers (announced,
+    /// not in `have`) from the per-piece counts, around a change of its
+    /// have-set; adding also sets the peer's own count of them.
+    pub(super) fn count_offers(
+        &mut self,
+        peer: PeerKey,
+        have: &[bool],
+        add: bool,
+        avail: &Availability,
+    ) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        let unchoked = !p.am_choking;
-        let held: Vec<usize> = (p.announced.iter().zip(&p.have))
+        let unchoked = u32::from(p.unchoked);
+        let held: Vec<u32> = (p.announced.iter().zip(have))
             .enumerate()
             .filter(|(_, (a, h))| **a && !**h)
-            .map(|(i, _)| i)
+            .map(|(i, _)| i as u32)
             .collect();
         if add {
             p.on_offer = held.len() as u32;
         }
         for i in held {
-            self.recount(i, |s| {
-                if add {
-                    s.pending[i] += 1;
-                    s.offers[i] += u32::from(unchoked);
-                } else {
-                    s.pending[i] -= 1;
-                    s.offers[i] -= u32::from(unchoked);
-                }
-            });
+            self.by_spread.remove(&self.key(i, avail));
+            let u = i as usize;
+            if add {
+                self.pending[u] += 1;
+                self.offers[u] += unchoked;
+            } else {
+                self.pending[u] -= 1;
+                self.offers[u] -= unchoked;
+            }
+            self.by_spread.insert(self.key(i, avail));
         }
     }
 
-    /// Piece `i`'s offer rank.
-    pub(super) fn spread_key(&self, i: usize) -> SpreadKey {
-        (
-            self.availability[i] + self.offers[i],
-            self.pending[i],
-            self.tiebreak[i],
-            i as u32,
-        )
+    /// We choked (or unchoked) the peer at `now`: its offers move between
+    /// the counts.
+    pub(super) fn set_unchoked(
+        &mut self,
+        now: Instant,
+        peer: PeerKey,
+        unchoked: bool,
+        have: &[bool],
+        avail: &Availability,
+    ) {
+        self.count_offers(peer, have, false, avail);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.unchoked = unchoked;
+            if unchoked {
+                p.unchoked_at = Some(now);
+                p.taken_since_unchoke = 0;
+            }
+        }
+        self.count_offers(peer, have, true, avail);
     }
 
-    /// Ranks every piece (super-seeding starts).
-    pub(super) fn rank_all(&mut self) {
-        if self.super_seeding() {
-            self.by_spread = (0..self.availability.len())
-                .map(|i| self.spread_key(i))
-                .collect();
+    /// We sent `bytes` of piece data to the peer.
+    pub(super) fn uploaded(&mut self, peer: PeerKey, bytes: u64) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.taken_since_unchoke += bytes;
         }
+    }
+
+    /// The peer announced `piece` at `now` (`view` already has it): if we
+    /// offered it, the offer was taken.
+    pub(super) fn handle_have(
+        &mut self,
+        now: Instant,
+        peer: PeerKey,
+        piece: u32,
+        view: &Peer,
+        avail: &Availability,
+    ) {
+        let most = self.max_window();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.last_have_at = now;
+        if !p.announced[piece as usize] {
+            return;
+        }
+        p.on_offer -= 1;
+        let unchoked = p.unchoked;
+        if unchoked && !view.up.measured {
+            p.window = (p.window + 1).min(most);
+        }
+        self.by_spread.remove(&self.key(piece, avail));
+        self.pending[piece as usize] -= 1;
+        self.offers[piece as usize] -= u32::from(unchoked);
+        self.by_spread.insert(self.key(piece, avail));
     }
 
     /// Number of pieces the peer may hold on offer at once.
-    fn offer_window(&self, now: Instant, peer: PeerKey) -> u32 {
-        let p = &self.peers[&peer];
-        if p.am_choking {
+    fn window(&self, now: Instant, p: &Offered, view: &Peer) -> u32 {
+        if !p.unchoked {
             // One piece keeps it interested until a slot frees up.
             return 1;
         }
-        let rate = if p.up.measured {
-            p.up.rate
+        let rate = if view.up.measured {
+            view.up.rate
         } else {
-            match p.last_unchoked.map(|t| now.saturating_duration_since(t)) {
-                Some(d) if d >= EARLY_RATE_AFTER => p.up_since_unchoke as f64 / d.as_secs_f64(),
+            match p.unchoked_at.map(|t| now.saturating_duration_since(t)) {
+                Some(d) if d >= EARLY_RATE_AFTER => p.taken_since_unchoke as f64 / d.as_secs_f64(),
                 _ => 0.0,
             }
         };
-        let piece = self.pieces.geometry.piece_length.max(1);
+        let piece = self.piece_length.max(1);
         let by_rate = (rate * OFFER_SECONDS / piece as f64).ceil() as u32;
-        by_rate
-            .max(p.offer_window)
-            .clamp(FIRST_WINDOW, self.max_offer_window())
+        by_rate.max(p.window).clamp(FIRST_WINDOW, self.max_window())
     }
 
     /// Largest offer window of one peer, in pieces.
-    fn max_offer_window(&self) -> u32 {
-        let piece = self.pieces.geometry.piece_length.max(1);
+    fn max_window(&self) -> u32 {
+        let piece = self.piece_length.max(1);
         (MAX_WINDOW_BYTES / piece).clamp(1, u64::from(u32::MAX)) as u32
     }
 
-    /// A piece the peer completed was one we offered it.
-    pub(super) fn offer_taken(&mut self, peer: PeerKey) {
-        let most = self.max_offer_window();
-        if let Some(p) = self.peers.get_mut(&peer) {
-            if !p.up.measured {
-                p.offer_window = (p.offer_window + 1).min(most);
-            }
-        }
-    }
-
     /// Tops up every peer's offers.
-    pub(super) fn offer_all(&mut self, now: Instant) {
-        if !self.super_seeding() {
-            return;
-        }
-        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-        for key in keys {
-            self.offer(now, key);
+    pub(super) fn offer_all(
+        &mut self,
+        now: Instant,
+        views: &BTreeMap<PeerKey, Peer>,
+        avail: &Availability,
+        out: &mut VecDeque<Output>,
+    ) {
+        for (key, view) in views {
+            self.offer(now, *key, view, avail, out);
         }
     }
 
     /// Tops up the peer's offers to its window.
-    pub(super) fn offer(&mut self, now: Instant, peer: PeerKey) {
-        if !self.super_seeding() || !self.peers.contains_key(&peer) {
+    pub(super) fn offer(
+        &mut self,
+        now: Instant,
+        peer: PeerKey,
+        view: &Peer,
+        avail: &Availability,
+        out: &mut VecDeque<Output>,
+    ) {
+        let Some(p) = self.peers.get(&peer) else {
             return;
-        }
-        let window = self.offer_window(now, peer);
-        while self.peers[&peer].on_offer < window {
-            let outstanding = self.peers[&peer].on_offer;
+        };
+        let window = self.window(now, p, view);
+        // A peer that announced nothing new for a while may be stuck: maybe
+        // nobody else serves it.
+        let stalled = now.saturating_duration_since(p.last_have_at) >= STALL;
+        loop {
+            let p = &self.peers[&peer];
+            if p.on_offer >= window {
+                break;
+            }
             // Pieces are offered least spread first, so a piece nobody has and
             // nobody was offered comes before any second copy. A second copy
             // waits until every piece has reached some peer: before that it
             // would delay the last new pieces, which the whole swarm waits
             // for. Then a piece held by one peer only shortens the swarm's
             // tail; beyond that the peers trade among themselves, and only a
-            // peer that has stalled (no new piece for a while: maybe nobody
-            // else serves it) gets more. Either kind, one at a time. Ties go
-            // to the piece offered to the fewest choked peers, then at random.
-            let stalled = now.saturating_duration_since(self.peers[&peer].last_have_at) >= STALL;
-            let most = match (outstanding, stalled, self.unspread == 0) {
+            // peer that has stalled gets more. Either kind, one at a time.
+            // Ties go to the piece offered to the fewest choked peers, then
+            // at random.
+            let most = match (p.on_offer, stalled, avail.unspread() == 0) {
                 (0, true, _) => u32::MAX,
                 (0, false, true) => 1,
                 _ => 0,
             };
-            let p = &self.peers[&peer];
             let best = self
                 .by_spread
                 .range(..=(most, u32::MAX, u32::MAX, u32::MAX))
                 .map(|k| k.3)
-                .find(|&i| !p.have[i as usize] && !p.announced[i as usize]);
+                .find(|&i| !view.have[i as usize] && !p.announced[i as usize]);
             let Some(piece) = best else { break };
-            let unchoked = !self.peers[&peer].am_choking;
             let i = piece as usize;
-            self.recount(i, |s| {
-                if let Some(p) = s.peers.get_mut(&peer) {
-                    p.announced[i] = true;
-                    p.on_offer += 1;
-                }
-                s.pending[i] += 1;
-                s.offers[i] += u32::from(unchoked);
-            });
-            self.outputs.push_back(Output::Offer { peer, piece });
+            self.by_spread.remove(&self.key(piece, avail));
+            let unchoked = if let Some(p) = self.peers.get_mut(&peer) {
+                p.announced[i] = true;
+                p.on_offer += 1;
+                p.unchoked
+            } else {
+                false
+            };
+            self.pending[i] += 1;
+            self.offers[i] += u32::from(unchoked);
+            self.by_spread.insert(self.key(piece, avail));
+            out.push_back(Output::Offer { peer, piece });
         }
+    }
+
+    /// Checks internal consistency (used by tests): the per-piece offer
+    /// counts match the peers' offers, and the ranking matches the counts.
+    pub(super) fn check_invariants(
+        &self,
+        views: &BTreeMap<PeerKey, Peer>,
+        avail: &Availability,
+    ) -> bool {
+        let n = self.offers.len();
+        let (mut offers, mut pending) = (vec![0u32; n], vec![0u32; n]);
+        for (key, p) in &self.peers {
+            let Some(view) = views.get(key) else {
+                return false;
+            };
+            let mut on_offer = 0;
+            for i in 0..n {
+                if p.announced[i] && !view.have[i] {
+                    on_offer += 1;
+                    pending[i] += 1;
+                    offers[i] += u32::from(p.unchoked);
+                }
+            }
+            if on_offer != p.on_offer {
+                return false;
+            }
+        }
+        let ranked: BTreeSet<SpreadKey> = (0..avail.len()).map(|i| self.key(i, avail)).collect();
+        offers == self.offers && pending == self.pending && ranked == self.by_spread
     }
 }

@@ -1,0 +1,201 @@
+//! The coordinator's inbox: what each [`TorrentEvent`] does, and the links
+//! to connected peers that events open and close.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, warn};
+
+use super::dial::{Dial, FIRST_BACKOFF};
+use super::{Coordinator, Link};
+use crate::swarm::connection;
+use crate::swarm::pieces::PeerKey;
+use crate::swarm::{PeerCommand, TorrentEvent};
+use crate::wire::peer::Message;
+
+impl Coordinator {
+    pub(super) fn handle_event(&mut self, ev: TorrentEvent) {
+        let now = Instant::now().into_std();
+        match ev {
+            TorrentEvent::Connected {
+                key,
+                addr,
+                peer_id,
+                outgoing,
+                commands,
+            } => self.connected(key, addr, peer_id, outgoing, commands),
+            TorrentEvent::Extension { key, handshake } => {
+                let Some(link) = self.links.get_mut(&key) else {
+                    return;
+                };
+                link.pex_id = handshake.id_of("ut_pex");
+                link.ours = handshake
+                    .v
+                    .as_deref()
+                    .is_some_and(|v| v.starts_with("songswarm"));
+                if let Some(p) = handshake.p.filter(|p| *p != 0) {
+                    let listen = SocketAddr::new(link.addr.ip(), p);
+                    link.listen = Some(listen);
+                    // Do not dial a peer that is already connected to us.
+                    self.known
+                        .entry(listen)
+                        .or_insert(Dial {
+                            next: Instant::now(),
+                            backoff: FIRST_BACKOFF,
+                            active: None,
+                        })
+                        .active = Some(key);
+                }
+                if let Some(q) = handshake.reqq {
+                    self.sched.handle_peer_reqq(now, key, q);
+                }
+            }
+            TorrentEvent::Message { key, message } => {
+                if !self.links.contains_key(&key) {
+                    return;
+                }
+                match message {
+                    Message::Bitfield(bits) => self.sched.handle_bitfield(now, key, &bits),
+                    Message::Have(i) => self.sched.handle_have(now, key, i),
+                    Message::Choke => self.sched.handle_peer_choke(now, key, true),
+                    Message::Unchoke => self.sched.handle_peer_choke(now, key, false),
+                    Message::Interested => self.sched.handle_peer_interest(now, key, true),
+                    Message::NotInterested => self.sched.handle_peer_interest(now, key, false),
+                    Message::Piece { index, begin, data } => {
+                        self.current.downloaded_bytes += data.len() as u64;
+                        self.sched.handle_block(now, key, index, begin, data);
+                    }
+                    _ => {}
+                }
+            }
+            TorrentEvent::Uploaded { key, bytes } => {
+                self.current.uploaded_bytes += bytes;
+                self.sched.handle_uploaded(now, key, bytes);
+            }
+            TorrentEvent::Pex { key: _, added } => self.add_peers(added),
+            TorrentEvent::Closed { key, reason } => self.closed(key, &reason),
+            TorrentEvent::Incoming { stream, handshake } => {
+                let remote = stream.peer_addr().ok();
+                if self.links.len() + self.dialled.len() >= self.config.max_peers
+                    || remote.is_some_and(|a| self.banned.contains(&a))
+                {
+                    return;
+                }
+                let key = self.new_key();
+                self.ctx.tracker.spawn(connection::accept(
+                    self.ctx.clone(),
+                    key,
+                    stream,
+                    handshake,
+                ));
+            }
+            TorrentEvent::AddPeers(addrs) => {
+                self.add_peers(addrs);
+                self.dial_due(Instant::now());
+            }
+            TorrentEvent::Verified(results) => {
+                self.hashing -= 1;
+                for (piece, result) in results {
+                    match result {
+                        Ok(ok) => {
+                            if ok {
+                                debug!(piece, "piece verified");
+                            } else {
+                                warn!(piece, "piece failed its hash check");
+                            }
+                            self.sched.handle_verified(now, piece, ok);
+                        }
+                        Err(e) => self.current.error = Some(e.to_string()),
+                    }
+                }
+                self.start_hashing();
+            }
+            TorrentEvent::StorageFailed(e) => {
+                // The command says so to the user; this is for the log.
+                warn!(error = %e, "stopping the torrent");
+                self.current.error = Some(e.to_string());
+            }
+        }
+        self.drain_outputs();
+    }
+
+    pub(super) fn new_key(&mut self) -> PeerKey {
+        let k = self.next_key;
+        self.next_key += 1;
+        k
+    }
+
+    fn connected(
+        &mut self,
+        key: PeerKey,
+        addr: SocketAddr,
+        peer_id: [u8; 20],
+        outgoing: bool,
+        commands: mpsc::Sender<PeerCommand>,
+    ) {
+        if peer_id == self.ctx.peer_id {
+            // We dialled ourselves: forget that address for good.
+            if let Some(a) = self.dialled.get(&key) {
+                self.known.remove(a);
+            }
+            return;
+        }
+        if self.banned.contains(&addr) || self.links.len() >= self.config.max_peers {
+            return;
+        }
+        // Two connections to one peer (both dialled at once): both sides keep
+        // the one opened by the smaller peer id, so they agree which survives.
+        let initiator = |out: bool, theirs: [u8; 20]| if out { self.ctx.peer_id } else { theirs };
+        let new_init = initiator(outgoing, peer_id);
+        let dup = self
+            .links
+            .iter()
+            .find(|(_, l)| l.peer_id == peer_id)
+            .map(|(k, l)| (*k, initiator(l.outgoing, l.peer_id)));
+        if let Some((old_key, old_init)) = dup {
+            if old_init <= new_init {
+                return;
+            }
+            self.remove_link(old_key);
+        }
+        self.seen.insert(peer_id);
+        let bitfield = self.sched.bitfield_for_new_peer().map(Bytes::from);
+        if commands.try_send(PeerCommand::Start { bitfield }).is_err() {
+            return;
+        }
+        let listen = self.dialled.get(&key).copied();
+        if let Some(a) = listen {
+            if let Some(d) = self.known.get_mut(&a) {
+                d.backoff = FIRST_BACKOFF;
+            }
+        }
+        debug!(%addr, key, outgoing, "peer connected");
+        self.links.insert(
+            key,
+            Link {
+                addr,
+                peer_id,
+                outgoing,
+                commands,
+                listen,
+                pex_id: None,
+                pex_sent: HashSet::new(),
+                pex_at: None,
+                ours: false,
+            },
+        );
+        self.sched
+            .handle_peer_connected(Instant::now().into_std(), key, None);
+    }
+
+    pub(super) fn remove_link(&mut self, key: PeerKey) {
+        if self.links.remove(&key).is_some() {
+            self.pending_requests.remove(&key);
+            self.pending_offers.remove(&key);
+            self.sched.handle_peer_gone(Instant::now().into_std(), key);
+        }
+    }
+}
