@@ -14,7 +14,9 @@
 //! - [`geometry`]: the ground floor of pieces: piece and block math,
 //!   have-bitfields, where files lie in the torrent's byte stream.
 //! - [`manifest`]: BitTorrent v1 metainfo parse/build, info-hash.
-//! - [`storage`]: positional reads/writes of pieces, SHA-1 verification.
+//! - [`storage`]: positional reads/writes of pieces, SHA-1 verification;
+//!   files opened beneath the data root through no symbolic link, BEP 47 pad
+//!   files read as zeros and never stored.
 //! - [`piece_hash`]: SHA-1 of several pieces at once.
 //! - [`wire`]: every wire format: [`wire::handshake`] (the 68-byte peer
 //!   handshake, and the one helper that exchanges it), [`wire::peer`] (BEP 3
