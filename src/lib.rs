@@ -53,6 +53,10 @@
 //!   [`cmd::demo`]), and [`cmd::output`], which prints every result as
 //!   text or as `--json`. `main.rs` is clap and one call to [`cmd::main`].
 
+// A panic in a peer's or node's task would end a connection for a reason
+// nobody reads; outside tests every unwrap/expect states why it cannot fail.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod app;
 pub mod chord;
 pub mod cmd;
