@@ -180,12 +180,17 @@ impl SongStream {
             return None;
         }
         let piece = (self.pos / self.geometry.piece_length) as u32;
+        // Looked at before the coordinator hears of the piece, so a wait
+        // that follows is one the piece was missing for when we asked.
+        let ready = self.verified.borrow().has(piece);
         if self.told != Some(piece) {
             self.told = Some(piece);
             self.tell_position().await;
         }
-        if let Err(e) = self.wait_verified(piece).await {
-            return Some(Err(e));
+        if !ready {
+            if let Err(e) = self.wait_verified(piece).await {
+                return Some(Err(e));
+            }
         }
         let piece_start = self.geometry.piece_offset(piece);
         let piece_end = piece_start + u64::from(self.geometry.piece_len(piece));
@@ -223,12 +228,9 @@ impl SongStream {
         }
     }
 
-    /// Waits until `piece` has passed its hash check; a wait after the first
-    /// byte is a stall, counted with its length.
+    /// Waits until `piece`, found missing, has passed its hash check; a wait
+    /// after the first byte is a stall, counted with its length.
     async fn wait_verified(&mut self, piece: u32) -> Result<(), BodyError> {
-        if self.verified.borrow().has(piece) {
-            return Ok(());
-        }
         let stall_from = self.waiting_since.is_none().then(Instant::now);
         tokio::select! {
             _ = self.cancel.cancelled() => return Err(BodyError::Stopping),

@@ -139,19 +139,7 @@ pub fn song_of(entry: Arc<Entry>, index: usize) -> Result<Song, SongError> {
         .get(index)
         .ok_or(SongError::NoSuchFile { index, count })?;
     let own = manifest.file_songs().into_iter().nth(index).flatten();
-    let meta = match (own, &manifest.song) {
-        (Some(own), _) => own,
-        // One file: the torrent's tags are the song's. An album's tags
-        // describe the album: keep its artist, album and codec, not its
-        // duration.
-        (None, Some(all)) if count == 1 => all.clone(),
-        (None, Some(all)) => SongMeta {
-            duration_ms: None,
-            title: None,
-            ..all.clone()
-        },
-        (None, None) => SongMeta::default(),
-    };
+    let meta = song_tags(own, manifest.song.as_ref(), count == 1);
     let extension = file.path.extension().and_then(|e| e.to_str());
     Ok(Song {
         index,
@@ -165,6 +153,30 @@ pub fn song_of(entry: Arc<Entry>, index: usize) -> Result<Song, SongError> {
         meta,
         entry,
     })
+}
+
+/// A song's tags: its file's own, each missing one taken from the
+/// torrent's. A single file's torrent tags are the song's; an album's
+/// describe the album, so its title and duration are not the song's.
+fn song_tags(own: Option<SongMeta>, torrent: Option<&SongMeta>, single: bool) -> SongMeta {
+    let own = own.unwrap_or_default();
+    let Some(all) = torrent else {
+        return own;
+    };
+    let from_all = |mine: Option<String>, theirs: &Option<String>| mine.or_else(|| theirs.clone());
+    SongMeta {
+        title: if single {
+            from_all(own.title, &all.title)
+        } else {
+            own.title
+        },
+        artist: from_all(own.artist, &all.artist),
+        album: from_all(own.album, &all.album),
+        duration_ms: own
+            .duration_ms
+            .or(if single { all.duration_ms } else { None }),
+        codec: from_all(own.codec, &all.codec),
+    }
 }
 
 fn parse_hash(hash: &str) -> Result<Id, SongError> {
@@ -245,6 +257,31 @@ mod tests {
         assert_eq!(byte_rate(1, Some(10_000_000)), 1);
         assert_eq!(byte_rate(7_200_000, Some(0)), DEFAULT_BYTE_RATE);
         assert_eq!(byte_rate(7_200_000, None), DEFAULT_BYTE_RATE);
+    }
+
+    #[test]
+    fn a_song_takes_missing_tags_from_its_torrent() {
+        let tags = |title: &str, album: Option<&str>, ms| SongMeta {
+            title: Some(title.into()),
+            artist: None,
+            album: album.map(Into::into),
+            duration_ms: ms,
+            codec: Some("flac".into()),
+        };
+        let album = tags("The Album", Some("The Album"), Some(3_600_000));
+        let own = tags("Track 1", None, Some(200_000));
+        let song = song_tags(Some(own.clone()), Some(&album), false);
+        assert_eq!(song.title.as_deref(), Some("Track 1"));
+        assert_eq!(song.album.as_deref(), Some("The Album"));
+        assert_eq!(song.duration_ms, Some(200_000));
+        // An album's title and length are not a song's.
+        let bare = song_tags(None, Some(&album), false);
+        assert_eq!((bare.title, bare.duration_ms), (None, None));
+        assert_eq!(bare.codec.as_deref(), Some("flac"));
+        // One file: the torrent's tags are the song's.
+        let single = song_tags(None, Some(&album), true);
+        assert_eq!(single.duration_ms, Some(3_600_000));
+        assert_eq!(song_tags(Some(own.clone()), None, false), own);
     }
 
     #[test]

@@ -143,41 +143,38 @@ type TorrentMetric = (
 
 const TORRENT_METRICS: [TorrentMetric; 6] = [
     (
-        "songswarm_downloaded_bytes",
+        "downloaded_bytes",
         "Piece bytes received from peers",
         MetricType::Counter,
         |s| s.downloaded_bytes,
     ),
     (
-        "songswarm_uploaded_bytes",
+        "uploaded_bytes",
         "Piece bytes sent to peers",
         MetricType::Counter,
         |s| s.uploaded_bytes,
     ),
     (
-        "songswarm_pieces_verified",
+        "pieces_verified",
         "Pieces that passed their SHA-1 check in this run",
         MetricType::Counter,
         |s| u64::from(s.have_pieces.saturating_sub(s.resumed_pieces)),
     ),
     (
-        "songswarm_pieces_failed",
+        "pieces_failed",
         "Pieces that failed their SHA-1 check",
         MetricType::Counter,
         |s| s.failed_pieces,
     ),
     (
-        "songswarm_pieces_have",
+        "pieces_have",
         "Verified pieces on disk",
         MetricType::Gauge,
         |s| u64::from(s.have_pieces),
     ),
-    (
-        "songswarm_peers",
-        "Peers connected now",
-        MetricType::Gauge,
-        |s| s.peers as u64,
-    ),
+    ("peers", "Peers connected now", MetricType::Gauge, |s| {
+        s.peers as u64
+    }),
 ];
 
 impl Collector for SwarmCollector {
@@ -229,21 +226,21 @@ impl Collector for RingCollector {
         };
         let m = node.metrics();
         let lookups = encoder.encode_descriptor(
-            "songswarm_ring_lookups",
+            "ring_lookups",
             "Lookups that found their key's owner over the network",
             None,
             MetricType::Counter,
         )?;
         m.lookups.encode(lookups)?;
         let hops = encoder.encode_descriptor(
-            "songswarm_ring_lookup_hops",
+            "ring_lookup_hops",
             "Questions asked by lookups, one per hop (hops per lookup: this over ring_lookups)",
             None,
             MetricType::Counter,
         )?;
         m.lookup_hops.encode(hops)?;
         let quorum = encoder.encode_descriptor(
-            "songswarm_ring_quorum_ops",
+            "ring_quorum_ops",
             "Quorum reads (swarm lookups) and writes (announces, removals) by result",
             None,
             MetricType::Counter,
