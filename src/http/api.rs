@@ -5,7 +5,8 @@
 //! - `GET /api/torrents/{info-hash}`: one torrent's progress.
 //!
 //! Progress is the coordinator's published counters, at most half a second
-//! old; rates are averaged over the last few seconds of polls.
+//! old, and its verified pieces (per song and as a piece map) as of the
+//! request; rates are averaged over the last few seconds of polls.
 
 use std::time::Instant;
 
@@ -92,6 +93,19 @@ pub struct Progress {
     pub total_bytes: u64,
     /// Why the torrent stopped, if it did.
     pub error: Option<String>,
+    /// Per song (file), its verified share.
+    pub files: Vec<FileProgress>,
+    /// One character per piece, `1` when verified, else `0`.
+    pub verified: String,
+}
+
+/// One song's progress.
+#[derive(Debug, Serialize)]
+pub struct FileProgress {
+    /// File index, as in the song's URL.
+    pub index: usize,
+    /// Verified share of the pieces the file lies in, 0 to 100.
+    pub downloaded_percent: f64,
 }
 
 /// `GET /api/songs`.
@@ -135,7 +149,10 @@ pub async fn torrent(State(ctx): State<HttpContext>, Path(hash): Path<String>) -
 fn songs_of(entry: &std::sync::Arc<Entry>) -> TorrentSongs {
     let m = &entry.manifest;
     let single = m.files.len() == 1;
+    // Pad files (BEP 47) are zeros between songs, not songs.
+    let pads = m.pad_files();
     let files = (0..m.files.len())
+        .filter(|&i| !pads.get(i).copied().unwrap_or(false))
         .filter_map(|i| catalog::song_of(entry.clone(), i).ok())
         .map(|song| SongInfo {
             index: song.index,
@@ -169,17 +186,37 @@ fn progress_of(entry: &Entry, now: Instant) -> Progress {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .sample(now, s.downloaded_bytes, s.uploaded_bytes);
-    let percent = if s.piece_count == 0 {
-        100.0
-    } else {
-        f64::from(s.have_pieces) * 100.0 / f64::from(s.piece_count)
-    };
+    let verified = entry.handle.verified.borrow().clone();
+    let map = (0..verified.piece_count())
+        .map(|p| if verified.has(p) { '1' } else { '0' })
+        .collect();
+    let piece_length = entry.handle.storage.geometry().piece_length.max(1);
+    let files = entry
+        .manifest
+        .files
+        .iter()
+        .enumerate()
+        .map(|(index, f)| {
+            let (have, all) = if f.length == 0 {
+                (0, 0)
+            } else {
+                let first = (f.offset / piece_length) as u32;
+                let last = ((f.offset + f.length - 1) / piece_length) as u32;
+                let have = (first..=last).filter(|&p| verified.has(p)).count();
+                (have as u32, last - first + 1)
+            };
+            FileProgress {
+                index,
+                downloaded_percent: percent(have, all),
+            }
+        })
+        .collect();
     Progress {
         info_hash: entry.manifest.info_hash,
         name: entry.manifest.name.clone(),
         have_pieces: s.have_pieces,
         piece_count: s.piece_count,
-        downloaded_percent: (percent * 10.0).round() / 10.0,
+        downloaded_percent: percent(s.have_pieces, s.piece_count),
         complete: s.complete,
         peers: s.peers,
         download_rate,
@@ -188,5 +225,15 @@ fn progress_of(entry: &Entry, now: Instant) -> Progress {
         uploaded_bytes: s.uploaded_bytes,
         total_bytes: s.total_bytes,
         error: s.error,
+        files,
+        verified: map,
     }
+}
+
+/// `have` of `all` as a percentage with one decimal (all of nothing: 100).
+fn percent(have: u32, all: u32) -> f64 {
+    if all == 0 {
+        return 100.0;
+    }
+    (f64::from(have) * 1000.0 / f64::from(all)).round() / 10.0
 }
