@@ -1,0 +1,118 @@
+//! Real players against `songswarm play` while the song still downloads
+//! from a seeder capped near the song's bit rate: ffprobe reads codec and
+//! duration from the song's URL, and a plain GET gets every byte right.
+//! Songs are real audio made by ffmpeg. Without ffmpeg the tests skip
+//! loudly, or fail when SONGSWARM_REQUIRE_PLAYERS is set.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[path = "support/e2e_harness.rs"]
+mod e2e_harness;
+#[path = "support/players.rs"]
+mod players;
+
+use e2e_harness::DEADLINE;
+use players::{create, have, make_song, stream, Format};
+
+/// Runs ffprobe on `url`; returns (codec, duration in seconds).
+fn ffprobe(url: &str) -> (String, f64) {
+    let mut child = Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json"])
+        .args(["-show_entries", "stream=codec_name:format=duration"])
+        .arg(url)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run ffprobe");
+    let end = Instant::now() + DEADLINE;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            panic!("ffprobe did not finish on {url}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "ffprobe failed on {url}");
+    let v: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let codec = v["streams"][0]["codec_name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let duration = v["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0);
+    (codec, duration)
+}
+
+#[test]
+fn ffprobe_reads_codec_and_duration_of_a_song_still_downloading() {
+    if !(have("ffmpeg") && have("ffprobe")) {
+        return;
+    }
+    for (format, name, codec) in [
+        (Format::Flac, "tone.flac", "flac"),
+        (Format::Mp3, "tone.mp3", "mp3"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let song = make_song(dir.path(), name, format, 60);
+        let manifest = create(&song, 32 * 1024);
+        let size = std::fs::metadata(&song).unwrap().len();
+        // 1.5× the song's bit rate: it takes about 40 s to download.
+        let s = stream(&manifest, dir.path(), size / 60 * 3 / 2);
+        let (got_codec, duration) = ffprobe(&s.song_url);
+        assert_eq!(got_codec, codec, "{name}");
+        assert!((duration - 60.0).abs() < 0.5, "{name}: duration {duration}");
+        let p = s.progress();
+        assert_eq!(
+            p["complete"], false,
+            "{name} finished downloading before ffprobe did: this proved nothing"
+        );
+        eprintln!(
+            "{name}: ffprobe read {codec}, {duration} s with {}% downloaded",
+            p["downloaded_percent"]
+        );
+    }
+}
+
+#[test]
+fn a_get_while_downloading_returns_exactly_the_song() {
+    if !have("ffmpeg") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let song = make_song(dir.path(), "tone.mp3", Format::Mp3, 30);
+    let manifest = create(&song, 32 * 1024);
+    let want = std::fs::read(&song).unwrap();
+    // 3× the bit rate: about 10 s to download.
+    let s = stream(&manifest, dir.path(), want.len() as u64 / 30 * 3);
+    assert_eq!(s.progress()["complete"], false);
+    let host = s.song_url.trim_start_matches("http://");
+    let (host, path) = host.split_once('/').unwrap();
+    let mut conn = std::net::TcpStream::connect(host).unwrap();
+    conn.set_read_timeout(Some(DEADLINE)).unwrap();
+    write!(
+        conn,
+        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = Vec::new();
+    conn.read_to_end(&mut reply).unwrap();
+    let split = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&reply[..split]).to_string();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("content-type: audio/mpeg"), "{head}");
+    let body = &reply[split + 4..];
+    assert_eq!(body.len(), want.len());
+    assert!(body == want, "the body differs from the song");
+    // The download went on under the stream and completes.
+    let end = Instant::now() + DEADLINE;
+    while s.progress()["complete"] != true {
+        assert!(Instant::now() < end, "the download did not complete");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let on_disk = s.out.path().join("tone.mp3");
+    assert!(std::fs::read(on_disk).unwrap() == want);
+}
