@@ -14,7 +14,7 @@ mod e2e_harness;
 mod players;
 
 use e2e_harness::DEADLINE;
-use players::{create, have, make_song, stream, Format};
+use players::{create, have, make_song, stream, stream_with, Format};
 
 /// Runs ffprobe on `url`; returns (codec, duration in seconds).
 fn ffprobe(url: &str) -> (String, f64) {
@@ -115,4 +115,45 @@ fn a_get_while_downloading_returns_exactly_the_song() {
     }
     let on_disk = s.out.path().join("tone.mp3");
     assert!(std::fs::read(on_disk).unwrap() == want);
+}
+
+#[test]
+fn play_starts_the_player_it_is_given_on_the_song_url() {
+    if !(have("ffmpeg") && have("ffprobe")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let song = make_song(dir.path(), "tone.mp3", Format::Mp3, 20);
+    let manifest = create(&song, 32 * 1024);
+    // A "player" that says what it was given and what ffprobe read there.
+    let script = dir.path().join("player.sh");
+    let report = dir.path().join("report");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nffprobe -v error -of csv=p=0 -show_entries stream=codec_name \"$1\" \
+             > {r}.tmp 2>&1\necho \"$1\" >> {r}.tmp\nmv {r}.tmp {r}\n",
+            r = report.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let player = script.display().to_string();
+    let size = std::fs::metadata(&song).unwrap().len();
+    let s = stream_with(
+        &manifest,
+        dir.path(),
+        size / 20 * 3 / 2,
+        None,
+        &["--player", &player],
+    );
+    let end = Instant::now() + DEADLINE;
+    while !report.exists() {
+        assert!(Instant::now() < end, "the player never reported");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let said = std::fs::read_to_string(&report).unwrap();
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines, ["mp3", s.song_url.as_str()], "the player's report");
 }

@@ -107,17 +107,18 @@ pub struct Streaming {
 
 /// Seeds `manifest` (data in `data`) slowly and starts `play` on it.
 pub fn stream(manifest: &Path, data: &Path, upload_rate: u64) -> Streaming {
-    stream_with(manifest, data, upload_rate, None)
+    stream_with(manifest, data, upload_rate, None, &[])
 }
 
 /// The same, with the first `have` bytes of the single file `song` already
 /// in the player's directory (it verifies them at start, as after a
-/// restart) and the rest to download.
+/// restart) and the rest to download, and `extra` flags for `play`.
 pub fn stream_with(
     manifest: &Path,
     data: &Path,
     upload_rate: u64,
     have: Option<(&Path, usize)>,
+    extra: &[&str],
 ) -> Streaming {
     let rate = upload_rate.to_string();
     let (seeder, addr) = seed(&[manifest], data, &["--max-upload-rate", &rate]);
@@ -127,19 +128,14 @@ pub fn stream_with(
         let name = song.file_name().unwrap();
         std::fs::write(out.path().join(name), &all[..bytes]).unwrap();
     }
-    let mut player = Proc::start(&[
-        "play",
-        &manifest.display().to_string(),
-        "--out",
-        &out.path().display().to_string(),
-        "--peer",
-        &addr,
-        "--listen",
-        "127.0.0.1:0",
-        "--http",
-        "0",
-        "--json",
-    ]);
+    let (m, o) = (
+        manifest.display().to_string(),
+        out.path().display().to_string(),
+    );
+    let mut args = vec!["play", &m, "--out", &o, "--peer", &addr];
+    args.extend(["--listen", "127.0.0.1:0", "--http", "0", "--json"]);
+    args.extend(extra);
+    let mut player = Proc::start(&args);
     let playing = loop {
         let v = player.json();
         if v["event"] == "playing" {
