@@ -110,23 +110,27 @@ pub fn stream(manifest: &Path, data: &Path, upload_rate: u64) -> Streaming {
     stream_with(manifest, data, upload_rate, None, &[])
 }
 
-/// The same, with the first `have` bytes of the single file `song` already
-/// in the player's directory (it verifies them at start, as after a
-/// restart) and the rest to download, and `extra` flags for `play`.
+/// The same, with the bytes `have` of the single file `song` already in
+/// the player's directory (zeros elsewhere: the player verifies what is
+/// there at start, as after a restart, and downloads the rest), and
+/// `extra` flags for `play`.
 pub fn stream_with(
     manifest: &Path,
     data: &Path,
     upload_rate: u64,
-    have: Option<(&Path, usize)>,
+    have: Option<(&Path, &[std::ops::Range<usize>])>,
     extra: &[&str],
 ) -> Streaming {
     let rate = upload_rate.to_string();
     let (seeder, addr) = seed(&[manifest], data, &["--max-upload-rate", &rate]);
     let out = tempfile::tempdir().unwrap();
-    if let Some((song, bytes)) = have {
+    if let Some((song, ranges)) = have {
         let all = std::fs::read(song).unwrap();
-        let name = song.file_name().unwrap();
-        std::fs::write(out.path().join(name), &all[..bytes]).unwrap();
+        let mut partial = vec![0u8; all.len()];
+        for r in ranges {
+            partial[r.clone()].copy_from_slice(&all[r.clone()]);
+        }
+        std::fs::write(out.path().join(song.file_name().unwrap()), partial).unwrap();
     }
     let (m, o) = (
         manifest.display().to_string(),
