@@ -18,7 +18,7 @@ pub const CDP_DEADLINE: Duration = Duration::from_secs(60);
 /// A headless Chromium with one page attached; killed when dropped.
 pub struct Browser {
     /// The browser process.
-    child: Child,
+    child: Process,
     /// The page's DevTools socket.
     ws: WebSocket<TcpStream>,
     /// The next command id.
@@ -29,8 +29,28 @@ pub struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Asked to close, the browser ends its own helper processes; killed,
+        // it would leave them to whoever reaps orphans.
+        let close = json!({"id": 0, "method": "Browser.close"});
+        let _ = self.ws.send(Message::Text(close.to_string().into()));
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if let Ok(Some(_)) = self.child.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The browser process, killed if it is still running when dropped (after
+/// `Browser`'s own drop, or when starting it fails half-way).
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -46,6 +66,8 @@ impl Browser {
                 "--disable-gpu",
                 "--no-first-run",
                 "--mute-audio",
+                "--disable-crash-reporter",
+                "--disable-breakpad",
                 "--autoplay-policy=no-user-gesture-required",
                 "--remote-debugging-address=127.0.0.1",
                 "--remote-debugging-port=0",
@@ -55,6 +77,7 @@ impl Browser {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
+            .map(Process)
             .expect("start chromium");
         let port = devtools_port(profile.path());
         let ws_url = page_socket(port);
