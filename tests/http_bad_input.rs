@@ -143,3 +143,40 @@ async fn bad_urls_and_ranges_get_a_clear_4xx_and_other_streams_go_on() {
     assert_eq!(first.header("content-type"), "audio/flac");
     assert!(first.body == f.data[..50_000]);
 }
+
+#[tokio::test]
+async fn half_requests_and_huge_headers_do_not_stop_the_server() {
+    let mut f = serve(&[FileSpec::random("song.mp3", 40_000, 3)], 16 * 1024).await;
+    f.verify_all();
+    // Clients that start a request and never finish it.
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(f.addr).await.unwrap();
+        s.write_all(b"GET /songs/").await.unwrap();
+        idle.push(s);
+    }
+    // A header far larger than any player sends.
+    let mut big = tokio::net::TcpStream::connect(f.addr).await.unwrap();
+    let huge = format!(
+        "GET {} HTTP/1.1\r\nHost: x\r\nRange: bytes={}0-\r\n\r\n",
+        f.url(),
+        "0".repeat(1 << 20)
+    );
+    // The server may hang up before it has read it all.
+    let _ = big.write_all(huge.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(HTTP_DEADLINE, big.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 4"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    // Everyone else is served as usual.
+    let song = get(f.addr, &f.url()).await;
+    assert_eq!(song.status, 200);
+    assert!(song.body == f.data);
+    let (id, ..) = f.stream_at().await;
+    f.closed(id).await;
+    drop(idle);
+}
