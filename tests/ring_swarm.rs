@@ -312,13 +312,22 @@ async fn demo_runs_the_album_through_a_ring() {
         upload_rate: None,
         out: None,
     };
-    let report = tokio::time::timeout(DEADLINE, demo(opts))
+    let running = tokio::time::timeout(DEADLINE, demo(opts))
         .await
         .expect("demo did not finish in time")
         .expect("demo failed");
+    let report = running.report.clone();
+    running.stop().await;
     assert!(report.all_verified(), "{}", report.to_text());
-    // 4 bare nodes, the seeder and 3 leechers are all ring members.
-    assert_eq!(report.ring_size, 8, "{}", report.to_text());
+    // 4 bare nodes, the seeder, 3 leechers and the listener are all ring members.
+    assert_eq!(report.ring_size, 9, "{}", report.to_text());
     assert_eq!(report.leechers.len(), 3);
-    assert!(report.swarm_size >= 4, "{}", report.to_text());
+    assert!(report.swarm_size >= 5, "{}", report.to_text());
+    // The listener played its song over HTTP and every byte matched.
+    let play = &report.play;
+    assert!(play.verified, "{}", report.to_text());
+    assert!(play.first_byte_ms.is_finite() && play.seek_ms.is_finite());
+    assert!(play
+        .url
+        .contains("/songs/607cbc70c0d7de3ada58fde5d97320fecfaf870e/"));
 }

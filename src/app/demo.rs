@@ -4,7 +4,11 @@
 //! leechers that know only one ring node each: they find the swarm through
 //! the ring, trade pieces with each other, and verify every byte. Each
 //! process of a real deployment is one [`App`] here; only the sockets are
-//! all on 127.0.0.1.
+//! all on 127.0.0.1. One more peer, the listener, holds none of the album
+//! and plays one song over HTTP while the swarm downloads ([`play`]).
+
+mod play;
+mod report;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +27,8 @@ use crate::id::Id;
 use crate::manifest::Manifest;
 use crate::storage::Storage;
 use crate::swarm::coordinator::{TorrentHandle, TorrentStats};
+use play::Listener;
+pub use report::{DemoReport, LeecherReport, PlayReport};
 
 /// What the demo runs.
 #[derive(Clone, Debug)]
@@ -43,91 +49,24 @@ pub struct DemoOptions {
     pub out: Option<PathBuf>,
 }
 
-/// One leecher's outcome.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct LeecherReport {
-    /// Its advertised address.
-    pub addr: SocketAddr,
-    /// Seconds from its start to its last verified piece.
-    pub seconds: f64,
-    /// Average download rate, bytes per second.
-    pub rate: f64,
-    /// Peers it traded with.
-    pub peers: usize,
-    /// Bytes it uploaded to the others.
-    pub uploaded: u64,
-    /// Hops its node needed to find the swarm's owner in the ring.
-    pub hops: u32,
-    /// Every file byte-identical to the original.
-    pub verified: bool,
+/// A demo that has run: its report, and its swarm still up until
+/// [`Demo::stop`] (for a person to open the web player meanwhile).
+pub struct Demo {
+    /// What it showed.
+    pub report: DemoReport,
+    peers: Vec<App>,
+    nodes: Vec<ChordHandle>,
+    /// The download directory to remove at the end, when it is our own.
+    temporary: Option<PathBuf>,
 }
 
-/// What the demo shows.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct DemoReport {
-    /// The torrent.
-    pub name: String,
-    /// Its info-hash.
-    pub info_hash: String,
-    /// Bytes of content.
-    pub bytes: u64,
-    /// Bare Chord nodes started (the seeder and the leechers join the ring
-    /// too, so a whole ring has this many members plus theirs).
-    pub bare_nodes: usize,
-    /// Members of the ring, walked along successor pointers.
-    pub ring_size: usize,
-    /// Peers the ring lists for the torrent.
-    pub swarm_size: usize,
-    /// Seconds from the first leecher's start to the last one's end.
-    pub seconds: f64,
-    /// Per leecher.
-    pub leechers: Vec<LeecherReport>,
-}
-
-impl DemoReport {
-    /// True when every leecher ended with the right bytes.
-    pub fn all_verified(&self) -> bool {
-        self.leechers.iter().all(|l| l.verified)
-    }
-
-    /// The human-readable report. Sizes and rates are in decimal MB, as
-    /// in the progress bars and the `leech` summary.
-    pub fn to_text(&self) -> String {
-        let mut out = format!(
-            "songswarm demo: {} ({:.1} MB, info-hash {})\n\
-             ring: {} members walked along successors ({} bare Chord nodes + the seeder \
-             + {} leechers); swarm list: {} peers\n",
-            self.name,
-            self.bytes as f64 / 1e6,
-            self.info_hash,
-            self.ring_size,
-            self.bare_nodes,
-            self.leechers.len(),
-            self.swarm_size
-        );
-        for (i, l) in self.leechers.iter().enumerate() {
-            out.push_str(&format!(
-                "  leecher {i} {:<21} {:>6.2} s {:>6.2} MB/s  {} peers  uploaded {:>5.2} MB  lookup {} hops  {}\n",
-                l.addr.to_string(),
-                l.seconds,
-                l.rate / 1e6,
-                l.peers,
-                l.uploaded as f64 / 1e6,
-                l.hops,
-                if l.verified { "verified OK" } else { "MISMATCH" }
-            ));
+impl Demo {
+    /// Stops every process of the demo and removes its temporary files.
+    pub async fn stop(self) {
+        stop_all(self.peers.into_iter(), &self.nodes).await;
+        if let Some(dir) = self.temporary {
+            let _ = std::fs::remove_dir_all(dir);
         }
-        out.push_str(&format!(
-            "all {} leechers done in {:.2} s: {}\n",
-            self.leechers.len(),
-            self.seconds,
-            if self.all_verified() {
-                "every file verified OK"
-            } else {
-                "VERIFICATION FAILED"
-            }
-        ));
-        out
     }
 }
 
@@ -163,8 +102,8 @@ const DEADLINE: Duration = Duration::from_secs(120);
 /// Longest it waits for the ring and the swarm list to take in every peer.
 const SETTLE: Duration = Duration::from_secs(20);
 
-/// Runs the demo and reports; the caller prints the report.
-pub async fn demo(opts: DemoOptions) -> Result<DemoReport, AppError> {
+/// Runs the demo; the caller prints the report, then stops it.
+pub async fn demo(opts: DemoOptions) -> Result<Demo, AppError> {
     let manifest = load_manifest(&opts.manifest)?;
     let seed_storage = open_complete(&opts.data, &manifest).await?;
     let (out, temporary) = match &opts.out {
@@ -175,10 +114,18 @@ pub async fn demo(opts: DemoOptions) -> Result<DemoReport, AppError> {
         ),
     };
     let result = run(&opts, &manifest, seed_storage, &out).await;
-    if temporary {
-        let _ = std::fs::remove_dir_all(&out);
+    match result {
+        Ok(mut demo) => {
+            demo.temporary = temporary.then_some(out);
+            Ok(demo)
+        }
+        Err(e) => {
+            if temporary {
+                let _ = std::fs::remove_dir_all(&out);
+            }
+            Err(e)
+        }
     }
-    result
 }
 
 async fn run(
@@ -186,7 +133,7 @@ async fn run(
     manifest: &Manifest,
     seed_storage: Arc<Storage>,
     out: &Path,
-) -> Result<DemoReport, AppError> {
+) -> Result<Demo, AppError> {
     let nodes = start_ring(opts.nodes.max(1)).await?;
     let boot = |i: usize| nodes[i % nodes.len()].addr();
     let swarm_config = SwarmConfig {
@@ -223,8 +170,57 @@ async fn run(
         leechers.push((app, handle, dir));
     }
 
+    let listener = Listener::start(
+        manifest,
+        &out.join("listener"),
+        boot(opts.leechers + 1),
+        &swarm_config,
+    )
+    .await?;
+    let (play, reports) = tokio::join!(
+        listener.play(manifest, &opts.data),
+        leecher_reports(&leechers, manifest, &opts.data, start)
+    );
+    let (play, reports) = (play?, reports?);
+    bars.into_iter().for_each(Progress::finish);
+    let seconds = start.elapsed().as_secs_f64();
+    // Peers join the ring while they download; a fast swarm can finish
+    // before stabilization has threaded them all in, so wait (bounded).
+    let members = nodes.len() + 1 + leechers.len() + 1;
+    let ring_size = wait_ring_size(nodes[0].addr(), members, SETTLE).await;
+    // Likewise their announces: one made before its node had joined is
+    // retried a moment later.
+    let peers = 1 + leechers.len() + 1;
+    let swarm_size = wait_swarm_size(&nodes[0], manifest.info_hash, peers, SETTLE).await;
+    let peers = leechers.into_iter().map(|(app, _, _)| app);
+    let report = DemoReport {
+        name: manifest.name.clone(),
+        info_hash: manifest.info_hash.to_hex(),
+        bytes: manifest.total_length,
+        bare_nodes: nodes.len(),
+        ring_size,
+        swarm_size,
+        seconds,
+        leechers: reports,
+        play,
+    };
+    Ok(Demo {
+        report,
+        peers: peers.chain([seeder, listener.app]).collect(),
+        nodes,
+        temporary: None,
+    })
+}
+
+/// Each leecher's report, as it finishes.
+async fn leecher_reports(
+    leechers: &[(App, TorrentHandle, PathBuf)],
+    manifest: &Manifest,
+    data: &Path,
+    start: Instant,
+) -> Result<Vec<LeecherReport>, AppError> {
     let mut reports = Vec::new();
-    for (app, handle, dir) in &leechers {
+    for (app, handle, dir) in leechers {
         let done = finished(handle).await?;
         let seconds = start.elapsed().as_secs_f64();
         reports.push(LeecherReport {
@@ -234,31 +230,10 @@ async fn run(
             peers: done.peers_seen,
             uploaded: done.uploaded_bytes,
             hops: lookup_hops(app, manifest.info_hash).await,
-            verified: same_files(&opts.data, dir, manifest),
+            verified: same_files(data, dir, manifest),
         });
     }
-    bars.into_iter().for_each(Progress::finish);
-    let seconds = start.elapsed().as_secs_f64();
-    // Peers join the ring while they download; a fast swarm can finish
-    // before stabilization has threaded them all in, so wait (bounded).
-    let members = nodes.len() + 1 + leechers.len();
-    let ring_size = wait_ring_size(nodes[0].addr(), members, SETTLE).await;
-    // Likewise their announces: one made before its node had joined is
-    // retried a moment later.
-    let peers = 1 + leechers.len();
-    let swarm_size = wait_swarm_size(&nodes[0], manifest.info_hash, peers, SETTLE).await;
-    let peers = leechers.into_iter().map(|(app, _, _)| app);
-    stop_all(peers.chain([seeder]), &nodes).await;
-    Ok(DemoReport {
-        name: manifest.name.clone(),
-        info_hash: manifest.info_hash.to_hex(),
-        bytes: manifest.total_length,
-        bare_nodes: nodes.len(),
-        ring_size,
-        swarm_size,
-        seconds,
-        leechers: reports,
-    })
+    Ok(reports)
 }
 
 /// One peer process of the demo: it joins the ring through `bootstrap` and

@@ -39,6 +39,10 @@ pub struct DemoArgs {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Keep the swarm running after the report, and print the web player's
+    /// URL for a person to open; Ctrl-C ends it.
+    #[arg(long)]
+    keep: bool,
 }
 
 /// Runs the demo and prints its report; fails unless every file verified.
@@ -61,9 +65,18 @@ pub async fn run(args: DemoArgs) -> Result<(), CmdError> {
         upload_rate: (args.upload_rate > 0).then_some(args.upload_rate),
         out: args.out,
     };
-    let report = demo(opts).await?;
-    Output::new(args.json).print(&Event::Demo(&report));
-    if report.all_verified() {
+    let demo = demo(opts).await?;
+    let output = Output::new(args.json);
+    output.print(&Event::Demo(&demo.report));
+    if args.keep {
+        output.print(&Event::DemoKept {
+            player_url: &demo.report.play.player_url,
+        });
+        crate::app::shutdown::signal().await;
+    }
+    let verified = demo.report.all_verified();
+    demo.stop().await;
+    if verified {
         Ok(())
     } else {
         Err(CmdError::DemoMismatch)

@@ -116,6 +116,11 @@ pub enum Event<'a> {
     Ring(&'a RingInfo),
     /// `demo`: the report.
     Demo(&'a DemoReport),
+    /// `demo --keep`: the swarm stays up until Ctrl-C.
+    DemoKept {
+        /// The listener's web player.
+        player_url: &'a str,
+    },
 }
 
 /// How this run of a command prints.
@@ -229,6 +234,9 @@ fn text_of(event: &Event) -> Option<String> {
         // The demo is also a library call whose caller may print its
         // report, so the report renders itself.
         Event::Demo(report) => report.to_text(),
+        Event::DemoKept { player_url } => format!(
+            "the demo swarm keeps running: open {player_url} to play the album; Ctrl-C ends it"
+        ),
     })
 }
 
@@ -327,6 +335,7 @@ fn json_of(event: &Event) -> Option<String> {
         Event::Walked(members) => json!({"size": members.len(), "members": members}),
         Event::Ring(info) => return serde_json::to_string(info).ok(),
         Event::Demo(report) => return serde_json::to_string(report).ok(),
+        Event::DemoKept { player_url } => json!({"event": "kept", "player_url": player_url}),
     };
     Some(value.to_string())
 }

@@ -12,6 +12,8 @@
 //! - [`api`]: `/api/songs`, `/api/torrents[/{info-hash}]` (JSON).
 //! - [`metrics`]: `/metrics` in the Prometheus text format.
 //! - [`rates`]: download and upload rates from byte counters.
+//! - [`probe`]: a player's view of a song URL (time to first byte), for
+//!   `demo` and the simulation.
 //!
 //! Handlers are thin: they parse, ask the process (the [`Catalog`] of
 //! torrent handles; never a lock on download state), and render. The
@@ -22,6 +24,7 @@ pub mod api;
 pub mod body;
 pub mod catalog;
 pub mod metrics;
+pub mod probe;
 pub mod range;
 pub mod rates;
 pub mod song;
