@@ -14,19 +14,24 @@
 //! - [`geometry`]: the ground floor of pieces: piece and block math,
 //!   have-bitfields, where files lie in the torrent's byte stream.
 //! - [`manifest`]: BitTorrent v1 metainfo parse/build, info-hash.
-//! - [`storage`]: positional reads/writes of pieces, SHA-1 verification.
+//! - [`storage`]: positional reads/writes of pieces, SHA-1 verification;
+//!   files opened beneath the data root through no symbolic link, BEP 47 pad
+//!   files read as zeros and never stored.
 //! - [`piece_hash`]: SHA-1 of several pieces at once.
 //! - [`wire`]: every wire format: [`wire::handshake`] (the 68-byte peer
 //!   handshake, and the one helper that exchanges it), [`wire::peer`] (BEP 3
 //!   frames), [`wire::extension`] (BEP 10 extension handshake, BEP 11 peer
 //!   exchange), [`wire::metadata`] (BEP 9 `ut_metadata` messages) and
-//!   [`wire::chord`] (Chord RPC frames).
-//! - [`chord`]: the ring: pure state machine [`chord::node`] (with
-//!   [`chord::ring`], [`chord::routing`], [`chord::ops`]), swarm-list CRDT
-//!   [`chord::records`], quorum bookkeeping [`chord::quorum`]; the async
-//!   shell: [`chord::driver`] (the task that owns the node, on tokio's
-//!   clock), [`chord::handle`] (what the rest of the process holds) and
-//!   [`chord::connection`] (one task per Chord connection); and a
+//!   [`wire::chord`] (Chord RPC frames and the node-to-node vocabulary the
+//!   ring speaks).
+//! - [`chord`]: the ring: [`chord::node`], a pure state machine that
+//!   dispatches to parts owning their state (neighbours, lookups and
+//!   fingers, a store of typed records [`chord::records`] with swarm lists
+//!   as the first kind, quorum operations over [`chord::quorum`],
+//!   replication); the async shell: [`chord::driver`] (the task that owns
+//!   the node, on tokio's clock), [`chord::handle`] (what the rest of the
+//!   process holds) and [`chord::connection`] (one task per Chord
+//!   connection); and a
 //!   [`chord::client`] for the `dht` commands.
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],
 //!   the pure [`swarm::scheduler`] (a dispatcher over the leech picker, the
@@ -49,6 +54,10 @@
 //!   [`cmd::demo`]), and [`cmd::output`], which prints every result as
 //!   text or as `--json`. `main.rs` is clap and one call to [`cmd::main`].
 
+// A panic in a peer's or node's task would end a connection for a reason
+// nobody reads; outside tests every unwrap/expect states why it cannot fail.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod app;
 pub mod chord;
 pub mod cmd;
@@ -61,3 +70,8 @@ pub mod piece_hash;
 pub mod storage;
 pub mod swarm;
 pub mod wire;
+
+// Lets tests inside the crate name it as integration tests do: the Chord
+// simulation in tests/support also runs a test-only record kind (chord::records).
+#[cfg(test)]
+extern crate self as songswarm;

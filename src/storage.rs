@@ -4,20 +4,26 @@
 //! files under a data root (a piece may span files). Every call here but
 //! [`Storage::read_cached`] may wait for a disk: the async code runs them on
 //! `spawn_blocking` threads. The SHA-1 checks live in `verify`.
+//!
+//! Layout: `open` opens the files beneath the data root, never through a
+//! symbolic link and never a device or FIFO; `file` is one file's I/O, or
+//! zeros for a BEP 47 pad file, which is never stored; where each file lies
+//! in the torrent's byte stream is the manifest's [`FileSpan`]s.
 
-use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice};
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::path::PathBuf;
 
 use bytes::Bytes;
 
 use crate::geometry::{file_at, file_segments, FileSpan, Geometry};
 use crate::manifest::Manifest;
 
+mod file;
+mod open;
 mod verify;
+
+use file::StoredFile;
 
 /// Errors of opening and checking a torrent's data.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +89,21 @@ pub enum StorageError {
         /// The OS error.
         source: io::Error,
     },
+    /// A symbolic link stands where a file (or one of its directories) of
+    /// the torrent goes: it could lead anywhere, so it is never followed.
+    #[error("{path} is a symbolic link: songswarm never opens a torrent's files through links (one could lead outside the directory, or into a device); remove it, or put the real file or directory there")]
+    Link {
+        /// The link.
+        path: PathBuf,
+    },
+    /// Something other than a regular file stands where a file goes.
+    #[error("{path} is {kind}, not a regular file: songswarm keeps songs only in regular files; move it away or choose another directory")]
+    NotRegular {
+        /// The full path.
+        path: PathBuf,
+        /// What it is instead ("a device", "a FIFO", ...).
+        kind: &'static str,
+    },
     /// Reading or writing failed.
     #[error("{path}: {source}")]
     Io {
@@ -91,23 +112,6 @@ pub enum StorageError {
         /// The OS error.
         source: io::Error,
     },
-}
-
-/// One file of the torrent on disk.
-#[derive(Debug)]
-struct StoredFile {
-    /// Full path (data root joined with the manifest's relative path).
-    path: PathBuf,
-    /// Open handle (positional I/O needs no lock).
-    file: File,
-    /// The file lives in memory (tmpfs): reading it never waits for a disk.
-    in_memory: bool,
-    /// Held while writing: one writer per file at a time. The kernel takes
-    /// the file's lock for every buffered write anyway; a second writer
-    /// would spin on it and fight over the page cache's locks (on tmpfs,
-    /// 5.7 % of a leecher's CPU samples were that spinning), where here it
-    /// sleeps.
-    write_lock: Mutex<()>,
 }
 
 /// A torrent's files, opened, with its piece hashes.
@@ -121,47 +125,6 @@ pub struct Storage {
     files: Vec<StoredFile>,
     /// Where each file of `files` lies in the torrent's byte stream.
     spans: Vec<FileSpan>,
-}
-
-impl StoredFile {
-    fn new(path: PathBuf, file: File) -> StoredFile {
-        // 0x01021994 is Linux's TMPFS_MAGIC (the literal takes the type of
-        // `f_type`, which differs between targets).
-        let in_memory = rustix::fs::fstatfs(&file).is_ok_and(|s| s.f_type == 0x0102_1994);
-        StoredFile {
-            path,
-            file,
-            in_memory,
-            write_lock: Mutex::new(()),
-        }
-    }
-
-    /// Reads all of `buf` from offset `at` if that needs no disk: the file
-    /// is in memory, or every byte is in the page cache. `WouldBlock` when
-    /// it would wait (what was read by then is left in `buf`).
-    fn read_exact_cached_at(&self, mut buf: &mut [u8], mut at: u64) -> io::Result<()> {
-        if self.in_memory {
-            return self.file.read_exact_at(buf, at);
-        }
-        use rustix::io::{Errno, ReadWriteFlags};
-        while !buf.is_empty() {
-            let mut slice = [io::IoSliceMut::new(buf)];
-            match rustix::io::preadv2(&self.file, &mut slice, at, ReadWriteFlags::NOWAIT) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(n) => {
-                    buf = &mut buf[n..];
-                    at += n as u64;
-                }
-                Err(Errno::INTR) => {}
-                // Not cached, or a file system that cannot tell.
-                Err(Errno::AGAIN | Errno::OPNOTSUPP) => {
-                    return Err(io::ErrorKind::WouldBlock.into())
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Ok(())
-    }
 }
 
 /// The parts of `blocks`, laid end to end, that fall in `range`.
@@ -178,99 +141,7 @@ fn slices_of(blocks: &[Bytes], range: Range<usize>) -> Vec<IoSlice<'_>> {
     out
 }
 
-/// Most buffers one `pwritev` takes (Linux's `IOV_MAX`).
-const IOV_MAX: usize = 1024;
-
-/// Writes every byte of `bufs`, in order, at offset `at` of `file`.
-fn write_all_vectored_at(file: &File, mut bufs: &mut [IoSlice<'_>], mut at: u64) -> io::Result<()> {
-    while !bufs.is_empty() {
-        let n = bufs.len().min(IOV_MAX);
-        match rustix::io::pwritev(file, &bufs[..n], at) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(written) => {
-                at += written as u64;
-                IoSlice::advance_slices(&mut bufs, written);
-            }
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
 impl Storage {
-    /// Opens existing data for seeding: every file must exist with its size.
-    /// `root` is the directory that holds the torrent's name or, for a
-    /// single-file torrent, may be the file itself (under any name).
-    pub fn open_existing(root: &Path, manifest: &Manifest) -> Result<Storage, StorageError> {
-        let root_is_file = std::fs::metadata(root).is_ok_and(|m| m.is_file());
-        let single =
-            manifest.files.len() == 1 && manifest.files[0].path == Path::new(&manifest.name);
-        if root_is_file && !single {
-            return Err(StorageError::DataIsFile {
-                path: root.to_path_buf(),
-                name: manifest.name.clone(),
-                count: manifest.files.len(),
-            });
-        }
-        let mut files = Vec::new();
-        for f in &manifest.files {
-            let path = if root_is_file {
-                root.to_path_buf()
-            } else {
-                root.join(&f.path)
-            };
-            let file = match File::open(&path) {
-                Ok(file) => file,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(StorageError::Missing { path })
-                }
-                Err(source) => return Err(StorageError::Io { path, source }),
-            };
-            let actual = file
-                .metadata()
-                .map_err(|source| StorageError::Io {
-                    path: path.clone(),
-                    source,
-                })?
-                .len();
-            if actual != f.length {
-                return Err(StorageError::WrongSize {
-                    path,
-                    actual,
-                    expected: f.length,
-                });
-            }
-            files.push(StoredFile::new(path, file));
-        }
-        Ok(Storage::assemble(manifest, files))
-    }
-
-    /// Opens (creating as needed) the files a download writes to. Existing
-    /// contents are kept so a restarted download can resume.
-    pub fn open_or_create(root: &Path, manifest: &Manifest) -> Result<Storage, StorageError> {
-        let mut files = Vec::new();
-        for f in &manifest.files {
-            let path = root.join(&f.path);
-            let io_err = |source| StorageError::Io {
-                path: path.clone(),
-                source,
-            };
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(io_err)?;
-            }
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(io_err)?;
-            files.push(StoredFile::new(path, file));
-        }
-        Ok(Storage::assemble(manifest, files))
-    }
-
     fn assemble(manifest: &Manifest, files: Vec<StoredFile>) -> Storage {
         Storage {
             geometry: manifest.geometry(),
@@ -308,9 +179,7 @@ impl Storage {
                 path: f.path.clone(),
                 source,
             };
-            if f.file.metadata().map_err(io_err)?.len() > span.length {
-                f.file.set_len(span.length).map_err(io_err)?;
-            }
+            f.trim(span.length).map_err(io_err)?;
         }
         Ok(())
     }
@@ -318,9 +187,7 @@ impl Storage {
     /// Reads `buf.len()` bytes of piece `piece` from byte `begin` (of a
     /// piece already verified on disk).
     pub fn read(&self, piece: u32, begin: u32, buf: &mut [u8]) -> Result<(), StorageError> {
-        self.read_with(piece, begin, buf, |file, buf, at| {
-            file.file.read_exact_at(buf, at)
-        })
+        self.read_with(piece, begin, buf, StoredFile::read_exact_at)
     }
 
     /// [`Storage::read`] of data that needs no disk (a file in memory, or
@@ -380,10 +247,10 @@ impl Storage {
         let mut failed = None;
         self.segments(start, len, |file, at, range| {
             let mut slices = slices_of(blocks, range);
-            let _one_writer = file.write_lock.lock().unwrap_or_else(|e| e.into_inner());
-            write_all_vectored_at(&file.file, &mut slices, at).inspect_err(|_| {
-                failed = Some(file.path.clone());
-            })
+            file.write_all_vectored_at(&mut slices, at)
+                .inspect_err(|_| {
+                    failed = Some(file.path.clone());
+                })
         })
         .map_err(|source| {
             let path = failed.unwrap_or_else(|| self.path_of(start));

@@ -3,12 +3,10 @@
 use std::net::SocketAddr;
 
 use bytes::{BufMut, BytesMut};
-use songswarm::chord::message::Message;
-use songswarm::chord::records::WireEntry;
-use songswarm::chord::{LookupInfo, RingInfo, Role};
 use songswarm::id::Id;
+use songswarm::wire::chord::message::{Message, Role, WireEntry, WireRecord, SWARM_LIST};
 use songswarm::wire::chord::{
-    ChordCodec, ChordCodecError, ClientReply, ClientRequest, Frame, PREAMBLE,
+    ChordCodec, ChordCodecError, ClientReply, ClientRequest, Frame, LookupInfo, RingInfo, PREAMBLE,
 };
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -28,6 +26,10 @@ fn every_frame() -> Vec<Frame> {
         removed: true,
         role: Role::Leecher,
         ..e
+    };
+    let tagged = WireRecord::Tagged {
+        kind: 7,
+        body: b"any bytes".to_vec(),
     };
     let msgs = vec![
         Message::Ping { req: 1 },
@@ -56,14 +58,33 @@ fn every_frame() -> Vec<Frame> {
         Message::Store {
             req: 8,
             key: k,
-            entries: vec![e, gone],
+            value: WireRecord::Swarm(vec![e, gone]),
+        },
+        Message::Store {
+            req: 8,
+            key: k,
+            value: tagged.clone(),
         },
         Message::Stored { req: 9, ok: true },
-        Message::Fetch { req: 10, key: k },
+        Message::Fetch {
+            req: 10,
+            key: k,
+            kind: SWARM_LIST,
+        },
+        Message::Fetch {
+            req: 10,
+            key: k,
+            kind: 7,
+        },
         Message::Fetched {
             req: 11,
             ready: false,
-            entries: vec![e],
+            value: WireRecord::Swarm(vec![e]),
+        },
+        Message::Fetched {
+            req: 11,
+            ready: true,
+            value: tagged.clone(),
         },
         Message::Handoff {
             req: 12,
@@ -72,7 +93,7 @@ fn every_frame() -> Vec<Frame> {
         },
         Message::HandoffData {
             req: 13,
-            keys: vec![(k, vec![e])],
+            keys: vec![(k, WireRecord::Swarm(vec![e])), (k, tagged)],
             next: None,
         },
     ];
@@ -206,6 +227,13 @@ fn malformed_bodies_are_errors_not_panics() {
         b"d1:ei5e1:k20:aaaaaaaaaaaaaaaaaaaa1:qi1e1:t5:storee",
         b"d1:elli1eee1:k20:aaaaaaaaaaaaaaaaaaaa1:qi1e1:t5:storee",
         b"d1:k3:abc1:qi1e1:t4:finde",
+        // A record kind tag of 0 (swarm lists carry none), too big, or
+        // without its body.
+        b"d1:k20:aaaaaaaaaaaaaaaaaaaa1:qi1e1:t5:store1:v0:1:yi0ee",
+        b"d1:k20:aaaaaaaaaaaaaaaaaaaa1:qi1e1:t5:store1:v0:1:yi256ee",
+        b"d1:k20:aaaaaaaaaaaaaaaaaaaa1:qi1e1:t5:store1:yi7ee",
+        b"d1:k20:aaaaaaaaaaaaaaaaaaaa1:qi1e1:t5:fetch1:yi0ee",
+        b"d1:lll20:aaaaaaaaaaaaaaaaaaaai0e0:ee1:qi1e1:t12:handoff_datae",
         b"d1:t4:pi",
     ];
     for body in cases {
@@ -237,5 +265,123 @@ fn hello_with_an_id_that_is_not_the_address_hash_is_refused() {
     match decode_all(&wire, 1024) {
         Err(ChordCodecError::Malformed(why)) => assert!(why.contains("SHA-1"), "{why}"),
         other => panic!("expected refusal, got {other:?}"),
+    }
+}
+
+/// The frames that carry swarm lists, byte for byte as deployed nodes send
+/// them: other record kinds must not change how a swarm list travels.
+#[test]
+fn swarm_list_frames_keep_their_bytes() {
+    let k = Id::hash(b"key");
+    let e = WireEntry {
+        peer: a(6881),
+        ttl_ms: 12345,
+        role: Role::Seeder,
+        removed: false,
+    };
+    let gone = WireEntry {
+        removed: true,
+        role: Role::Leecher,
+        ..e
+    };
+    let cases: Vec<(Message, &[u8])> = vec![
+        (
+            Message::Store {
+                req: 8,
+                key: k,
+                value: WireRecord::Swarm(vec![e, gone]),
+            },
+            b"d1:ell14:127.0.0.1:6881i12345ei1ei0eel14:127.0.0.1:6881i12345ei0ei1eee\
+              1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi8e1:t5:storee",
+        ),
+        (
+            Message::Fetch {
+                req: 10,
+                key: k,
+                kind: SWARM_LIST,
+            },
+            b"d1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi10e1:t5:fetche",
+        ),
+        (
+            Message::Fetched {
+                req: 11,
+                ready: true,
+                value: WireRecord::Swarm(vec![e]),
+            },
+            b"d1:ell14:127.0.0.1:6881i12345ei1ei0eee1:qi11e5:readyi1e1:t7:fetchede",
+        ),
+        (
+            Message::HandoffData {
+                req: 13,
+                keys: vec![(k, WireRecord::Swarm(vec![e, gone]))],
+                next: Some(k),
+            },
+            b"d1:lll20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde\
+              ll14:127.0.0.1:6881i12345ei1ei0eel14:127.0.0.1:6881i12345ei0ei1eeeee\
+              1:n20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi13e1:t12:handoff_datae",
+        ),
+    ];
+    for (msg, body) in cases {
+        let mut enc = ChordCodec::new(1 << 20);
+        let mut wire = BytesMut::new();
+        enc.encode(Frame::Node(msg.clone()), &mut wire).unwrap();
+        assert_eq!(
+            wire[..],
+            framed(body)[..],
+            "{msg:?} encodes as {}",
+            wire[12..].escape_ascii()
+        );
+        assert_eq!(decode_all(&wire, 1 << 20).unwrap(), vec![Frame::Node(msg)]);
+    }
+}
+
+/// Other record kinds travel with their tag under `y` and their body under
+/// `v` (a hand-off page: `[key, kind, body]`), so a swarm list's frames
+/// keep the shape they had before there were kinds.
+#[test]
+fn tagged_record_frames_have_their_own_fields() {
+    let k = Id::hash(b"key");
+    let tagged = WireRecord::Tagged {
+        kind: 7,
+        body: b"xyz".to_vec(),
+    };
+    let cases: Vec<(Message, &[u8])> = vec![
+        (
+            Message::Store {
+                req: 8,
+                key: k,
+                value: tagged.clone(),
+            },
+            b"d1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi8e1:t5:store1:v3:xyz1:yi7ee",
+        ),
+        (
+            Message::Fetch {
+                req: 10,
+                key: k,
+                kind: 7,
+            },
+            b"d1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi10e1:t5:fetch1:yi7ee",
+        ),
+        (
+            Message::HandoffData {
+                req: 13,
+                keys: vec![(k, tagged)],
+                next: None,
+            },
+            b"d1:lll20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xdei7e3:xyzee\
+              1:qi13e1:t12:handoff_datae",
+        ),
+    ];
+    for (msg, body) in cases {
+        let mut enc = ChordCodec::new(1 << 20);
+        let mut wire = BytesMut::new();
+        enc.encode(Frame::Node(msg.clone()), &mut wire).unwrap();
+        assert_eq!(
+            wire[..],
+            framed(body)[..],
+            "{msg:?} encodes as {}",
+            wire[12..].escape_ascii()
+        );
+        assert_eq!(decode_all(&wire, 1 << 20).unwrap(), vec![Frame::Node(msg)]);
     }
 }

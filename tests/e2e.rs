@@ -216,7 +216,43 @@ fn a_leecher_with_no_reachable_peer_says_so_and_finishes_once_one_appears() {
 /// Runs a leech that is expected to fail, to its exit (at most a minute):
 /// its exit code and stderr.
 fn leech_to_exit(manifest: &Path, out: &Path, extra: &[&str]) -> (Option<i32>, String) {
-    let run = std::process::Command::new("timeout")
+    leech_to_exit_in(std::process::Command::new("timeout"), manifest, out, extra)
+}
+
+/// [`leech_to_exit`] with `--out` on a file system of its own that holds
+/// only `size` bytes (a tmpfs in a private mount namespace), so writes fail
+/// as on a full disk.
+fn leech_to_exit_on_small_fs(
+    size: &str,
+    manifest: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> (Option<i32>, String) {
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args(["--user", "--map-root-user", "--mount", "sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs -o size={size} tmpfs \"$1\" && shift && exec \"$@\""
+        ))
+        .arg("sh")
+        .arg(out)
+        .arg("timeout");
+    let (code, err) = leech_to_exit_in(cmd, manifest, out, extra);
+    assert!(
+        !err.contains("unshare:") && !err.contains("mount:"),
+        "this test needs user namespaces (`unshare -rm`) for a small file system: {err}"
+    );
+    (code, err)
+}
+
+/// Runs `songswarm leech` as the last arguments of `cmd` (which ends in
+/// `timeout`).
+fn leech_to_exit_in(
+    mut cmd: std::process::Command,
+    manifest: &Path,
+    out: &Path,
+    extra: &[&str],
+) -> (Option<i32>, String) {
+    let run = cmd
         .arg("60")
         .arg(env!("CARGO_BIN_EXE_songswarm"))
         .env("SONGSWARM_NO_RING", "1")
@@ -287,11 +323,12 @@ fn a_peer_given_by_host_name_is_dialled() {
 #[test]
 fn a_full_disk_fails_the_download_with_what_to_do() {
     let mut s = seeded("song.flac", 500_000, 5);
-    // Every write to /dev/full fails with ENOSPC, as on a full disk.
+    // A 64 KiB file system fills up long before the song is written.
+    // (Files are never opened through a link, so a link to /dev/full no
+    // longer stands in for a full disk: see storage_links.rs.)
     let out = s.dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
-    std::os::unix::fs::symlink("/dev/full", out.join("song.flac")).unwrap();
-    let (code, err) = leech_to_exit(&s.manifest, &out, &["--peer", &s.addr]);
+    let (code, err) = leech_to_exit_on_small_fs("64k", &s.manifest, &out, &["--peer", &s.addr]);
     assert_eq!(code, Some(1), "exit status; stderr: {err}");
     assert!(
         err.contains("song.flac")

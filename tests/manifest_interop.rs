@@ -3,6 +3,8 @@
 //! they build. Needs /usr/bin/python3 with libtorrent and mktorrent
 //! (scripts/install-test-deps installs both); without them these tests fail.
 
+#[path = "support/manifest_lt.rs"]
+mod lt;
 #[path = "support/manifest_verify.rs"]
 mod verify;
 
@@ -10,52 +12,9 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use lt::{libtorrent, lt_info, LtView};
 use songswarm::manifest::{build, BuildOptions, Manifest};
 use verify::verify_pieces;
-
-const PYTHON: &str = "/usr/bin/python3";
-
-/// libtorrent's description of a torrent (see manifest_lt_infohash.py).
-#[derive(serde::Deserialize, Debug)]
-struct LtView {
-    info_hash: String,
-    name: String,
-    num_pieces: u32,
-    piece_length: u64,
-    total_size: u64,
-    files: Vec<LtFile>,
-}
-
-#[derive(serde::Deserialize, Debug)]
-struct LtFile {
-    path: String,
-    size: u64,
-    pad: bool,
-}
-
-fn helper() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/manifest_lt_infohash.py")
-}
-
-/// Runs the libtorrent helper; a missing libtorrent is a failure that says
-/// how to fix it.
-fn libtorrent<S: AsRef<OsStr>>(args: &[S]) -> LtView {
-    let out = Command::new(PYTHON)
-        .arg(helper())
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {PYTHON}: {e}; run scripts/install-test-deps"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if out.status.code() == Some(3) {
-        panic!("{PYTHON} cannot import libtorrent ({stderr}): run scripts/install-test-deps");
-    }
-    assert!(out.status.success(), "libtorrent helper failed: {stderr}");
-    serde_json::from_slice(&out.stdout).expect("helper prints JSON")
-}
-
-fn lt_info(torrent: &Path) -> LtView {
-    libtorrent(&[OsStr::new("info"), torrent.as_os_str()])
-}
 
 /// Asserts that our parse and libtorrent's agree on everything that matters.
 fn assert_same(ours: &Manifest, lt: &LtView) {

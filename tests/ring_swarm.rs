@@ -68,7 +68,7 @@ async fn peer(manifest: &Manifest, root: &Path, bootstrap: SocketAddr) -> (App, 
         .unwrap();
     app.join_ring(&ring_options(bootstrap), &[]).await;
     let handle = app.add_torrent(manifest, storage, have);
-    app.ring().expect("joined").track(handle.clone());
+    app.ring().expect("joined").track(handle.clone(), None);
     (app, handle)
 }
 
@@ -178,7 +178,7 @@ async fn a_seeder_whose_replicas_all_die_is_listed_again() {
     let handle = app.add_torrent(&manifest, storage, have);
     let ring = app.ring().expect("joined");
     assert_eq!(ring.advertise, me);
-    ring.track(handle);
+    ring.track(handle, None);
     let mut members = nodes.clone();
     members.push(ring.chord.clone());
     chord_ring::wait_ideal(&members, config.successor_list_len, DEADLINE)

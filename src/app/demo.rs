@@ -274,7 +274,7 @@ async fn start_peer(
     app.join_ring(&ring_options(bootstrap), &[]).await;
     let handle = app.add_torrent(manifest, storage, have);
     if let Some(ring) = app.ring() {
-        ring.track(handle.clone());
+        ring.track(handle.clone(), None);
     }
     Ok((app, handle))
 }

@@ -134,8 +134,12 @@ impl Ring {
 
     /// Keeps `torrent` announced in the ring and fed with the swarm's peers
     /// until [`Ring::leave`].
-    pub fn track(&self, torrent: TorrentHandle) {
+    /// Keeps `torrent` announced, and its coordinator fed with the swarm's
+    /// peers. `looked_up`: when the swarm was last looked up (the first
+    /// lookup then waits one period), or None to look it up at once.
+    pub fn track(&self, torrent: TorrentHandle, looked_up: Option<Instant>) {
         let announcer = Announcer {
+            looked_up,
             chord: self.chord.clone(),
             me: self.advertise,
             ttl: self.chord_ttl(),
@@ -166,7 +170,7 @@ impl Ring {
         &self,
         info_hash: Id,
         extra: &[SocketAddr],
-    ) -> Result<Manifest, MagnetError> {
+    ) -> Result<FetchedManifest, MagnetError> {
         let deadline = Instant::now() + METADATA_DEADLINE;
         let peer_id = super::new_peer_id();
         loop {
@@ -183,8 +187,17 @@ impl Ring {
             peers.dedup();
             let result = magnet::fetch(&peers, info_hash, peer_id, METADATA_PER_PEER).await;
             let error = match result {
-                Ok(info) => match Manifest::from_info_bytes(&info) {
-                    Ok(manifest) => return Ok(manifest),
+                Ok((info, served_by)) => match Manifest::from_info_bytes(&info) {
+                    Ok(manifest) => {
+                        // The one that served first: it is known to answer.
+                        peers.retain(|&a| a != served_by);
+                        peers.insert(0, served_by);
+                        return Ok(FetchedManifest {
+                            manifest,
+                            peers,
+                            looked_up: Instant::now(),
+                        });
+                    }
                     // It hashed right, so this is the torrent; we cannot use it.
                     Err(e) => return Err(MagnetError::Unusable(e)),
                 },
@@ -197,6 +210,18 @@ impl Ring {
             tokio::time::sleep(self.announce.retry).await;
         }
     }
+}
+
+/// A manifest fetched from its swarm, with the swarm as it was found.
+pub struct FetchedManifest {
+    /// The manifest, checked against the info-hash.
+    pub manifest: Manifest,
+    /// The swarm's peers (ring and `--peer`), the one that served the
+    /// metadata first: the download starts with them.
+    pub peers: Vec<SocketAddr>,
+    /// When the ring was last asked for the swarm, so the announcer does
+    /// not ask again at once.
+    pub looked_up: Instant,
 }
 
 /// How long `leech <info-hash>` looks for the metadata before giving up.
@@ -216,13 +241,18 @@ struct Announcer {
     config: AnnounceConfig,
     /// The torrent's coordinator and progress.
     torrent: TorrentHandle,
+    /// When the swarm was last looked up before we started (None: never).
+    looked_up: Option<Instant>,
 }
 
 impl Announcer {
     async fn run(mut self, cancel: CancellationToken) {
         let info_hash = self.torrent.info_hash;
         let now = Instant::now();
-        let (mut next_announce, mut next_query) = (now, now);
+        let mut next_announce = now;
+        let mut next_query = self
+            .looked_up
+            .map_or(now, |at| (at + self.requery_period()).max(now));
         let mut announced: Option<Role> = None;
         loop {
             let role = self.role();

@@ -1,36 +1,57 @@
 //! The Chord ring that replaces the tracker (DESIGN.md §4).
 //!
-//! `node`, `lookup`, `records`, `quorum` and `message` are pure: no tokio, no
-//! clock, no global randomness. `driver` is the async shell that moves their
-//! inputs and outputs over TCP, and `client` talks to a node from outside.
+//! [`node`] is a pure state machine: no tokio, no clock, no global
+//! randomness (so are the parts below it). It is a small dispatcher over
+//! parts that own their state, each in its own file with private fields,
+//! a narrow interface and its own unit tests:
 //!
-//! - [`node`]: the ring state machine (`handle_*` in, `poll_*` out).
-//! - [`ops`]: announces, reads, replication and hand-off on top of the ring.
-//! - [`lookup`]: one iterative lookup.
-//! - [`records`]: swarm lists as a CRDT.
-//! - [`quorum`]: in-flight quorum reads and writes.
-//! - [`message`]: the node-to-node protocol as plain data.
+//! - `neighbours`: successor list, predecessor (`neighbours/predecessor`),
+//!   life cycle (Zave's rules);
+//! - `contacts`: bootstrap nodes and past contacts (partition healing);
+//! - `lookups`: routing and lookups in flight, over `lookup` (one iterative
+//!   lookup) and `fingers` (the finger table);
+//! - `store` over [`records`]: the records held here, of typed kinds
+//!   (swarm lists first), each a CRDT with its own validation, expiry and
+//!   caps;
+//! - `ops`: client writes and reads in flight, over [`quorum`] (the quorum
+//!   arithmetic);
+//! - `replication`: anti-entropy, hand-off, a joiner's key range;
+//! - `rpc`, `rtt`, `timers`: requests in flight and their time-outs, the
+//!   output queue, periodic tasks.
+//!
+//! [`driver`] is the async shell that moves the node's inputs and outputs
+//! over TCP ([`connection`]: one task per connection), and [`client`] talks
+//! to a node from outside.
+//!
+//! [`message`] is the node-to-node protocol as plain data, defined with its
+//! codec in [`crate::wire::chord`] (the ring imports from `wire`, never the
+//! reverse).
 
 use std::net::SocketAddr;
-
-use serde::Serialize;
 
 use crate::id::Id;
 
 pub mod client;
 pub mod connection;
+mod contacts;
 pub mod driver;
+mod fingers;
 pub mod handle;
-pub mod lookup;
-pub mod message;
+mod lookup;
+mod lookups;
+mod neighbours;
 pub mod node;
-pub mod ops;
+mod ops;
 pub mod quorum;
 pub mod records;
-pub mod ring;
-pub mod routing;
+mod replication;
+mod rpc;
+mod rtt;
+mod store;
+mod timers;
 
-pub use records::Role;
+pub use crate::wire::chord::message;
+pub use crate::wire::chord::{LookupInfo, RingInfo, Role};
 
 /// A ring member as others see it: its advertised address and the id derived from it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,6 +70,19 @@ impl Peer {
             addr,
         }
     }
+}
+
+/// Where the node is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Created, not started.
+    Idle,
+    /// Looking up its own id through bootstrap nodes.
+    Joining,
+    /// Has a successor: part of the ring (or an appendage about to be).
+    Member,
+    /// Handing its keys over before it stops.
+    Leaving,
 }
 
 /// Why a ring operation failed.
@@ -73,6 +107,9 @@ pub enum ChordError {
         /// Replicas needed (W or R).
         needed: usize,
     },
+    /// A read of a record kind this node does not know.
+    #[error("unknown record kind {0}")]
+    UnknownKind(crate::wire::chord::message::Kind),
     /// The node is shutting down.
     #[error("the node is shutting down")]
     Shutdown,
@@ -84,34 +121,19 @@ pub enum ChordError {
     Remote(String),
 }
 
-/// Where a key lives, as found by a lookup.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LookupInfo {
-    /// The key looked up.
-    pub key: Id,
-    /// successor(key).
-    pub owner: SocketAddr,
-    /// The owner and the next N − 1 successors.
-    pub replicas: Vec<SocketAddr>,
-    /// Nodes asked.
-    pub hops: u32,
-}
+/// Helpers for the parts' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::net::SocketAddr;
 
-/// One node's view of the ring.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RingInfo {
-    /// The node's id.
-    pub id: Id,
-    /// The node's advertised address.
-    pub addr: SocketAddr,
-    /// Its predecessor, if known.
-    pub predecessor: Option<SocketAddr>,
-    /// Its successor list, closest first.
-    pub successors: Vec<SocketAddr>,
-    /// Distinct nodes in its finger table.
-    pub fingers: usize,
-    /// Keys it stores.
-    pub keys: usize,
-    /// True once it has joined a ring.
-    pub joined: bool,
+    use super::Peer;
+
+    /// `n` nodes on loopback, sorted by id: each one's successor is the next.
+    pub(crate) fn ring(n: u16) -> Vec<Peer> {
+        let mut ring: Vec<Peer> = (1..=n)
+            .map(|port| Peer::new(SocketAddr::from(([127, 0, 0, 1], port))))
+            .collect();
+        ring.sort_by_key(|p| p.id);
+        ring
+    }
 }

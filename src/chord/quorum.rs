@@ -16,6 +16,23 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
+use crate::chord::Peer;
+
+/// The replica set in an owner's successor list `list` (owner first): its
+/// first `n` distinct addresses.
+pub fn replica_set(list: &[Peer], n: usize) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for p in list {
+        if !out.contains(&p.addr) {
+            out.push(p.addr);
+        }
+        if out.len() == n {
+            break;
+        }
+    }
+    out
+}
+
 /// True if N, W, R are a usable combination: every read quorum meets every
 /// write quorum (W + R > N) and neither exceeds N.
 pub fn quorum_is_consistent(n: usize, w: usize, r: usize) -> bool {
@@ -232,6 +249,16 @@ mod tests {
         assert_eq!(q.succeed(a(4)), Progress::Waiting);
         assert_eq!(q.succeed(a(1)), Progress::Waiting);
         assert_eq!(q.succeed(a(2)), Progress::Reached);
+    }
+
+    #[test]
+    fn replica_set_is_the_first_n_distinct() {
+        let p = |port| Peer::new(a(port));
+        assert_eq!(
+            replica_set(&[p(1), p(1), p(2), p(3), p(4)], 3),
+            vec![a(1), a(2), a(3)]
+        );
+        assert_eq!(replica_set(&[p(1), p(2), p(1)], 3), vec![a(1), a(2)]);
     }
 
     #[test]

@@ -126,7 +126,8 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
         return Err(AppError::OutNotDir(opts.out.clone()));
     }
     let mut app = App::bind(opts.listen, opts.config.clone()).await?;
-    let manifest = target_manifest(&mut app, &opts, out).await?;
+    let found = target_manifest(&mut app, &opts, out).await?;
+    let manifest = found.manifest;
     let storage = Arc::new(Storage::open_or_create(&opts.out, &manifest)?);
     let s = storage.clone();
     let have = tokio::task::spawn_blocking(move || s.verify_all(hashing_threads()))
@@ -134,7 +135,7 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
         .map_err(|e| AppError::Failed(e.to_string()))?;
     let handle = app.add_torrent(&manifest, storage.clone(), have);
     if let Some(ring) = app.ring() {
-        ring.track(handle.clone());
+        ring.track(handle.clone(), found.looked_up);
     }
     // One listener for the whole run: a signal at any point after
     // `listening` (during the download or right after `done`) is seen.
@@ -145,7 +146,7 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     });
     let _ = handle
         .events
-        .send(TorrentEvent::AddPeers(opts.peers.clone()))
+        .send(TorrentEvent::AddPeers(found.peers))
         .await;
     let bar = Progress::start(handle.stats.clone(), manifest.name.clone());
     let mut stats = handle.stats.clone();
@@ -186,26 +187,34 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     served.map(|()| summary)
 }
 
-/// The manifest to download: loaded from its file, or fetched from the
-/// swarm by info-hash (and saved in `--out`). Joins the ring on the way.
+/// The manifest to download and the peers to start with: loaded from its
+/// file (peers: `--peer`), or fetched from the swarm by info-hash and saved
+/// in `--out` (peers: the swarm that was found, the one that served the
+/// metadata first, handed straight to the coordinator so the swarm is not
+/// looked up again at once). Joins the ring on the way.
 async fn target_manifest(
     app: &mut App,
     opts: &LeechOptions,
     out: Output,
-) -> Result<Manifest, AppError> {
+) -> Result<Target, AppError> {
     let info_hash = match &opts.target {
         LeechTarget::Manifest(path) => {
             let manifest = load_manifest(path)?;
             if let Some(ring_opts) = &opts.ring {
                 app.join_ring(ring_opts, &manifest.nodes).await;
             }
-            return Ok(manifest);
+            return Ok(Target {
+                manifest,
+                peers: opts.peers.clone(),
+                looked_up: None,
+            });
         }
         LeechTarget::InfoHash(info_hash) => *info_hash,
     };
     let ring_opts = opts.ring.as_ref().ok_or(AppError::NeedsRing)?;
     let ring = app.join_ring(ring_opts, &[]).await;
-    let manifest = ring.fetch_manifest(info_hash, &opts.peers).await?;
+    let fetched = ring.fetch_manifest(info_hash, &opts.peers).await?;
+    let manifest = fetched.manifest;
     std::fs::create_dir_all(&opts.out).map_err(|e| AppError::Failed(e.to_string()))?;
     let saved = opts.out.join(format!("{info_hash}.torrent"));
     manifest.save(&saved).map_err(|source| AppError::Manifest {
@@ -216,7 +225,21 @@ async fn target_manifest(
         name: &manifest.name,
         saved: &saved,
     });
-    Ok(manifest)
+    Ok(Target {
+        manifest,
+        peers: fetched.peers,
+        looked_up: Some(fetched.looked_up),
+    })
+}
+
+/// What `leech` starts from.
+struct Target {
+    /// The torrent.
+    manifest: Manifest,
+    /// Peers to dial at once.
+    peers: Vec<SocketAddr>,
+    /// When the ring was asked for the swarm (None: not yet).
+    looked_up: Option<tokio::time::Instant>,
 }
 
 /// The final counters of a download that completed; an error when it was

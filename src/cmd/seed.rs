@@ -98,7 +98,7 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
         let n = manifest.piece_count() as usize;
         let handle = app.add_torrent(&manifest, storage, vec![true; n]);
         if let Some(ring) = app.ring() {
-            ring.track(handle.clone());
+            ring.track(handle.clone(), None);
         }
         hashes.push(manifest.info_hash);
         served.push((handle, manifest.name));

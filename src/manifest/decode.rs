@@ -1,12 +1,17 @@
-//! Decoding metainfo with bendy's streaming decoder into raw fields.
+//! Decoding metainfo with the streaming decoder of `bencode` into raw fields.
 //!
 //! The decoder hands out each value as it goes, so the raw span of `info` is
 //! taken straight from the input (`DictDecoder::into_raw`) and hashed as is.
 //! Unknown keys are skipped without being stored; the nesting limit is
 //! enforced by the decoder, the entry limits here. Cross-field checks (paths,
 //! piece geometry) live in `validate`.
+//!
+//! Names, paths and tags are text: a `name.utf-8` or `path.utf-8` key wins
+//! over `name` or `path` (old clients wrote the local encoding there and
+//! UTF-8 beside it), and bytes that are not UTF-8 become `_` the way
+//! libtorrent turns them, so a file lands where libtorrent puts it.
 
-use bendy::decoding::{Decoder, DictDecoder, Object};
+use super::bencode::{Decoder, DictDecoder, Object};
 
 use super::validate::check_node_addr;
 use super::{
@@ -22,11 +27,9 @@ pub(super) struct Top<'a> {
     pub nodes: Vec<String>,
 }
 
-/// Turns a bendy error into ours, keeping its description.
-fn bencode(e: bendy::decoding::Error) -> ManifestError {
-    let text = e.to_string();
-    let text = text.strip_prefix("Error: ").unwrap_or(&text);
-    ManifestError::Bencode(text.to_string())
+/// Turns a decoder error into ours, keeping its description.
+fn bencode(e: super::bencode::Error) -> ManifestError {
+    ManifestError::Bencode(e.to_string())
 }
 
 fn wrong(field: impl Into<String>, expected: &'static str) -> ManifestError {
@@ -132,13 +135,55 @@ fn parse_nodes(value: Object<'_, '_>) -> Result<Vec<String>, ManifestError> {
 }
 
 fn utf8(bytes: &[u8], field: &str) -> Result<String, ManifestError> {
+    check_len(bytes, field)?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| invalid(field, "not valid UTF-8"))
+}
+
+/// A name, path component or tag: [`lossy_utf8`] of at most
+/// [`MAX_STRING_BYTES`] bytes.
+fn text(bytes: &[u8], field: &str) -> Result<String, ManifestError> {
+    check_len(bytes, field)?;
+    Ok(lossy_utf8(bytes))
+}
+
+fn check_len(bytes: &[u8], field: &str) -> Result<(), ManifestError> {
     if bytes.len() > MAX_STRING_BYTES {
         return Err(invalid(
             field,
             format!("longer than {MAX_STRING_BYTES} bytes"),
         ));
     }
-    String::from_utf8(bytes.to_vec()).map_err(|_| invalid(field, "not valid UTF-8"))
+    Ok(())
+}
+
+/// `bytes` as UTF-8, each invalid sequence replaced by one `_` exactly as
+/// libtorrent does it: a sequence is as long as its lead byte says (a stray
+/// continuation byte is one), and a sequence cut short takes the rest of the
+/// string. The result is checked as a path afterwards like any other name.
+fn lossy_utf8(bytes: &[u8]) -> String {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while let Some(&lead) = rest.first() {
+        let len = match lead {
+            0x00..=0x7f => 1,
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf7 => 4,
+            0xf8..=0xfb => 5,
+            // A continuation byte without a lead, or no lead at all.
+            _ => 1,
+        };
+        let take = len.min(rest.len());
+        match std::str::from_utf8(&rest[..take]) {
+            Ok(valid) if take == len => out.push_str(valid),
+            _ => out.push('_'),
+        }
+        rest = &rest[take..];
+    }
+    out
 }
 
 fn integer(text: &str, field: &str) -> Result<i64, ManifestError> {
@@ -199,13 +244,20 @@ pub(super) fn read_info(info: &[u8]) -> Result<RawInfo<'_>, ManifestError> {
         _ => return Err(wrong("info", "a dictionary")),
     };
     let mut raw = RawInfo::default();
+    let (mut name, mut name_utf8) = (None, None);
     let mut count = 0;
     while let Some((key, value)) = next_pair!(dict, count, "info") {
         match key {
             b"name" => match value {
-                Object::Bytes(b) => raw.name = Some(utf8(b, "info.name")?),
+                Object::Bytes(b) => name = Some(b),
                 _ => return Err(wrong("info.name", "a string")),
             },
+            // Ignored unless a string, as libtorrent does; `name` is there.
+            b"name.utf-8" => {
+                if let Object::Bytes(b) = value {
+                    name_utf8 = Some(b);
+                }
+            }
             b"piece length" => {
                 let Object::Integer(text) = value else {
                     return Err(wrong("info.piece length", "an integer"));
@@ -232,6 +284,9 @@ pub(super) fn read_info(info: &[u8]) -> Result<RawInfo<'_>, ManifestError> {
             }
             _ => {}
         }
+    }
+    if let Some(b) = name_utf8.or(name) {
+        raw.name = Some(text(b, "info.name")?);
     }
     Ok(raw)
 }
@@ -273,7 +328,7 @@ fn read_files(value: Object<'_, '_>) -> Result<Vec<RawFile>, ManifestError> {
 
 /// Reads one entry of `info.files`.
 fn read_file(mut dict: DictDecoder<'_, '_>) -> Result<RawFile, ManifestError> {
-    let mut components = None;
+    let (mut components, mut components_utf8) = (None, None);
     let mut len = None;
     let mut song = None;
     let mut pad = false;
@@ -281,24 +336,12 @@ fn read_file(mut dict: DictDecoder<'_, '_>) -> Result<RawFile, ManifestError> {
     while let Some((key, value)) = next_pair!(dict, count, "info.files[]") {
         match key {
             b"length" => len = Some(length(value, "info.files[].length")?),
-            b"path" => {
-                let Object::List(mut list) = value else {
-                    return Err(wrong("info.files[].path", "a list of strings"));
-                };
-                let mut parts = Vec::new();
-                while let Some(part) = list.next_object().map_err(bencode)? {
-                    if parts.len() == MAX_PATH_COMPONENTS {
-                        return Err(ManifestError::TooMany {
-                            what: "info.files[].path".into(),
-                            limit: MAX_PATH_COMPONENTS,
-                        });
-                    }
-                    let Object::Bytes(b) = part else {
-                        return Err(wrong("info.files[].path", "a list of strings"));
-                    };
-                    parts.push(utf8(b, "info.files[].path")?);
+            b"path" => components = Some(read_path(value, "info.files[].path")?),
+            // Ignored unless a list, as libtorrent does; `path` is there.
+            b"path.utf-8" => {
+                if let Object::List(_) = value {
+                    components_utf8 = Some(read_path(value, "info.files[].path.utf-8")?);
                 }
-                components = Some(parts);
             }
             b"song" => song = Some(read_song(value, "info.files[].song")?),
             b"attr" => match value {
@@ -309,11 +352,34 @@ fn read_file(mut dict: DictDecoder<'_, '_>) -> Result<RawFile, ManifestError> {
         }
     }
     Ok(RawFile {
-        components: components.ok_or(ManifestError::Missing("info.files[].path"))?,
+        components: components_utf8
+            .or(components)
+            .ok_or(ManifestError::Missing("info.files[].path"))?,
         length: len.ok_or(ManifestError::Missing("info.files[].length"))?,
         song,
         pad,
     })
+}
+
+/// Reads a file path: a list of strings, each a component.
+fn read_path(value: Object<'_, '_>, field: &str) -> Result<Vec<String>, ManifestError> {
+    let Object::List(mut list) = value else {
+        return Err(wrong(field, "a list of strings"));
+    };
+    let mut parts = Vec::new();
+    while let Some(part) = list.next_object().map_err(bencode)? {
+        if parts.len() == MAX_PATH_COMPONENTS {
+            return Err(ManifestError::TooMany {
+                what: field.into(),
+                limit: MAX_PATH_COMPONENTS,
+            });
+        }
+        let Object::Bytes(b) = part else {
+            return Err(wrong(field, "a list of strings"));
+        };
+        parts.push(text(b, field)?);
+    }
+    Ok(parts)
 }
 
 /// Reads a `song` dictionary; unknown keys are ignored.
@@ -326,7 +392,7 @@ fn read_song(value: Object<'_, '_>, field: &str) -> Result<SongMeta, ManifestErr
     while let Some((key, value)) = next_pair!(dict, count, field) {
         let text = |value: Object<'_, '_>, name: &str| -> Result<String, ManifestError> {
             match value {
-                Object::Bytes(b) => utf8(b, &format!("{field}.{name}")),
+                Object::Bytes(b) => text(b, &format!("{field}.{name}")),
                 _ => Err(wrong(format!("{field}.{name}"), "a string")),
             }
         };

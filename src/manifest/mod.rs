@@ -24,18 +24,22 @@
 //! whose length is not a multiple of 20, negative lengths, more than
 //! [`MAX_FILES`] files, nesting deeper than [`MAX_DEPTH`], dictionaries with
 //! more than [`MAX_DICT_KEYS`] keys, and files above [`MAX_METAINFO_BYTES`].
-//! Dictionary keys must be sorted and unique (canonical bencode), as bendy
-//! insists.
+//! Dictionary keys must be unique; like libtorrent, keys out of order are
+//! read (old tools wrote them so), and so are names that are not UTF-8: a
+//! `name.utf-8` / `path.utf-8` key wins, else each bad sequence becomes `_`,
+//! and the result is checked as a path like any other name.
 //!
-//! Layout: `decode` reads bencode into raw fields (with bendy), `validate`
-//! checks them and places the files, `build` hashes audio files into a new
-//! manifest, `tags` reads song metadata with lofty and merges it with flags.
+//! Layout: `bencode` is the streaming reader, `decode` reads bencode into
+//! raw fields, `validate` checks them and places the files, `build` hashes
+//! audio files into a new manifest (encoding with bendy), `tags` reads song
+//! metadata with lofty and merges it with flags.
 
 use std::path::{Path, PathBuf};
 
 use crate::geometry::{FileSpan, Geometry};
 use crate::id::Id;
 
+mod bencode;
 mod build;
 mod decode;
 mod tags;
@@ -133,8 +137,8 @@ pub enum ManifestError {
         /// [`MAX_METAINFO_BYTES`].
         limit: u64,
     },
-    /// The bytes are not well-formed bencode (truncated, garbled, unsorted or
-    /// duplicate keys, nested too deep).
+    /// The bytes are not well-formed bencode (truncated, garbled, a key
+    /// given twice, nested too deep).
     #[error("malformed bencode: {0}")]
     Bencode(String),
     /// Extra bytes after the info dictionary.
@@ -274,7 +278,11 @@ impl Manifest {
         tmp_name.push(format!(".tmp-{}", std::process::id()));
         let tmp = dir.join(tmp_name);
         let result = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
+            // create_new: never through a link someone left at that name.
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&tmp)?;
             file.write_all(&self.to_bytes())?;
             file.sync_all()?;
             std::fs::rename(&tmp, path)

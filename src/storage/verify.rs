@@ -37,7 +37,8 @@ impl Storage {
     }
 
     /// True when piece `piece` is fully inside the files' current sizes (a
-    /// download writes pieces in any order, so a shorter file lacks the tail).
+    /// download writes pieces in any order, so a shorter file lacks the
+    /// tail); pad files, never stored, always hold their zeros.
     fn present(&self, piece: u32) -> bool {
         let start = self.geometry.piece_offset(piece);
         let end = start + u64::from(self.geometry.piece_len(piece));
@@ -47,7 +48,7 @@ impl Storage {
             .filter(|(_, s)| s.length > 0 && s.offset < end && s.end() > start)
             .all(|(f, s)| {
                 let need = (end.min(s.end()) - s.offset).min(s.length);
-                f.file.metadata().map(|m| m.len() >= need).unwrap_or(false)
+                f.holds(need)
             })
     }
 

@@ -44,20 +44,21 @@ pub enum MagnetError {
 }
 
 /// Asks `peers` in turn for the metadata of `info_hash`; returns the raw
-/// `info` bytes, verified against the info-hash.
+/// `info` bytes, verified against the info-hash, and the peer that served
+/// them (a peer of the swarm, known to be reachable).
 pub async fn fetch(
     peers: &[SocketAddr],
     info_hash: Id,
     peer_id: [u8; 20],
     per_peer: Duration,
-) -> Result<Vec<u8>, MagnetError> {
+) -> Result<(Vec<u8>, SocketAddr), MagnetError> {
     if peers.is_empty() {
         return Err(MagnetError::NoPeers(info_hash));
     }
     let mut reasons = Vec::new();
     for &addr in peers {
         match timeout(per_peer, fetch_from(addr, info_hash, peer_id, per_peer)).await {
-            Ok(Ok(info)) => return Ok(info),
+            Ok(Ok(info)) => return Ok((info, addr)),
             Ok(Err(reason)) => reasons.push(format!("{addr}: {reason}")),
             Err(_) => reasons.push(format!("{addr}: timed out")),
         }

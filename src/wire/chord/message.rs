@@ -3,15 +3,70 @@
 //! Every message is one-way and addressed by the receiver's advertised
 //! address; a request carries a [`ReqId`] that its answer echoes. Keeping
 //! the protocol datagram-shaped lets the same state machine run over TCP (in
-//! `wire::chord`) and over the in-memory network of the simulation tests.
+//! [`crate::wire::chord`]) and over the in-memory network of the simulation
+//! tests. The ring speaks this vocabulary; this module knows nothing of
+//! the ring.
 
 use std::net::SocketAddr;
 
-use crate::chord::records::WireEntry;
+use serde::Serialize;
+
 use crate::id::Id;
 
 /// Request id, unique per sending node; answers echo it.
 pub type ReqId = u64;
+
+/// What a peer does with a torrent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Still downloading.
+    Leecher,
+    /// Has every piece.
+    Seeder,
+}
+
+/// One swarm-list entry as it travels: time left instead of an instant, so
+/// replicas never compare clocks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireEntry {
+    /// The announced peer.
+    pub peer: SocketAddr,
+    /// Milliseconds until expiry on the sender's clock.
+    pub ttl_ms: u64,
+    /// Seeder or leecher.
+    pub role: Role,
+    /// Tombstone flag.
+    pub removed: bool,
+}
+
+/// The tag that names a record kind on the wire.
+pub type Kind = u8;
+
+/// Swarm lists, the first record kind. Their frames predate record kinds and
+/// carry no tag; every other kind's frames do.
+pub const SWARM_LIST: Kind = 0;
+
+/// A record as it travels, whatever its kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireRecord {
+    /// A swarm list (kind [`SWARM_LIST`]): its entries, in the encoding that
+    /// predates record kinds.
+    Swarm(Vec<WireEntry>),
+    /// A record of any other kind: its tag (never [`SWARM_LIST`]) and its
+    /// body in that kind's own encoding, opaque to the codec.
+    Tagged { kind: Kind, body: Vec<u8> },
+}
+
+impl WireRecord {
+    /// The record's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            WireRecord::Swarm(_) => SWARM_LIST,
+            WireRecord::Tagged { kind, .. } => *kind,
+        }
+    }
+}
 
 /// One Chord protocol message between two ring nodes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,22 +91,24 @@ pub enum Message {
     Found { req: ReqId, succs: Vec<SocketAddr> },
     /// The receiver does not know the owner; these nodes precede the key more closely.
     Closer { req: ReqId, nodes: Vec<SocketAddr> },
-    /// Merge these swarm-list entries for `key` (announce, repair, hand-off).
+    /// Merge this record into the one of its kind at `key` (write, repair,
+    /// hand-off).
     Store {
         req: ReqId,
         key: Id,
-        entries: Vec<WireEntry>,
+        value: WireRecord,
     },
     /// Answer to [`Message::Store`]; `ok` is false when limits refused it.
     Stored { req: ReqId, ok: bool },
-    /// Read the swarm list of `key`.
-    Fetch { req: ReqId, key: Id },
-    /// Answer to [`Message::Fetch`]; `ready` is false while the replica is
-    /// still receiving its key range after a join, so its answer must not count.
+    /// Read the record of kind `kind` at `key`.
+    Fetch { req: ReqId, key: Id, kind: Kind },
+    /// Answer to [`Message::Fetch`] (an empty record if none is held);
+    /// `ready` is false while the replica is still receiving its key range
+    /// after a join, or does not know the kind, so its answer must not count.
     Fetched {
         req: ReqId,
         ready: bool,
-        entries: Vec<WireEntry>,
+        value: WireRecord,
     },
     /// A joiner asks its successor for every key outside `(upto, successor]`,
     /// in key order after `after` (paging keeps frames small).
@@ -60,10 +117,11 @@ pub enum Message {
         upto: Id,
         after: Option<Id>,
     },
-    /// One page of a hand-off; `next` is the cursor for the next page, if any.
+    /// One page of a hand-off: every record held at each key of the page;
+    /// `next` is the cursor for the next page, if any.
     HandoffData {
         req: ReqId,
-        keys: Vec<(Id, Vec<WireEntry>)>,
+        keys: Vec<(Id, WireRecord)>,
         next: Option<Id>,
     },
 }

@@ -17,27 +17,20 @@
 //!
 //! On the wire an expiry travels as the time left, and the receiver adds it to
 //! its own clock: replicas never compare clocks.
+//!
+//! Caps: at most `max_items_per_key` peers per list, and at most
+//! `max_items_per_source` entries per announced IP address over all lists;
+//! a received entry lives at most the announce TTL (`max_ttl`).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
-use crate::id::Id;
+use crate::chord::records::{Limits, Quota, RecordKind};
+use crate::wire::chord::message::{Kind, Role, WireEntry, WireRecord, SWARM_LIST};
 
 /// How much longer a removal lives than an announce made at the same moment.
 pub const TOMBSTONE_MARGIN: Duration = Duration::from_secs(1);
-
-/// What a peer does with a torrent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Still downloading.
-    Leecher,
-    /// Has every piece.
-    Seeder,
-}
 
 /// One peer's state in one swarm list, on the holding replica's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,19 +50,6 @@ impl Entry {
     }
 }
 
-/// An entry as it travels: time left instead of an instant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WireEntry {
-    /// The announced peer.
-    pub peer: SocketAddr,
-    /// Milliseconds until expiry on the sender's clock.
-    pub ttl_ms: u64,
-    /// Seeder or leecher.
-    pub role: Role,
-    /// Tombstone flag.
-    pub removed: bool,
-}
-
 /// The swarm list of one info-hash.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SwarmList {
@@ -83,6 +63,27 @@ impl SwarmList {
         SwarmList {
             entries: BTreeMap::from([(peer, entry)]),
         }
+    }
+
+    /// The announce of `peer` as `role`, made at `now`, living `ttl`.
+    pub fn announce(peer: SocketAddr, role: Role, now: Instant, ttl: Duration) -> SwarmList {
+        let entry = Entry {
+            expiry: now + ttl,
+            role,
+            removed: false,
+        };
+        SwarmList::single(peer, entry)
+    }
+
+    /// The removal of `peer` made at `now`, where announces live `ttl`: a
+    /// tombstone that outlives them by [`TOMBSTONE_MARGIN`].
+    pub fn removal(peer: SocketAddr, now: Instant, ttl: Duration) -> SwarmList {
+        let entry = Entry {
+            expiry: now + ttl + TOMBSTONE_MARGIN,
+            role: Role::Leecher,
+            removed: true,
+        };
+        SwarmList::single(peer, entry)
     }
 
     /// Number of entries, tombstones included.
@@ -105,13 +106,6 @@ impl SwarmList {
         self.entries.iter()
     }
 
-    /// Merge `other` into `self` without limits (the pure CRDT join).
-    pub fn merge(&mut self, other: &SwarmList) {
-        for (peer, entry) in &other.entries {
-            self.merge_entry(*peer, *entry);
-        }
-    }
-
     /// Merge one entry; returns true if it was new or won.
     pub fn merge_entry(&mut self, peer: SocketAddr, entry: Entry) -> bool {
         match self.entries.get_mut(&peer) {
@@ -127,20 +121,6 @@ impl SwarmList {
         }
     }
 
-    /// Drop every entry (announce or tombstone) whose expiry has passed.
-    pub fn expire(&mut self, now: Instant) -> Vec<SocketAddr> {
-        let gone: Vec<SocketAddr> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.expiry <= now)
-            .map(|(p, _)| *p)
-            .collect();
-        for p in &gone {
-            self.entries.remove(p);
-        }
-        gone
-    }
-
     /// The peers currently sharing: unexpired and not removed.
     pub fn live(&self, now: Instant) -> Vec<(SocketAddr, Role)> {
         self.entries
@@ -150,25 +130,8 @@ impl SwarmList {
             .collect()
     }
 
-    /// True if `self` lacks something `other` has: a missing peer, or an
-    /// entry that loses to `other`'s by more than `slack` (transfer delays
-    /// shift expiries a little, which is not worth a repair).
-    pub fn is_behind(&self, other: &SwarmList, slack: Duration) -> bool {
-        other
-            .entries
-            .iter()
-            .any(|(peer, theirs)| match self.entries.get(peer) {
-                None => true,
-                Some(mine) => {
-                    theirs.beats(mine)
-                        && ((theirs.removed, theirs.role) != (mine.removed, mine.role)
-                            || theirs.expiry > mine.expiry + slack)
-                }
-            })
-    }
-
     /// The entries as they travel, with time left measured at `now`.
-    pub fn to_wire(&self, now: Instant) -> Vec<WireEntry> {
+    pub fn entries_at(&self, now: Instant) -> Vec<WireEntry> {
         self.entries
             .iter()
             .filter(|(_, e)| e.expiry > now)
@@ -184,7 +147,7 @@ impl SwarmList {
     /// Entries received at `now`; time left is capped at `max_ttl` (plus
     /// [`TOMBSTONE_MARGIN`] for a removal) so a lying node cannot plant an
     /// entry that never expires.
-    pub fn from_wire(now: Instant, entries: &[WireEntry], max_ttl: Duration) -> SwarmList {
+    pub fn from_entries(now: Instant, entries: &[WireEntry], max_ttl: Duration) -> SwarmList {
         let mut list = SwarmList::default();
         for w in entries.iter().filter(|w| w.ttl_ms > 0) {
             let cap = if w.removed {
@@ -204,130 +167,79 @@ impl SwarmList {
     }
 }
 
-/// Limits on what one replica stores.
-#[derive(Clone, Copy, Debug)]
-pub struct Limits {
-    /// Most entries per key.
-    pub max_peers_per_key: usize,
-    /// Most entries one IP address may hold over all keys.
-    pub max_entries_per_source: usize,
-}
+impl RecordKind for SwarmList {
+    const KIND: Kind = SWARM_LIST;
 
-/// Every swarm list this replica holds.
-#[derive(Debug)]
-pub struct RecordStore {
-    /// Info-hash → swarm list. BTreeMap: key-ordered hand-off pages and
-    /// deterministic simulation runs.
-    lists: BTreeMap<Id, SwarmList>,
-    /// Entries held per IP address, for the per-source limit.
-    per_source: BTreeMap<IpAddr, usize>,
-    /// The bounds applied on every merge.
-    limits: Limits,
-}
-
-impl RecordStore {
-    /// An empty store with the given bounds.
-    pub fn new(limits: Limits) -> RecordStore {
-        RecordStore {
-            lists: BTreeMap::new(),
-            per_source: BTreeMap::new(),
-            limits,
+    fn merge(&mut self, other: &SwarmList) {
+        for (peer, entry) in &other.entries {
+            self.merge_entry(*peer, *entry);
         }
     }
 
-    /// Number of keys held.
-    pub fn len(&self) -> usize {
-        self.lists.len()
-    }
-
-    /// True if no key is held.
-    pub fn is_empty(&self) -> bool {
-        self.lists.is_empty()
-    }
-
-    /// The swarm list of `key`.
-    pub fn get(&self, key: &Id) -> Option<&SwarmList> {
-        self.lists.get(key)
-    }
-
-    /// Every key held, in order.
-    pub fn keys(&self) -> Vec<Id> {
-        self.lists.keys().copied().collect()
-    }
-
-    /// Keys after `after` (exclusive) that satisfy `keep`, at most `limit`.
-    pub fn keys_after(
-        &self,
-        after: Option<Id>,
-        limit: usize,
-        keep: impl Fn(Id) -> bool,
-    ) -> Vec<Id> {
-        self.lists
-            .keys()
-            .copied()
-            .filter(|k| after.is_none_or(|a| *k > a))
-            .filter(|k| keep(*k))
-            .take(limit)
-            .collect()
-    }
-
-    /// Merge `incoming` into the list of `key` within the limits. Returns
-    /// false if any entry was refused (list full or source over its quota).
-    pub fn merge(&mut self, key: Id, incoming: &SwarmList) -> bool {
-        let list = self.lists.entry(key).or_default();
+    fn merge_capped(&mut self, incoming: &SwarmList, limits: &Limits, quota: &mut Quota) -> bool {
         let mut all_taken = true;
         for (peer, entry) in incoming.iter() {
-            let is_new = list.get(peer).is_none();
-            if is_new {
-                let source = self.per_source.get(&peer.ip()).copied().unwrap_or(0);
-                if list.len() >= self.limits.max_peers_per_key
-                    || source >= self.limits.max_entries_per_source
-                {
-                    all_taken = false;
-                    continue;
-                }
-                *self.per_source.entry(peer.ip()).or_default() += 1;
+            // A new peer takes room in this list and in its address's quota;
+            // an update of a known one is always taken.
+            let is_new = self.get(peer).is_none();
+            if is_new
+                && (self.len() >= limits.max_items_per_key
+                    || !quota.try_charge(peer.ip(), limits.max_items_per_source))
+            {
+                all_taken = false;
+                continue;
             }
-            list.merge_entry(*peer, *entry);
-        }
-        if list.is_empty() {
-            self.lists.remove(&key);
+            self.merge_entry(*peer, *entry);
         }
         all_taken
     }
 
-    /// Drop expired entries and emptied keys.
-    pub fn expire(&mut self, now: Instant) {
-        let mut emptied = Vec::new();
-        for (key, list) in self.lists.iter_mut() {
-            for peer in list.expire(now) {
-                release(&mut self.per_source, peer.ip());
+    /// Drops every entry (announce or tombstone) whose expiry has passed.
+    fn expire(&mut self, now: Instant, quota: &mut Quota) {
+        self.entries.retain(|peer, e| {
+            let live = e.expiry > now;
+            if !live {
+                quota.release(peer.ip());
             }
-            if list.is_empty() {
-                emptied.push(*key);
-            }
-        }
-        for key in emptied {
-            self.lists.remove(&key);
+            live
+        });
+    }
+
+    fn release(&self, quota: &mut Quota) {
+        for peer in self.entries.keys() {
+            quota.release(peer.ip());
         }
     }
 
-    /// Forget `key` (after its hand-off to the rightful replicas was acknowledged).
-    pub fn remove(&mut self, key: &Id) {
-        if let Some(list) = self.lists.remove(key) {
-            for (peer, _) in list.iter() {
-                release(&mut self.per_source, peer.ip());
-            }
-        }
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
-}
 
-/// Decrement the per-source count of `ip`, dropping it at zero.
-fn release(per_source: &mut BTreeMap<IpAddr, usize>, ip: IpAddr) {
-    if let Some(n) = per_source.get_mut(&ip) {
-        *n -= 1;
-        if *n == 0 {
-            per_source.remove(&ip);
+    /// True if `self` lacks something `other` has: a missing peer, or an
+    /// entry that loses to `other`'s by more than `slack` (transfer delays
+    /// shift expiries a little, which is not worth a repair).
+    fn is_behind(&self, other: &SwarmList, slack: Duration) -> bool {
+        other
+            .entries
+            .iter()
+            .any(|(peer, theirs)| match self.entries.get(peer) {
+                None => true,
+                Some(mine) => {
+                    theirs.beats(mine)
+                        && ((theirs.removed, theirs.role) != (mine.removed, mine.role)
+                            || theirs.expiry > mine.expiry + slack)
+                }
+            })
+    }
+
+    fn to_wire(&self, now: Instant) -> WireRecord {
+        WireRecord::Swarm(self.entries_at(now))
+    }
+
+    fn from_wire(now: Instant, wire: &WireRecord, limits: &Limits) -> Option<SwarmList> {
+        match wire {
+            WireRecord::Swarm(entries) => Some(SwarmList::from_entries(now, entries, limits.max_ttl)),
+            WireRecord::Tagged { .. } => None,
         }
     }
 }
@@ -397,15 +309,15 @@ mod tests {
         let base = Instant::now();
         let list = SwarmList::single(addr(1), entry(base, 10, false));
         let later = base + Duration::from_secs(4);
-        let wire = list.to_wire(later);
+        let wire = list.entries_at(later);
         assert_eq!(wire[0].ttl_ms, 6000);
-        let there = SwarmList::from_wire(base, &wire, Duration::from_secs(60));
+        let there = SwarmList::from_entries(base, &wire, Duration::from_secs(60));
         assert_eq!(
             there.get(&addr(1)).unwrap().expiry,
             base + Duration::from_secs(6)
         );
         assert!(list.live(base + Duration::from_secs(10)).is_empty());
-        let capped = SwarmList::from_wire(base, &wire, Duration::from_secs(1));
+        let capped = SwarmList::from_entries(base, &wire, Duration::from_secs(1));
         assert_eq!(
             capped.get(&addr(1)).unwrap().expiry,
             base + Duration::from_secs(1)
@@ -431,8 +343,8 @@ mod tests {
             role: Role::Leecher,
             ..announce
         };
-        let mut list = SwarmList::from_wire(base, &[removal], ttl);
-        list.merge(&SwarmList::from_wire(
+        let mut list = SwarmList::from_entries(base, &[removal], ttl);
+        list.merge(&SwarmList::from_entries(
             base + Duration::from_micros(300),
             &[announce],
             ttl,
@@ -452,29 +364,5 @@ mod tests {
         late.merge_entry(addr(2), entry(base, 6, false));
         assert!(a.is_behind(&late, Duration::ZERO));
         assert!(!a.is_behind(&late, Duration::from_secs(2)));
-    }
-
-    #[test]
-    fn store_enforces_per_key_and_per_source_limits() {
-        let base = Instant::now();
-        let mut store = RecordStore::new(Limits {
-            max_peers_per_key: 2,
-            max_entries_per_source: 3,
-        });
-        let k1 = Id::hash(b"one");
-        let k2 = Id::hash(b"two");
-        for port in 1..=3 {
-            let ok = store.merge(k1, &SwarmList::single(addr(port), entry(base, 10, false)));
-            assert_eq!(ok, port <= 2, "port {port}");
-        }
-        assert_eq!(store.get(&k1).unwrap().len(), 2);
-        assert!(store.merge(k2, &SwarmList::single(addr(9), entry(base, 10, false))));
-        // 127.0.0.1 now holds three entries: a fourth is refused anywhere.
-        assert!(!store.merge(k2, &SwarmList::single(addr(10), entry(base, 10, false))));
-        // Updating an existing entry is always allowed.
-        assert!(store.merge(k1, &SwarmList::single(addr(1), entry(base, 20, false))));
-        store.expire(base + Duration::from_secs(15));
-        assert_eq!(store.keys(), vec![k1]);
-        assert!(store.merge(k2, &SwarmList::single(addr(10), entry(base, 30, false))));
     }
 }

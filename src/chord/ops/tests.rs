@@ -1,0 +1,296 @@
+//! Quorum writes and reads over a replica set, answered by hand.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::chord::records::{GrowSet, Limits, RecordKind};
+use crate::chord::rpc::{Output, Pending};
+use crate::chord::testing::ring;
+use crate::chord::Role;
+use crate::wire::chord::message::{ReqId, WireRecord};
+
+fn limits() -> Limits {
+    Limits {
+        max_items_per_key: 10,
+        max_items_per_source: 10,
+        max_ttl: Duration::from_secs(60),
+    }
+}
+
+/// Node `r[0]` with N = 3, W = R = 2, an empty ready store.
+fn node(r: &[Peer]) -> (Ops, Store, Rpcs) {
+    let mut store = Store::new(limits());
+    store.set_ready(true);
+    let ops = Ops::new(r[0].addr, &ChordConfig::default());
+    (ops, store, Rpcs::new(Duration::from_millis(800)))
+}
+
+/// Everything queued since the last call: requests by addressee, results.
+fn outputs(rpcs: &mut Rpcs) -> (Vec<(SocketAddr, Message)>, Vec<Output>) {
+    let (mut sent, mut done) = (Vec::new(), Vec::new());
+    while let Some(o) = rpcs.poll_output() {
+        match o {
+            Output::Send { to, msg } => sent.push((to, msg)),
+            done_op => done.push(done_op),
+        }
+    }
+    (sent, done)
+}
+
+fn req_of(msg: &Message) -> ReqId {
+    match msg {
+        Message::Store { req, .. } | Message::Fetch { req, .. } => *req,
+        other => panic!("not a request: {other:?}"),
+    }
+}
+
+/// `from` answers request `req` with `msg`.
+fn answer(ops: &mut Ops, store: &mut Store, rpcs: &mut Rpcs, from: Peer, req: ReqId, msg: Message) {
+    let rpc = rpcs
+        .take_answer(Instant::now(), req, from.addr)
+        .expect("asked");
+    let Pending::Op(kind) = rpc.kind else {
+        panic!("not an operation's request: {:?}", rpc.kind);
+    };
+    ops.on_answer(Instant::now(), rpc.to, kind, msg, store, rpcs);
+}
+
+fn fail(ops: &mut Ops, store: &mut Store, rpcs: &mut Rpcs, req: ReqId) {
+    let rpc = rpcs.take(req).expect("asked");
+    let Pending::Op(kind) = rpc.kind else {
+        panic!("not an operation's request: {:?}", rpc.kind);
+    };
+    ops.on_failure(Instant::now(), rpc.to, kind, store, rpcs);
+}
+
+fn announce(port: u16) -> SwarmList {
+    let peer = SocketAddr::from(([10, 0, 0, 1], port));
+    SwarmList::announce(peer, Role::Seeder, Instant::now(), Duration::from_secs(60))
+}
+
+#[test]
+fn a_write_is_done_once_w_replicas_stored_it() {
+    let r = ring(6);
+    let (mut ops, mut store, mut rpcs) = node(&r);
+    let key = r[1].id;
+    let op = ops.new_op();
+    ops.queue_write(op, announce(1).into());
+    // We are the second replica: our own copy counts as one of W.
+    ops.start_write(
+        Instant::now(),
+        op,
+        key,
+        &[r[1], r[0], r[2], r[3]],
+        &mut store,
+        &mut rpcs,
+    );
+    assert!(store.get(key, SwarmList::KIND).is_some());
+    let (sent, done) = outputs(&mut rpcs);
+    assert!(done.is_empty());
+    let to: Vec<SocketAddr> = sent.iter().map(|(a, _)| *a).collect();
+    assert_eq!(to, vec![r[1].addr, r[2].addr]);
+    let req = req_of(&sent[1].1);
+    let stored = Message::Stored { req, ok: true };
+    answer(&mut ops, &mut store, &mut rpcs, r[2], req, stored);
+    let (_, done) = outputs(&mut rpcs);
+    assert_eq!(
+        done,
+        vec![Output::Done {
+            op,
+            result: Ok(OpOutcome::Stored)
+        }]
+    );
+}
+
+#[test]
+fn a_refused_write_moves_to_a_spare_and_fails_once_hopeless() {
+    let r = ring(6);
+    let (mut ops, mut store, mut rpcs) = node(&r);
+    let op = ops.new_op();
+    ops.queue_write(op, announce(1).into());
+    let list = [r[1], r[2], r[3], r[4]];
+    ops.start_write(Instant::now(), op, r[1].id, &list, &mut store, &mut rpcs);
+    let (sent, _) = outputs(&mut rpcs);
+    let (r1, r2, r3) = (req_of(&sent[0].1), req_of(&sent[1].1), req_of(&sent[2].1));
+    let refused = Message::Stored { req: r1, ok: false };
+    answer(&mut ops, &mut store, &mut rpcs, r[1], r1, refused);
+    let (sent, done) = outputs(&mut rpcs);
+    assert_eq!(sent[0].0, r[4].addr, "the spare");
+    assert!(done.is_empty());
+    fail(&mut ops, &mut store, &mut rpcs, r2);
+    fail(&mut ops, &mut store, &mut rpcs, r3);
+    let (_, done) = outputs(&mut rpcs);
+    let err = ChordError::QuorumFailed { got: 0, needed: 2 };
+    assert_eq!(
+        done,
+        vec![Output::Done {
+            op,
+            result: Err(err)
+        }]
+    );
+}
+
+#[test]
+fn a_read_merges_every_answer_then_repairs_the_replicas_behind() {
+    let r = ring(6);
+    let (mut ops, mut store, mut rpcs) = node(&r);
+    let now = Instant::now();
+    let (a, b) = (announce(1), announce(2));
+    let mut ab = a.clone();
+    ab.merge(&b);
+    let op = ops.new_op();
+    let key = r[1].id;
+    ops.start_read(
+        now,
+        op,
+        (key, SwarmList::KIND),
+        &r[1..=3],
+        &mut store,
+        &mut rpcs,
+    );
+    let (sent, _) = outputs(&mut rpcs);
+    let fetched = |req, list: &SwarmList| Message::Fetched {
+        req,
+        ready: true,
+        value: list.to_wire(now),
+    };
+    for (i, list) in [(0, &a), (1, &ab), (2, &b)] {
+        let req = req_of(&sent[i].1);
+        answer(
+            &mut ops,
+            &mut store,
+            &mut rpcs,
+            r[i + 1],
+            req,
+            fetched(req, list),
+        );
+        let (repairs, done) = outputs(&mut rpcs);
+        if i < 2 {
+            // R answers are in, but the last one is still merged first.
+            assert!(done.is_empty() && repairs.is_empty(), "answer {i}");
+            continue;
+        }
+        let peers = ab.live(now);
+        assert_eq!(
+            done,
+            vec![Output::Done {
+                op,
+                result: Ok(OpOutcome::Peers(peers))
+            }]
+        );
+        let repaired: Vec<SocketAddr> = repairs.iter().map(|(a, _)| *a).collect();
+        assert_eq!(
+            repaired,
+            vec![r[1].addr, r[3].addr],
+            "not r[2], which had both"
+        );
+        let Message::Store {
+            value: WireRecord::Swarm(entries),
+            ..
+        } = &repairs[0].1
+        else {
+            panic!("{repairs:?}");
+        };
+        let pushed: Vec<u16> = entries.iter().map(|e| e.peer.port()).collect();
+        assert_eq!(pushed, vec![1, 2], "the union");
+    }
+}
+
+#[test]
+fn answers_that_do_not_count_send_the_read_to_a_spare() {
+    let r = ring(6);
+    let (mut ops, mut store, mut rpcs) = node(&r);
+    let now = Instant::now();
+    let op = ops.new_op();
+    let key = r[1].id;
+    ops.start_read(
+        now,
+        op,
+        (key, GrowSet::KIND),
+        &r[1..=5],
+        &mut store,
+        &mut rpcs,
+    );
+    let (sent, _) = outputs(&mut rpcs);
+    assert!(matches!(
+        sent[0].1,
+        Message::Fetch {
+            kind: GrowSet::KIND,
+            ..
+        }
+    ));
+    let (q1, q2, q3) = (req_of(&sent[0].1), req_of(&sent[1].1), req_of(&sent[2].1));
+    // Still receiving its key range: no answer.
+    let not_ready = Message::Fetched {
+        req: q1,
+        ready: false,
+        value: GrowSet::default().to_wire(now),
+    };
+    answer(&mut ops, &mut store, &mut rpcs, r[1], q1, not_ready);
+    // A record of another kind than asked: no answer either.
+    let wrong_kind = Message::Fetched {
+        req: q2,
+        ready: true,
+        value: WireRecord::Swarm(vec![]),
+    };
+    answer(&mut ops, &mut store, &mut rpcs, r[2], q2, wrong_kind);
+    let (spares, done) = outputs(&mut rpcs);
+    let spares: Vec<SocketAddr> = spares.iter().map(|(a, _)| *a).collect();
+    assert_eq!(spares, vec![r[4].addr, r[5].addr]);
+    // Only r[3] of the replica set is left, and spares never make a read.
+    let err = ChordError::QuorumFailed { got: 0, needed: 2 };
+    assert_eq!(
+        done,
+        vec![Output::Done {
+            op,
+            result: Err(err)
+        }]
+    );
+    let set = Message::Fetched {
+        req: q3,
+        ready: true,
+        value: GrowSet::of([3]).to_wire(now),
+    };
+    answer(&mut ops, &mut store, &mut rpcs, r[3], q3, set);
+    let (_, done) = outputs(&mut rpcs);
+    assert!(done.is_empty(), "reported once");
+}
+
+#[test]
+fn a_read_of_another_kind_returns_the_merged_record() {
+    let r = ring(6);
+    let (mut ops, mut store, mut rpcs) = node(&r);
+    let now = Instant::now();
+    let key = r[0].id;
+    assert!(store.merge(key, &GrowSet::of([1]).into()));
+    let op = ops.new_op();
+    // We are a replica: our own copy is one answer.
+    ops.start_read(
+        now,
+        op,
+        (key, GrowSet::KIND),
+        &r[..=1],
+        &mut store,
+        &mut rpcs,
+    );
+    let (sent, _) = outputs(&mut rpcs);
+    let req = req_of(&sent[0].1);
+    let fetched = Message::Fetched {
+        req,
+        ready: true,
+        value: GrowSet::of([2]).to_wire(now),
+    };
+    answer(&mut ops, &mut store, &mut rpcs, r[1], req, fetched);
+    let (repairs, done) = outputs(&mut rpcs);
+    let merged = Record::from(GrowSet::of([1, 2]));
+    assert_eq!(
+        done,
+        vec![Output::Done {
+            op,
+            result: Ok(OpOutcome::Record(merged.clone()))
+        }]
+    );
+    // Both were behind: ours is repaired in place, r[1]'s by a push.
+    assert_eq!(store.get(key, GrowSet::KIND), Some(&merged));
+    assert_eq!(repairs.len(), 1);
+}

@@ -1,0 +1,335 @@
+//! Keeping every key on its replica set as the ring changes: the periodic
+//! push of held keys to their replicas (anti-entropy), the copy →
+//! acknowledge → delete hand-off of keys a node no longer owns, the key
+//! range a joiner pulls from its successor, and a leaver's last push.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use crate::chord::message::Message;
+use crate::chord::neighbours::Neighbours;
+use crate::chord::quorum::replica_set;
+use crate::chord::records::Record;
+use crate::chord::rpc::{ReplicaRpc, Rpcs};
+use crate::chord::store::Store;
+use crate::chord::Peer;
+use crate::chord::Phase;
+use crate::config::ChordConfig;
+use crate::id::Id;
+use crate::wire::chord::message::WireRecord;
+
+/// Unanswered requests for one page of a joiner's key range before it
+/// serves without them (anti-entropy brings them later).
+const HANDOFF_TRIES: u32 = 3;
+/// Replication passes per lookup of the replica set of a key a node holds
+/// but does not own.
+const HELD_CHECK_EVERY: u64 = 4;
+/// Keys per hand-off page: keeps each frame well under the size limit.
+const HANDOFF_PAGE: usize = 64;
+
+/// A record pushed to its rightful replicas, deleted here once all acknowledge.
+#[derive(Debug)]
+struct HandoffOp {
+    /// The key handed off.
+    key: Id,
+    /// The record as pushed; deleted only if nothing newer arrived meanwhile.
+    pushed: Record,
+    /// Replicas that have not acknowledged yet.
+    waiting: BTreeSet<SocketAddr>,
+    /// False once any replica refused or failed: keep the key for next pass.
+    all_ok: bool,
+}
+
+/// Replication state of one node.
+#[derive(Debug)]
+pub(crate) struct Replication {
+    /// This node.
+    me: Peer,
+    /// Replica set size N.
+    replicas: usize,
+    /// Replication passes run so far.
+    round: u64,
+    /// The other members of the replica set of each held key we do not
+    /// own, as its last lookup found them.
+    replica_sets: BTreeMap<Id, Vec<SocketAddr>>,
+    /// Id of the next hand-off.
+    next_handoff: u64,
+    /// Hand-offs of keys this node should no longer hold.
+    handoffs: BTreeMap<u64, HandoffOp>,
+}
+
+impl Replication {
+    /// Nothing pushed yet.
+    pub(crate) fn new(me: Peer, config: &ChordConfig) -> Replication {
+        Replication {
+            me,
+            replicas: config.replicas,
+            round: 0,
+            replica_sets: BTreeMap::new(),
+            next_handoff: 1,
+            handoffs: BTreeMap::new(),
+        }
+    }
+
+    /// `from` answered the replication request `kind` with `msg`. An
+    /// answer of the wrong kind is handed back: it counts as a failure.
+    pub(crate) fn on_answer(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        kind: ReplicaRpc,
+        msg: Message,
+        store: &mut Store,
+        rpcs: &mut Rpcs,
+    ) -> Result<(), ReplicaRpc> {
+        match (kind, msg) {
+            (ReplicaRpc::Push { handoff }, Message::Stored { ok, .. }) => {
+                self.on_push_answer(handoff, from.addr, ok, store)
+            }
+            (ReplicaRpc::Range { .. }, Message::HandoffData { keys, next, .. }) => {
+                for (key, value) in &keys {
+                    store.merge_wire(now, *key, value);
+                }
+                match next {
+                    Some(after) => self.request_range(now, from, Some(after), 0, rpcs),
+                    None => store.set_ready(true),
+                }
+            }
+            (kind, _) => return Err(kind),
+        }
+        Ok(())
+    }
+
+    /// The replication request `kind` to `dead` failed.
+    pub(crate) fn on_failure(
+        &mut self,
+        now: Instant,
+        dead: Peer,
+        kind: ReplicaRpc,
+        ring: &Neighbours,
+        store: &mut Store,
+        rpcs: &mut Rpcs,
+    ) {
+        match kind {
+            ReplicaRpc::Push { handoff } => self.on_push_answer(handoff, dead.addr, false, store),
+            ReplicaRpc::Range { after, tries } => {
+                self.range_failed(now, after, tries, ring, store, rpcs)
+            }
+        }
+    }
+
+    /// Start a replication pass over `store`. Returns true if this pass
+    /// looks the replica sets of held keys up again.
+    pub(crate) fn begin_pass(&mut self, store: &Store) -> bool {
+        self.round += 1;
+        self.replica_sets.retain(|key, _| store.holds(*key));
+        self.round.is_multiple_of(HELD_CHECK_EVERY)
+    }
+
+    /// Push held `key` to its replica set. Keys we own go straight to our
+    /// successors; for the others the set found last time is reused, unless
+    /// `check_held`. Returns true if a lookup must find the set first.
+    pub(crate) fn replicate_key(
+        &mut self,
+        now: Instant,
+        key: Id,
+        check_held: bool,
+        ring: &Neighbours,
+        store: &Store,
+        rpcs: &mut Rpcs,
+    ) -> bool {
+        // A key held but not owned is looked up to find its replica set (or
+        // to hand it off if a join moved it away); in between, the set found
+        // last time is reused: one lookup per key and holder every pass
+        // would cost more than the ring's own upkeep in a big ring.
+        let succs = ring.successors();
+        let owned = succs.is_empty()
+            || ring
+                .predecessor()
+                .is_some_and(|p| key.in_open_closed(p.id, self.me.id));
+        if owned {
+            for t in succs.iter().take(self.replicas - 1) {
+                push_all(now, *t, key, store, rpcs);
+            }
+        } else if let Some(set) = self.replica_sets.get(&key).filter(|_| !check_held) {
+            for addr in set {
+                push_all(now, Peer::new(*addr), key, store, rpcs);
+            }
+        } else {
+            return true;
+        }
+        false
+    }
+
+    /// A lookup found `list`, the successor list of `key`'s owner: push the
+    /// key's records to its replica set, and hand them off if we are not in
+    /// that set.
+    pub(crate) fn on_located(
+        &mut self,
+        now: Instant,
+        key: Id,
+        list: &[Peer],
+        store: &Store,
+        rpcs: &mut Rpcs,
+    ) {
+        let set = replica_set(list, self.replicas);
+        if !store.holds(key) {
+            return;
+        }
+        if set.contains(&self.me.addr) {
+            let me = self.me.addr;
+            let others: Vec<SocketAddr> = set.into_iter().filter(|a| *a != me).collect();
+            for addr in &others {
+                push_all(now, Peer::new(*addr), key, store, rpcs);
+            }
+            self.replica_sets.insert(key, others);
+            return;
+        }
+        self.replica_sets.remove(&key);
+        // Not ours any more: copy to every replica, delete once all acknowledge.
+        for pushed in store.at(key) {
+            let id = self.next_handoff;
+            self.next_handoff += 1;
+            let waiting = set.iter().copied().collect();
+            let value = pushed.to_wire(now);
+            let handoff = HandoffOp {
+                key,
+                pushed: pushed.clone(),
+                waiting,
+                all_ok: true,
+            };
+            self.handoffs.insert(id, handoff);
+            for addr in &set {
+                push(now, Peer::new(*addr), key, value.clone(), Some(id), rpcs);
+            }
+        }
+    }
+
+    /// A push (part of hand-off `handoff`, if any) was stored (`ok`),
+    /// refused or lost at `replica`.
+    fn on_push_answer(
+        &mut self,
+        handoff: Option<u64>,
+        replica: SocketAddr,
+        ok: bool,
+        store: &mut Store,
+    ) {
+        let Some(id) = handoff else {
+            return;
+        };
+        let Some(h) = self.handoffs.get_mut(&id) else {
+            return;
+        };
+        h.waiting.remove(&replica);
+        h.all_ok &= ok;
+        if !h.waiting.is_empty() {
+            return;
+        }
+        if let Some(h) = self.handoffs.remove(&id) {
+            let kind = h.pushed.kind();
+            if h.all_ok && store.get(h.key, kind) == Some(&h.pushed) {
+                store.remove(h.key, kind);
+            }
+        }
+    }
+
+    /// Leaving: push every record to the first N successors.
+    pub(crate) fn leave(&self, now: Instant, ring: &Neighbours, store: &Store, rpcs: &mut Rpcs) {
+        let targets: Vec<Peer> = ring
+            .successors()
+            .iter()
+            .take(self.replicas)
+            .copied()
+            .collect();
+        for key in store.keys() {
+            for t in &targets {
+                push_all(now, *t, key, store, rpcs);
+            }
+        }
+    }
+
+    // ----- a joiner's key range -----
+
+    /// The page of keys after `after` that a joiner at `upto` takes over
+    /// from us, and the cursor of the next page if there is one.
+    pub(crate) fn serve_range(
+        &self,
+        now: Instant,
+        upto: Id,
+        after: Option<Id>,
+        store: &Store,
+    ) -> (Vec<(Id, WireRecord)>, Option<Id>) {
+        let me = self.me.id;
+        // Everything except what stays ours once `upto` sits before us.
+        let keys = store.keys_after(after, HANDOFF_PAGE, |k| !k.in_open_closed(upto, me));
+        let next = (keys.len() == HANDOFF_PAGE).then(|| keys[keys.len() - 1]);
+        let keys = keys
+            .into_iter()
+            .flat_map(|k| store.at(k).map(move |r| (k, r.to_wire(now))))
+            .collect();
+        (keys, next)
+    }
+
+    /// Ask `from` for the page of our key range after `after`.
+    pub(crate) fn request_range(
+        &self,
+        now: Instant,
+        from: Peer,
+        after: Option<Id>,
+        tries: u32,
+        rpcs: &mut Rpcs,
+    ) {
+        let upto = self.me.id;
+        rpcs.request(
+            now,
+            from,
+            |req| Message::Handoff { req, upto, after },
+            ReplicaRpc::Range { after, tries },
+        );
+    }
+
+    /// A page went unanswered: ask our successor now (it may have changed)
+    /// again, a few times, before serving without those keys.
+    fn range_failed(
+        &self,
+        now: Instant,
+        after: Option<Id>,
+        tries: u32,
+        ring: &Neighbours,
+        store: &mut Store,
+        rpcs: &mut Rpcs,
+    ) {
+        let succ = ring.successors().first().copied().filter(|p| *p != self.me);
+        match succ {
+            Some(succ) if tries + 1 < HANDOFF_TRIES && ring.phase() == Phase::Member => {
+                self.request_range(now, succ, after, tries + 1, rpcs)
+            }
+            _ => {
+                tracing::debug!(me = ?self.me.id, "hand-off unanswered; serving, anti-entropy brings the keys");
+                store.set_ready(true);
+            }
+        }
+    }
+}
+
+/// Push every record we hold at `key` to `to`.
+fn push_all(now: Instant, to: Peer, key: Id, store: &Store, rpcs: &mut Rpcs) {
+    for record in store.at(key) {
+        push(now, to, key, record.to_wire(now), None, rpcs);
+    }
+}
+
+/// Push `value`, a record at `key`, to `to` (part of hand-off `handoff`,
+/// if any).
+fn push(now: Instant, to: Peer, key: Id, value: WireRecord, handoff: Option<u64>, rpcs: &mut Rpcs) {
+    rpcs.request(
+        now,
+        to,
+        |req| Message::Store { req, key, value },
+        ReplicaRpc::Push { handoff },
+    );
+}
+
+#[cfg(test)]
+mod tests;

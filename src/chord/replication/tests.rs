@@ -1,0 +1,202 @@
+//! Anti-entropy, hand-off and a joiner's key range, answered by hand.
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::chord::records::{GrowSet, Limits};
+use crate::chord::rpc::{Output, Pending};
+use crate::chord::testing::ring;
+use crate::wire::chord::message::ReqId;
+
+/// Node `r[0]` (N = 3) with successors `r[1..=4]`, predecessor `r[9]`, and
+/// a ready store holding a set at each of `keys`.
+fn node(r: &[Peer], keys: &[Id]) -> (Replication, Neighbours, Store, Rpcs) {
+    let mut ring = Neighbours::new(r[0], 4);
+    ring.start(true);
+    ring.join(r[1..=4].to_vec());
+    let mut rpcs = Rpcs::new(Duration::from_millis(800));
+    ring.rectify(Instant::now(), r[9], &mut rpcs);
+    while rpcs.poll_output().is_some() {}
+    let mut store = Store::new(Limits {
+        max_items_per_key: 10,
+        max_items_per_source: 10,
+        max_ttl: Duration::from_secs(60),
+    });
+    store.set_ready(true);
+    for key in keys {
+        store.merge(*key, &GrowSet::of([1]).into());
+    }
+    (
+        Replication::new(r[0], &ChordConfig::default()),
+        ring,
+        store,
+        rpcs,
+    )
+}
+
+/// The requests queued since the last call, by addressee.
+fn sent(rpcs: &mut Rpcs) -> Vec<(SocketAddr, Message)> {
+    let mut out = Vec::new();
+    while let Some(o) = rpcs.poll_output() {
+        if let Output::Send { to, msg } = o {
+            out.push((to, msg));
+        }
+    }
+    out
+}
+
+fn to(sent: &[(SocketAddr, Message)]) -> Vec<SocketAddr> {
+    sent.iter().map(|(a, _)| *a).collect()
+}
+
+fn req_of(msg: &Message) -> ReqId {
+    match msg {
+        Message::Store { req, .. } | Message::Handoff { req, .. } => *req,
+        other => panic!("not a request: {other:?}"),
+    }
+}
+
+/// `from` answers request `req` with `msg`.
+fn answer(part: &mut Replication, store: &mut Store, rpcs: &mut Rpcs, from: Peer, msg: Message) {
+    let req = msg.answer_to().expect("an answer");
+    let rpc = rpcs
+        .take_answer(Instant::now(), req, from.addr)
+        .expect("asked");
+    let Pending::Replica(kind) = rpc.kind else {
+        panic!("not a replication request: {:?}", rpc.kind);
+    };
+    let handled = part.on_answer(Instant::now(), rpc.to, kind, msg, store, rpcs);
+    assert!(handled.is_ok());
+}
+
+fn fail(part: &mut Replication, ring: &Neighbours, store: &mut Store, rpcs: &mut Rpcs, req: ReqId) {
+    let rpc = rpcs.take(req).expect("asked");
+    let Pending::Replica(kind) = rpc.kind else {
+        panic!("not a replication request: {:?}", rpc.kind);
+    };
+    part.on_failure(Instant::now(), rpc.to, kind, ring, store, rpcs);
+}
+
+#[test]
+fn an_owned_key_goes_to_the_next_successors() {
+    let r = ring(10);
+    let key = r[0].id;
+    let (mut part, ring, store, mut rpcs) = node(&r, &[key]);
+    let check_held = part.begin_pass(&store);
+    assert!(!part.replicate_key(Instant::now(), key, check_held, &ring, &store, &mut rpcs));
+    assert_eq!(
+        to(&sent(&mut rpcs)),
+        vec![r[1].addr, r[2].addr],
+        "N − 1 of them"
+    );
+}
+
+#[test]
+fn a_held_key_is_looked_up_then_pushed_to_the_set_found() {
+    let r = ring(10);
+    let key = r[4].id;
+    let (mut part, ring, store, mut rpcs) = node(&r, &[key]);
+    let now = Instant::now();
+    assert!(!part.begin_pass(&store));
+    assert!(
+        part.replicate_key(now, key, false, &ring, &store, &mut rpcs),
+        "a lookup first"
+    );
+    // We are in its replica set: the others get it, and the set is kept.
+    part.on_located(now, key, &[r[4], r[0], r[5]], &store, &mut rpcs);
+    assert_eq!(to(&sent(&mut rpcs)), vec![r[4].addr, r[5].addr]);
+    assert!(!part.replicate_key(now, key, false, &ring, &store, &mut rpcs));
+    assert_eq!(
+        to(&sent(&mut rpcs)),
+        vec![r[4].addr, r[5].addr],
+        "without a lookup"
+    );
+    // Every fourth pass looks the set up again.
+    let checks: Vec<bool> = (0..4).map(|_| part.begin_pass(&store)).collect();
+    assert_eq!(checks, vec![false, false, true, false]);
+}
+
+#[test]
+fn a_key_handed_off_is_deleted_once_every_replica_took_it() {
+    let r = ring(10);
+    let (k1, k2) = (r[6].id, r[7].id);
+    let (mut part, _, mut store, mut rpcs) = node(&r, &[k1, k2]);
+    let now = Instant::now();
+    part.on_located(now, k1, &[r[6], r[7], r[8]], &store, &mut rpcs);
+    for (addr, msg) in sent(&mut rpcs) {
+        let stored = Message::Stored {
+            req: req_of(&msg),
+            ok: true,
+        };
+        let from = r.iter().find(|p| p.addr == addr).copied().expect("a node");
+        answer(&mut part, &mut store, &mut rpcs, from, stored);
+    }
+    assert!(!store.holds(k1), "copied, acknowledged, deleted");
+    // One refusal keeps the key for the next pass.
+    part.on_located(now, k2, &[r[7], r[8], r[9]], &store, &mut rpcs);
+    for (i, (addr, msg)) in sent(&mut rpcs).into_iter().enumerate() {
+        let stored = Message::Stored {
+            req: req_of(&msg),
+            ok: i != 1,
+        };
+        let from = r.iter().find(|p| p.addr == addr).copied().expect("a node");
+        answer(&mut part, &mut store, &mut rpcs, from, stored);
+    }
+    assert!(store.holds(k2));
+}
+
+#[test]
+fn a_joiner_pulls_its_range_page_by_page() {
+    let r = ring(10);
+    // A joiner at `upto` takes over every key outside (upto, r[0]]: here
+    // all 70 the old owner r[0] holds.
+    let keys: Vec<Id> = (0..70u8).map(|k| Id::hash(&[k])).collect();
+    let (server, _, served, _) = node(&r, &keys);
+    let upto = Id([0xff; 20]);
+    assert!(keys.iter().all(|k| !k.in_open_closed(upto, r[0].id)));
+    let (page, next) = server.serve_range(Instant::now(), upto, None, &served);
+    assert_eq!((page.len(), next), (64, Some(page[63].0)));
+    let (rest, last) = server.serve_range(Instant::now(), upto, next, &served);
+    assert_eq!((rest.len(), last), (6, None));
+
+    let (mut part, _, mut store, mut rpcs) = node(&r, &[]);
+    store.set_ready(false);
+    part.request_range(Instant::now(), r[1], None, 0, &mut rpcs);
+    let (_, ask) = sent(&mut rpcs).remove(0);
+    let data = Message::HandoffData {
+        req: req_of(&ask),
+        keys: page,
+        next,
+    };
+    answer(&mut part, &mut store, &mut rpcs, r[1], data);
+    assert!(!store.is_ready());
+    let (_, ask) = sent(&mut rpcs).remove(0);
+    assert!(matches!(ask, Message::Handoff { after, .. } if after == next));
+    let data = Message::HandoffData {
+        req: req_of(&ask),
+        keys: rest,
+        next: None,
+    };
+    answer(&mut part, &mut store, &mut rpcs, r[1], data);
+    assert!(store.is_ready());
+    assert_eq!(store.keys().len(), 70);
+}
+
+#[test]
+fn an_unanswered_page_is_asked_again_then_given_up() {
+    let r = ring(10);
+    let (mut part, ring, mut store, mut rpcs) = node(&r, &[]);
+    store.set_ready(false);
+    part.request_range(Instant::now(), r[1], None, 0, &mut rpcs);
+    for _ in 0..HANDOFF_TRIES {
+        assert!(!store.is_ready());
+        let sent = sent(&mut rpcs);
+        assert_eq!(to(&sent), vec![r[1].addr], "our successor");
+        fail(&mut part, &ring, &mut store, &mut rpcs, req_of(&sent[0].1));
+    }
+    assert!(sent(&mut rpcs).is_empty());
+    assert!(
+        store.is_ready(),
+        "serving; anti-entropy brings the keys later"
+    );
+}

@@ -1,0 +1,333 @@
+//! Requests in flight, and the outputs the driver has not polled yet.
+//!
+//! Every request is remembered with what its answer is for ([`Pending`])
+//! until the node it was sent to answers it, its deadline passes, or the
+//! driver reports that node unreachable; then it is handed back to the node
+//! to act on. Deadlines follow the round trip ([`Rtt`]).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use crate::chord::message::{Message, ReqId};
+use crate::chord::records::Record;
+use crate::chord::rtt::Rtt;
+use crate::chord::{ChordError, LookupInfo, Peer, Role};
+use crate::id::Id;
+
+/// Handle of a client operation, echoed in its [`Output::Done`].
+pub type OpId = u64;
+
+/// What the node wants done.
+#[derive(Debug, PartialEq)]
+pub enum Output {
+    /// Deliver `msg` to the node advertised at `to`.
+    Send { to: SocketAddr, msg: Message },
+    /// A client operation finished.
+    Done {
+        op: OpId,
+        result: Result<OpOutcome, ChordError>,
+    },
+}
+
+/// The successful result of a client operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OpOutcome {
+    /// Announce or removal stored on W replicas.
+    Stored,
+    /// The merged swarm list of R replicas.
+    Peers(Vec<(SocketAddr, Role)>),
+    /// Owner and replica set of a key.
+    Located(LookupInfo),
+    /// The merged record of R replicas, for kinds other than swarm lists
+    /// (which read as [`OpOutcome::Peers`]).
+    Record(Record),
+}
+
+/// What an outstanding request is for: the part that made it, and what
+/// that part is to do with the answer. Each part handles its own.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    /// Ring upkeep (`neighbours`).
+    Ring(RingRpc),
+    /// Routing (`lookups`).
+    Route(RouteRpc),
+    /// A client operation (`ops`).
+    Op(OpRpc),
+    /// Replication (`replication`).
+    Replica(ReplicaRpc),
+}
+
+/// Requests of ring upkeep.
+#[derive(Debug)]
+pub(crate) enum RingRpc {
+    /// `GetState` to the first successor.
+    Stabilize,
+    /// Liveness check of the successor's predecessor before adopting it.
+    StabilizeCheck,
+    /// Liveness check of our predecessor; on death, take `notifier` instead.
+    PredCheck { notifier: Option<Peer> },
+    /// Liveness check of the head of a successor list found by a self-lookup.
+    MergeCheck { list: Vec<Peer> },
+}
+
+/// Requests of routing.
+#[derive(Debug)]
+pub(crate) enum RouteRpc {
+    /// One hop of lookup `lookup`.
+    Hop { lookup: u64 },
+    /// Liveness check of a new finger `k`.
+    FingerCheck { k: usize },
+}
+
+/// Requests of client operations.
+#[derive(Debug)]
+pub(crate) enum OpRpc {
+    /// Quorum write `op`.
+    Write { op: OpId },
+    /// Quorum read `op`.
+    Read { op: OpId },
+    /// Read repair of a replica that answered a read with less.
+    Repair,
+}
+
+/// Requests of replication.
+#[derive(Debug)]
+pub(crate) enum ReplicaRpc {
+    /// Anti-entropy push, part of hand-off `handoff` if any.
+    Push { handoff: Option<u64> },
+    /// Page request of the key range a joiner takes over, the keys after
+    /// `after`; `tries` earlier requests for this page went unanswered.
+    Range { after: Option<Id>, tries: u32 },
+}
+
+impl From<RingRpc> for Pending {
+    fn from(r: RingRpc) -> Pending {
+        Pending::Ring(r)
+    }
+}
+
+impl From<RouteRpc> for Pending {
+    fn from(r: RouteRpc) -> Pending {
+        Pending::Route(r)
+    }
+}
+
+impl From<OpRpc> for Pending {
+    fn from(r: OpRpc) -> Pending {
+        Pending::Op(r)
+    }
+}
+
+impl From<ReplicaRpc> for Pending {
+    fn from(r: ReplicaRpc) -> Pending {
+        Pending::Replica(r)
+    }
+}
+
+/// One outstanding request.
+#[derive(Debug)]
+pub(crate) struct Rpc {
+    /// Who must answer it (answers from anyone else are ignored).
+    pub(crate) to: Peer,
+    /// What the answer is for.
+    pub(crate) kind: Pending,
+    /// When it was sent (for the round-trip estimate).
+    sent: Instant,
+    /// When it counts as failed.
+    deadline: Instant,
+}
+
+/// The requests in flight and the output queue of one node.
+#[derive(Debug)]
+pub(crate) struct Rpcs {
+    /// Next request id.
+    next_req: ReqId,
+    /// Outstanding requests.
+    pending: BTreeMap<ReqId, Rpc>,
+    /// Deadlines of outstanding requests, earliest first.
+    deadlines: BTreeSet<(Instant, ReqId)>,
+    /// Round-trip estimate, for the deadlines.
+    rtt: Rtt,
+    /// Outputs not yet polled.
+    outputs: VecDeque<Output>,
+}
+
+impl Rpcs {
+    /// Nothing in flight; requests time out after `rpc_timeout` or more.
+    pub(crate) fn new(rpc_timeout: Duration) -> Rpcs {
+        Rpcs {
+            next_req: 1,
+            pending: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            rtt: Rtt::new(rpc_timeout),
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// Queue a one-way message.
+    pub(crate) fn send(&mut self, to: SocketAddr, msg: Message) {
+        self.outputs.push_back(Output::Send { to, msg });
+    }
+
+    /// Queue a request to `to` and remember what its answer is for.
+    pub(crate) fn request(
+        &mut self,
+        now: Instant,
+        to: Peer,
+        make: impl FnOnce(ReqId) -> Message,
+        kind: impl Into<Pending>,
+    ) {
+        let kind = kind.into();
+        let req = self.next_req;
+        self.next_req += 1;
+        let deadline = now + self.rtt.rto();
+        let rpc = Rpc {
+            to,
+            kind,
+            sent: now,
+            deadline,
+        };
+        self.pending.insert(req, rpc);
+        self.deadlines.insert((deadline, req));
+        self.send(to.addr, make(req));
+    }
+
+    /// Queue the result of client operation `op`.
+    pub(crate) fn done(&mut self, op: OpId, result: Result<OpOutcome, ChordError>) {
+        self.outputs.push_back(Output::Done { op, result });
+    }
+
+    /// The next output, if any.
+    pub(crate) fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// The earliest deadline of a request in flight.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(d, _)| *d)
+    }
+
+    /// The request that `from` just answered with id `req`, if it was sent
+    /// to `from`: nobody answers for another. Its round trip is sampled.
+    pub(crate) fn take_answer(
+        &mut self,
+        now: Instant,
+        req: ReqId,
+        from: SocketAddr,
+    ) -> Option<Rpc> {
+        if self.pending.get(&req).is_none_or(|rpc| rpc.to.addr != from) {
+            return None;
+        }
+        let rpc = self.take(req)?;
+        self.rtt.sample(now.saturating_duration_since(rpc.sent));
+        Some(rpc)
+    }
+
+    /// A request whose deadline passed by `now`, earliest first.
+    pub(crate) fn take_expired(&mut self, now: Instant) -> Option<Rpc> {
+        let &(deadline, req) = self.deadlines.first()?;
+        if deadline > now {
+            return None;
+        }
+        self.take(req)
+    }
+
+    /// Ids of the requests sent to `addr`, oldest first.
+    pub(crate) fn sent_to(&self, addr: SocketAddr) -> Vec<ReqId> {
+        self.pending
+            .iter()
+            .filter(|(_, rpc)| rpc.to.addr == addr)
+            .map(|(r, _)| *r)
+            .collect()
+    }
+
+    /// Stop waiting for request `req`.
+    pub(crate) fn take(&mut self, req: ReqId) -> Option<Rpc> {
+        let rpc = self.pending.remove(&req)?;
+        self.deadlines.remove(&(rpc.deadline, req));
+        Some(rpc)
+    }
+
+    /// True while a push (anti-entropy, hand-off or read repair) waits for
+    /// its answer.
+    pub(crate) fn pushing(&self) -> bool {
+        self.any(|_, kind| {
+            matches!(
+                kind,
+                Pending::Replica(ReplicaRpc::Push { .. }) | Pending::Op(OpRpc::Repair)
+            )
+        })
+    }
+
+    /// True if some request in flight satisfies `f` (given its addressee
+    /// and purpose).
+    pub(crate) fn any(&self, f: impl Fn(Peer, &Pending) -> bool) -> bool {
+        self.pending.values().any(|rpc| f(rpc.to, &rpc.kind))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(port: u16) -> Peer {
+        Peer::new(SocketAddr::from(([127, 0, 0, 1], port)))
+    }
+
+    fn ping(req: ReqId) -> Message {
+        Message::Ping { req }
+    }
+
+    #[test]
+    fn answers_count_only_from_the_node_asked() {
+        let now = Instant::now();
+        let mut rpcs = Rpcs::new(Duration::from_millis(800));
+        rpcs.request(now, peer(1), ping, RingRpc::Stabilize);
+        assert_eq!(
+            rpcs.poll_output(),
+            Some(Output::Send {
+                to: peer(1).addr,
+                msg: Message::Ping { req: 1 }
+            })
+        );
+        assert!(rpcs.take_answer(now, 1, peer(2).addr).is_none());
+        assert!(rpcs.take_answer(now, 2, peer(1).addr).is_none());
+        let rpc = rpcs.take_answer(now, 1, peer(1).addr).expect("answered");
+        assert!(matches!(rpc.kind, Pending::Ring(RingRpc::Stabilize)));
+        assert!(rpcs.take_answer(now, 1, peer(1).addr).is_none(), "once");
+        assert_eq!(rpcs.next_deadline(), None);
+    }
+
+    #[test]
+    fn expired_requests_come_back_in_deadline_order() {
+        let t0 = Instant::now();
+        let timeout = Duration::from_millis(800);
+        let mut rpcs = Rpcs::new(timeout);
+        rpcs.request(t0, peer(1), ping, RingRpc::Stabilize);
+        let t1 = t0 + Duration::from_millis(100);
+        rpcs.request(t1, peer(2), ping, RingRpc::StabilizeCheck);
+        assert_eq!(rpcs.next_deadline(), Some(t0 + timeout));
+        assert!(rpcs.take_expired(t0 + timeout / 2).is_none());
+        let late = t1 + timeout;
+        assert_eq!(rpcs.take_expired(late).map(|r| r.to), Some(peer(1)));
+        assert_eq!(rpcs.take_expired(late).map(|r| r.to), Some(peer(2)));
+        assert!(rpcs.take_expired(late).is_none());
+    }
+
+    #[test]
+    fn slow_answers_push_later_deadlines_out() {
+        let t0 = Instant::now();
+        let timeout = Duration::from_millis(800);
+        let mut rpcs = Rpcs::new(timeout);
+        rpcs.request(t0, peer(1), ping, RingRpc::Stabilize);
+        let slow = t0 + Duration::from_millis(700);
+        assert!(rpcs.take_answer(slow, 1, peer(1).addr).is_some());
+        rpcs.request(slow, peer(1), ping, RingRpc::Stabilize);
+        assert!(rpcs.next_deadline().expect("in flight") > slow + timeout);
+        assert_eq!(rpcs.sent_to(peer(1).addr), vec![2]);
+        assert!(
+            rpcs.any(|to, kind| to == peer(1) && matches!(kind, Pending::Ring(RingRpc::Stabilize)))
+        );
+    }
+}

@@ -1,0 +1,336 @@
+//! Opening a torrent's files beneath its data root, never through a symbolic
+//! link and never anything but a regular file.
+//!
+//! A manifest's paths are already safe (no `..`, nothing absolute), but a
+//! link found inside `--out` or `--data` could still send a write anywhere:
+//! over a file outside, or into a device. So nothing below the root is
+//! resolved through a link: reading uses `openat2` with `RESOLVE_NO_SYMLINKS
+//! | RESOLVE_BENEATH` where the kernel has it (Linux 5.6), else one `openat`
+//! per component with `O_NOFOLLOW`; creating walks the components the same
+//! way, making each directory and holding it open so none can be swapped for
+//! a link on the way. A link found is refused with an error that names it
+//! (never removed: it is the user's); so is anything that is not a regular
+//! file (a device, a FIFO), opened non-blocking so a FIFO cannot hang us.
+//! The root itself is a path the user typed and is followed like any other.
+//!
+//! BEP 47 pad files are not opened at all: their bytes are zeros.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
+use rustix::io::Errno;
+
+use super::file::{Backing, StoredFile};
+use super::{Storage, StorageError};
+use crate::manifest::Manifest;
+
+/// Whether a file is only read (seeding) or may be created and written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// Open an existing file read-only.
+    Read,
+    /// Open read-write, creating the file and its directories as needed.
+    Create,
+}
+
+/// A directory under which a torrent's files are opened.
+struct Root {
+    /// The directory, opened once (following links: the user chose it).
+    dir: OwnedFd,
+    /// Its path, for messages.
+    path: PathBuf,
+}
+
+impl Storage {
+    /// Opens existing data for seeding: every file must exist with its size.
+    /// `root` is the directory that holds the torrent's name or, for a
+    /// single-file torrent, may be the file itself (under any name).
+    pub fn open_existing(root: &Path, manifest: &Manifest) -> Result<Storage, StorageError> {
+        let root_is_file = std::fs::metadata(root).is_ok_and(|m| m.is_file());
+        let single =
+            manifest.files.len() == 1 && manifest.files[0].path == Path::new(&manifest.name);
+        if root_is_file && !single {
+            return Err(StorageError::DataIsFile {
+                path: root.to_path_buf(),
+                name: manifest.name.clone(),
+                count: manifest.files.len(),
+            });
+        }
+        let dir = match root_is_file {
+            true => None,
+            false => Some(Root::open(root, manifest)?),
+        };
+        let mut files = Vec::new();
+        for (f, pad) in manifest.files.iter().zip(manifest.pad_files()) {
+            let (path, backing) = match &dir {
+                _ if pad => (root.join(&f.path), Backing::Zeros),
+                None => (root.to_path_buf(), Backing::Disk(open_user_file(root)?)),
+                Some(dir) => (
+                    dir.path.join(&f.path),
+                    dir.open_file(&f.path, Access::Read)?,
+                ),
+            };
+            if let Backing::Disk(file) = &backing {
+                let actual = file
+                    .metadata()
+                    .map_err(|source| StorageError::Io {
+                        path: path.clone(),
+                        source,
+                    })?
+                    .len();
+                if actual != f.length {
+                    return Err(StorageError::WrongSize {
+                        path,
+                        actual,
+                        expected: f.length,
+                    });
+                }
+            }
+            files.push(StoredFile::new(path, backing));
+        }
+        Ok(Storage::assemble(manifest, files))
+    }
+
+    /// Opens (creating as needed) the files a download writes to. Existing
+    /// contents are kept so a restarted download can resume. Pad files are
+    /// never created.
+    pub fn open_or_create(root: &Path, manifest: &Manifest) -> Result<Storage, StorageError> {
+        std::fs::create_dir_all(root).map_err(|source| StorageError::Io {
+            path: root.to_path_buf(),
+            source,
+        })?;
+        let dir = Root::open(root, manifest)?;
+        let mut files = Vec::new();
+        for (f, pad) in manifest.files.iter().zip(manifest.pad_files()) {
+            let backing = match pad {
+                true => Backing::Zeros,
+                false => dir.open_file(&f.path, Access::Create)?,
+            };
+            files.push(StoredFile::new(root.join(&f.path), backing));
+        }
+        Ok(Storage::assemble(manifest, files))
+    }
+}
+
+/// Opens a file the user named (`--data` as the song itself): links are
+/// followed, but it must be a regular file.
+fn open_user_file(path: &Path) -> Result<File, StorageError> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(path, flags, Mode::empty()).map_err(|e| match e {
+        Errno::NOENT => StorageError::Missing {
+            path: path.to_path_buf(),
+        },
+        e => StorageError::Io {
+            path: path.to_path_buf(),
+            source: e.into(),
+        },
+    })?;
+    regular(fd, path)
+}
+
+impl Root {
+    /// Opens the data root; a missing root is reported as the torrent's
+    /// first file missing, which says which directory was expected.
+    fn open(path: &Path, manifest: &Manifest) -> Result<Root, StorageError> {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        match rustix::fs::open(path, flags, Mode::empty()) {
+            Ok(dir) => Ok(Root {
+                dir,
+                path: path.to_path_buf(),
+            }),
+            Err(Errno::NOENT) => Err(StorageError::Missing {
+                path: manifest
+                    .files
+                    .first()
+                    .map_or_else(|| path.to_path_buf(), |f| path.join(&f.path)),
+            }),
+            Err(e) => Err(StorageError::Io {
+                path: path.to_path_buf(),
+                source: e.into(),
+            }),
+        }
+    }
+
+    /// Opens `rel` (a manifest path: plain components only) beneath the
+    /// root, through no link, and checks that it is a regular file.
+    fn open_file(&self, rel: &Path, access: Access) -> Result<Backing, StorageError> {
+        let full = self.path.join(rel);
+        let mut flags = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
+        flags |= match access {
+            Access::Read => OFlags::RDONLY,
+            Access::Create => OFlags::RDWR | OFlags::CREATE,
+        };
+        let opened = match access {
+            Access::Read => {
+                let how = ResolveFlags::NO_SYMLINKS | ResolveFlags::BENEATH;
+                match rustix::fs::openat2(&self.dir, rel, flags, Mode::empty(), how) {
+                    // No openat2 (an old kernel, or a sandbox that hides
+                    // it), or a rename raced the lookup: walk instead.
+                    Err(Errno::NOSYS | Errno::PERM | Errno::AGAIN) => self.walk(rel, flags, access),
+                    r => r,
+                }
+            }
+            Access::Create => self.walk(rel, flags, access),
+        };
+        let fd = opened.map_err(|e| self.explain(rel, e, access))?;
+        regular(fd, &full).map(Backing::Disk)
+    }
+
+    /// Opens `rel` one component at a time, each with `O_NOFOLLOW`, holding
+    /// every directory open; with [`Access::Create`], makes the directories
+    /// that are missing.
+    fn walk(&self, rel: &Path, flags: OFlags, access: Access) -> rustix::io::Result<OwnedFd> {
+        let parts: Vec<&OsStr> = rel
+            .components()
+            .map(|c| match c {
+                Component::Normal(name) => Ok(name),
+                // Manifest paths are validated; anything else is refused.
+                _ => Err(Errno::INVAL),
+            })
+            .collect::<Result<_, _>>()?;
+        let (name, dirs) = parts.split_last().ok_or(Errno::INVAL)?;
+        let mut parent: Option<OwnedFd> = None;
+        for dir in dirs {
+            let at = parent.as_ref().map_or(self.dir.as_fd(), OwnedFd::as_fd);
+            if access == Access::Create {
+                match rustix::fs::mkdirat(at, *dir, Mode::from_raw_mode(0o777)) {
+                    Ok(()) | Err(Errno::EXIST) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            parent = Some(rustix::fs::openat(at, *dir, dir_flags, Mode::empty())?);
+        }
+        let at: BorrowedFd<'_> = parent.as_ref().map_or(self.dir.as_fd(), OwnedFd::as_fd);
+        rustix::fs::openat(at, *name, flags, Mode::from_raw_mode(0o666))
+    }
+
+    /// Turns a failed open of `rel` into an error that says what is wrong,
+    /// naming the link when a link is in the way.
+    fn explain(&self, rel: &Path, e: Errno, access: Access) -> StorageError {
+        // O_NOFOLLOW and RESOLVE_NO_SYMLINKS say ELOOP; a link where a
+        // directory should be says ENOTDIR; RESOLVE_BENEATH says EXDEV.
+        if matches!(e, Errno::LOOP | Errno::NOTDIR | Errno::XDEV) {
+            if let Some(path) = self.first_link(rel) {
+                return StorageError::Link { path };
+            }
+        }
+        let path = self.path.join(rel);
+        match (e, access) {
+            (Errno::NOENT, Access::Read) => StorageError::Missing { path },
+            (e, _) => StorageError::Io {
+                path,
+                source: e.into(),
+            },
+        }
+    }
+
+    /// The first component of `rel` that is a symbolic link, as a full path.
+    fn first_link(&self, rel: &Path) -> Option<PathBuf> {
+        let mut prefix = PathBuf::new();
+        for part in rel.components() {
+            prefix.push(part);
+            let stat = rustix::fs::statat(&self.dir, &prefix, AtFlags::SYMLINK_NOFOLLOW).ok()?;
+            if FileType::from_raw_mode(stat.st_mode) == FileType::Symlink {
+                return Some(self.path.join(&prefix));
+            }
+        }
+        None
+    }
+}
+
+/// Checks that `fd` is a regular file and turns it into a blocking `File`.
+fn regular(fd: OwnedFd, path: &Path) -> Result<File, StorageError> {
+    let io_err = |e: Errno| StorageError::Io {
+        path: path.to_path_buf(),
+        source: e.into(),
+    };
+    let stat = rustix::fs::fstat(&fd).map_err(io_err)?;
+    let kind = FileType::from_raw_mode(stat.st_mode);
+    if kind != FileType::RegularFile {
+        return Err(StorageError::NotRegular {
+            path: path.to_path_buf(),
+            kind: describe(kind),
+        });
+    }
+    let flags = rustix::fs::fcntl_getfl(&fd).map_err(io_err)?;
+    rustix::fs::fcntl_setfl(&fd, flags.difference(OFlags::NONBLOCK)).map_err(io_err)?;
+    Ok(File::from(fd))
+}
+
+fn describe(kind: FileType) -> &'static str {
+    match kind {
+        FileType::Directory => "a directory",
+        FileType::CharacterDevice | FileType::BlockDevice => "a device",
+        FileType::Fifo => "a FIFO",
+        FileType::Socket => "a socket",
+        _ => "not a regular file",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A root `dir/root` holding `a/real` (a file) and `a/link` (a link to
+    /// it), plus `linked` (a link to the directory `a`).
+    fn fixture() -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::write(root.join("a/real"), b"x").unwrap();
+        std::os::unix::fs::symlink("real", root.join("a/link")).unwrap();
+        std::os::unix::fs::symlink("a", root.join("linked")).unwrap();
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        let fd = rustix::fs::open(&root, flags, Mode::empty()).unwrap();
+        (
+            dir,
+            Root {
+                dir: fd,
+                path: root,
+            },
+        )
+    }
+
+    fn read_flags() -> OFlags {
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+    }
+
+    #[test]
+    fn the_walk_without_openat2_refuses_links_too() {
+        let (_dir, root) = fixture();
+        let walk = |rel: &str| root.walk(Path::new(rel), read_flags(), Access::Read);
+        assert!(walk("a/real").is_ok());
+        for (rel, link) in [("a/link", "a/link"), ("linked/real", "linked")] {
+            let e = walk(rel).expect_err("opened through a link");
+            match root.explain(Path::new(rel), e, Access::Read) {
+                StorageError::Link { path } => assert_eq!(path, root.path.join(link)),
+                other => panic!("{rel}: {other}"),
+            }
+        }
+        assert!(matches!(
+            root.explain(
+                Path::new("a/none"),
+                walk("a/none").unwrap_err(),
+                Access::Read
+            ),
+            StorageError::Missing { .. }
+        ));
+    }
+
+    #[test]
+    fn opening_for_reading_names_the_link_in_the_way() {
+        let (_dir, root) = fixture();
+        assert!(root.open_file(Path::new("a/real"), Access::Read).is_ok());
+        for (rel, link) in [("a/link", "a/link"), ("linked/real", "linked")] {
+            match root.open_file(Path::new(rel), Access::Read) {
+                Err(StorageError::Link { path }) => assert_eq!(path, root.path.join(link)),
+                Err(other) => panic!("{rel}: {other}"),
+                Ok(_) => panic!("{rel}: opened through a link"),
+            }
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Chord RPC on the wire: a preamble, then length-prefixed bencoded frames.
+//!
+//! Each direction of a Chord connection starts with [`PREAMBLE`], whose first
+//! byte is not 0x13, so one listener can tell Chord from a BitTorrent
+//! handshake by peeking at one byte. Then come frames: a 4-byte big-endian
+//! body length and a bencoded dictionary whose `t` key names the frame type.
+//! The first frame from the connecting side is a [`Frame::Hello`].
+//!
+//! Decoding is strict: an unknown type, a missing field, a bad address, a
+//! claimed id that is not SHA-1 of the claimed address, or a body longer than
+//! the limit is an error, and the caller closes that one connection.
+//!
+//! Records travel as a [`WireRecord`]. A swarm list keeps the shape its
+//! frames had before there were record kinds (entries under `e`; a hand-off
+//! item `[key, entries]`); any other kind adds its tag under `y` and its
+//! body, opaque here, under `v` (a hand-off item `[key, kind, body]`).
+//!
+//! - [`message`]: the node-to-node vocabulary (plain data, used by `chord`).
+//! - `encode` and `decode`: frames to bencoded bodies and back.
+//!
+//! This module imports nothing from `chord`: the ring speaks the vocabulary
+//! defined here.
+
+use std::net::SocketAddr;
+
+use bytes::{Buf, BufMut, BytesMut};
+use serde::Serialize;
+use tokio_util::codec::{Decoder, Encoder};
+
+use crate::id::Id;
+
+mod decode;
+mod encode;
+pub mod message;
+
+use decode::decode_frame;
+use encode::encode_frame;
+pub use message::{Kind, Message, ReqId, Role, WireEntry, WireRecord, SWARM_LIST};
+
+/// First bytes of every Chord connection, in each direction.
+pub const PREAMBLE: &[u8; 8] = b"SSCHORD1";
+
+/// Why a Chord byte stream was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ChordCodecError {
+    /// The socket failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The connection did not start with [`PREAMBLE`].
+    #[error("not a Chord connection (bad preamble)")]
+    BadPreamble,
+    /// A frame longer than the limit was announced.
+    #[error("frame of {len} bytes exceeds the {max}-byte limit")]
+    Oversize { len: usize, max: usize },
+    /// The frame body is not a valid Chord frame.
+    #[error("malformed frame: {0}")]
+    Malformed(String),
+}
+
+/// A request from a client (the `dht` commands) to any node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientRequest {
+    Announce {
+        key: Id,
+        peer: SocketAddr,
+        role: Role,
+    },
+    Remove {
+        key: Id,
+        peer: SocketAddr,
+    },
+    Peers {
+        key: Id,
+    },
+    Lookup {
+        key: Id,
+    },
+    Ring,
+}
+
+/// A node's answer to a [`ClientRequest`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientReply {
+    Ok,
+    Peers(Vec<(SocketAddr, Role)>),
+    Lookup(LookupInfo),
+    Ring(RingInfo),
+    Error(String),
+}
+
+/// Where a key lives, as found by a lookup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LookupInfo {
+    /// The key looked up.
+    pub key: Id,
+    /// successor(key).
+    pub owner: SocketAddr,
+    /// The owner and the next N − 1 successors.
+    pub replicas: Vec<SocketAddr>,
+    /// Nodes asked.
+    pub hops: u32,
+}
+
+/// One node's view of the ring.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RingInfo {
+    /// The node's id.
+    pub id: Id,
+    /// The node's advertised address.
+    pub addr: SocketAddr,
+    /// Its predecessor, if known.
+    pub predecessor: Option<SocketAddr>,
+    /// Its successor list, closest first.
+    pub successors: Vec<SocketAddr>,
+    /// Distinct nodes in its finger table.
+    pub fingers: usize,
+    /// Keys it stores.
+    pub keys: usize,
+    /// True once it has joined a ring.
+    pub joined: bool,
+}
+
+/// Everything that travels on a Chord connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// First frame from the connecting side: a node (with its advertised
+    /// address, whose SHA-1 must be `id`) or a client (no address).
+    Hello { id: Id, addr: Option<SocketAddr> },
+    /// Node-to-node protocol.
+    Node(Message),
+    /// Client request, answered on the same connection.
+    Request { req: ReqId, body: ClientRequest },
+    /// Answer to a client request.
+    Reply { req: ReqId, body: ClientReply },
+}
+
+/// Codec for one Chord connection (both directions).
+#[derive(Debug)]
+pub struct ChordCodec {
+    /// Largest body accepted.
+    max_frame: usize,
+    /// Set once the peer's preamble was read.
+    preamble_read: bool,
+    /// Set once ours was written.
+    preamble_written: bool,
+}
+
+impl ChordCodec {
+    /// A codec that refuses bodies above `max_frame` bytes.
+    pub fn new(max_frame: usize) -> ChordCodec {
+        ChordCodec {
+            max_frame,
+            preamble_read: false,
+            preamble_written: false,
+        }
+    }
+}
+
+impl Decoder for ChordCodec {
+    type Item = Frame;
+    type Error = ChordCodecError;
+
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Frame>, ChordCodecError> {
+        if !self.preamble_read {
+            let n = src.len().min(PREAMBLE.len());
+            if src[..n] != PREAMBLE[..n] {
+                return Err(ChordCodecError::BadPreamble);
+            }
+            if n < PREAMBLE.len() {
+                return Ok(None);
+            }
+            src.advance(PREAMBLE.len());
+            self.preamble_read = true;
+        }
+        if src.len() < 4 {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([src[0], src[1], src[2], src[3]]) as usize;
+        if len > self.max_frame {
+            return Err(ChordCodecError::Oversize {
+                len,
+                max: self.max_frame,
+            });
+        }
+        if src.len() < 4 + len {
+            src.reserve(4 + len - src.len());
+            return Ok(None);
+        }
+        src.advance(4);
+        let body = src.split_to(len);
+        decode_frame(&body).map(Some)
+    }
+}
+
+impl Encoder<Frame> for ChordCodec {
+    type Error = ChordCodecError;
+
+    fn encode(&mut self, frame: Frame, dst: &mut BytesMut) -> Result<(), ChordCodecError> {
+        let body = encode_frame(&frame)?;
+        if body.len() > self.max_frame {
+            return Err(ChordCodecError::Oversize {
+                len: body.len(),
+                max: self.max_frame,
+            });
+        }
+        if !self.preamble_written {
+            dst.extend_from_slice(PREAMBLE);
+            self.preamble_written = true;
+        }
+        dst.put_u32(body.len() as u32);
+        dst.extend_from_slice(&body);
+        Ok(())
+    }
+}
