@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use songswarm::config::SwarmConfig;
 use songswarm::manifest::default_piece_length;
+use songswarm::swarm::scheduler::READ_AHEAD;
 use stream_net::{Net, SeedSpec};
 
 /// A 320 kbit/s song: bytes per second of audio.
@@ -79,7 +80,7 @@ fn a_seek_into_an_unfetched_region_gets_its_piece_before_anything_else() {
     // seconds most of it is still to fetch.
     let length = 180 * BYTE_RATE;
     let seed = SeedSpec::new(1.5 * BYTE_RATE as f64);
-    let mut net = Net::new(&[seed, seed]);
+    let mut net = Net::new(&[seed.clone(), seed]);
     let song = net.add_song(length, default_piece_length(length), SwarmConfig::default());
     let player = net.play(song, 0, BYTE_RATE, BUFFER);
     net.run_for(secs(6));
@@ -150,7 +151,7 @@ fn two_streams_of_different_songs_share_fairly() {
     // Three seeds hold both songs, each uploading 1.5x one song's rate:
     // 4.5x in all for two songs played at 1x each.
     let seed = SeedSpec::new(1.5 * BYTE_RATE as f64);
-    let mut net = Net::new(&[seed, seed, seed]);
+    let mut net = Net::new(&[seed.clone(), seed.clone(), seed]);
     let a = net.add_song(SONG, piece_length(), SwarmConfig::default());
     let b = net.add_song(SONG, piece_length(), SwarmConfig::default());
     let pa = net.play(a, 0, BYTE_RATE, BUFFER);
@@ -191,7 +192,7 @@ fn two_streams_of_one_song_both_play_on() {
     // Two seeds at 1.2x the song's rate each; one listener at the start,
     // another from the middle three seconds later.
     let seed = SeedSpec::new(1.2 * BYTE_RATE as f64);
-    let mut net = Net::new(&[seed, seed]);
+    let mut net = Net::new(&[seed.clone(), seed]);
     let song = net.add_song(SONG, piece_length(), SwarmConfig::default());
     let first = net.play(song, 0, BYTE_RATE, BUFFER);
     net.run_for(secs(3));
@@ -207,4 +208,40 @@ fn two_streams_of_one_song_both_play_on() {
         );
         assert_eq!(p.stalls, 0, "stalled {:?}", p.stall_time);
     }
+}
+
+#[test]
+fn past_the_read_ahead_the_song_still_downloads_rarest_first() {
+    // A three-minute song in 32 KiB pieces, 0.8 s of audio each: in 20 s
+    // the read-ahead (30 s) reaches no further than piece 62. Pieces
+    // 150..155 are on one seed only, the rest on both.
+    let (length, piece) = (180 * BYTE_RATE, 32 * 1024);
+    let seed = SeedSpec::new(3.0 * BYTE_RATE as f64);
+    let lacking = SeedSpec {
+        lacks: Some(150..155),
+        ..seed.clone()
+    };
+    let mut net = Net::new(&[seed, lacking]);
+    let song = net.add_song(length, piece, SwarmConfig::default());
+    net.play(song, 0, BYTE_RATE, BUFFER);
+    net.run_for(secs(20));
+    let s = &net.songs[song];
+    let last = s.geometry.piece_count - 1;
+    let reach = ((20.0 + READ_AHEAD.as_secs_f64()) * BYTE_RATE as f64 / piece as f64) as u32;
+    // The pieces no stream needed soon, in the order first asked of the
+    // seed that has them all (the other one cannot help with the rare ones).
+    let mut beyond: Vec<u32> = Vec::new();
+    for (_, r, _) in s.requests.iter().filter(|(_, _, k)| *k == 1) {
+        if r.index > reach && r.index != last && !beyond.contains(&r.index) {
+            beyond.push(r.index);
+        }
+    }
+    eprintln!(
+        "past the read-ahead, asked for first: {:?}",
+        &beyond[..beyond.len().min(8)]
+    );
+    assert!(beyond.len() >= 5, "the rest of the song was asked for");
+    let mut first = beyond[..5].to_vec();
+    first.sort_unstable();
+    assert_eq!(first, (150..155).collect::<Vec<u32>>(), "the rarest first");
 }

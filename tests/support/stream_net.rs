@@ -1,6 +1,6 @@
 //! A virtual network for streaming simulations of the pure scheduler.
 //!
-//! Seeds hold every song. Each has one upload link with a rate cap and a
+//! Seeds hold every song (all of it, or all but some pieces). Each has one upload link with a rate cap and a
 //! one-way delay; it serves the requests of each connection (one per song)
 //! in order, and its connections round-robin, block by block, as TCP
 //! connections sharing a capped link roughly do. Every song is one
@@ -27,7 +27,7 @@ use songswarm::swarm::StreamId;
 pub const STEP: Duration = Duration::from_millis(5);
 
 /// A seed's link.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct SeedSpec {
     /// Upload cap in bytes per second.
     pub rate: f64,
@@ -35,6 +35,8 @@ pub struct SeedSpec {
     pub one_way: Duration,
     /// From this long after the start it uploads at this rate instead.
     pub slows: Option<(Duration, f64)>,
+    /// Pieces it lacks (it holds every other one).
+    pub lacks: Option<std::ops::Range<u32>>,
 }
 
 impl SeedSpec {
@@ -44,6 +46,7 @@ impl SeedSpec {
             rate,
             one_way: Duration::from_millis(20),
             slows: None,
+            lacks: None,
         }
     }
 }
@@ -156,7 +159,7 @@ impl Net {
             seeds: seeds
                 .iter()
                 .map(|spec| Seed {
-                    spec: *spec,
+                    spec: spec.clone(),
                     budget: 0.0,
                     queues: Vec::new(),
                     turn: 0,
@@ -192,18 +195,20 @@ impl Net {
             verifying: Vec::new(),
         });
         let n = geometry.piece_count as usize;
-        let mut bits = vec![0u8; n.div_ceil(8)];
-        for i in 0..n {
-            bits[i / 8] |= 0x80 >> (i % 8);
-        }
         for seed in 0..self.seeds.len() {
+            let lacks = self.seeds[seed].spec.lacks.clone().unwrap_or(0..0);
+            let mut bits = vec![0u8; n.div_ceil(8)];
+            for i in (0..n).filter(|i| !lacks.contains(&(*i as u32))) {
+                bits[i / 8] |= 0x80 >> (i % 8);
+            }
             self.seeds[seed].queues.push(VecDeque::new());
             let key = seed as PeerKey + 1;
             let s = &mut self.songs[song].sched;
             s.handle_peer_connected(self.now, key, None);
             s.handle_bitfield(self.now, key, &bits);
-            self.drain(song);
         }
+        // Unchoked once every seed's pieces are known.
+        self.drain(song);
         song
     }
 
