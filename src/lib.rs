@@ -42,6 +42,10 @@
 //!   [`swarm::rate`], and metadata exchange (BEP 9): [`swarm::metadata`] (the
 //!   pure assembler) and [`swarm::magnet`] (fetching by info-hash).
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.
+//! - [`http`]: the HTTP room (axum): song URLs with the Range semantics
+//!   players send, bodies read from verified pieces only
+//!   ([`http::range`] decides status and bytes as one pure function),
+//!   the JSON API, `/metrics`, and the web player's page, embedded.
 //! - [`app`]: one process ([`app::App`]): [`app::listener`] is the single
 //!   accept loop and first-byte router (peer wire to the torrent's
 //!   coordinator, anything else to the Chord node), [`app::shutdown`] the
@@ -50,8 +54,8 @@
 //!   [`app::progress`] draws progress bars, [`app::demo`] runs the whole
 //!   system in one process, [`app::alloc`] sets the heap up.
 //! - [`cmd`]: the commands of the binary, one file each ([`cmd::create`],
-//!   [`cmd::seed`], [`cmd::leech`], [`cmd::node`], [`cmd::dht`],
-//!   [`cmd::demo`]), and [`cmd::output`], which prints every result as
+//!   [`cmd::seed`], [`cmd::leech`], [`cmd::play`], [`cmd::node`],
+//!   [`cmd::dht`], [`cmd::demo`]), and [`cmd::output`], which prints every result as
 //!   text or as `--json`. `main.rs` is clap and one call to [`cmd::main`].
 
 // A panic in a peer's or node's task would end a connection for a reason
@@ -64,6 +68,7 @@ pub mod cmd;
 pub mod config;
 pub mod discovery;
 pub mod geometry;
+pub mod http;
 pub mod id;
 pub mod manifest;
 pub mod piece_hash;

@@ -261,6 +261,7 @@ async fn leech_by_info_hash_alone() {
         config: SwarmConfig::default(),
         ring: Some(ring_options(nodes[1].addr())),
         json: true,
+        http: None,
     };
     let summary = tokio::time::timeout(DEADLINE, leech(opts))
         .await

@@ -35,6 +35,9 @@ pub enum AppError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// The HTTP address could not be bound.
+    #[error("{0} (is another process using the port? try --http 127.0.0.1:0)")]
+    Http(#[from] crate::http::HttpError),
     /// The same manifest was given twice.
     #[error("torrent {0} is given twice")]
     Duplicate(String),

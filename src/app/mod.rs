@@ -10,6 +10,9 @@
 //! - [`error`]: what can go wrong, for the user.
 //! - [`alloc`]: the heap's settings, set first thing in `main`.
 //!
+//! [`App::serve_http`] starts the HTTP room ([`crate::http`]) on the
+//! process's token and tracker.
+//!
 //! The commands, one room up (`cmd`), make processes out of an [`App`];
 //! nothing here knows them.
 
@@ -28,6 +31,7 @@ use std::time::Duration;
 
 use crate::chord::driver::ChordHandle;
 use crate::config::SwarmConfig;
+use crate::http::{Catalog, HttpContext, HttpServer};
 use crate::manifest::{Manifest, ManifestError};
 use crate::storage::Storage;
 use crate::swarm::coordinator::{self, CoordinatorParams, TorrentHandle};
@@ -58,6 +62,8 @@ pub struct App {
     shutdown: Shutdown,
     /// Our ring membership and announcers (None: peers from --peer only).
     ring: Option<ring::Ring>,
+    /// Every torrent with its manifest, for the HTTP room.
+    catalog: Catalog,
 }
 
 /// A fresh peer id: client prefix and 12 random bytes. The prefix is
@@ -86,6 +92,7 @@ impl App {
             config,
             shutdown: Shutdown::default(),
             ring: None,
+            catalog: Catalog::default(),
         };
         let run = listener.run(app.router.clone(), app.shutdown.clone());
         app.shutdown.spawn(run);
@@ -100,14 +107,28 @@ impl App {
         listen: SocketAddr,
         ring: &ring::RingOptions,
     ) -> Result<ChordHandle, AppError> {
+        Ok(App::bare_node_serving(listen, ring, None).await?.0)
+    }
+
+    /// [`App::bare_node`], with an HTTP server (`/metrics`) on `http`;
+    /// returns the node and the HTTP server's bound address.
+    pub async fn bare_node_serving(
+        listen: SocketAddr,
+        ring: &ring::RingOptions,
+        http: Option<SocketAddr>,
+    ) -> Result<(ChordHandle, Option<SocketAddr>), AppError> {
         let mut app = App::bind(listen, SwarmConfig::default()).await?;
+        let http = match http {
+            Some(addr) => Some(app.serve_http(addr).await?),
+            None => None,
+        };
         let chord = app.join_ring(ring, &[]).await.chord.clone();
         let (stopped, shutdown) = (chord.stopped(), app.shutdown.clone());
         chord.spawn(async move {
             stopped.cancelled().await;
             shutdown.stop(STOP_LIMIT).await;
         });
-        Ok(chord)
+        Ok((chord, http))
     }
 
     /// The bound address (the real port when asked for port 0).
@@ -138,7 +159,23 @@ impl App {
         self.router
             .torrents
             .insert(manifest.info_hash, handle.clone());
+        self.catalog
+            .insert(Arc::new(manifest.clone()), handle.clone());
         handle
+    }
+
+    /// Serves songs, the JSON API, `/metrics` and the web player on `addr`
+    /// until the process stops; returns the bound address.
+    pub async fn serve_http(&self, addr: SocketAddr) -> Result<SocketAddr, AppError> {
+        let server = HttpServer::bind(addr).await?;
+        let bound = server.local_addr();
+        let ctx = HttpContext::new(
+            self.catalog.clone(),
+            self.router.chord.clone(),
+            self.shutdown.token(),
+        );
+        self.shutdown.spawn(server.run(ctx));
+        Ok(bound)
     }
 
     /// Joins (or founds) the ring on this process's port; `manifest_nodes`
@@ -151,6 +188,12 @@ impl App {
         let joined = ring::Ring::join(opts, self.local_addr, manifest_nodes).await;
         let _ = self.router.chord.set(joined.chord.clone());
         self.ring.insert(joined)
+    }
+
+    /// Every torrent of the process with its manifest (what the HTTP room
+    /// serves).
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// Our ring membership, if any.

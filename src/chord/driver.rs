@@ -63,6 +63,7 @@ impl Driver {
             conn_token: CancellationToken::new(),
             tracker: TaskTracker::new(),
             conn_ids: Arc::new(AtomicU64::new(1)),
+            metrics: Default::default(),
         };
         let mut node = Node::new(advertise, config, rng_seed, now());
         node.start(now(), bootstrap);
@@ -156,7 +157,12 @@ impl NodeTask {
                     .tracker
                     .spawn(connection::serve(h, stream, remote));
             }
-            Command::Inbound { from, msg } => self.node.handle_message(now, from, msg),
+            Command::Inbound { from, msg } => {
+                if matches!(msg, Message::Found { .. }) {
+                    self.handle.metrics.lookups.inc();
+                }
+                self.node.handle_message(now, from, msg)
+            }
             Command::Register { addr, conn_id, tx } => {
                 // One connection per pair of nodes. A newer accepted one
                 // replaces an older (its dialer dropped that one). When
@@ -212,7 +218,12 @@ impl NodeTask {
     fn drain(&mut self) {
         while let Some(out) = self.node.poll_output() {
             match out {
-                Output::Send { to, msg } => self.send(to, msg),
+                Output::Send { to, msg } => {
+                    if matches!(msg, Message::FindSuccessor { .. }) {
+                        self.handle.metrics.lookup_hops.inc();
+                    }
+                    self.send(to, msg)
+                }
                 Output::Done { op, result } => {
                     if let Some(reply) = self.ops.remove(&op) {
                         let _ = reply.send(result);

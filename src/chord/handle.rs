@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::chord::message::Message;
+use crate::chord::metrics::RingMetrics;
 use crate::chord::node::{Node, OpId, OpOutcome};
 use crate::chord::{ChordError, LookupInfo, RingInfo, Role};
 use crate::config::ChordConfig;
@@ -76,12 +77,19 @@ pub struct ChordHandle {
     pub(crate) tracker: TaskTracker,
     /// Connection ids (to tell a closed connection from its replacement).
     pub(crate) conn_ids: Arc<AtomicU64>,
+    /// The node's counters, shared with the driver, read by `/metrics`.
+    pub(crate) metrics: RingMetrics,
 }
 
 impl ChordHandle {
     /// Our advertised address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The node's counters (lookups, hops, quorum operations).
+    pub fn metrics(&self) -> &RingMetrics {
+        &self.metrics
     }
 
     /// Serve an accepted stream whose first byte was peeked (not consumed)
@@ -119,21 +127,25 @@ impl ChordHandle {
         peer: SocketAddr,
         role: Role,
     ) -> Result<(), ChordError> {
-        self.op(move |n, now| n.announce(now, info_hash, peer, role))
-            .await
-            .map(|_| ())
+        let result = self
+            .op(move |n, now| n.announce(now, info_hash, peer, role))
+            .await;
+        self.metrics.quorum(true, &result);
+        result.map(|_| ())
     }
 
     /// Remove `peer` from `info_hash` (e.g. when it stops seeding).
     pub async fn remove(&self, info_hash: Id, peer: SocketAddr) -> Result<(), ChordError> {
-        self.op(move |n, now| n.remove(now, info_hash, peer))
-            .await
-            .map(|_| ())
+        let result = self.op(move |n, now| n.remove(now, info_hash, peer)).await;
+        self.metrics.quorum(true, &result);
+        result.map(|_| ())
     }
 
     /// The live peers of `info_hash`, merged from R replicas.
     pub async fn peers(&self, info_hash: Id) -> Result<Vec<(SocketAddr, Role)>, ChordError> {
-        match self.op(move |n, now| n.peers(now, info_hash)).await? {
+        let result = self.op(move |n, now| n.peers(now, info_hash)).await;
+        self.metrics.quorum(false, &result);
+        match result? {
             OpOutcome::Peers(p) => Ok(p),
             other => Err(ChordError::Remote(format!("unexpected outcome {other:?}"))),
         }

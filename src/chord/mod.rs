@@ -39,6 +39,7 @@ mod fingers;
 pub mod handle;
 mod lookup;
 mod lookups;
+pub mod metrics;
 mod neighbours;
 pub mod node;
 mod ops;

@@ -37,6 +37,31 @@ impl RateArgs {
     }
 }
 
+/// `--http` of `seed`, `leech` and `node`.
+#[derive(Args, Debug)]
+pub struct HttpArgs {
+    /// Serve songs, the web player, the JSON API and /metrics over HTTP.
+    /// ADDR is a port alone, bound on loopback only (8080 means
+    /// 127.0.0.1:8080), or IP:PORT / HOST:PORT to bind that address
+    /// (0.0.0.0:8080 serves every interface; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", value_parser = http_addr)]
+    pub http: Option<SocketAddr>,
+}
+
+/// Parses `--http`: a port alone is on loopback (nobody else can reach the
+/// songs unless the user names another address); IP:PORT as given;
+/// HOST:PORT is looked up once, its first address taken.
+pub fn http_addr(arg: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = arg.parse::<u16>() {
+        return Ok(SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)));
+    }
+    host_port(arg)?
+        .0
+        .first()
+        .copied()
+        .ok_or_else(|| format!("{arg} has no address"))
+}
+
 /// How `seed` and `leech` take part in the ring.
 #[derive(Args, Debug)]
 pub struct RingArgs {
@@ -108,4 +133,22 @@ pub fn addresses(args: &[HostPort]) -> Vec<SocketAddr> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_binds_loopback_unless_told_otherwise() {
+        let addr = |s| http_addr(s).unwrap().to_string();
+        assert_eq!(addr("8080"), "127.0.0.1:8080");
+        assert_eq!(addr("0"), "127.0.0.1:0");
+        assert_eq!(addr("127.0.0.1:9000"), "127.0.0.1:9000");
+        assert_eq!(addr("0.0.0.0:9000"), "0.0.0.0:9000");
+        assert_eq!(addr("[::1]:9000"), "[::1]:9000");
+        assert!(http_addr("localhost:9000").unwrap().ip().is_loopback());
+        assert!(http_addr("70000").is_err());
+        assert!(http_addr("nonsense").is_err());
+    }
 }

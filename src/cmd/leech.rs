@@ -1,14 +1,16 @@
 //! `songswarm leech`: download a torrent, verify every piece, and upload to
 //! the others meanwhile; by manifest, or by info-hash through the ring.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Args;
 
-use super::args::{addresses, host_port, HostPort, RateArgs, RingArgs};
+use super::args::{addresses, host_port, HostPort, HttpArgs, RateArgs, RingArgs};
 use super::output::{Event, Output};
 use super::seed::{print_stats, serve};
 use crate::app::progress::Progress;
@@ -42,6 +44,8 @@ pub struct LeechArgs {
     rates: RateArgs,
     #[command(flatten)]
     ring: RingArgs,
+    #[command(flatten)]
+    http: HttpArgs,
     /// Print one JSON summary at the end instead of text.
     #[arg(long)]
     json: bool,
@@ -59,6 +63,7 @@ impl LeechArgs {
             listen: self.listen,
             seed_after: self.seed_after,
             json: self.json,
+            http: self.http.http,
         }
     }
 }
@@ -82,6 +87,8 @@ pub struct LeechOptions {
     pub ring: Option<RingOptions>,
     /// JSON output.
     pub json: bool,
+    /// Where to serve HTTP (`--http`), if anywhere.
+    pub http: Option<SocketAddr>,
 }
 
 /// The outcome of a completed download.
@@ -117,16 +124,42 @@ impl LeechTarget {
     }
 }
 
-/// Downloads a torrent; returns once every piece is verified on disk (and,
-/// with `seed_after`, after SIGINT/SIGTERM).
-pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
-    let start = Instant::now();
-    let out = Output::new(opts.json);
+/// A download under way: the process, its torrent, and the signal that
+/// stops it (listened for since before the `listening` line).
+pub struct Started {
+    /// The process.
+    pub app: App,
+    /// The torrent's manifest.
+    pub manifest: Manifest,
+    /// Its coordinator.
+    pub handle: TorrentHandle,
+    /// Its files.
+    pub storage: Arc<Storage>,
+    /// Where the HTTP server listens, if there is one.
+    pub http: Option<SocketAddr>,
+    /// SIGINT/SIGTERM.
+    pub stop: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+/// Starts downloading: binds the process (and its HTTP server), finds the
+/// manifest and the swarm, checks what is already on disk, and says
+/// `listening`. `leech` and `play` both start here.
+pub async fn start(opts: &LeechOptions, out: Output) -> Result<Started, AppError> {
     if opts.out.exists() && !opts.out.is_dir() {
         return Err(AppError::OutNotDir(opts.out.clone()));
     }
     let mut app = App::bind(opts.listen, opts.config.clone()).await?;
-    let found = target_manifest(&mut app, &opts, out).await?;
+    let http = match opts.http {
+        Some(addr) => match app.serve_http(addr).await {
+            Ok(bound) => Some(bound),
+            Err(e) => {
+                app.shutdown().await;
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    let found = target_manifest(&mut app, opts, out).await?;
     let manifest = found.manifest;
     let storage = Arc::new(Storage::open_or_create(&opts.out, &manifest)?);
     let s = storage.clone();
@@ -139,15 +172,39 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     }
     // One listener for the whole run: a signal at any point after
     // `listening` (during the download or right after `done`) is seen.
-    let mut stop = std::pin::pin!(shutdown::signal());
+    let stop = Box::pin(shutdown::signal());
     out.print(&Event::Listening {
         addr: app.local_addr(),
         info_hashes: &[manifest.info_hash],
+        http,
     });
     let _ = handle
         .events
         .send(TorrentEvent::AddPeers(found.peers))
         .await;
+    Ok(Started {
+        app,
+        manifest,
+        handle,
+        storage,
+        http,
+        stop,
+    })
+}
+
+/// Downloads a torrent; returns once every piece is verified on disk (and,
+/// with `seed_after`, after SIGINT/SIGTERM).
+pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
+    let start_time = Instant::now();
+    let out = Output::new(opts.json);
+    let Started {
+        app,
+        manifest,
+        handle,
+        storage,
+        mut stop,
+        ..
+    } = start(&opts, out).await?;
     let bar = Progress::start(handle.stats.clone(), manifest.name.clone());
     let mut stats = handle.stats.clone();
     let outcome = tokio::select! {
@@ -169,7 +226,7 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     let summary = LeechSummary {
         info_hash: manifest.info_hash,
         stats: done,
-        seconds: start.elapsed().as_secs_f64(),
+        seconds: start_time.elapsed().as_secs_f64(),
     };
     out.print(&Event::Done {
         name: &manifest.name,

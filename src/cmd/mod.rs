@@ -4,6 +4,8 @@
 //! - [`create`]: make a manifest.
 //! - [`seed`]: serve torrents until SIGINT/SIGTERM.
 //! - [`leech`]: download a torrent (by manifest or by info-hash).
+//! - [`play`]: download a song with streaming priority and serve it over
+//!   HTTP to a player while it downloads.
 //! - [`node`]: a process that is only a ring node.
 //! - [`dht`]: talk to the ring from outside.
 //! - [`demo`]: the whole system in one process on loopback.
@@ -18,6 +20,7 @@ pub mod dht;
 pub mod leech;
 pub mod node;
 pub mod output;
+pub mod play;
 pub mod seed;
 
 use std::path::PathBuf;
@@ -40,6 +43,9 @@ pub enum Command {
     Seed(seed::SeedArgs),
     /// Download a torrent, verify every piece, and upload to others meanwhile.
     Leech(leech::LeechArgs),
+    /// Play a song while it downloads: serve it over HTTP, print its URL and
+    /// the web player's, optionally start a player on it; seed meanwhile.
+    Play(play::PlayArgs),
     /// The whole system on loopback in one process: a ring, a seeder of the
     /// demo album, and leechers that find it through the ring.
     Demo(demo::DemoArgs),
@@ -58,6 +64,9 @@ pub enum CmdError {
     /// A process failed (listener, manifest, data, download).
     #[error(transparent)]
     App(#[from] AppError),
+    /// `play` could not play.
+    #[error(transparent)]
+    Play(#[from] play::PlayError),
     /// `create` could not build or write the manifest.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
@@ -115,6 +124,7 @@ pub async fn run(command: Command) -> Result<(), CmdError> {
             .await
             .map(|_| ())
             .map_err(Into::into),
+        Command::Play(args) => Ok(play::run(args).await?),
         Command::Demo(args) => demo::run(args).await,
         Command::Node(args) => Ok(node::run(args).await?),
         Command::Dht { command } => dht::run(command).await,

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use clap::Args;
 
-use super::args::{addresses, host_port, HostPort};
+use super::args::{addresses, host_port, HostPort, HttpArgs};
 use super::output::{Event, Output};
 use crate::app::ring::RingOptions;
 use crate::app::{shutdown, App, AppError};
@@ -26,6 +26,8 @@ pub struct NodeArgs {
     /// starts a new ring.
     #[arg(long, value_parser = host_port)]
     bootstrap: Vec<HostPort>,
+    #[command(flatten)]
+    http: HttpArgs,
     /// Print JSON lines instead of text.
     #[arg(long)]
     json: bool,
@@ -41,11 +43,12 @@ pub async fn run(args: NodeArgs) -> Result<(), AppError> {
         no_discovery: true,
         ..RingOptions::default()
     };
-    let node = App::bare_node(args.listen, &ring).await?;
+    let (node, http) = App::bare_node_serving(args.listen, &ring, args.http.http).await?;
     let stop = shutdown::signal();
     out.print(&Event::NodeListening {
         addr: node.addr(),
         id: Id::of_addr(node.addr()),
+        http,
     });
     stop.await;
     out.print(&Event::Leaving);

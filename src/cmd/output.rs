@@ -29,12 +29,14 @@ pub enum Event<'a> {
         /// Where it was written.
         out: &'a Path,
     },
-    /// A process listens (`seed`, `leech`): its address and torrents.
+    /// A process listens (`seed`, `leech`, `play`): its address and torrents.
     Listening {
         /// The bound address.
         addr: SocketAddr,
         /// The torrents it serves.
         info_hashes: &'a [Id],
+        /// Where its HTTP server listens (`--http`).
+        http: Option<SocketAddr>,
     },
     /// A bare ring node listens (`node`).
     NodeListening {
@@ -42,6 +44,17 @@ pub enum Event<'a> {
         addr: SocketAddr,
         /// Its ring id.
         id: Id,
+        /// Where its HTTP server listens (`--http`).
+        http: Option<SocketAddr>,
+    },
+    /// `play` serves a song: its URL and the web player's.
+    Playing {
+        /// The song's title (or file name).
+        title: &'a str,
+        /// The song's URL.
+        song_url: &'a str,
+        /// The web player's URL.
+        player_url: &'a str,
     },
     /// A bare ring node leaves the ring (`node`, on SIGINT/SIGTERM).
     Leaving,
@@ -158,8 +171,17 @@ fn text_of(event: &Event) -> Option<String> {
             manifest.files.len(),
             out.display()
         ),
-        Event::Listening { addr, .. } => format!("listening on {addr}"),
-        Event::NodeListening { addr, id } => format!("listening on {addr}, node id {id}"),
+        Event::Listening { addr, http, .. } => {
+            format!("listening on {addr}{}", http_text(*http))
+        }
+        Event::NodeListening { addr, id, http } => {
+            format!("listening on {addr}, node id {id}{}", http_text(*http))
+        }
+        Event::Playing {
+            title,
+            song_url,
+            player_url,
+        } => format!("playing {title}\nsong        {song_url}\nweb player  {player_url}"),
         Event::Leaving => "leaving the ring".to_string(),
         Event::MetadataFetched { name, saved } => format!(
             "metadata of {name} fetched from the swarm, saved as {}",
@@ -231,13 +253,31 @@ fn json_of(event: &Event) -> Option<String> {
                 "out": out,
             })
         }
-        Event::Listening { addr, info_hashes } => {
+        Event::Listening {
+            addr,
+            info_hashes,
+            http,
+        } => {
             let hex: Vec<String> = info_hashes.iter().map(|h| h.to_hex()).collect();
-            json!({"event": "listening", "addr": addr.to_string(), "info_hashes": hex})
+            let mut v = json!({"event": "listening", "addr": addr.to_string(), "info_hashes": hex});
+            with_http(&mut v, *http);
+            v
         }
-        Event::NodeListening { addr, id } => {
-            json!({"event": "listening", "addr": addr.to_string(), "node_id": id})
+        Event::NodeListening { addr, id, http } => {
+            let mut v = json!({"event": "listening", "addr": addr.to_string(), "node_id": id});
+            with_http(&mut v, *http);
+            v
         }
+        Event::Playing {
+            title,
+            song_url,
+            player_url,
+        } => json!({
+            "event": "playing",
+            "title": title,
+            "song_url": song_url,
+            "player_url": player_url,
+        }),
         Event::Leaving => json!({"event": "leaving"}),
         Event::MetadataFetched { .. } => return None,
         Event::Done {
@@ -298,6 +338,19 @@ fn role_name(role: Role) -> &'static str {
     }
 }
 
+/// `, HTTP on http://ADDR/` when the process serves HTTP.
+fn http_text(http: Option<SocketAddr>) -> String {
+    http.map(|a| format!(", HTTP on http://{a}/"))
+        .unwrap_or_default()
+}
+
+/// Adds `"http": "ADDR"` to a listening line when the process serves HTTP.
+fn with_http(v: &mut Value, http: Option<SocketAddr>) {
+    if let Some(a) = http {
+        v["http"] = json!(a.to_string());
+    }
+}
+
 fn ring_text(info: &RingInfo) -> String {
     let pred = info
         .predecessor
@@ -316,79 +369,4 @@ fn ring_text(info: &RingInfo) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn json(event: &Event) -> Value {
-        serde_json::from_str(&json_of(event).expect("a JSON form")).unwrap()
-    }
-
-    #[test]
-    fn serving_commands_say_listening_in_both_forms() {
-        let addr: SocketAddr = "127.0.0.1:6881".parse().unwrap();
-        let hash = Id::hash(b"song");
-        let event = Event::Listening {
-            addr,
-            info_hashes: &[hash],
-        };
-        assert_eq!(text_of(&event).unwrap(), "listening on 127.0.0.1:6881");
-        let v = json(&event);
-        assert_eq!(v["event"], "listening");
-        assert_eq!(v["addr"], "127.0.0.1:6881");
-        assert_eq!(v["info_hashes"][0], hash.to_hex());
-        let node = json(&Event::NodeListening { addr, id: hash });
-        assert_eq!((&node["event"], &node["addr"]), (&v["event"], &v["addr"]));
-    }
-
-    #[test]
-    fn some_events_have_one_form_only() {
-        let stopped = Event::Stopped {
-            info_hash: Id::hash(b"song"),
-            name: "song",
-            error: "gone",
-        };
-        assert!(text_of(&stopped).is_none());
-        assert_eq!(json(&stopped)["error"], "gone");
-        let stats = Event::Stats {
-            uploaded: 5,
-            downloaded: 7,
-        };
-        assert!(text_of(&stats).is_none());
-        assert_eq!(json(&stats)["uploaded_bytes"], 5);
-        let fetched = Event::MetadataFetched {
-            name: "song",
-            saved: Path::new("/tmp/x.torrent"),
-        };
-        assert!(json_of(&fetched).is_none());
-        assert!(text_of(&fetched).unwrap().contains("/tmp/x.torrent"));
-    }
-
-    #[test]
-    fn a_download_summary_gives_decimal_megabytes() {
-        let stats = TorrentStats {
-            total_bytes: 3_000_000,
-            peers_seen: 2,
-            ..TorrentStats::default()
-        };
-        let done = Event::Done {
-            name: "song",
-            info_hash: Id::hash(b"song"),
-            stats: &stats,
-            seconds: 2.0,
-        };
-        assert_eq!(
-            text_of(&done).unwrap(),
-            "done: song (3.0 MB) in 2.00 s, 1.5 MB/s, 2 peers"
-        );
-        let v = json(&done);
-        assert_eq!(v["event"], "done");
-        assert_eq!(v["rate_bytes_per_sec"], 1_500_000.0);
-    }
-
-    #[test]
-    fn an_empty_swarm_list_is_an_empty_answer() {
-        let key = Id::hash(b"song");
-        assert_eq!(text_of(&Event::Peers { key, peers: &[] }).unwrap(), "");
-        assert_eq!(json(&Event::Peers { key, peers: &[] })["peers"], json!([]));
-    }
-}
+mod tests;

@@ -9,7 +9,7 @@ use clap::Args;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 
-use super::args::{RateArgs, RingArgs};
+use super::args::{HttpArgs, RateArgs, RingArgs};
 use super::output::{Event, Output};
 use crate::app::ring::RingOptions;
 use crate::app::{load_manifest, open_complete, shutdown, App, AppError};
@@ -34,6 +34,8 @@ pub struct SeedArgs {
     rates: RateArgs,
     #[command(flatten)]
     ring: RingArgs,
+    #[command(flatten)]
+    http: HttpArgs,
     /// Print a JSON line when ready instead of text.
     #[arg(long)]
     json: bool,
@@ -49,6 +51,7 @@ impl SeedArgs {
             data: self.data,
             listen: self.listen,
             json: self.json,
+            http: self.http.http,
         }
     }
 }
@@ -68,6 +71,8 @@ pub struct SeedOptions {
     pub ring: Option<RingOptions>,
     /// JSON output.
     pub json: bool,
+    /// Where to serve HTTP (`--http`), if anywhere.
+    pub http: Option<SocketAddr>,
 }
 
 /// Serves torrents until SIGINT/SIGTERM.
@@ -86,6 +91,10 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
         torrents.push((manifest, storage));
     }
     let mut app = App::bind(opts.listen, opts.config).await?;
+    let http = match opts.http {
+        Some(addr) => Some(app.serve_http(addr).await?),
+        None => None,
+    };
     if let Some(ring_opts) = &opts.ring {
         let nodes: Vec<String> = torrents
             .iter()
@@ -107,6 +116,7 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
     out.print(&Event::Listening {
         addr: app.local_addr(),
         info_hashes: &hashes,
+        http,
     });
     let result = serve(&served, stop, out).await;
     print_stats(&served, out);

@@ -57,6 +57,8 @@ pub struct TorrentStats {
     pub downloaded_bytes: u64,
     /// Piece payload sent to peers.
     pub uploaded_bytes: u64,
+    /// Pieces that failed their SHA-1 check (their data was thrown away).
+    pub failed_pieces: u64,
     /// Peers connected now.
     pub peers: usize,
     /// Distinct peers we exchanged handshakes with.

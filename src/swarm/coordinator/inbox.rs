@@ -108,6 +108,7 @@ impl Coordinator {
                                 });
                             } else {
                                 warn!(piece, "piece failed its hash check");
+                                self.current.failed_pieces += 1;
                             }
                             self.sched.handle_verified(now, piece, ok);
                         }

@@ -1,0 +1,156 @@
+//! The HTTP room: songs for players, a JSON API, `/metrics`, and the web
+//! player's page, on axum (hyper) with tower-http's request spans.
+//!
+//! - [`range`]: the one pure function that turns `Range`, `If-Range` and
+//!   `If-None-Match` into a status and a byte range (its table of cases is
+//!   what Chrome, Safari, Firefox, ffmpeg and mpv send).
+//! - [`catalog`]: the songs this process knows (manifest + torrent handle)
+//!   and what a song URL resolves to; content types and byte rates.
+//! - [`song`]: `GET`/`HEAD /songs/{info-hash}[/{file-index}]`.
+//! - [`body`]: a song's body, read from verified pieces only, telling the
+//!   torrent's coordinator where the stream is (`StreamAt`/`StreamClosed`).
+//! - [`api`]: `/api/songs`, `/api/torrents[/{info-hash}]` (JSON).
+//! - [`metrics`]: `/metrics` in the Prometheus text format.
+//! - [`rates`]: download and upload rates from byte counters.
+//!
+//! Handlers are thin: they parse, ask the process (the [`Catalog`] of
+//! torrent handles; never a lock on download state), and render. The
+//! server runs under the process's cancellation token and task tracker;
+//! cancelling it ends every stream and then the server.
+
+pub mod api;
+pub mod body;
+pub mod catalog;
+pub mod metrics;
+pub mod range;
+pub mod rates;
+pub mod song;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::http::{header, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+pub use catalog::Catalog;
+use metrics::Metrics;
+
+use crate::chord::driver::ChordHandle;
+
+/// What every handler may ask: the process's torrents and counters.
+#[derive(Clone, Debug)]
+pub struct HttpContext {
+    /// The torrents of the process, by info-hash.
+    pub catalog: Catalog,
+    /// The registry `/metrics` renders, and the streams' counters.
+    pub metrics: Metrics,
+    /// Cancelled when the process stops: every stream ends with it.
+    pub cancel: CancellationToken,
+}
+
+impl HttpContext {
+    /// A context over `catalog` and the ring node `chord` (once joined).
+    pub fn new(
+        catalog: Catalog,
+        chord: Arc<OnceLock<ChordHandle>>,
+        cancel: CancellationToken,
+    ) -> HttpContext {
+        HttpContext {
+            metrics: Metrics::new(catalog.clone(), chord),
+            catalog,
+            cancel,
+        }
+    }
+}
+
+/// Why the HTTP server could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve HTTP on {addr}: {source}")]
+pub struct HttpError {
+    /// The address asked for.
+    pub addr: SocketAddr,
+    /// What the OS said.
+    pub source: std::io::Error,
+}
+
+/// A bound HTTP listener, before it serves.
+pub struct HttpServer {
+    /// The socket.
+    listener: TcpListener,
+    /// Its address (the real port when port 0 was asked for).
+    local_addr: SocketAddr,
+}
+
+impl HttpServer {
+    /// Binds `addr`.
+    pub async fn bind(addr: SocketAddr) -> Result<HttpServer, HttpError> {
+        let err = |source| HttpError { addr, source };
+        let listener = TcpListener::bind(addr).await.map_err(err)?;
+        let local_addr = listener.local_addr().map_err(err)?;
+        Ok(HttpServer {
+            listener,
+            local_addr,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `ctx.cancel` is cancelled, then waits for the open
+    /// connections, whose streams end with the same token.
+    pub async fn run(self, ctx: HttpContext) {
+        let cancel = ctx.cancel.clone();
+        let served = axum::serve(self.listener, router(ctx))
+            .with_graceful_shutdown(cancel.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::warn!(error = %e, "the HTTP server stopped");
+        }
+    }
+}
+
+/// Every route of the room.
+pub fn router(ctx: HttpContext) -> Router {
+    Router::new()
+        .route("/", get(player_page))
+        .route("/songs/{hash}", get(song::whole_torrent))
+        .route("/songs/{hash}/{index}", get(song::one_file))
+        .route("/api/songs", get(api::songs))
+        .route("/api/torrents", get(api::torrents))
+        .route("/api/torrents/{hash}", get(api::torrent))
+        .route("/metrics", get(metrics_text))
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+        .with_state(ctx)
+}
+
+/// The URL of a song, relative to the server's root.
+pub fn song_path(info_hash: &crate::id::Id, index: Option<usize>) -> String {
+    match index {
+        Some(i) => format!("/songs/{}/{i}", info_hash.to_hex()),
+        None => format!("/songs/{}", info_hash.to_hex()),
+    }
+}
+
+async fn player_page() -> Html<&'static str> {
+    Html(include_str!("player/index.html"))
+}
+
+async fn metrics_text(axum::extract::State(ctx): axum::extract::State<HttpContext>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        ctx.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> (StatusCode, &'static str) {
+    (StatusCode::NOT_FOUND, "not found\n")
+}
