@@ -101,6 +101,9 @@ pub struct SwarmConfig {
     pub max_verifying_bytes: u64,
     /// Depth of each peer's command queue; a peer that fills it is dropped.
     pub peer_queue: usize,
+    /// A stream's critical block that is late at its peer is asked of a
+    /// quicker peer too (off only to measure what that buys).
+    pub critical_duplicates: bool,
 }
 
 impl Default for SwarmConfig {
@@ -120,6 +123,7 @@ impl Default for SwarmConfig {
             super_seed: true,
             max_verifying_bytes: 16 << 20,
             peer_queue: 1024,
+            critical_duplicates: true,
         }
     }
 }

@@ -35,12 +35,12 @@
 //!   [`chord::client`] for the `dht` commands.
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],
 //!   the pure [`swarm::scheduler`] (a dispatcher over the leech picker, the
-//!   choker and the super-seed policy, each owning its state), one task per
-//!   torrent [`swarm::coordinator`] (its handle publishes the pieces
-//!   verified so far, [`swarm::verified`], for streams to wait on), one task
-//!   per peer [`swarm::connection`], rate caps [`swarm::rate`], and metadata exchange
-//!   (BEP 9): [`swarm::metadata`] (the pure assembler) and [`swarm::magnet`]
-//!   (fetching by info-hash).
+//!   streams' deadlines, the choker and the super-seed policy, each owning
+//!   its state), one task per torrent [`swarm::coordinator`] (its handle
+//!   publishes the pieces verified so far, [`swarm::verified`], for streams
+//!   to wait on), one task per peer [`swarm::connection`], rate caps
+//!   [`swarm::rate`], and metadata exchange (BEP 9): [`swarm::metadata`] (the
+//!   pure assembler) and [`swarm::magnet`] (fetching by info-hash).
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.
 //! - [`http`]: the HTTP room (axum): song URLs with the Range semantics
 //!   players send, bodies read from verified pieces only

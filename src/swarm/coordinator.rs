@@ -33,7 +33,6 @@ use crate::swarm::{PeerCommand, TorrentEvent};
 mod dial;
 mod inbox;
 mod outputs;
-mod streams;
 
 use dial::Dial;
 
@@ -71,6 +70,12 @@ pub struct TorrentStats {
     /// While no peer is connected: the last dial that failed, as
     /// `address: reason` (what a user waiting for peers wants to know).
     pub unreachable: Option<String>,
+    /// Pieces a stream needed before they verified (its first piece after
+    /// an open or a seek, and one per stall).
+    pub late_pieces: u64,
+    /// Streams' critical blocks asked of a second, quicker peer because
+    /// the first was late.
+    pub rescued_blocks: u64,
 }
 
 /// The application's handle on a running torrent.
@@ -334,6 +339,8 @@ impl Coordinator {
         }
         self.current.peers_seen = self.seen.len();
         self.current.complete = self.sched.is_complete();
+        self.current.late_pieces = self.sched.late_pieces();
+        self.current.rescued_blocks = self.sched.rescued_blocks();
         self.stats.send_replace(self.current.clone());
     }
 }

@@ -13,8 +13,11 @@
 //! - `peers`: what every part may read about each peer (its pieces, its
 //!   rates, its interest) and how many peers hold each piece; only the
 //!   dispatcher writes it.
+//! - `deadlines`: play-position priority: where each stream reads, and so
+//!   when each piece ahead of it is due and which ones are critical.
 //! - `picker`: the leech picker, owner of the piece bookkeeping and of our
-//!   requests (rarest first, endgame, pipelining, time-outs, blame).
+//!   requests (critical blocks to the quickest peers, deadline order,
+//!   rarest first, endgame, pipelining, time-outs, blame).
 //! - `choker`: tit-for-tat: `unchoke_slots` regular slots by rate (more
 //!   while a capped upload has bandwidth to spare) plus one rotating
 //!   optimistic slot.
@@ -28,9 +31,11 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 
 mod choker;
+mod deadlines;
 mod output;
 mod peers;
 mod picker;
+mod streams;
 mod superseed;
 
 pub use output::Output;
@@ -39,6 +44,8 @@ use crate::config::SwarmConfig;
 use crate::geometry::{BlockRef, Geometry};
 use crate::swarm::pieces::{PeerKey, Pieces};
 use choker::{Changes, Choker, Mode};
+use deadlines::Deadlines;
+pub use deadlines::{CRITICAL, READ_AHEAD};
 use peers::{Availability, Peer};
 use picker::Picker;
 use superseed::SuperSeed;
@@ -57,6 +64,8 @@ pub struct Scheduler {
     avail: Availability,
     /// The leech picker (and the piece bookkeeping).
     picker: Picker,
+    /// The open streams and the deadlines they give pieces.
+    deadlines: Deadlines,
     /// Whom we choke.
     choker: Choker,
     /// The super-seed policy, when we started with every piece and
@@ -70,6 +79,9 @@ pub struct Scheduler {
     next_tick: Instant,
     /// Every piece is verified (`Complete` was emitted, or we started so).
     completed: bool,
+    /// Critical pieces that verified after their deadline (a stream
+    /// waited for them): a statistic.
+    late_pieces: u64,
 }
 
 impl Scheduler {
@@ -79,6 +91,7 @@ impl Scheduler {
         let avail = Availability::new(geometry.piece_count, &mut rng);
         Scheduler {
             picker: Picker::new(geometry, &cfg, &avail),
+            deadlines: Deadlines::new(geometry),
             choker: Choker::new(&cfg, rng, now),
             cfg,
             peers: BTreeMap::new(),
@@ -88,6 +101,7 @@ impl Scheduler {
             last_tick: now,
             next_tick: now,
             completed: false,
+            late_pieces: 0,
         }
     }
 
@@ -125,21 +139,33 @@ impl Scheduler {
         self.outputs.pop_front()
     }
 
-    /// When [`Scheduler::handle_timeout`] is next due: the next tick, or
-    /// the time-out of the oldest request in flight if that comes first.
-    /// The rate meters tick while the torrent runs, so this is never None.
+    /// When [`Scheduler::handle_timeout`] is next due: the next tick, the
+    /// time-out of the oldest request in flight, or the deadline of a
+    /// stream's critical block in flight, whichever comes first. The rate
+    /// meters tick while the torrent runs, so this is never None.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let tick = self.next_tick;
-        Some(self.picker.next_timeout().map_or(tick, |t| t.min(tick)))
+        let soonest = [self.picker.next_timeout(), self.picker.critical_check()]
+            .into_iter()
+            .flatten()
+            .fold(self.next_tick, Instant::min);
+        Some(soonest)
     }
 
     /// Time passed: does whatever is due. A tick measures rates, times out
     /// requests, re-evaluates choking when due, and tops up requests and
-    /// offers; between ticks only requests time out.
+    /// offers; between ticks requests time out and late critical blocks
+    /// are asked of a second peer.
     pub fn handle_timeout(&mut self, now: Instant) {
         if now >= self.next_tick {
             self.tick(now);
-        } else if self.picker.expire(now, &self.avail) {
+            return;
+        }
+        let expired = self.picker.expire(now, &self.avail);
+        let critical = self.picker.critical_check().is_some_and(|t| t <= now);
+        if critical {
+            self.rescue_critical(now);
+        }
+        if expired || critical {
             self.fill_all(now);
         }
     }
@@ -157,13 +183,10 @@ impl Scheduler {
             let changes = self.choker.rechoke(now, &self.peers, self.mode());
             self.apply_chokes(now, changes);
         }
+        self.refresh_deadlines(now);
+        self.rescue_critical(now);
         self.fill_all(now);
         self.offer_all(now);
-    }
-
-    /// Sets (or clears) the streaming window: these pieces are fetched first.
-    pub fn handle_stream_window(&mut self, _now: Instant, window: Option<(u32, u32)>) {
-        self.picker.set_window(window);
     }
 
     /// A peer finished its handshake. `reqq` is its advertised queue depth.
@@ -319,7 +342,7 @@ impl Scheduler {
         };
         view.down.add(u64::from(r.length));
         self.picker
-            .handle_block(peer, &self.peers[&peer], r, data, &mut self.outputs);
+            .handle_block(now, peer, &self.peers[&peer], r, data, &mut self.outputs);
         self.fill(now, peer);
     }
 
@@ -334,6 +357,7 @@ impl Scheduler {
             return;
         }
         self.outputs.push_back(Output::Have(piece));
+        self.piece_done(now, piece);
         self.picker
             .piece_verified(piece, &self.peers, &mut self.outputs);
         if self.pieces().is_complete() && !self.completed {
@@ -392,16 +416,22 @@ impl Scheduler {
         }
     }
 
+    /// Tops up the peer's requests; streams' critical blocks, whoever
+    /// gets them, go first.
     fn fill(&mut self, now: Instant, peer: PeerKey) {
+        self.assign_critical(now);
         if let Some(view) = self.peers.get(&peer) {
+            let (avail, deadlines) = (&self.avail, &self.deadlines);
             self.picker
-                .fill(now, peer, view, &self.avail, &mut self.outputs);
+                .fill(now, peer, view, avail, deadlines, &mut self.outputs);
         }
     }
 
     fn fill_all(&mut self, now: Instant) {
+        self.assign_critical(now);
+        let (avail, deadlines) = (&self.avail, &self.deadlines);
         self.picker
-            .fill_all(now, &self.peers, &self.avail, &mut self.outputs);
+            .fill_all(now, &self.peers, avail, deadlines, &mut self.outputs);
     }
 
     fn offer(&mut self, now: Instant, peer: PeerKey) {

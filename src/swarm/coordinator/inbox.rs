@@ -127,8 +127,8 @@ impl Coordinator {
                 offset,
                 end,
                 byte_rate,
-            } => self.stream_at(now, id, offset, end, byte_rate),
-            TorrentEvent::StreamClosed { id } => self.stream_closed(now, id),
+            } => self.sched.handle_stream_at(now, id, offset, end, byte_rate),
+            TorrentEvent::StreamClosed { id } => self.sched.handle_stream_closed(now, id),
         }
         self.drain_outputs();
     }

@@ -1,13 +1,18 @@
 //! The leech picker: which blocks to request from whom, how many at once,
 //! and whom to blame when a piece fails its hash check.
 //!
-//! Pieces in progress are finished first (bounded memory, early HAVEs),
+//! While streams read the torrent, the critical pieces of their
+//! deadlines go first, each block to the peer expected to deliver it
+//! soonest, and to a second one when the first is late (`critical`); then
+//! the pieces due within the read-ahead, in deadline order. Otherwise
+//! pieces in progress are finished first (bounded memory, early HAVEs),
 //! then rarest-first with random ties; in endgame (nothing left
-//! unrequested) a block may be asked of a second peer and the loser is
-//! cancelled. Each peer gets about `pipeline_seconds` of its measured rate
-//! in flight. The picker owns the piece bookkeeping ([`Pieces`]) and, per
-//! peer, what we asked of it. Choosing blocks is in `pick`, what a hash
-//! check's result does (interest, strikes, bans) in `verdict`.
+//! unrequested) a block may be asked of a second peer. Whichever copy of a
+//! block asked twice arrives first wins and the other is cancelled. Each
+//! peer gets about `pipeline_seconds` of its measured rate in flight. The
+//! picker owns the piece bookkeeping ([`Pieces`]) and, per peer, what we
+//! asked of it. Choosing blocks is in `pick`, what a hash check's result
+//! does (interest, strikes, bans) in `verdict`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Instant;
@@ -20,8 +25,12 @@ use crate::config::SwarmConfig;
 use crate::geometry::{BlockRef, Geometry, BLOCK_SIZE};
 use crate::swarm::pieces::{BlockOutcome, BlockState, PeerKey, PieceState, Pieces};
 
+mod critical;
+mod eta;
 mod pick;
 mod verdict;
+
+use eta::Delivery;
 
 /// What the picker keeps about one peer.
 #[derive(Debug)]
@@ -35,6 +44,13 @@ struct Requests {
     /// mostly arrive in that order: removing the front must not shift the
     /// rest, up to `max_pipeline` entries, once per block).
     inflight: VecDeque<(BlockRef, Instant)>,
+    /// Bytes of the blocks in `inflight` (how long its queue takes to drain).
+    inflight_bytes: u64,
+    /// When its last block arrived (it has served its queue's front since
+    /// then, or since that request was sent).
+    last_block: Option<Instant>,
+    /// How fast it delivers what we ask, from its blocks' arrivals.
+    delivery: Delivery,
     /// It let a request time out; keep one request in flight until it delivers.
     snubbed: bool,
     /// Pipeline while its rate is not measured yet (grows per block received).
@@ -43,6 +59,23 @@ struct Requests {
     reqq: usize,
     /// Hash failures of pieces it contributed to.
     strikes: u32,
+}
+
+impl Requests {
+    /// Records a request sent at `now`.
+    fn push(&mut self, r: BlockRef, now: Instant) {
+        self.inflight.push_back((r, now));
+        self.inflight_bytes += u64::from(r.length);
+    }
+
+    /// Forgets the request for `r`: when it was sent, None when there was
+    /// none.
+    fn remove(&mut self, r: &BlockRef) -> Option<Instant> {
+        let pos = self.inflight.iter().position(|(b, _)| b == r)?;
+        let (_, sent) = self.inflight.remove(pos)?;
+        self.inflight_bytes -= u64::from(r.length);
+        Some(sent)
+    }
 }
 
 /// The leech picker of one torrent.
@@ -60,8 +93,16 @@ pub(super) struct Picker {
     partials: Vec<u32>,
     /// Contributors of pieces being verified (blamed on failure).
     verifying: HashMap<u32, Vec<PeerKey>>,
-    /// Streaming window: (first piece, number of pieces) fetched before others.
-    window: Option<(u32, u32)>,
+    /// Blocks asked of two peers (endgame, or a late critical block): the
+    /// first copy in cancels the other request.
+    dups: HashSet<BlockRef>,
+    /// When the next critical block in flight reaches its deadline without
+    /// a second request (a late block is then asked of a faster peer).
+    critical_check: Option<Instant>,
+    /// Second requests sent for late critical blocks (a statistic).
+    duplicates_sent: u64,
+    /// Requests cancelled to make way for critical blocks (a statistic).
+    preempted: u64,
     /// Peers banned for corrupt data (their blocks are never trusted).
     banned: HashSet<PeerKey>,
     /// Per connected peer: what we asked of it.
@@ -82,7 +123,10 @@ impl Picker {
             rarest: (0..avail.len()).map(|i| rarity(avail, i)).collect(),
             partials: Vec::new(),
             verifying: HashMap::new(),
-            window: None,
+            dups: HashSet::new(),
+            critical_check: None,
+            duplicates_sent: 0,
+            preempted: 0,
             banned: HashSet::new(),
             peers: BTreeMap::new(),
         }
@@ -99,11 +143,6 @@ impl Picker {
         self.pieces.set_have(piece);
     }
 
-    /// Sets (or clears) the streaming window.
-    pub(super) fn set_window(&mut self, window: Option<(u32, u32)>) {
-        self.window = window;
-    }
-
     /// A peer connected; `reqq` is its advertised queue depth, if known.
     pub(super) fn add_peer(&mut self, peer: PeerKey, reqq: Option<u32>) {
         let reqq = reqq
@@ -115,6 +154,9 @@ impl Picker {
                 interesting: 0,
                 am_interested: false,
                 inflight: VecDeque::new(),
+                inflight_bytes: 0,
+                last_block: None,
+                delivery: Delivery::default(),
                 snubbed: false,
                 slow_start: self.cfg.initial_pipeline,
                 reqq,
@@ -200,6 +242,7 @@ impl Picker {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
+        p.inflight_bytes = 0;
         for (r, _) in std::mem::take(&mut p.inflight) {
             self.release(&r, avail);
         }
@@ -208,6 +251,7 @@ impl Picker {
     /// A block arrived from the peer (`view` is what we know of it).
     pub(super) fn handle_block(
         &mut self,
+        now: Instant,
         peer: PeerKey,
         view: &Peer,
         r: BlockRef,
@@ -222,10 +266,15 @@ impl Picker {
             // doubles every round trip until the rate is measured.
             p.slow_start += 1;
         }
-        if let Some(pos) = p.inflight.iter().position(|(b, _)| *b == r) {
-            p.inflight.remove(pos);
+        if let Some(sent) = p.remove(&r) {
+            // It served this block since it was asked for it, or since its
+            // previous block if it was busy with that one then.
+            let from = p.last_block.map_or(sent, |t| t.max(sent));
+            p.delivery
+                .record(r.length, now.saturating_duration_since(from));
             p.snubbed = false;
         }
+        p.last_block = Some(now);
         match self.pieces.receive(peer, &r, data) {
             BlockOutcome::Unexpected | BlockOutcome::Duplicate => {}
             BlockOutcome::Stored => self.cancel_others(peer, &r, out),
@@ -234,6 +283,7 @@ impl Picker {
                 contributors,
             } => {
                 self.cancel_others(peer, &r, out);
+                self.dups.retain(|b| b.index != r.index);
                 self.verifying.insert(r.index, contributors);
                 self.partials.retain(|i| *i != r.index);
                 out.push_back(Output::Verify {
@@ -244,17 +294,16 @@ impl Picker {
         }
     }
 
-    /// Endgame: the block arrived, so every other peer asked for it is cancelled.
+    /// A block asked of two peers arrived: the other request is cancelled.
     fn cancel_others(&mut self, from: PeerKey, r: &BlockRef, out: &mut VecDeque<Output>) {
-        if self.pieces.missing_count() > 0 {
+        if !self.dups.remove(r) {
             return;
         }
         for (key, p) in self.peers.iter_mut() {
             if *key == from {
                 continue;
             }
-            if let Some(pos) = p.inflight.iter().position(|(b, _)| b == r) {
-                p.inflight.remove(pos);
+            if p.remove(r).is_some() {
                 out.push_back(Output::Cancel {
                     peer: *key,
                     block: *r,
@@ -288,6 +337,7 @@ impl Picker {
             });
             if p.inflight.len() != before {
                 p.snubbed = true;
+                p.inflight_bytes = p.inflight.iter().map(|(r, _)| u64::from(r.length)).sum();
             }
         }
         for r in &expired {

@@ -6,8 +6,16 @@ use std::time::Instant;
 use super::{rarity, Picker, Requests};
 use crate::geometry::{BlockRef, BLOCK_SIZE};
 use crate::swarm::pieces::{BlockState, PeerKey, PieceState};
+use crate::swarm::scheduler::deadlines::Deadlines;
 use crate::swarm::scheduler::output::Output;
 use crate::swarm::scheduler::peers::{Availability, Peer};
+
+/// Seconds of a peer's rate kept in flight while a stream reads the
+/// torrent, when that is less than `pipeline_seconds`: a block asked for
+/// now waits behind what is already asked of the peer, so a short queue is
+/// a quick answer for the next critical block (a round trip on loopback or
+/// a LAN is far shorter).
+const STREAM_PIPELINE_SECONDS: f64 = 1.0;
 
 impl Picker {
     /// Most pieces that may wait for their hash check at once: the byte
@@ -23,10 +31,11 @@ impl Picker {
         now: Instant,
         views: &BTreeMap<PeerKey, Peer>,
         avail: &Availability,
+        deadlines: &Deadlines,
         out: &mut VecDeque<Output>,
     ) {
         for (key, view) in views {
-            self.fill(now, *key, view, avail, out);
+            self.fill(now, *key, view, avail, deadlines, out);
         }
     }
 
@@ -37,6 +46,7 @@ impl Picker {
         peer: PeerKey,
         view: &Peer,
         avail: &Availability,
+        deadlines: &Deadlines,
         out: &mut VecDeque<Output>,
     ) {
         if self.pieces.is_complete() {
@@ -48,15 +58,15 @@ impl Picker {
         if view.peer_choking || !p.am_interested {
             return;
         }
-        let target = self.pipeline_target(p, view);
+        let target = self.pipeline_target(p, view, deadlines.streaming(now));
         let mut batch = Vec::new();
         while self.peers[&peer].inflight.len() < target {
-            let Some(r) = self.pick_block(peer, view, avail) else {
+            let Some(r) = self.pick_block(peer, view, avail, deadlines) else {
                 break;
             };
             self.pieces.mark_requested(&r);
             if let Some(p) = self.peers.get_mut(&peer) {
-                p.inflight.push_back((r, now));
+                p.push(r, now);
             }
             batch.push(r);
         }
@@ -68,12 +78,17 @@ impl Picker {
         }
     }
 
-    fn pipeline_target(&self, p: &Requests, view: &Peer) -> usize {
+    fn pipeline_target(&self, p: &Requests, view: &Peer, streaming: bool) -> usize {
         if p.snubbed {
             return 1;
         }
+        let seconds = if streaming {
+            self.cfg.pipeline_seconds.min(STREAM_PIPELINE_SECONDS)
+        } else {
+            self.cfg.pipeline_seconds
+        };
         let by_rate = if view.down.measured {
-            (view.down.rate * self.cfg.pipeline_seconds / f64::from(BLOCK_SIZE)).ceil() as usize
+            (view.down.rate * seconds / f64::from(BLOCK_SIZE)).ceil() as usize
         } else {
             p.slow_start
         };
@@ -83,15 +98,19 @@ impl Picker {
     }
 
     /// The next block to ask `peer` for, or None.
-    fn pick_block(&mut self, peer: PeerKey, view: &Peer, avail: &Availability) -> Option<BlockRef> {
-        // 1. The streaming window, in play order.
-        if let Some((start, len)) = self.window {
-            let end = start.saturating_add(len).min(self.pieces.count());
-            for i in start..end {
-                if view.have[i as usize] && self.pieces.wants(i) {
-                    if let Some(r) = self.free_block_in(peer, i, avail) {
-                        return Some(r);
-                    }
+    fn pick_block(
+        &mut self,
+        peer: PeerKey,
+        view: &Peer,
+        avail: &Availability,
+        deadlines: &Deadlines,
+    ) -> Option<BlockRef> {
+        // 1. What streams read soon, in deadline order (the critical pieces
+        // were handed out to the quickest peers before).
+        for i in deadlines.preferred() {
+            if view.have[i as usize] && self.pieces.wants(i) {
+                if let Some(r) = self.free_block_in(peer, i, avail) {
+                    return Some(r);
                 }
             }
         }
@@ -122,7 +141,18 @@ impl Picker {
             self.partials.push(i);
             return self.free_block_in(peer, i, avail);
         }
-        // 4. Endgame: a block someone else was asked for, if it has one asker.
+        // 4. Endgame: a block someone else was asked for, if it has one
+        // asker; the first copy in cancels the other.
+        let endgame = self.endgame_block(peer, view);
+        if let Some(r) = endgame {
+            self.dups.insert(r);
+        }
+        endgame
+    }
+
+    /// In endgame, a block of a piece `peer` has that one other peer was
+    /// asked for.
+    fn endgame_block(&self, peer: PeerKey, view: &Peer) -> Option<BlockRef> {
         if self.pieces.missing_count() == 0 {
             let p = &self.peers[&peer];
             for &i in &self.partials {
@@ -150,7 +180,12 @@ impl Picker {
 
     /// A free block of piece `i` that `peer` may fetch (starting the piece if
     /// it is missing), honouring a suspect piece's single owner.
-    fn free_block_in(&mut self, peer: PeerKey, i: u32, avail: &Availability) -> Option<BlockRef> {
+    pub(super) fn free_block_in(
+        &mut self,
+        peer: PeerKey,
+        i: u32,
+        avail: &Availability,
+    ) -> Option<BlockRef> {
         if matches!(self.pieces.state(i), PieceState::Missing) {
             if !self.partials.contains(&i) {
                 self.partials.push(i);

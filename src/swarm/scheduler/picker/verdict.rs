@@ -80,6 +80,7 @@ impl Picker {
                 .is_some_and(|p| p.contributors.contains(&peer))
             {
                 self.pieces.reset(i);
+                self.dups.retain(|b| b.index != i);
                 self.relist(i, avail);
             }
         }
