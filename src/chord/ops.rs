@@ -20,6 +20,17 @@ use crate::wire::chord::message::Kind;
 /// Expiry differences below this are transfer delay, not a replica behind.
 const REPAIR_SLACK: Duration = Duration::from_secs(1);
 
+/// How a replica answered one request of a quorum operation.
+#[derive(Debug)]
+enum Reply<T> {
+    /// Stored the write, or answered the read with this.
+    Good(T),
+    /// Answered, but no: refused the write, or not ready for the read.
+    Refused,
+    /// No answer (time-out, unreachable): it may be asked again.
+    Lost,
+}
+
 /// A quorum write in flight.
 #[derive(Debug)]
 struct WriteOp {
@@ -105,7 +116,8 @@ impl Ops {
     ) {
         match (kind, msg) {
             (OpRpc::Write { op }, Message::Stored { ok, .. }) => {
-                self.on_write_answer(now, op, from.addr, ok, store, rpcs)
+                let reply = if ok { Reply::Good(()) } else { Reply::Refused };
+                self.on_write_answer(now, op, from.addr, reply, store, rpcs)
             }
             (OpRpc::Read { op }, Message::Fetched { ready, value, .. }) => {
                 // Not ready, an unknown kind or a value that does not parse
@@ -114,11 +126,33 @@ impl Ops {
                 let record = read.filter(|_| ready).and_then(|(key, kind)| {
                     store.decode(now, key, &value).filter(|r| r.kind() == kind)
                 });
-                self.on_read_answer(now, op, from.addr, record, store, rpcs)
+                let reply = record.map_or(Reply::Refused, Reply::Good);
+                self.on_read_answer(now, op, from.addr, reply, store, rpcs)
             }
             (OpRpc::Repair, Message::Stored { .. }) => {}
             // A well-formed answer of the wrong kind: count it as a failure.
-            (kind, _) => self.on_failure(now, from, kind, store, rpcs),
+            (kind, _) => self.on_refusal(now, from, kind, store, rpcs),
+        }
+    }
+
+    /// `from` answered the request `kind` of a client operation, but with
+    /// an answer of the wrong kind: a refusal.
+    fn on_refusal(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        kind: OpRpc,
+        store: &mut Store,
+        rpcs: &mut Rpcs,
+    ) {
+        match kind {
+            OpRpc::Write { op } => {
+                self.on_write_answer(now, op, from.addr, Reply::Refused, store, rpcs)
+            }
+            OpRpc::Read { op } => {
+                self.on_read_answer(now, op, from.addr, Reply::Refused, store, rpcs)
+            }
+            OpRpc::Repair => {}
         }
     }
 
@@ -132,8 +166,10 @@ impl Ops {
         rpcs: &mut Rpcs,
     ) {
         match kind {
-            OpRpc::Write { op } => self.on_write_answer(now, op, dead.addr, false, store, rpcs),
-            OpRpc::Read { op } => self.on_read_answer(now, op, dead.addr, None, store, rpcs),
+            OpRpc::Write { op } => {
+                self.on_write_answer(now, op, dead.addr, Reply::Lost, store, rpcs)
+            }
+            OpRpc::Read { op } => self.on_read_answer(now, op, dead.addr, Reply::Lost, store, rpcs),
             // A replica missing a repair gets it from anti-entropy.
             OpRpc::Repair => {}
         }
@@ -199,8 +235,12 @@ impl Ops {
         };
         if target == self.me {
             let (key, value) = (w.key, w.value.clone());
-            let ok = store.merge(key, &value);
-            self.on_write_answer(now, op, target, ok, store, rpcs);
+            let reply = if store.merge(key, &value) {
+                Reply::Good(())
+            } else {
+                Reply::Refused
+            };
+            self.on_write_answer(now, op, target, reply, store, rpcs);
         } else {
             let (key, value) = (w.key, w.value.to_wire(now));
             rpcs.request(
@@ -212,23 +252,23 @@ impl Ops {
         }
     }
 
-    /// Replica `replica` stored write `op` (`ok`), refused it or failed.
+    /// Replica `replica` stored write `op`, refused it or did not answer.
     fn on_write_answer(
         &mut self,
         now: Instant,
         op: OpId,
         replica: SocketAddr,
-        ok: bool,
+        reply: Reply<()>,
         store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         let Some(w) = self.writes.get_mut(&op) else {
             return;
         };
-        let (spare, progress) = if ok {
-            (None, w.quorum.succeed(replica))
-        } else {
-            w.quorum.fail(replica)
+        let (spare, progress) = match reply {
+            Reply::Good(()) => (None, w.quorum.succeed(replica)),
+            Reply::Refused => w.quorum.fail(replica),
+            Reply::Lost => w.quorum.lose(replica),
         };
         let got = w.quorum.succeeded().len();
         let finished = w.quorum.is_finished();
@@ -262,7 +302,7 @@ impl Ops {
     ) {
         let candidates = list.iter().map(|p| p.addr).collect();
         // Only the replica set's answers make a read: see `quorum`.
-        let (quorum, first) = Quorum::start_strict(candidates, self.replicas, self.read_quorum);
+        let (quorum, first) = Quorum::start(candidates, self.replicas, self.read_quorum);
         let Some(merged) = Record::empty(kind) else {
             rpcs.done(op, Err(ChordError::UnknownKind(kind)));
             return;
@@ -302,7 +342,8 @@ impl Ops {
                     .or_else(|| Record::empty(kind))
             };
             let local = store.is_ready().then(held).flatten();
-            self.on_read_answer(now, op, target, local, store, rpcs);
+            let reply = local.map_or(Reply::Refused, Reply::Good);
+            self.on_read_answer(now, op, target, reply, store, rpcs);
         } else {
             rpcs.request(
                 now,
@@ -313,27 +354,28 @@ impl Ops {
         }
     }
 
-    /// Replica `replica` answered read `op` with `list` (its record), or
-    /// failed (None).
+    /// Replica `replica` answered read `op` with its record, refused (not
+    /// ready) or did not answer.
     fn on_read_answer(
         &mut self,
         now: Instant,
         op: OpId,
         replica: SocketAddr,
-        list: Option<Record>,
+        reply: Reply<Record>,
         store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         let Some(r) = self.reads.get_mut(&op) else {
             return;
         };
-        let (spare, progress) = match list {
-            Some(list) => {
+        let (spare, progress) = match reply {
+            Reply::Good(list) => {
                 r.merged.merge(&list);
                 r.answers.push((replica, list));
                 (None, r.quorum.succeed(replica))
             }
-            None => r.quorum.fail(replica),
+            Reply::Refused => r.quorum.fail(replica),
+            Reply::Lost => r.quorum.lose(replica),
         };
         match progress {
             Progress::Reached => r.reached = true,

@@ -102,30 +102,99 @@ fn a_write_is_done_once_w_replicas_stored_it() {
     );
 }
 
+/// The addressees of the requests queued since the last call, and the
+/// requests themselves.
+fn sent_to(rpcs: &mut Rpcs) -> (Vec<SocketAddr>, Vec<ReqId>, Vec<Output>) {
+    let (sent, done) = outputs(rpcs);
+    let to = sent.iter().map(|(a, _)| *a).collect();
+    let reqs = sent.iter().map(|(_, m)| req_of(m)).collect();
+    (to, reqs, done)
+}
+
 #[test]
-fn a_refused_write_moves_to_a_spare_and_fails_once_hopeless() {
+fn lost_primaries_are_retried_once_and_a_spares_ack_never_counts() {
     let r = ring(6);
     let (mut ops, mut store, mut rpcs) = node(&r);
     let op = ops.new_op();
     ops.queue_write(op, announce(1).into());
-    let list = [r[1], r[2], r[3], r[4]];
+    let list = [r[1], r[2], r[3], r[4], r[5]];
     ops.start_write(Instant::now(), op, r[1].id, &list, &mut store, &mut rpcs);
-    let (sent, _) = outputs(&mut rpcs);
-    let (r1, r2, r3) = (req_of(&sent[0].1), req_of(&sent[1].1), req_of(&sent[2].1));
-    let refused = Message::Stored { req: r1, ok: false };
-    answer(&mut ops, &mut store, &mut rpcs, r[1], r1, refused);
-    let (sent, done) = outputs(&mut rpcs);
-    assert_eq!(sent[0].0, r[4].addr, "the spare");
+    let (_, reqs, _) = sent_to(&mut rpcs);
+    let (q1, q2, q3) = (reqs[0], reqs[1], reqs[2]);
+    // A refusal is final: a spare is asked instead.
+    let refused = Message::Stored { req: q1, ok: false };
+    answer(&mut ops, &mut store, &mut rpcs, r[1], q1, refused);
+    let (to, spare, done) = sent_to(&mut rpcs);
+    assert_eq!(to, vec![r[4].addr], "the spare");
     assert!(done.is_empty());
-    fail(&mut ops, &mut store, &mut rpcs, r2);
-    fail(&mut ops, &mut store, &mut rpcs, r3);
-    let (_, done) = outputs(&mut rpcs);
+    // A lost request to a primary is sent again, to the same primary.
+    fail(&mut ops, &mut store, &mut rpcs, q2);
+    let (to, again, done) = sent_to(&mut rpcs);
+    assert_eq!(to, vec![r[2].addr], "asked once more");
+    assert!(done.is_empty());
+    // The spare stores it: that is no replica of the key, so no quorum.
+    let stored = Message::Stored {
+        req: spare[0],
+        ok: true,
+    };
+    answer(&mut ops, &mut store, &mut rpcs, r[4], spare[0], stored);
+    let (_, _, done) = sent_to(&mut rpcs);
+    assert!(done.is_empty(), "a spare's ack does not count: {done:?}");
+    // Lost twice: given up, and with it the quorum (only r[3] is left).
+    fail(&mut ops, &mut store, &mut rpcs, again[0]);
+    let (to, _, done) = sent_to(&mut rpcs);
+    assert_eq!(to, vec![r[5].addr], "the next spare");
     let err = ChordError::QuorumFailed { got: 0, needed: 2 };
     assert_eq!(
         done,
         vec![Output::Done {
             op,
             result: Err(err)
+        }]
+    );
+    // r[3] answering late changes nothing: reported once.
+    let stored = Message::Stored { req: q3, ok: true };
+    answer(&mut ops, &mut store, &mut rpcs, r[3], q3, stored);
+    let (_, _, done) = sent_to(&mut rpcs);
+    assert!(done.is_empty());
+}
+
+#[test]
+fn a_primarys_second_try_counts() {
+    let r = ring(6);
+    let (mut ops, mut store, mut rpcs) = node(&r);
+    let op = ops.new_op();
+    ops.queue_write(op, announce(1).into());
+    let list = [r[1], r[2], r[3], r[4]];
+    ops.start_write(Instant::now(), op, r[1].id, &list, &mut store, &mut rpcs);
+    let (_, reqs, _) = sent_to(&mut rpcs);
+    let stored = |req| Message::Stored { req, ok: true };
+    answer(
+        &mut ops,
+        &mut store,
+        &mut rpcs,
+        r[1],
+        reqs[0],
+        stored(reqs[0]),
+    );
+    fail(&mut ops, &mut store, &mut rpcs, reqs[1]);
+    let (to, again, done) = sent_to(&mut rpcs);
+    assert_eq!(to, vec![r[2].addr]);
+    assert!(done.is_empty());
+    answer(
+        &mut ops,
+        &mut store,
+        &mut rpcs,
+        r[2],
+        again[0],
+        stored(again[0]),
+    );
+    let (_, _, done) = sent_to(&mut rpcs);
+    assert_eq!(
+        done,
+        vec![Output::Done {
+            op,
+            result: Ok(OpOutcome::Stored)
         }]
     );
 }
