@@ -234,6 +234,7 @@ fn announce_history(seed: u64) {
     sim.run_for(Duration::from_secs(5), ring_invariants);
 
     let (good, acked) = w.verify(&sim);
+    (sim.acked, sim.reads) = (acked as u64, good as u64);
     let checked = w.reads.iter().filter(|r| r.checked).count();
     eprintln!(
         "seed {seed}: {acked} announces acknowledged, {good} of {checked} checked reads answered"

@@ -1,13 +1,16 @@
 //! Client operations in flight: quorum writes (announces, removals) and
-//! quorum reads with read repair, each over the successor list a lookup
-//! found for its key. The quorum arithmetic is in [`crate::chord::quorum`];
-//! this part sends the requests and merges the answers.
+//! quorum reads with read repair, each over the key's owner and its
+//! successor list: first anchored at the owner (`anchor`), starting from
+//! the list a lookup found. The quorum arithmetic is in
+//! [`crate::chord::quorum`]; this part sends the requests and merges the
+//! answers.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::chord::message::Message;
+use crate::chord::neighbours::Neighbours;
 use crate::chord::quorum::{replica_set, Progress, Quorum};
 use crate::chord::records::{Record, SwarmList};
 use crate::chord::rpc::{OpId, OpOutcome, OpRpc, Rpcs};
@@ -16,6 +19,10 @@ use crate::chord::{ChordError, LookupInfo, Peer};
 use crate::config::ChordConfig;
 use crate::id::Id;
 use crate::wire::chord::message::Kind;
+
+use anchor::{Anchoring, Then};
+
+mod anchor;
 
 /// Expiry differences below this are transfer delay, not a replica behind.
 const REPAIR_SLACK: Duration = Duration::from_secs(1);
@@ -74,8 +81,10 @@ pub(crate) struct Ops {
     read_quorum: usize,
     /// Id of the next client operation.
     next_op: OpId,
-    /// What each write whose lookup is still running will write.
+    /// What each write whose lookup or anchoring is still running will write.
     queued: BTreeMap<OpId, Record>,
+    /// Operations looking for their key's owner.
+    anchoring: BTreeMap<OpId, Anchoring>,
     /// Quorum writes in flight.
     writes: BTreeMap<OpId, WriteOp>,
     /// Quorum reads in flight.
@@ -92,6 +101,7 @@ impl Ops {
             read_quorum: config.read_quorum,
             next_op: 1,
             queued: BTreeMap::new(),
+            anchoring: BTreeMap::new(),
             writes: BTreeMap::new(),
             reads: BTreeMap::new(),
         }
@@ -105,16 +115,21 @@ impl Ops {
     }
 
     /// `from` answered the request `kind` of a client operation with `msg`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_answer(
         &mut self,
         now: Instant,
         from: Peer,
         kind: OpRpc,
         msg: Message,
+        ring: &Neighbours,
         store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         match (kind, msg) {
+            (OpRpc::Anchor { op }, Message::State { pred, succs, .. }) => {
+                self.on_owner_state(now, op, from, pred, &succs, ring, store, rpcs)
+            }
             (OpRpc::Write { op }, Message::Stored { ok, .. }) => {
                 let reply = if ok { Reply::Good(()) } else { Reply::Refused };
                 self.on_write_answer(now, op, from.addr, reply, store, rpcs)
@@ -146,6 +161,7 @@ impl Ops {
         rpcs: &mut Rpcs,
     ) {
         match kind {
+            OpRpc::Anchor { op } => self.on_owner_silent(now, op, from, false, store, rpcs),
             OpRpc::Write { op } => {
                 self.on_write_answer(now, op, from.addr, Reply::Refused, store, rpcs)
             }
@@ -166,6 +182,7 @@ impl Ops {
         rpcs: &mut Rpcs,
     ) {
         match kind {
+            OpRpc::Anchor { op } => self.on_owner_silent(now, op, dead, true, store, rpcs),
             OpRpc::Write { op } => {
                 self.on_write_answer(now, op, dead.addr, Reply::Lost, store, rpcs)
             }
@@ -200,14 +217,35 @@ impl Ops {
         self.queued.insert(op, value);
     }
 
-    /// Write `op` to the replica set of `key`, the owner's successor list
-    /// `list` as a lookup found it.
+    /// Write `op` to the replica set of `key`, anchored at its owner
+    /// starting from `list`, the owner's successor list as a lookup found it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_write(
         &mut self,
         now: Instant,
         op: OpId,
         key: Id,
         list: &[Peer],
+        ring: &Neighbours,
+        store: &mut Store,
+        rpcs: &mut Rpcs,
+    ) {
+        if self.queued.contains_key(&op) {
+            self.anchor(now, op, (key, Then::Write), list, ring, store, rpcs);
+        }
+    }
+
+    /// Write `op` to the replica set of `key`, `list` being its owner and
+    /// the owner's successors. If `anchored` (the head is the owner in its
+    /// own view), the owner's own acknowledgement is one of the W.
+    #[allow(clippy::too_many_arguments)]
+    fn write_over(
+        &mut self,
+        now: Instant,
+        op: OpId,
+        key: Id,
+        list: Vec<Peer>,
+        anchored: bool,
         store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
@@ -215,7 +253,12 @@ impl Ops {
             return;
         };
         let candidates = list.iter().map(|p| p.addr).collect();
-        let (quorum, first) = Quorum::start(candidates, self.replicas, self.write_quorum);
+        let (n, w) = (self.replicas, self.write_quorum);
+        let (quorum, first) = if anchored {
+            Quorum::start_anchored(candidates, n, w)
+        } else {
+            Quorum::start(candidates, n, w)
+        };
         self.writes.insert(op, WriteOp { key, value, quorum });
         for target in first {
             self.write_to(now, op, target, store, rpcs);
@@ -289,14 +332,30 @@ impl Ops {
 
     // ----- quorum reads with repair -----
 
-    /// Read the record of `kind` at `key` from its replica set, `list` as
-    /// a lookup found it.
+    /// Read the record of `kind` at `key` from its replica set, anchored
+    /// at its owner starting from `list` as a lookup found it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_read(
         &mut self,
         now: Instant,
         op: OpId,
         (key, kind): (Id, Kind),
         list: &[Peer],
+        ring: &Neighbours,
+        store: &mut Store,
+        rpcs: &mut Rpcs,
+    ) {
+        self.anchor(now, op, (key, Then::Read(kind)), list, ring, store, rpcs);
+    }
+
+    /// Read the record of `kind` at `key` from its replica set, `list`
+    /// being its owner and the owner's successors.
+    fn read_over(
+        &mut self,
+        now: Instant,
+        op: OpId,
+        (key, kind): (Id, Kind),
+        list: Vec<Peer>,
         store: &mut Store,
         rpcs: &mut Rpcs,
     ) {

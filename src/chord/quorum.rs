@@ -13,6 +13,9 @@
 //! are still written (a hinted hand-off: they push what they hold on to
 //! the replica set) and their read answers merged, but decide nothing.
 //!
+//! A write anchored at the key's owner (see `ops::anchor`) also needs the
+//! owner's own acknowledgement among its W.
+//!
 //! A primary that does not answer is asked once more before the operation
 //! gives up on it (a lost message is not a dead node); one that answers
 //! "no" (a refusal, or not ready) is not asked again. Either way a spare is
@@ -77,6 +80,8 @@ pub struct Quorum {
     succeeded: BTreeSet<SocketAddr>,
     /// Answers needed (W or R).
     needed: usize,
+    /// The primary whose answer is one of those needed, if any (the owner).
+    anchor: Option<SocketAddr>,
     /// Set once `Reached` or `Failed` was reported.
     decided: bool,
 }
@@ -90,6 +95,25 @@ impl Quorum {
         width: usize,
         needed: usize,
     ) -> (Quorum, Vec<SocketAddr>) {
+        Quorum::build(candidates, width, needed, false)
+    }
+
+    /// Like [`Quorum::start`], but the first candidate (the owner) must be
+    /// one of those that answer well.
+    pub fn start_anchored(
+        candidates: Vec<SocketAddr>,
+        width: usize,
+        needed: usize,
+    ) -> (Quorum, Vec<SocketAddr>) {
+        Quorum::build(candidates, width, needed, true)
+    }
+
+    fn build(
+        candidates: Vec<SocketAddr>,
+        width: usize,
+        needed: usize,
+        anchored: bool,
+    ) -> (Quorum, Vec<SocketAddr>) {
         let mut seen = BTreeSet::new();
         let candidates: Vec<SocketAddr> =
             candidates.into_iter().filter(|a| seen.insert(*a)).collect();
@@ -101,6 +125,7 @@ impl Quorum {
             retried: BTreeSet::new(),
             succeeded: BTreeSet::new(),
             needed: needed.min(first.len()).max(1),
+            anchor: first.first().copied().filter(|_| anchored),
             candidates,
             decided: false,
         };
@@ -112,10 +137,18 @@ impl Quorum {
         self.candidates[..self.primaries].contains(replica)
     }
 
+    /// True once the anchor (if any) answered well.
+    fn anchor_done(&self) -> bool {
+        self.anchor.is_none_or(|a| self.succeeded.contains(&a))
+    }
+
     /// Report `Failed` once, if the quorum can no longer be reached.
     fn check_impossible(&mut self) -> Progress {
         let countable = self.in_flight.iter().filter(|a| self.is_primary(a)).count();
-        if !self.decided && self.succeeded.len() + countable < self.needed {
+        let anchor_lost = self
+            .anchor
+            .is_some_and(|a| !self.succeeded.contains(&a) && !self.in_flight.contains(&a));
+        if !self.decided && (self.succeeded.len() + countable < self.needed || anchor_lost) {
             self.decided = true;
             return Progress::Failed;
         }
@@ -142,7 +175,7 @@ impl Quorum {
             return self.check_impossible();
         }
         self.succeeded.insert(replica);
-        if !self.decided && self.succeeded.len() >= self.needed {
+        if !self.decided && self.succeeded.len() >= self.needed && self.anchor_done() {
             self.decided = true;
             return Progress::Reached;
         }
@@ -274,6 +307,24 @@ mod tests {
         assert_eq!(q.lose(a(4)), (Some(a(5)), Progress::Waiting), "no retry");
         assert_eq!(q.lose(a(9)), (None, Progress::Waiting), "never asked");
         assert_eq!(q.succeed(a(3)), Progress::Reached);
+    }
+
+    #[test]
+    fn an_anchored_write_needs_the_owner() {
+        let (mut q, _) = Quorum::start_anchored(vec![a(1), a(2), a(3), a(4)], 3, 2);
+        assert_eq!(q.succeed(a(2)), Progress::Waiting);
+        assert_eq!(q.succeed(a(3)), Progress::Waiting, "two, but not the owner");
+        assert_eq!(q.lose(a(1)), (Some(a(1)), Progress::Waiting), "again");
+        assert_eq!(q.succeed(a(1)), Progress::Reached);
+
+        let (mut q, _) = Quorum::start_anchored(vec![a(1), a(2), a(3), a(4)], 3, 2);
+        assert_eq!(q.succeed(a(2)), Progress::Waiting);
+        assert_eq!(
+            q.fail(a(1)),
+            (Some(a(4)), Progress::Failed),
+            "owner refused"
+        );
+        assert_eq!(q.succeed(a(3)), Progress::Waiting, "decided once");
     }
 
     #[test]
