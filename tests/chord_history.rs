@@ -162,7 +162,17 @@ impl Workload {
 /// the third (no replica any more) and a spare; a read of the true replica
 /// set 69 ms later missed it. Writes now count only primaries, and ask a
 /// silent primary once more before giving up on it.
-const REGRESSION_SEEDS: &[u64] = &[5_000_085, 5_000_338];
+///
+/// 5000005: the same key, and the same two nodes joining just before its
+/// owner, both unknown to the writer's lookup; the owner lost the Store,
+/// and two former replicas acknowledged it. Operations now anchor at the
+/// owner (walking back from the node found) and a write needs the owner.
+///
+/// 5000000: a read issued 100 ms before the partition was anchored at a
+/// head that the partition then cut off; passing over it for the next
+/// node made spares its replica set. A silent head now leaves the
+/// operation unanchored over the list as it stands.
+const REGRESSION_SEEDS: &[u64] = &[5_000_000, 5_000_005, 5_000_085, 5_000_338];
 
 #[test]
 fn acknowledged_announces_survive_failure_joins_and_partition() {
