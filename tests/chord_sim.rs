@@ -103,26 +103,44 @@ fn survives_a_quarter_killed_at_once() {
 
 #[test]
 fn steady_churn_then_ideal_ring() {
-    for_each_seed(8, 3, |seed| {
-        let mut sim = Sim::new(seed, sim_config());
-        grow(&mut sim, 50, 10);
-        let mut recent: Vec<(usize, f64)> = Vec::new();
-        for _ in 0..40 {
-            // Like a real client, a joiner knows a few nodes, not one.
-            let via = (0..3).filter_map(|_| sim.random_member()).collect();
-            sim.add_node_via(via);
-            // Victims count as still listed for 10 s after they die.
-            let t = sim.t();
-            recent.retain(|(_, at)| t - at < 10.0);
-            let listed: BTreeSet<usize> = recent.iter().map(|(i, _)| *i).collect();
-            let v = pick_victims(&mut sim, 1, &listed)[0];
-            sim.kill(v);
-            recent.push((v, t));
-            let pause = Duration::from_millis(sim.rng.gen_range(200..1500));
-            sim.run_for(pause, ring_invariants);
-        }
-        sim.converge(Duration::from_secs(60), ring_invariants);
-    });
+    for_each_seed(8, 3, steady_churn);
+}
+
+/// Seeds of the churn scenario that once failed, replayed on every run.
+///
+/// 3000282: a joiner copied the three-entry list its lookup found, all of
+/// it dead by then, and had no live successor. A joiner now asks the
+/// first node of that list for its state (the next if it is silent) and
+/// copies it and its full successor list.
+const CHURN_REGRESSION_SEEDS: &[u64] = &[3_000_282];
+
+#[test]
+fn regression_seeds_of_steady_churn() {
+    for &seed in CHURN_REGRESSION_SEEDS {
+        steady_churn(seed);
+    }
+}
+
+/// A join and a death every 0.2 to 1.5 s, forty times, then the ideal ring.
+fn steady_churn(seed: u64) {
+    let mut sim = Sim::new(seed, sim_config());
+    grow(&mut sim, 50, 10);
+    let mut recent: Vec<(usize, f64)> = Vec::new();
+    for _ in 0..40 {
+        // Like a real client, a joiner knows a few nodes, not one.
+        let via = (0..3).filter_map(|_| sim.random_member()).collect();
+        sim.add_node_via(via);
+        // Victims count as still listed for 10 s after they die.
+        let t = sim.t();
+        recent.retain(|(_, at)| t - at < 10.0);
+        let listed: BTreeSet<usize> = recent.iter().map(|(i, _)| *i).collect();
+        let v = pick_victims(&mut sim, 1, &listed)[0];
+        sim.kill(v);
+        recent.push((v, t));
+        let pause = Duration::from_millis(sim.rng.gen_range(200..1500));
+        sim.run_for(pause, ring_invariants);
+    }
+    sim.converge(Duration::from_secs(60), ring_invariants);
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! The ring neighbours of one node: its successor list and predecessor,
 //! kept by Zave's corrected Chord.
 //!
-//! - join copies the whole successor list the lookup of its own id found;
+//! - join takes the first live node of the list the lookup of its own id
+//!   found, checked by asking its state, and copies it and its whole
+//!   successor list (see `join`);
 //! - stabilize asks the first successor for its state; a dead one is dropped
 //!   and the next one asked; a live one's list is adopted; its predecessor is
 //!   adopted only after a liveness check; then the successor is notified;
@@ -20,20 +22,24 @@ use crate::chord::{Peer, Phase};
 
 use predecessor::Predecessor;
 
+mod join;
 mod predecessor;
 
 /// Unanswered requests in a row after which a successor or predecessor is dead.
 const MISSES_TO_DEATH: u32 = 2;
 
-/// A node that failed a ring request, for the other parts to hear of.
+/// What ring upkeep reports for the other parts to act on.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Dead {
+pub(crate) enum Report {
     /// Dropped here (a successor, or a candidate that never answered): no
     /// finger should point at it either.
     Forget(Peer),
     /// Our only successor, silent: it stays until a rescue (a self-lookup
     /// through everyone we know) finds a live one, which the node starts.
     Rescue(Peer),
+    /// We joined the ring with this first successor: the node fetches our
+    /// key range from it and notifies it.
+    Joined(Peer),
 }
 
 /// Successor list, predecessor and life-cycle phase.
@@ -96,8 +102,9 @@ impl Neighbours {
         self.phase = if join { Phase::Joining } else { Phase::Member };
     }
 
-    /// The lookup of our own id found `list`: adopt it and become a member.
-    /// Returns the new first successor (None if the list was no use).
+    /// Adopt `list`, whose head just answered us (see `join`), and become
+    /// a member. Returns the new first successor (None if the list was no
+    /// use or we are not joining).
     pub(crate) fn join(&mut self, list: Vec<Peer>) -> Option<Peer> {
         if self.phase != Phase::Joining {
             return None;
@@ -134,7 +141,7 @@ impl Neighbours {
         kind: RingRpc,
         msg: Message,
         rpcs: &mut Rpcs,
-    ) -> Option<Dead> {
+    ) -> Option<Report> {
         match (kind, msg) {
             (RingRpc::Stabilize, Message::State { pred, succs, .. }) => {
                 self.on_state(now, to, pred, &succs, rpcs)
@@ -144,6 +151,9 @@ impl Neighbours {
             }
             (RingRpc::PredCheck { .. }, Message::Pong { .. }) => self.pred.on_alive(),
             (RingRpc::MergeCheck { list }, Message::Pong { .. }) => self.adopt_found(to, list),
+            (RingRpc::JoinCheck { rest }, Message::State { succs, .. }) => {
+                return self.on_join_state(to, &succs, rest, now, rpcs);
+            }
             // A well-formed answer of the wrong kind: count it as a failure.
             (kind, _) => return self.on_failure(now, to, kind, rpcs),
         }
@@ -157,12 +167,16 @@ impl Neighbours {
         dead: Peer,
         kind: RingRpc,
         rpcs: &mut Rpcs,
-    ) -> Option<Dead> {
+    ) -> Option<Report> {
         match kind {
             RingRpc::Stabilize => return self.stabilize_failed(now, dead, rpcs),
             RingRpc::StabilizeCheck => self.finish_stabilize(rpcs),
             RingRpc::PredCheck { notifier } => self.pred.check_failed(now, dead, notifier, rpcs),
-            RingRpc::MergeCheck { .. } => return Some(Dead::Forget(dead)),
+            RingRpc::MergeCheck { .. } => return Some(Report::Forget(dead)),
+            RingRpc::JoinCheck { rest } => {
+                self.check_join_head(now, rest, rpcs);
+                return Some(Report::Forget(dead));
+            }
         }
         None
     }
@@ -253,7 +267,7 @@ impl Neighbours {
     }
 
     /// The stabilize request to `dead` went unanswered.
-    fn stabilize_failed(&mut self, now: Instant, dead: Peer, rpcs: &mut Rpcs) -> Option<Dead> {
+    fn stabilize_failed(&mut self, now: Instant, dead: Peer, rpcs: &mut Rpcs) -> Option<Report> {
         self.stabilizing = false;
         self.succ_misses += 1;
         if self.succ_misses < MISSES_TO_DEATH {
@@ -267,12 +281,12 @@ impl Neighbours {
             self.succs.retain(|p| p.addr != dead.addr);
             // Ask the next successor at once rather than a tick later.
             self.stabilize(now, rpcs);
-            Some(Dead::Forget(dead))
+            Some(Report::Forget(dead))
         } else {
             // Keep the only successor, but look for a live one; again on
             // every failure until one answers.
             self.succ_suspect = true;
-            Some(Dead::Rescue(dead))
+            Some(Report::Rescue(dead))
         }
     }
 

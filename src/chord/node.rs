@@ -232,7 +232,8 @@ impl Node {
             Phase::Joining if self.timers.is_due(Timer::Stabilize, now) => {
                 let next = now + jitter(&mut self.rng, self.config.stabilize_interval);
                 self.timers.set(Timer::Stabilize, next);
-                if !self.lookups.any(|_, p| matches!(p, Purpose::Join)) {
+                let joining = self.lookups.any(|_, p| matches!(p, Purpose::Join));
+                if !joining && !self.ring.checking_join(&self.rpcs) {
                     self.start_join(now);
                 }
             }

@@ -1,13 +1,16 @@
 //! Client operations in flight: quorum writes (announces, removals) and
-//! quorum reads with read repair, each over the successor list a lookup
-//! found for its key. The quorum arithmetic is in [`crate::chord::quorum`];
-//! this part sends the requests and merges the answers.
+//! quorum reads with read repair, each over the key's owner and its
+//! successor list: first anchored at the owner (`anchor`), starting from
+//! the list a lookup found. The quorum arithmetic is in
+//! [`crate::chord::quorum`]; this part sends the requests and merges the
+//! answers.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::chord::message::Message;
+use crate::chord::neighbours::Neighbours;
 use crate::chord::quorum::{replica_set, Progress, Quorum};
 use crate::chord::records::{Record, SwarmList};
 use crate::chord::rpc::{OpId, OpOutcome, OpRpc, Rpcs};
@@ -17,8 +20,23 @@ use crate::config::ChordConfig;
 use crate::id::Id;
 use crate::wire::chord::message::Kind;
 
+use anchor::{Anchoring, Then};
+
+mod anchor;
+
 /// Expiry differences below this are transfer delay, not a replica behind.
 const REPAIR_SLACK: Duration = Duration::from_secs(1);
+
+/// How a replica answered one request of a quorum operation.
+#[derive(Debug)]
+enum Reply<T> {
+    /// Stored the write, or answered the read with this.
+    Good(T),
+    /// Answered, but no: refused the write, or not ready for the read.
+    Refused,
+    /// No answer (time-out, unreachable): it may be asked again.
+    Lost,
+}
 
 /// A quorum write in flight.
 #[derive(Debug)]
@@ -63,8 +81,10 @@ pub(crate) struct Ops {
     read_quorum: usize,
     /// Id of the next client operation.
     next_op: OpId,
-    /// What each write whose lookup is still running will write.
+    /// What each write whose lookup or anchoring is still running will write.
     queued: BTreeMap<OpId, Record>,
+    /// Operations looking for their key's owner.
+    anchoring: BTreeMap<OpId, Anchoring>,
     /// Quorum writes in flight.
     writes: BTreeMap<OpId, WriteOp>,
     /// Quorum reads in flight.
@@ -81,6 +101,7 @@ impl Ops {
             read_quorum: config.read_quorum,
             next_op: 1,
             queued: BTreeMap::new(),
+            anchoring: BTreeMap::new(),
             writes: BTreeMap::new(),
             reads: BTreeMap::new(),
         }
@@ -94,18 +115,24 @@ impl Ops {
     }
 
     /// `from` answered the request `kind` of a client operation with `msg`.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn on_answer(
         &mut self,
         now: Instant,
         from: Peer,
         kind: OpRpc,
         msg: Message,
+        ring: &Neighbours,
         store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         match (kind, msg) {
+            (OpRpc::Anchor { op }, Message::State { pred, succs, .. }) => {
+                self.on_owner_state(now, op, from, pred, &succs, ring, store, rpcs)
+            }
             (OpRpc::Write { op }, Message::Stored { ok, .. }) => {
-                self.on_write_answer(now, op, from.addr, ok, store, rpcs)
+                let reply = if ok { Reply::Good(()) } else { Reply::Refused };
+                self.on_write_answer(now, op, from.addr, reply, store, rpcs)
             }
             (OpRpc::Read { op }, Message::Fetched { ready, value, .. }) => {
                 // Not ready, an unknown kind or a value that does not parse
@@ -114,11 +141,34 @@ impl Ops {
                 let record = read.filter(|_| ready).and_then(|(key, kind)| {
                     store.decode(now, key, &value).filter(|r| r.kind() == kind)
                 });
-                self.on_read_answer(now, op, from.addr, record, store, rpcs)
+                let reply = record.map_or(Reply::Refused, Reply::Good);
+                self.on_read_answer(now, op, from.addr, reply, store, rpcs)
             }
             (OpRpc::Repair, Message::Stored { .. }) => {}
             // A well-formed answer of the wrong kind: count it as a failure.
-            (kind, _) => self.on_failure(now, from, kind, store, rpcs),
+            (kind, _) => self.on_refusal(now, from, kind, store, rpcs),
+        }
+    }
+
+    /// `from` answered the request `kind` of a client operation, but with
+    /// an answer of the wrong kind: a refusal.
+    fn on_refusal(
+        &mut self,
+        now: Instant,
+        from: Peer,
+        kind: OpRpc,
+        store: &mut Store,
+        rpcs: &mut Rpcs,
+    ) {
+        match kind {
+            OpRpc::Anchor { op } => self.on_owner_silent(now, op, from, false, store, rpcs),
+            OpRpc::Write { op } => {
+                self.on_write_answer(now, op, from.addr, Reply::Refused, store, rpcs)
+            }
+            OpRpc::Read { op } => {
+                self.on_read_answer(now, op, from.addr, Reply::Refused, store, rpcs)
+            }
+            OpRpc::Repair => {}
         }
     }
 
@@ -132,8 +182,11 @@ impl Ops {
         rpcs: &mut Rpcs,
     ) {
         match kind {
-            OpRpc::Write { op } => self.on_write_answer(now, op, dead.addr, false, store, rpcs),
-            OpRpc::Read { op } => self.on_read_answer(now, op, dead.addr, None, store, rpcs),
+            OpRpc::Anchor { op } => self.on_owner_silent(now, op, dead, true, store, rpcs),
+            OpRpc::Write { op } => {
+                self.on_write_answer(now, op, dead.addr, Reply::Lost, store, rpcs)
+            }
+            OpRpc::Read { op } => self.on_read_answer(now, op, dead.addr, Reply::Lost, store, rpcs),
             // A replica missing a repair gets it from anti-entropy.
             OpRpc::Repair => {}
         }
@@ -164,14 +217,35 @@ impl Ops {
         self.queued.insert(op, value);
     }
 
-    /// Write `op` to the replica set of `key`, the owner's successor list
-    /// `list` as a lookup found it.
+    /// Write `op` to the replica set of `key`, anchored at its owner
+    /// starting from `list`, the owner's successor list as a lookup found it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_write(
         &mut self,
         now: Instant,
         op: OpId,
         key: Id,
         list: &[Peer],
+        ring: &Neighbours,
+        store: &mut Store,
+        rpcs: &mut Rpcs,
+    ) {
+        if self.queued.contains_key(&op) {
+            self.anchor(now, op, (key, Then::Write), list, ring, store, rpcs);
+        }
+    }
+
+    /// Write `op` to the replica set of `key`, `list` being its owner and
+    /// the owner's successors. If `anchored` (the head is the owner in its
+    /// own view), the owner's own acknowledgement is one of the W.
+    #[allow(clippy::too_many_arguments)]
+    fn write_over(
+        &mut self,
+        now: Instant,
+        op: OpId,
+        key: Id,
+        list: Vec<Peer>,
+        anchored: bool,
         store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
@@ -179,7 +253,12 @@ impl Ops {
             return;
         };
         let candidates = list.iter().map(|p| p.addr).collect();
-        let (quorum, first) = Quorum::start(candidates, self.replicas, self.write_quorum);
+        let (n, w) = (self.replicas, self.write_quorum);
+        let (quorum, first) = if anchored {
+            Quorum::start_anchored(candidates, n, w)
+        } else {
+            Quorum::start(candidates, n, w)
+        };
         self.writes.insert(op, WriteOp { key, value, quorum });
         for target in first {
             self.write_to(now, op, target, store, rpcs);
@@ -199,8 +278,12 @@ impl Ops {
         };
         if target == self.me {
             let (key, value) = (w.key, w.value.clone());
-            let ok = store.merge(key, &value);
-            self.on_write_answer(now, op, target, ok, store, rpcs);
+            let reply = if store.merge(key, &value) {
+                Reply::Good(())
+            } else {
+                Reply::Refused
+            };
+            self.on_write_answer(now, op, target, reply, store, rpcs);
         } else {
             let (key, value) = (w.key, w.value.to_wire(now));
             rpcs.request(
@@ -212,23 +295,23 @@ impl Ops {
         }
     }
 
-    /// Replica `replica` stored write `op` (`ok`), refused it or failed.
+    /// Replica `replica` stored write `op`, refused it or did not answer.
     fn on_write_answer(
         &mut self,
         now: Instant,
         op: OpId,
         replica: SocketAddr,
-        ok: bool,
+        reply: Reply<()>,
         store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         let Some(w) = self.writes.get_mut(&op) else {
             return;
         };
-        let (spare, progress) = if ok {
-            (None, w.quorum.succeed(replica))
-        } else {
-            w.quorum.fail(replica)
+        let (spare, progress) = match reply {
+            Reply::Good(()) => (None, w.quorum.succeed(replica)),
+            Reply::Refused => w.quorum.fail(replica),
+            Reply::Lost => w.quorum.lose(replica),
         };
         let got = w.quorum.succeeded().len();
         let finished = w.quorum.is_finished();
@@ -249,20 +332,36 @@ impl Ops {
 
     // ----- quorum reads with repair -----
 
-    /// Read the record of `kind` at `key` from its replica set, `list` as
-    /// a lookup found it.
+    /// Read the record of `kind` at `key` from its replica set, anchored
+    /// at its owner starting from `list` as a lookup found it.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn start_read(
         &mut self,
         now: Instant,
         op: OpId,
         (key, kind): (Id, Kind),
         list: &[Peer],
+        ring: &Neighbours,
+        store: &mut Store,
+        rpcs: &mut Rpcs,
+    ) {
+        self.anchor(now, op, (key, Then::Read(kind)), list, ring, store, rpcs);
+    }
+
+    /// Read the record of `kind` at `key` from its replica set, `list`
+    /// being its owner and the owner's successors.
+    fn read_over(
+        &mut self,
+        now: Instant,
+        op: OpId,
+        (key, kind): (Id, Kind),
+        list: Vec<Peer>,
         store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         let candidates = list.iter().map(|p| p.addr).collect();
         // Only the replica set's answers make a read: see `quorum`.
-        let (quorum, first) = Quorum::start_strict(candidates, self.replicas, self.read_quorum);
+        let (quorum, first) = Quorum::start(candidates, self.replicas, self.read_quorum);
         let Some(merged) = Record::empty(kind) else {
             rpcs.done(op, Err(ChordError::UnknownKind(kind)));
             return;
@@ -302,7 +401,8 @@ impl Ops {
                     .or_else(|| Record::empty(kind))
             };
             let local = store.is_ready().then(held).flatten();
-            self.on_read_answer(now, op, target, local, store, rpcs);
+            let reply = local.map_or(Reply::Refused, Reply::Good);
+            self.on_read_answer(now, op, target, reply, store, rpcs);
         } else {
             rpcs.request(
                 now,
@@ -313,27 +413,28 @@ impl Ops {
         }
     }
 
-    /// Replica `replica` answered read `op` with `list` (its record), or
-    /// failed (None).
+    /// Replica `replica` answered read `op` with its record, refused (not
+    /// ready) or did not answer.
     fn on_read_answer(
         &mut self,
         now: Instant,
         op: OpId,
         replica: SocketAddr,
-        list: Option<Record>,
+        reply: Reply<Record>,
         store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         let Some(r) = self.reads.get_mut(&op) else {
             return;
         };
-        let (spare, progress) = match list {
-            Some(list) => {
+        let (spare, progress) = match reply {
+            Reply::Good(list) => {
                 r.merged.merge(&list);
                 r.answers.push((replica, list));
                 (None, r.quorum.succeed(replica))
             }
-            None => r.quorum.fail(replica),
+            Reply::Refused => r.quorum.fail(replica),
+            Reply::Lost => r.quorum.lose(replica),
         };
         match progress {
             Progress::Reached => r.reached = true,

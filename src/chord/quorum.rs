@@ -1,22 +1,33 @@
 //! In-flight quorum reads and writes: which replicas were asked, which
-//! answered, which spare to try next, and when the quorum is reached.
+//! answered, which to ask again or instead, and when the quorum is reached.
 //!
 //! Pure bookkeeping over addresses; `node` sends the messages. The replica
-//! set of a key is its owner and the next N − 1 *live* successors, so a
-//! replica that fails is replaced by the next node of the owner's successor
-//! list (a spare).
+//! set of a key is its owner and the next N − 1 *live* successors: the
+//! first N candidates of the owner's successor list as a lookup found it
+//! (the primaries). The rest are spares.
 //!
-//! Writes count a spare's acknowledgement (it holds the value and hands it
-//! on, like a hinted hand-off). Reads do not: a spare is usually no replica
-//! of the key at all and answers "nothing" with full confidence, so R
-//! answers that include spares need not meet the W replicas that stored an
-//! announce. A read's spares are still asked and merged, but only answers
-//! from the first N candidates make its quorum.
+//! Only the primaries' answers make a quorum, for writes as for reads. A
+//! spare is usually no replica of the key at all: a write it acknowledges
+//! need not be on any replica a later read asks, and a read it answers
+//! "nothing" need not meet the W replicas that stored an announce. Spares
+//! are still written (a hinted hand-off: they push what they hold on to
+//! the replica set) and their read answers merged, but decide nothing.
+//!
+//! A write anchored at the key's owner (see `ops::anchor`) also needs the
+//! owner's own acknowledgement among its W.
+//!
+//! A primary that does not answer is asked once more before the operation
+//! gives up on it (a lost message is not a dead node); one that answers
+//! "no" (a refusal, or not ready) is not asked again. Either way a spare is
+//! asked in its place.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use crate::chord::Peer;
+
+/// Requests to one primary before an operation gives up on it.
+const TRIES_PER_PRIMARY: usize = 2;
 
 /// The replica set in an owner's successor list `list` (owner first): its
 /// first `n` distinct addresses.
@@ -53,42 +64,33 @@ pub enum Progress {
 /// One quorum operation over the successor list of a key.
 #[derive(Debug)]
 pub struct Quorum {
-    /// The owner's successor list: the first `width` are asked, the rest are spares.
+    /// The owner's successor list: the first `primaries` are asked, the
+    /// rest are spares.
     candidates: Vec<SocketAddr>,
+    /// How many leading candidates are the replica set proper (N, or fewer
+    /// on a small ring): only their answers count.
+    primaries: usize,
     /// Index of the next spare in `candidates`.
     next_spare: usize,
     /// Asked and not answered yet.
     in_flight: BTreeSet<SocketAddr>,
-    /// Answered successfully.
+    /// Primaries whose request went unanswered and was sent again.
+    retried: BTreeSet<SocketAddr>,
+    /// Primaries that answered successfully.
     succeeded: BTreeSet<SocketAddr>,
     /// Answers needed (W or R).
     needed: usize,
+    /// The primary whose answer is one of those needed, if any (the owner).
+    anchor: Option<SocketAddr>,
     /// Set once `Reached` or `Failed` was reported.
     decided: bool,
-    /// How many leading candidates are the replica set proper (N, or fewer
-    /// on a small ring).
-    primaries: usize,
-    /// True if a spare's answer counts towards `needed` (writes), false if
-    /// only the replica set's answers do (reads).
-    spares_count: bool,
 }
 
 impl Quorum {
-    /// Start a write over `candidates` (owner first, duplicates removed),
-    /// asking the first `width` (N). Spares that acknowledge count. Returns
-    /// the quorum and the replicas to ask now.
+    /// Start an operation over `candidates` (owner first, duplicates
+    /// removed) that needs `needed` of the first `width` (N) to answer well.
+    /// Returns the quorum and the replicas to ask now.
     pub fn start(
-        candidates: Vec<SocketAddr>,
-        width: usize,
-        needed: usize,
-    ) -> (Quorum, Vec<SocketAddr>) {
-        Quorum::build(candidates, width, needed, true)
-    }
-
-    /// Start a read: like [`Quorum::start`], but only answers from the first
-    /// `width` candidates count towards `needed`; spares are asked in place
-    /// of failed replicas only so that their answers are merged too.
-    pub fn start_strict(
         candidates: Vec<SocketAddr>,
         width: usize,
         needed: usize,
@@ -96,54 +98,64 @@ impl Quorum {
         Quorum::build(candidates, width, needed, false)
     }
 
+    /// Like [`Quorum::start`], but the first candidate (the owner) must be
+    /// one of those that answer well.
+    pub fn start_anchored(
+        candidates: Vec<SocketAddr>,
+        width: usize,
+        needed: usize,
+    ) -> (Quorum, Vec<SocketAddr>) {
+        Quorum::build(candidates, width, needed, true)
+    }
+
     fn build(
         candidates: Vec<SocketAddr>,
         width: usize,
         needed: usize,
-        spares_count: bool,
+        anchored: bool,
     ) -> (Quorum, Vec<SocketAddr>) {
         let mut seen = BTreeSet::new();
         let candidates: Vec<SocketAddr> =
             candidates.into_iter().filter(|a| seen.insert(*a)).collect();
         let first: Vec<SocketAddr> = candidates.iter().take(width).copied().collect();
-        let countable = if spares_count {
-            candidates.len()
-        } else {
-            first.len()
-        };
         let q = Quorum {
+            primaries: first.len(),
             next_spare: first.len(),
             in_flight: first.iter().copied().collect(),
+            retried: BTreeSet::new(),
             succeeded: BTreeSet::new(),
-            needed: needed.min(countable).max(1),
-            primaries: first.len(),
-            spares_count,
+            needed: needed.min(first.len()).max(1),
+            anchor: first.first().copied().filter(|_| anchored),
             candidates,
             decided: false,
         };
         (q, first)
     }
 
-    /// True if an answer from `replica` can count towards the quorum.
-    fn counts(&self, replica: &SocketAddr) -> bool {
-        self.spares_count || self.candidates[..self.primaries].contains(replica)
+    /// True if `replica` is one of the replica set proper.
+    fn is_primary(&self, replica: &SocketAddr) -> bool {
+        self.candidates[..self.primaries].contains(replica)
     }
 
-    /// Answers still able to count: those outstanding from countable replicas.
-    fn countable_in_flight(&self) -> usize {
-        self.in_flight.iter().filter(|a| self.counts(a)).count()
+    /// True once the anchor (if any) answered well.
+    fn anchor_done(&self) -> bool {
+        self.anchor.is_none_or(|a| self.succeeded.contains(&a))
     }
 
     /// Report `Failed` once, if the quorum can no longer be reached.
     fn check_impossible(&mut self) -> Progress {
-        if !self.decided && self.succeeded.len() + self.countable_in_flight() < self.needed {
+        let countable = self.in_flight.iter().filter(|a| self.is_primary(a)).count();
+        let anchor_lost = self
+            .anchor
+            .is_some_and(|a| !self.succeeded.contains(&a) && !self.in_flight.contains(&a));
+        if !self.decided && (self.succeeded.len() + countable < self.needed || anchor_lost) {
             self.decided = true;
             return Progress::Failed;
         }
         Progress::Waiting
     }
 
-    /// The countable replicas that answered so far.
+    /// The primaries that answered well so far.
     pub fn succeeded(&self) -> &BTreeSet<SocketAddr> {
         &self.succeeded
     }
@@ -158,20 +170,21 @@ impl Quorum {
         if !self.in_flight.remove(&replica) {
             return Progress::Waiting;
         }
-        if !self.counts(&replica) {
+        if !self.is_primary(&replica) {
             // A spare's answer is merged by the caller but decides nothing.
             return self.check_impossible();
         }
         self.succeeded.insert(replica);
-        if !self.decided && self.succeeded.len() >= self.needed {
+        if !self.decided && self.succeeded.len() >= self.needed && self.anchor_done() {
             self.decided = true;
             return Progress::Reached;
         }
         Progress::Waiting
     }
 
-    /// `replica` failed (time-out, refusal, not ready). Returns the spare to
-    /// ask instead, if any is left, and the progress.
+    /// `replica` answered, but not well (a refusal, or not ready): it is
+    /// not asked again. Returns the spare to ask instead, if any is left,
+    /// and the progress.
     pub fn fail(&mut self, replica: SocketAddr) -> (Option<SocketAddr>, Progress) {
         if !self.in_flight.remove(&replica) {
             return (None, Progress::Waiting);
@@ -182,6 +195,22 @@ impl Quorum {
             self.in_flight.insert(s);
         }
         (spare, self.check_impossible())
+    }
+
+    /// `replica` did not answer (time-out, unreachable). A primary is asked
+    /// again, once; after that, or for a spare, it is given up as in
+    /// [`Quorum::fail`]. Returns whom to ask now (the same replica again,
+    /// or a spare), if anyone, and the progress.
+    pub fn lose(&mut self, replica: SocketAddr) -> (Option<SocketAddr>, Progress) {
+        let tries = 1 + usize::from(self.retried.contains(&replica));
+        if self.is_primary(&replica)
+            && tries < TRIES_PER_PRIMARY
+            && self.in_flight.contains(&replica)
+        {
+            self.retried.insert(replica);
+            return (Some(replica), Progress::Waiting);
+        }
+        self.fail(replica)
     }
 }
 
@@ -227,7 +256,7 @@ mod tests {
 
     #[test]
     fn read_counts_only_the_replica_set() {
-        let (mut q, first) = Quorum::start_strict(vec![a(1), a(2), a(3), a(4), a(5)], 3, 2);
+        let (mut q, first) = Quorum::start(vec![a(1), a(2), a(3), a(4), a(5)], 3, 2);
         assert_eq!(first, vec![a(1), a(2), a(3)]);
         assert_eq!(q.fail(a(1)), (Some(a(4)), Progress::Waiting));
         assert_eq!(
@@ -244,11 +273,58 @@ mod tests {
         assert_eq!(q.succeed(a(5)), Progress::Waiting);
         assert!(q.is_finished());
 
-        let (mut q, _) = Quorum::start_strict(vec![a(1), a(2), a(3), a(4)], 3, 2);
+        let (mut q, _) = Quorum::start(vec![a(1), a(2), a(3), a(4)], 3, 2);
         assert_eq!(q.fail(a(3)), (Some(a(4)), Progress::Waiting));
         assert_eq!(q.succeed(a(4)), Progress::Waiting);
         assert_eq!(q.succeed(a(1)), Progress::Waiting);
         assert_eq!(q.succeed(a(2)), Progress::Reached);
+    }
+
+    #[test]
+    fn spares_never_make_a_write() {
+        // Seed 5000338 of the announce history: one primary stored the
+        // announce, the other two went unanswered, and two spares (which
+        // the next reader does not ask) acknowledged it.
+        let (mut q, _) = Quorum::start(vec![a(1), a(2), a(3), a(4), a(5)], 3, 2);
+        assert_eq!(q.succeed(a(3)), Progress::Waiting);
+        assert_eq!(q.lose(a(1)), (Some(a(1)), Progress::Waiting), "again");
+        assert_eq!(q.lose(a(2)), (Some(a(2)), Progress::Waiting), "again");
+        assert_eq!(q.lose(a(1)), (Some(a(4)), Progress::Waiting));
+        assert_eq!(q.succeed(a(4)), Progress::Waiting, "a spare");
+        assert_eq!(q.lose(a(2)), (Some(a(5)), Progress::Failed));
+        assert_eq!(q.succeed(a(5)), Progress::Waiting);
+        assert_eq!(q.succeeded().len(), 1);
+        assert!(q.is_finished());
+    }
+
+    #[test]
+    fn a_silent_primary_is_asked_once_more_a_spare_is_not() {
+        let (mut q, _) = Quorum::start(vec![a(1), a(2), a(3), a(4), a(5)], 3, 2);
+        assert_eq!(q.lose(a(1)), (Some(a(1)), Progress::Waiting));
+        assert_eq!(q.succeed(a(1)), Progress::Waiting, "the retry counts");
+        assert_eq!(q.lose(a(2)), (Some(a(2)), Progress::Waiting));
+        assert_eq!(q.lose(a(2)), (Some(a(4)), Progress::Waiting));
+        assert_eq!(q.lose(a(4)), (Some(a(5)), Progress::Waiting), "no retry");
+        assert_eq!(q.lose(a(9)), (None, Progress::Waiting), "never asked");
+        assert_eq!(q.succeed(a(3)), Progress::Reached);
+    }
+
+    #[test]
+    fn an_anchored_write_needs_the_owner() {
+        let (mut q, _) = Quorum::start_anchored(vec![a(1), a(2), a(3), a(4)], 3, 2);
+        assert_eq!(q.succeed(a(2)), Progress::Waiting);
+        assert_eq!(q.succeed(a(3)), Progress::Waiting, "two, but not the owner");
+        assert_eq!(q.lose(a(1)), (Some(a(1)), Progress::Waiting), "again");
+        assert_eq!(q.succeed(a(1)), Progress::Reached);
+
+        let (mut q, _) = Quorum::start_anchored(vec![a(1), a(2), a(3), a(4)], 3, 2);
+        assert_eq!(q.succeed(a(2)), Progress::Waiting);
+        assert_eq!(
+            q.fail(a(1)),
+            (Some(a(4)), Progress::Failed),
+            "owner refused"
+        );
+        assert_eq!(q.succeed(a(3)), Progress::Waiting, "decided once");
     }
 
     #[test]

@@ -69,6 +69,9 @@ pub(crate) enum RingRpc {
     PredCheck { notifier: Option<Peer> },
     /// Liveness check of the head of a successor list found by a self-lookup.
     MergeCheck { list: Vec<Peer> },
+    /// `GetState` to the would-be first successor of a joiner; `rest` is
+    /// what is left of the list its lookup found, to try next.
+    JoinCheck { rest: Vec<Peer> },
 }
 
 /// Requests of routing.
@@ -89,6 +92,8 @@ pub(crate) enum OpRpc {
     Read { op: OpId },
     /// Read repair of a replica that answered a read with less.
     Repair,
+    /// `GetState` to the would-be owner of op `op`'s key (anchoring).
+    Anchor { op: OpId },
 }
 
 /// Requests of replication.

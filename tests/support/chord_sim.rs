@@ -3,6 +3,12 @@
 //!
 //! Every message is delivered (or dropped) by this one event loop, so a run
 //! is a pure function of its seed and can be replayed with `CHORD_SIM_SEED`.
+//!
+//! For the soak runner (`scripts/soak-ring`): `CHORD_SIM_SEED_FROM=K` starts
+//! the seed range at K, `CHORD_SIM_KEEP_GOING=1` runs every seed even after
+//! one failed, and `CHORD_SIM_STATS=FILE` appends one line per run to FILE:
+//! the test, seed, steps, invariant checks, acknowledged announces, checked
+//! reads and whether the run failed.
 
 #![allow(dead_code)]
 
@@ -76,6 +82,40 @@ pub struct Sim {
     pub dirty: bool,
     /// Lookup requests (`FindSuccessor`) delivered so far.
     pub lookups_delivered: u64,
+    /// Events processed (deliveries and wake-ups), for the soak summary.
+    pub steps: u64,
+    /// Invariant checks run, for the soak summary.
+    pub checks: u64,
+    /// Announces acknowledged (set by history scenarios), for the summary.
+    pub acked: u64,
+    /// Reads checked against the history (set by history scenarios).
+    pub reads: u64,
+}
+
+impl Drop for Sim {
+    /// One line of counters per run for the soak runner, if it asked.
+    fn drop(&mut self) {
+        let Ok(path) = std::env::var("CHORD_SIM_STATS") else {
+            return;
+        };
+        let thread = std::thread::current();
+        let test = thread.name().unwrap_or("unnamed").replace(' ', "_");
+        let failed = u8::from(std::thread::panicking());
+        let line = format!(
+            "test={test} seed={} steps={} checks={} acked={} reads={} failed={failed}\n",
+            self.seed, self.steps, self.checks, self.acked, self.reads
+        );
+        use std::io::Write;
+        // One write of one short line to a file opened for appending: lines
+        // of concurrent processes do not interleave.
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path);
+        if let Err(e) = file.and_then(|mut f| f.write_all(line.as_bytes())) {
+            eprintln!("CHORD_SIM_STATS={path}: {e}");
+        }
+    }
 }
 
 impl Sim {
@@ -97,6 +137,10 @@ impl Sim {
             finished: Vec::new(),
             dirty: true,
             lookups_delivered: 0,
+            steps: 0,
+            checks: 0,
+            acked: 0,
+            reads: 0,
         }
     }
 
@@ -223,6 +267,7 @@ impl Sim {
         if next > until {
             return false;
         }
+        self.steps += 1;
         self.now = self.now.max(next);
         if next_msg == Some(next) {
             let (_, (j, from, msg)) = self.in_flight.pop_first().expect("peeked");
@@ -258,6 +303,7 @@ impl Sim {
         while self.step(until) {
             if self.dirty {
                 self.dirty = false;
+                self.checks += 1;
                 if let Err(e) = check(self) {
                     panic!("seed {}: t={:.3}s: {e}", self.seed, self.t());
                 }
@@ -280,6 +326,7 @@ impl Sim {
     ) -> Duration {
         let start = self.now;
         loop {
+            self.checks += 1;
             if ideal_ring(self).is_ok() {
                 return self.now - start;
             }
@@ -475,17 +522,27 @@ pub fn ideal_ring(sim: &Sim) -> Result<(), String> {
 }
 
 /// Seeds to run: `CHORD_SIM_SEED=S` replays one, `CHORD_SIM_SEEDS=N` runs
-/// N (divided by `cost` for scenarios that cost that many ordinary ones).
+/// N (divided by `cost` for scenarios that cost that many ordinary ones),
+/// from the `CHORD_SIM_SEED_FROM`th on (a soak runner's share).
 pub fn seeds(default_count: u64, salt: u64, cost: u64) -> Vec<u64> {
     if let Ok(s) = std::env::var("CHORD_SIM_SEED") {
         return vec![s.parse().expect("CHORD_SIM_SEED must be a number")];
     }
-    let n = std::env::var("CHORD_SIM_SEEDS")
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(|n| (n / cost).max(1))
-        .unwrap_or(default_count);
-    (0..n).map(|k| salt * 1_000_000 + k).collect()
+    let number = |var: &str| {
+        std::env::var(var).ok().map(|s| {
+            s.parse::<u64>()
+                .unwrap_or_else(|_| panic!("{var} must be a number"))
+        })
+    };
+    let from = number("CHORD_SIM_SEED_FROM");
+    let ks = match (number("CHORD_SIM_SEEDS"), from) {
+        (None, _) => 0..default_count,
+        (Some(n), None) => 0..(n / cost).max(1),
+        // A share of a larger run: the shares of a costly scenario tile
+        // its seeds as the ordinary ones do.
+        (Some(n), Some(from)) => from / cost..(from + n) / cost,
+    };
+    ks.map(|k| salt * 1_000_000 + k).collect()
 }
 
 /// Run `f` for every seed, printing the seed of a failure so it can be replayed.
@@ -500,13 +557,19 @@ pub fn for_each_seed_costly(
     cost: u64,
     f: impl Fn(u64) + std::panic::RefUnwindSafe,
 ) {
+    let keep_going = std::env::var_os("CHORD_SIM_KEEP_GOING").is_some();
+    let mut failed = Vec::new();
     for seed in seeds(default_count, salt, cost) {
         let result = std::panic::catch_unwind(|| f(seed));
         if let Err(e) = result {
             eprintln!("FAILED with seed {seed}; replay with CHORD_SIM_SEED={seed}");
-            std::panic::resume_unwind(e);
+            if !keep_going {
+                std::panic::resume_unwind(e);
+            }
+            failed.push(seed);
         }
     }
+    assert!(failed.is_empty(), "failed seeds: {failed:?}");
 }
 
 /// Config for simulations: default sizes, test-speed timers.

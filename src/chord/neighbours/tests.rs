@@ -44,7 +44,7 @@ fn answer(
     req: ReqId,
     from: Peer,
     msg: Message,
-) -> Option<Dead> {
+) -> Option<Report> {
     let now = Instant::now();
     let rpc = rpcs.take_answer(now, req, from.addr).expect("asked");
     let Pending::Ring(kind) = rpc.kind else {
@@ -53,7 +53,7 @@ fn answer(
     n.on_answer(now, rpc.to, kind, msg, rpcs)
 }
 
-fn fail(n: &mut Neighbours, rpcs: &mut Rpcs, req: ReqId) -> Option<Dead> {
+fn fail(n: &mut Neighbours, rpcs: &mut Rpcs, req: ReqId) -> Option<Report> {
     let rpc = rpcs.take(req).expect("asked");
     let Pending::Ring(kind) = rpc.kind else {
         panic!("not a ring request: {:?}", rpc.kind);
@@ -76,6 +76,50 @@ fn a_join_adopts_the_list_in_ring_order_up_to_r() {
     assert_eq!(n.join(found), Some(r[2]));
     assert_eq!(n.phase(), Phase::Member);
     assert_eq!(n.successors(), &[r[2], r[3], r[4]]);
+}
+
+#[test]
+fn a_joiner_adopts_the_first_live_node_found_and_its_full_list() {
+    // Seed 3000282 of the churn simulation: the lookup answered with a
+    // three-entry cut of someone's list, all of it dead by then.
+    let r = ring(10);
+    let mut n = Neighbours::new(r[0], 5);
+    n.start(true);
+    let mut rpcs = Rpcs::new(Duration::from_millis(800));
+    n.begin_join(Instant::now(), vec![r[0], r[1], r[2], r[3]], &mut rpcs);
+    assert!(n.checking_join(&rpcs));
+    // Ourselves (a former incarnation) skipped, the dead ones tried in turn.
+    let req = request_to(&mut rpcs, r[1]);
+    assert_eq!(fail(&mut n, &mut rpcs, req), Some(Report::Forget(r[1])));
+    assert_eq!(n.phase(), Phase::Joining, "nothing adopted unchecked");
+    let req = request_to(&mut rpcs, r[2]);
+    assert_eq!(fail(&mut n, &mut rpcs, req), Some(Report::Forget(r[2])));
+    let req = request_to(&mut rpcs, r[3]);
+    let state = Message::State {
+        req,
+        pred: Some(r[2].addr),
+        succs: addrs(&[r[4], r[5], r[6], r[7], r[8]]),
+    };
+    let report = answer(&mut n, &mut rpcs, req, r[3], state);
+    assert_eq!(report, Some(Report::Joined(r[3])));
+    assert_eq!(n.phase(), Phase::Member);
+    assert_eq!(n.successors(), &[r[3], r[4], r[5], r[6], r[7]], "r entries");
+    assert!(!n.checking_join(&rpcs));
+}
+
+#[test]
+fn a_joiner_whose_whole_list_is_dead_starts_over() {
+    let r = ring(4);
+    let mut n = Neighbours::new(r[0], 5);
+    n.start(true);
+    let mut rpcs = Rpcs::new(Duration::from_millis(800));
+    n.begin_join(Instant::now(), vec![r[1]], &mut rpcs);
+    let req = request_to(&mut rpcs, r[1]);
+    fail(&mut n, &mut rpcs, req);
+    assert!(sent(&mut rpcs).is_empty());
+    assert!(!n.checking_join(&rpcs), "the next tick looks up again");
+    assert_eq!(n.phase(), Phase::Joining);
+    assert!(n.successors().is_empty());
 }
 
 #[test]
@@ -117,7 +161,7 @@ fn a_dead_successor_is_dropped_after_two_misses() {
     let req = request_to(&mut rpcs, r[1]);
     assert_eq!(fail(&mut n, &mut rpcs, req), None, "one miss is no death");
     let req = request_to(&mut rpcs, r[1]);
-    assert_eq!(fail(&mut n, &mut rpcs, req), Some(Dead::Forget(r[1])));
+    assert_eq!(fail(&mut n, &mut rpcs, req), Some(Report::Forget(r[1])));
     assert_eq!(n.successors(), &[r[2]]);
     request_to(&mut rpcs, r[2]);
 }
@@ -130,7 +174,7 @@ fn an_only_successor_stays_until_a_rescue_finds_a_live_one() {
     let req = request_to(&mut rpcs, r[1]);
     fail(&mut n, &mut rpcs, req);
     let req = request_to(&mut rpcs, r[1]);
-    assert_eq!(fail(&mut n, &mut rpcs, req), Some(Dead::Rescue(r[1])));
+    assert_eq!(fail(&mut n, &mut rpcs, req), Some(Report::Rescue(r[1])));
     assert_eq!(n.successors(), &[r[1]], "kept: it may only be slow");
     // The rescue's answer starts with the silent successor: skipped.
     n.found_self(Instant::now(), true, vec![r[1], r[2], r[3]], &mut rpcs);
@@ -200,7 +244,7 @@ fn a_notifier_between_us_and_our_successor_is_checked_then_adopted() {
     let Some(Message::Ping { req }) = to(r[1]) else {
         panic!("{pings:?}");
     };
-    assert_eq!(fail(&mut n, &mut rpcs, req), Some(Dead::Forget(r[1])));
+    assert_eq!(fail(&mut n, &mut rpcs, req), Some(Report::Forget(r[1])));
     assert_eq!(n.successors(), &[r[2], r[3]]);
 }
 
@@ -209,7 +253,7 @@ fn a_wrong_answer_counts_as_a_miss() {
     let r = ring(4);
     let (mut n, mut rpcs) = member(&r, &[r[1], r[2]]);
     n.tick(Instant::now(), &mut rpcs);
-    for expected in [None, Some(Dead::Forget(r[1]))] {
+    for expected in [None, Some(Report::Forget(r[1]))] {
         let req = request_to(&mut rpcs, r[1]);
         let wrong = Message::Pong { req };
         assert_eq!(answer(&mut n, &mut rpcs, req, r[1], wrong), expected);

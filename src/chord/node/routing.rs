@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::Node;
 use crate::chord::lookups::{LookupEnd, Purpose, CLOSER_COUNT};
 use crate::chord::message::Message;
-use crate::chord::neighbours::Dead;
+use crate::chord::neighbours::Report;
 use crate::chord::rpc::Pending;
 use crate::chord::timers::{jitter, Timer};
 use crate::chord::Phase;
@@ -110,22 +110,18 @@ impl Node {
                 list,
                 hops,
             }) => match purpose {
-                Purpose::Join => {
-                    let Some(first) = self.ring.join(list) else {
-                        return;
-                    };
-                    store.set_ready(false);
-                    self.timers.schedule_all(now, &self.config, &mut self.rng);
-                    self.replication.request_range(now, first, None, 0, rpcs);
-                    rpcs.send(first.addr, Message::Notify);
-                }
+                Purpose::Join => self.ring.begin_join(now, list, rpcs),
                 Purpose::Rejoin => self.ring.found_self(now, false, list, rpcs),
                 Purpose::Rescue => self.ring.found_self(now, true, list, rpcs),
                 Purpose::Replicate => self.replication.on_located(now, key, &list, store, rpcs),
-                Purpose::Write { op } => self.ops.start_write(now, op, key, &list, store, rpcs),
+                Purpose::Write { op } => {
+                    let ring = &self.ring;
+                    self.ops.start_write(now, op, key, &list, ring, store, rpcs)
+                }
                 Purpose::Read { op, kind } => {
+                    let ring = &self.ring;
                     self.ops
-                        .start_read(now, op, (key, kind), &list, store, rpcs)
+                        .start_read(now, op, (key, kind), &list, ring, store, rpcs)
                 }
                 Purpose::Locate { op } => self.ops.located(op, key, &list, hops, rpcs),
                 // Lookups handle their own fingers.
@@ -148,14 +144,17 @@ impl Node {
         let (rpcs, store) = (&mut self.rpcs, &mut self.store);
         match kind {
             Pending::Ring(kind) => {
-                let dead = self.ring.on_answer(now, to, kind, msg, rpcs);
-                self.on_dead(now, dead);
+                let report = self.ring.on_answer(now, to, kind, msg, rpcs);
+                self.on_ring_report(now, report);
             }
             Pending::Route(kind) => {
                 let end = self.lookups.on_answer(now, to, kind, msg, rpcs);
                 self.lookup_ended(now, end);
             }
-            Pending::Op(kind) => self.ops.on_answer(now, to, kind, msg, store, rpcs),
+            Pending::Op(kind) => {
+                let ring = &self.ring;
+                self.ops.on_answer(now, to, kind, msg, ring, store, rpcs)
+            }
             Pending::Replica(kind) => {
                 if let Err(kind) = self.replication.on_answer(now, to, kind, msg, store, rpcs) {
                     self.rpc_failed(now, to, Pending::Replica(kind));
@@ -170,8 +169,8 @@ impl Node {
         let (rpcs, store) = (&mut self.rpcs, &mut self.store);
         match kind {
             Pending::Ring(kind) => {
-                let dead = self.ring.on_failure(now, dead, kind, rpcs);
-                self.on_dead(now, dead);
+                let report = self.ring.on_failure(now, dead, kind, rpcs);
+                self.on_ring_report(now, report);
             }
             Pending::Route(kind) => {
                 let end = self.lookups.on_failure(now, dead, kind, rpcs);
@@ -186,17 +185,26 @@ impl Node {
         }
     }
 
-    /// The ring part found a node dead: no finger may point at it, and if
-    /// it was our only successor, a rescue looks for a live one.
-    fn on_dead(&mut self, now: Instant, dead: Option<Dead>) {
-        match dead {
+    /// The ring part found a node dead (no finger may point at it, and if
+    /// it was our only successor, a rescue looks for a live one), or joined.
+    fn on_ring_report(&mut self, now: Instant, report: Option<Report>) {
+        match report {
             None => {}
-            Some(Dead::Forget(p)) => self.lookups.forget(p.addr),
-            Some(Dead::Rescue(p)) => {
+            Some(Report::Forget(p)) => self.lookups.forget(p.addr),
+            Some(Report::Rescue(p)) => {
                 self.lookups.forget(p.addr);
                 if !self.lookups.any(|_, p| matches!(p, Purpose::Rescue)) {
                     self.rescue(now);
                 }
+            }
+            Some(Report::Joined(first)) => {
+                // Our key range comes from the successor; until it has,
+                // we answer no reads.
+                self.store.set_ready(false);
+                self.timers.schedule_all(now, &self.config, &mut self.rng);
+                let rpcs = &mut self.rpcs;
+                self.replication.request_range(now, first, None, 0, rpcs);
+                rpcs.send(first.addr, Message::Notify);
             }
         }
     }

@@ -52,7 +52,8 @@ fn answer(ops: &mut Ops, store: &mut Store, rpcs: &mut Rpcs, from: Peer, req: Re
     let Pending::Op(kind) = rpc.kind else {
         panic!("not an operation's request: {:?}", rpc.kind);
     };
-    ops.on_answer(Instant::now(), rpc.to, kind, msg, store, rpcs);
+    let ring = Neighbours::new(Peer::new(ops.me), 8);
+    ops.on_answer(Instant::now(), rpc.to, kind, msg, &ring, store, rpcs);
 }
 
 fn fail(ops: &mut Ops, store: &mut Store, rpcs: &mut Rpcs, req: ReqId) {
@@ -63,26 +64,79 @@ fn fail(ops: &mut Ops, store: &mut Store, rpcs: &mut Rpcs, req: ReqId) {
     ops.on_failure(Instant::now(), rpc.to, kind, store, rpcs);
 }
 
+/// The head of `list` answers the anchoring: it owns the key (its
+/// predecessor is us, before the key), and knows no successors beyond
+/// the rest of `list`.
+fn confirm(ops: &mut Ops, store: &mut Store, rpcs: &mut Rpcs, list: &[Peer]) {
+    if list[0].addr == ops.me {
+        return;
+    }
+    let (sent, _) = outputs(rpcs);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let (to, Message::GetState { req }) = sent[0] else {
+        panic!("not anchoring: {sent:?}");
+    };
+    assert_eq!(to, list[0].addr);
+    let pred = Some(ops.me);
+    let state = Message::State {
+        req,
+        pred,
+        succs: vec![],
+    };
+    answer(ops, store, rpcs, list[0], req, state);
+}
+
+/// Start write `op` of `key` over `list`, anchored at its head.
+fn write_confirmed(
+    ops: &mut Ops,
+    store: &mut Store,
+    rpcs: &mut Rpcs,
+    now: Instant,
+    op: OpId,
+    key: Id,
+    list: &[Peer],
+) {
+    let ring = Neighbours::new(Peer::new(ops.me), 8);
+    ops.start_write(now, op, key, list, &ring, store, rpcs);
+    confirm(ops, store, rpcs, list);
+}
+
+/// Start read `op` of `key` over `list`, anchored at its head.
+fn read_confirmed(
+    ops: &mut Ops,
+    store: &mut Store,
+    rpcs: &mut Rpcs,
+    now: Instant,
+    op: OpId,
+    read: (Id, Kind),
+    list: &[Peer],
+) {
+    let ring = Neighbours::new(Peer::new(ops.me), 8);
+    ops.start_read(now, op, read, list, &ring, store, rpcs);
+    confirm(ops, store, rpcs, list);
+}
+
 fn announce(port: u16) -> SwarmList {
     let peer = SocketAddr::from(([10, 0, 0, 1], port));
     SwarmList::announce(peer, Role::Seeder, Instant::now(), Duration::from_secs(60))
 }
 
 #[test]
-fn a_write_is_done_once_w_replicas_stored_it() {
+fn a_write_is_done_once_w_replicas_the_owner_among_them_stored_it() {
     let r = ring(6);
     let (mut ops, mut store, mut rpcs) = node(&r);
     let key = r[1].id;
     let op = ops.new_op();
     ops.queue_write(op, announce(1).into());
     // We are the second replica: our own copy counts as one of W.
-    ops.start_write(
+    write_confirmed(
+        &mut ops,
+        &mut store,
+        &mut rpcs,
         Instant::now(),
         op,
         key,
         &[r[1], r[0], r[2], r[3]],
-        &mut store,
-        &mut rpcs,
     );
     assert!(store.get(key, SwarmList::KIND).is_some());
     let (sent, done) = outputs(&mut rpcs);
@@ -93,6 +147,11 @@ fn a_write_is_done_once_w_replicas_stored_it() {
     let stored = Message::Stored { req, ok: true };
     answer(&mut ops, &mut store, &mut rpcs, r[2], req, stored);
     let (_, done) = outputs(&mut rpcs);
+    assert!(done.is_empty(), "two of three, but not the owner");
+    let req = req_of(&sent[0].1);
+    let stored = Message::Stored { req, ok: true };
+    answer(&mut ops, &mut store, &mut rpcs, r[1], req, stored);
+    let (_, done) = outputs(&mut rpcs);
     assert_eq!(
         done,
         vec![Output::Done {
@@ -102,30 +161,115 @@ fn a_write_is_done_once_w_replicas_stored_it() {
     );
 }
 
+/// The addressees of the requests queued since the last call, and the
+/// requests themselves.
+fn sent_to(rpcs: &mut Rpcs) -> (Vec<SocketAddr>, Vec<ReqId>, Vec<Output>) {
+    let (sent, done) = outputs(rpcs);
+    let to = sent.iter().map(|(a, _)| *a).collect();
+    let reqs = sent.iter().map(|(_, m)| req_of(m)).collect();
+    (to, reqs, done)
+}
+
 #[test]
-fn a_refused_write_moves_to_a_spare_and_fails_once_hopeless() {
+fn lost_primaries_are_retried_once_and_a_spares_ack_never_counts() {
     let r = ring(6);
     let (mut ops, mut store, mut rpcs) = node(&r);
     let op = ops.new_op();
     ops.queue_write(op, announce(1).into());
-    let list = [r[1], r[2], r[3], r[4]];
-    ops.start_write(Instant::now(), op, r[1].id, &list, &mut store, &mut rpcs);
-    let (sent, _) = outputs(&mut rpcs);
-    let (r1, r2, r3) = (req_of(&sent[0].1), req_of(&sent[1].1), req_of(&sent[2].1));
-    let refused = Message::Stored { req: r1, ok: false };
-    answer(&mut ops, &mut store, &mut rpcs, r[1], r1, refused);
-    let (sent, done) = outputs(&mut rpcs);
-    assert_eq!(sent[0].0, r[4].addr, "the spare");
+    let list = [r[1], r[2], r[3], r[4], r[5]];
+    write_confirmed(
+        &mut ops,
+        &mut store,
+        &mut rpcs,
+        Instant::now(),
+        op,
+        r[1].id,
+        &list,
+    );
+    let (_, reqs, _) = sent_to(&mut rpcs);
+    let (q1, q2, q3) = (reqs[0], reqs[1], reqs[2]);
+    // A refusal is final: a spare is asked instead.
+    let refused = Message::Stored { req: q3, ok: false };
+    answer(&mut ops, &mut store, &mut rpcs, r[3], q3, refused);
+    let (to, spare, done) = sent_to(&mut rpcs);
+    assert_eq!(to, vec![r[4].addr], "the spare");
     assert!(done.is_empty());
-    fail(&mut ops, &mut store, &mut rpcs, r2);
-    fail(&mut ops, &mut store, &mut rpcs, r3);
-    let (_, done) = outputs(&mut rpcs);
+    // A lost request to a primary is sent again, to the same primary.
+    fail(&mut ops, &mut store, &mut rpcs, q2);
+    let (to, again, done) = sent_to(&mut rpcs);
+    assert_eq!(to, vec![r[2].addr], "asked once more");
+    assert!(done.is_empty());
+    // The spare stores it: that is no replica of the key, so no quorum.
+    let stored = Message::Stored {
+        req: spare[0],
+        ok: true,
+    };
+    answer(&mut ops, &mut store, &mut rpcs, r[4], spare[0], stored);
+    let (_, _, done) = sent_to(&mut rpcs);
+    assert!(done.is_empty(), "a spare's ack does not count: {done:?}");
+    // Lost twice: given up, and with it the quorum (only r[1] is left).
+    fail(&mut ops, &mut store, &mut rpcs, again[0]);
+    let (to, _, done) = sent_to(&mut rpcs);
+    assert_eq!(to, vec![r[5].addr], "the next spare");
     let err = ChordError::QuorumFailed { got: 0, needed: 2 };
     assert_eq!(
         done,
         vec![Output::Done {
             op,
             result: Err(err)
+        }]
+    );
+    // r[1] answering late changes nothing: reported once.
+    let stored = Message::Stored { req: q1, ok: true };
+    answer(&mut ops, &mut store, &mut rpcs, r[1], q1, stored);
+    let (_, _, done) = sent_to(&mut rpcs);
+    assert!(done.is_empty());
+}
+
+#[test]
+fn a_primarys_second_try_counts() {
+    let r = ring(6);
+    let (mut ops, mut store, mut rpcs) = node(&r);
+    let op = ops.new_op();
+    ops.queue_write(op, announce(1).into());
+    let list = [r[1], r[2], r[3], r[4]];
+    write_confirmed(
+        &mut ops,
+        &mut store,
+        &mut rpcs,
+        Instant::now(),
+        op,
+        r[1].id,
+        &list,
+    );
+    let (_, reqs, _) = sent_to(&mut rpcs);
+    let stored = |req| Message::Stored { req, ok: true };
+    answer(
+        &mut ops,
+        &mut store,
+        &mut rpcs,
+        r[1],
+        reqs[0],
+        stored(reqs[0]),
+    );
+    fail(&mut ops, &mut store, &mut rpcs, reqs[1]);
+    let (to, again, done) = sent_to(&mut rpcs);
+    assert_eq!(to, vec![r[2].addr]);
+    assert!(done.is_empty());
+    answer(
+        &mut ops,
+        &mut store,
+        &mut rpcs,
+        r[2],
+        again[0],
+        stored(again[0]),
+    );
+    let (_, _, done) = sent_to(&mut rpcs);
+    assert_eq!(
+        done,
+        vec![Output::Done {
+            op,
+            result: Ok(OpOutcome::Stored)
         }]
     );
 }
@@ -140,13 +284,14 @@ fn a_read_merges_every_answer_then_repairs_the_replicas_behind() {
     ab.merge(&b);
     let op = ops.new_op();
     let key = r[1].id;
-    ops.start_read(
+    read_confirmed(
+        &mut ops,
+        &mut store,
+        &mut rpcs,
         now,
         op,
         (key, SwarmList::KIND),
         &r[1..=3],
-        &mut store,
-        &mut rpcs,
     );
     let (sent, _) = outputs(&mut rpcs);
     let fetched = |req, list: &SwarmList| Message::Fetched {
@@ -203,13 +348,14 @@ fn answers_that_do_not_count_send_the_read_to_a_spare() {
     let now = Instant::now();
     let op = ops.new_op();
     let key = r[1].id;
-    ops.start_read(
+    read_confirmed(
+        &mut ops,
+        &mut store,
+        &mut rpcs,
         now,
         op,
         (key, GrowSet::KIND),
         &r[1..=5],
-        &mut store,
-        &mut rpcs,
     );
     let (sent, _) = outputs(&mut rpcs);
     assert!(matches!(
@@ -265,13 +411,14 @@ fn a_read_of_another_kind_returns_the_merged_record() {
     assert!(store.merge(key, &GrowSet::of([1]).into()));
     let op = ops.new_op();
     // We are a replica: our own copy is one answer.
-    ops.start_read(
+    read_confirmed(
+        &mut ops,
+        &mut store,
+        &mut rpcs,
         now,
         op,
         (key, GrowSet::KIND),
         &r[..=1],
-        &mut store,
-        &mut rpcs,
     );
     let (sent, _) = outputs(&mut rpcs);
     let req = req_of(&sent[0].1);
@@ -293,4 +440,84 @@ fn a_read_of_another_kind_returns_the_merged_record() {
     // Both were behind: ours is repaired in place, r[1]'s by a push.
     assert_eq!(store.get(key, GrowSet::KIND), Some(&merged));
     assert_eq!(repairs.len(), 1);
+}
+
+#[test]
+fn anchoring_walks_back_to_the_owner_a_lookup_did_not_know() {
+    // Seed 5000005 of the announce history: two nodes joined just before
+    // the owner r[3] that the lookup found.
+    let r = ring(8);
+    let (mut ops, mut store, mut rpcs) = node(&r);
+    let ring_part = Neighbours::new(r[0], 8);
+    let (now, op) = (Instant::now(), ops.new_op());
+    ops.queue_write(op, announce(1).into());
+    let key = r[1].id;
+    let list = [r[3], r[4], r[5], r[6]];
+    ops.start_write(now, op, key, &list, &ring_part, &mut store, &mut rpcs);
+    let (to, reqs, _) = sent_to_any(&mut rpcs);
+    assert_eq!(to, vec![r[3].addr]);
+    let state = |req, pred: Peer, succs: &[Peer]| Message::State {
+        req,
+        pred: Some(pred.addr),
+        succs: succs.iter().map(|p| p.addr).collect(),
+    };
+    // r[3]'s predecessor r[2] lies between the key and r[3]: ask it.
+    let msg = state(reqs[0], r[2], &[r[4], r[5]]);
+    answer(&mut ops, &mut store, &mut rpcs, r[3], reqs[0], msg);
+    let (to, reqs, _) = sent_to_any(&mut rpcs);
+    assert_eq!(to, vec![r[2].addr]);
+    let msg = state(reqs[0], r[1], &[r[3], r[4]]);
+    answer(&mut ops, &mut store, &mut rpcs, r[2], reqs[0], msg);
+    let (to, reqs, _) = sent_to_any(&mut rpcs);
+    assert_eq!(to, vec![r[1].addr]);
+    // r[1] is the key itself, owned by r[1]: the write goes to r[1..=3].
+    let msg = state(reqs[0], r[0], &[r[2], r[3]]);
+    answer(&mut ops, &mut store, &mut rpcs, r[1], reqs[0], msg);
+    let (to, _, _) = sent_to_any(&mut rpcs);
+    assert_eq!(to, vec![r[1].addr, r[2].addr, r[3].addr]);
+}
+
+#[test]
+fn a_silent_head_leaves_the_operation_unanchored() {
+    let r = ring(6);
+    let (mut ops, mut store, mut rpcs) = node(&r);
+    let ring_part = Neighbours::new(r[0], 8);
+    let (now, op) = (Instant::now(), ops.new_op());
+    ops.queue_write(op, announce(1).into());
+    let list = [r[1], r[2], r[3], r[4]];
+    ops.start_write(now, op, r[1].id, &list, &ring_part, &mut store, &mut rpcs);
+    for _ in 0..2 {
+        let (to, reqs, _) = sent_to_any(&mut rpcs);
+        assert_eq!(to, vec![r[1].addr], "asked twice");
+        fail(&mut ops, &mut store, &mut rpcs, reqs[0]);
+    }
+    // Still a primary (spares decide nothing), but not needed.
+    let (to, reqs, _) = sent_to_any(&mut rpcs);
+    assert_eq!(to, vec![r[1].addr, r[2].addr, r[3].addr]);
+    for (i, req) in [(2, reqs[1]), (3, reqs[2])] {
+        let stored = Message::Stored { req, ok: true };
+        answer(&mut ops, &mut store, &mut rpcs, r[i], req, stored);
+    }
+    let (_, _, done) = sent_to_any(&mut rpcs);
+    assert_eq!(
+        done,
+        vec![Output::Done {
+            op,
+            result: Ok(OpOutcome::Stored)
+        }]
+    );
+}
+
+/// Like `sent_to`, for requests of any kind.
+fn sent_to_any(rpcs: &mut Rpcs) -> (Vec<SocketAddr>, Vec<ReqId>, Vec<Output>) {
+    let (sent, done) = outputs(rpcs);
+    let to = sent.iter().map(|(a, _)| *a).collect();
+    let reqs = sent
+        .iter()
+        .map(|(_, m)| match m {
+            Message::GetState { req } => *req,
+            other => req_of(other),
+        })
+        .collect();
+    (to, reqs, done)
 }

@@ -1,0 +1,77 @@
+//! Joining (Zave): the lookup of our own id found some node's view of our
+//! successors; the first of them that answers a `GetState` becomes our
+//! successor, and we copy it and its successor list (r entries).
+//!
+//! The list found is not copied as it is: it was cut from the answering
+//! node's successor list, possibly to as few as N entries, and none of
+//! them need be alive (seed 3000282 of the churn simulation: a joiner
+//! adopted three dead nodes and had no live successor).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::{Neighbours, Report};
+use crate::chord::message::Message;
+use crate::chord::rpc::{Pending, RingRpc, Rpcs};
+use crate::chord::{Peer, Phase};
+
+impl Neighbours {
+    /// The lookup of our own id found `list` (the owner of our id first):
+    /// ask its first entry for its state, to join through it.
+    pub(crate) fn begin_join(&mut self, now: Instant, list: Vec<Peer>, rpcs: &mut Rpcs) {
+        if self.phase != Phase::Joining || self.checking_join(rpcs) {
+            return;
+        }
+        // A ring that still lists a former incarnation of us lists us first.
+        let rest = list.into_iter().filter(|p| *p != self.me).collect();
+        self.check_join_head(now, rest, rpcs);
+    }
+
+    /// True while a would-be successor is being asked for its state.
+    pub(crate) fn checking_join(&self, rpcs: &Rpcs) -> bool {
+        rpcs.any(|_, kind| matches!(kind, Pending::Ring(RingRpc::JoinCheck { .. })))
+    }
+
+    /// Ask the first of `candidates` for its state; the rest are tried if
+    /// it does not answer. With none left, the join starts over on the
+    /// next tick.
+    pub(super) fn check_join_head(&mut self, now: Instant, candidates: Vec<Peer>, rpcs: &mut Rpcs) {
+        if self.phase != Phase::Joining {
+            return;
+        }
+        let mut candidates = candidates.into_iter();
+        let Some(head) = candidates.next() else {
+            return;
+        };
+        let rest = candidates.collect();
+        rpcs.request(
+            now,
+            head,
+            |req| Message::GetState { req },
+            RingRpc::JoinCheck { rest },
+        );
+    }
+
+    /// `head` answered our join check with its successor list `succs`:
+    /// adopt `head` and its list.
+    pub(super) fn on_join_state(
+        &mut self,
+        head: Peer,
+        succs: &[SocketAddr],
+        rest: Vec<Peer>,
+        now: Instant,
+        rpcs: &mut Rpcs,
+    ) -> Option<Report> {
+        let mut list = vec![head];
+        list.extend(succs.iter().map(|a| Peer::new(*a)));
+        match self.join(list) {
+            Some(first) => Some(Report::Joined(first)),
+            None => {
+                // Not joining any more, or an unusable answer (the head is
+                // us): try the rest of the list.
+                self.check_join_head(now, rest, rpcs);
+                None
+            }
+        }
+    }
+}
