@@ -152,7 +152,7 @@ impl Node {
                 self.on_dead(now, dead);
             }
             Pending::Route(kind) => {
-                let end = self.lookups.on_answer(now, to, kind, msg, rpcs);
+                let end = self.lookups.on_answer(now, to, kind, msg, &self.ring, rpcs);
                 self.lookup_ended(now, end);
             }
             Pending::Op(kind) => self.ops.on_answer(now, to, kind, msg, store, rpcs),
@@ -174,7 +174,7 @@ impl Node {
                 self.on_dead(now, dead);
             }
             Pending::Route(kind) => {
-                let end = self.lookups.on_failure(now, dead, kind, rpcs);
+                let end = self.lookups.on_failure(now, dead, kind, &self.ring, rpcs);
                 self.lookup_ended(now, end);
             }
             Pending::Op(kind) => self.ops.on_failure(now, dead, kind, store, rpcs),
