@@ -94,7 +94,8 @@ impl Lookup {
             }
         }
         let key = self.key;
-        self.candidates.sort_by_key(|c| c.id.distance_to(key));
+        self.candidates
+            .sort_by_cached_key(|c| c.id.distance_to(key));
         self.candidates.truncate(MAX_CANDIDATES);
     }
 }

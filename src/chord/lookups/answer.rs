@@ -52,17 +52,17 @@ impl Lookups {
 
     /// Known nodes in (me, key), closest to the key first.
     pub(crate) fn closest_preceding(&self, ring: &Neighbours, key: Id, count: usize) -> Vec<Peer> {
-        let mut all: Vec<Peer> = self
+        // The sort key, a 160-bit subtraction, is computed once per node.
+        let mut all: Vec<(Id, Peer)> = self
             .fingers
             .iter()
             .chain(ring.successors().iter())
             .filter(|p| p.id.in_open(self.me.id, key))
-            .copied()
+            .map(|p| (p.id.distance_to(key), *p))
             .collect();
-        all.sort_by_key(|p| (p.id.distance_to(key), p.addr));
-        all.dedup_by_key(|p| p.addr);
-        all.truncate(count);
-        all
+        all.sort_unstable_by_key(|(d, p)| (*d, p.addr));
+        all.dedup_by_key(|(_, p)| p.addr);
+        all.into_iter().take(count).map(|(_, p)| p).collect()
     }
 
     /// Answer one hop of someone else's lookup.
