@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,8 @@ pub struct LookupStats {
     pub failed: usize,
     /// Still running at the limit.
     pub unfinished: usize,
+    /// Not counted in `asked`: their asker died before they ended.
+    pub orphaned: usize,
     /// Hops of each lookup that found an owner, right or wrong.
     pub hops: Vec<u32>,
     /// Longest time a lookup that ended took (virtual).
@@ -37,6 +39,34 @@ impl LookupStats {
     /// Share of the lookups started that were right.
     pub fn right_share(&self) -> f64 {
         self.right as f64 / self.asked.max(1) as f64
+    }
+}
+
+/// Lookups not yet ended: (node, op) → (key, when it started).
+type Pending = HashMap<(usize, OpId), (Id, Instant)>;
+
+/// Every node ever created, by id: a key's owner is the first live
+/// member at or after it on the asker's side. Nodes are added as they
+/// appear, so judging a lookup costs a search, not a sort of the ring.
+#[derive(Default)]
+pub struct Owners {
+    /// (id, node index), sorted.
+    order: Vec<(Id, usize)>,
+}
+
+impl Owners {
+    /// The owner of `key` on `side` now.
+    pub fn owner(&mut self, sim: &Sim, side: u8, key: Id) -> Option<SocketAddr> {
+        for i in self.order.len()..sim.nodes.len() {
+            let entry = (sim.nodes[i].node.id(), i);
+            let at = self.order.partition_point(|e| *e < entry);
+            self.order.insert(at, entry);
+        }
+        let start = self.order.partition_point(|(id, _)| *id < key);
+        (0..self.order.len())
+            .map(|k| self.order[(start + k) % self.order.len()].1)
+            .find(|&i| sim.is_member(i) && sim.nodes[i].side == side)
+            .map(|i| sim.nodes[i].node.addr())
     }
 }
 
@@ -76,20 +106,21 @@ impl Sim {
         panic!("seed {}: no admissible victim set", self.seed);
     }
 
-    /// The live members of `side` by id: a key's owner is the first at or
-    /// after it.
-    pub fn member_ring(&self, side: u8) -> Vec<(Id, SocketAddr)> {
-        let mut ring: Vec<(Id, SocketAddr)> = (0..self.nodes.len())
-            .filter(|&i| self.is_member(i) && self.nodes[i].side == side)
-            .map(|i| (self.nodes[i].node.id(), self.nodes[i].node.addr()))
-            .collect();
-        ring.sort();
-        ring
+    /// A random live member, found by trying random nodes: no scan of a
+    /// big ring when most nodes are members.
+    pub fn any_member(&mut self) -> Option<usize> {
+        for _ in 0..64 {
+            let i = self.rng.gen_range(0..self.nodes.len().max(1));
+            if i < self.nodes.len() && self.is_member(i) {
+                return Some(i);
+            }
+        }
+        self.random_member()
     }
 
     /// Start a lookup of a random key from a random live member.
-    fn random_lookup(&mut self, ops: &mut HashMap<(usize, OpId), (Id, Instant)>) {
-        let Some(i) = self.random_member() else {
+    fn random_lookup(&mut self, ops: &mut Pending) {
+        let Some(i) = self.any_member() else {
             return;
         };
         let key = Id(self.rng.gen());
@@ -97,28 +128,18 @@ impl Sim {
         ops.insert((i, op), (key, self.now));
     }
 
-    /// Count the lookups of `ops` among the operations finished since
-    /// `seen`, judged against the members alive now; returns how many.
-    fn judge(
-        &self,
-        seen: usize,
-        ops: &HashMap<(usize, OpId), (Id, Instant)>,
-        stats: &mut LookupStats,
-    ) -> usize {
-        let mut rings: BTreeMap<u8, Vec<(Id, SocketAddr)>> = BTreeMap::new();
-        let mut ended = 0;
+    /// Judge the lookups of `ops` among the operations finished since
+    /// `seen` against the members alive now, taking them out of `ops`.
+    fn judge(&self, seen: usize, ops: &mut Pending, owners: &mut Owners, stats: &mut LookupStats) {
         for f in &self.finished[seen..] {
-            let Some(&(key, started)) = ops.get(&(f.node, f.op)) else {
+            let Some((key, started)) = ops.remove(&(f.node, f.op)) else {
                 continue;
             };
-            ended += 1;
             stats.slowest = stats.slowest.max(f.at - started);
             match &f.result {
                 Ok(OpOutcome::Located(info)) => {
                     let side = self.nodes[f.node].side;
-                    let ring = rings.entry(side).or_insert_with(|| self.member_ring(side));
-                    let at = ring.partition_point(|(id, _)| *id < key) % ring.len();
-                    if info.owner == ring[at].1 {
+                    if owners.owner(self, side, key) == Some(info.owner) {
                         stats.right += 1;
                     } else {
                         stats.wrong += 1;
@@ -128,7 +149,31 @@ impl Sim {
                 _ => stats.failed += 1,
             }
         }
-        ended
+    }
+
+    /// Run until every lookup in `ops` has ended or its asker died, or
+    /// until `until`; then count what is left.
+    fn finish_lookups(
+        &mut self,
+        until: Instant,
+        ops: &mut Pending,
+        owners: &mut Owners,
+        stats: &mut LookupStats,
+        mut check: impl FnMut(&Sim) -> Result<(), String>,
+    ) {
+        let mut seen = self.finished.len();
+        while ops.keys().any(|&(i, _)| self.nodes[i].alive) && self.step(until) {
+            if self.dirty {
+                self.dirty = false;
+                if let Err(e) = check(self) {
+                    panic!("seed {}: t={:.3}s: {e}", self.seed, self.t());
+                }
+            }
+            self.judge(seen, ops, owners, stats);
+            seen = self.finished.len();
+        }
+        stats.orphaned = ops.keys().filter(|&&(i, _)| !self.nodes[i].alive).count();
+        stats.unfinished = ops.len() - stats.orphaned;
     }
 
     /// Start `count` lookups of random keys, each from a random live member,
@@ -139,10 +184,11 @@ impl Sim {
         &mut self,
         count: usize,
         limit: Duration,
-        mut check: impl FnMut(&Sim) -> Result<(), String>,
+        check: impl FnMut(&Sim) -> Result<(), String>,
     ) -> LookupStats {
-        let mut seen = self.finished.len();
-        let mut ops = HashMap::new();
+        let seen = self.finished.len();
+        let mut ops = Pending::new();
+        let mut owners = Owners::default();
         for _ in 0..count {
             self.random_lookup(&mut ops);
         }
@@ -150,20 +196,9 @@ impl Sim {
             asked: ops.len(),
             ..LookupStats::default()
         };
+        self.judge(seen, &mut ops, &mut owners, &mut stats);
         let until = self.now + limit;
-        let mut ended = self.judge(seen, &ops, &mut stats);
-        seen = self.finished.len();
-        while ended < stats.asked && self.step(until) {
-            if self.dirty {
-                self.dirty = false;
-                if let Err(e) = check(self) {
-                    panic!("seed {}: t={:.3}s: {e}", self.seed, self.t());
-                }
-            }
-            ended += self.judge(seen, &ops, &mut stats);
-            seen = self.finished.len();
-        }
-        stats.unfinished = stats.asked - ended;
+        self.finish_lookups(until, &mut ops, &mut owners, &mut stats, check);
         stats
     }
 
@@ -171,7 +206,8 @@ impl Sim {
     /// each at `rate` per second (Poisson), while `count` lookups start at
     /// random instants; then run until every lookup has ended or `limit`
     /// more has passed. Each lookup is judged when it ends, against the
-    /// members alive then. No ring checks: a benchmark's loop.
+    /// members alive then; one whose asker died first is not counted as
+    /// asked. No ring checks: a benchmark's loop.
     pub fn churn_lookups(
         &mut self,
         rate: f64,
@@ -196,39 +232,39 @@ impl Sim {
         }
         events.sort();
         let start = self.now;
-        let mut ops = HashMap::new();
+        let mut ops = Pending::new();
+        let mut owners = Owners::default();
         let mut stats = LookupStats::default();
-        let (mut ended, mut seen) = (0, self.finished.len());
+        let mut seen = self.finished.len();
         for (at, kind) in events {
             while self.step(start + at) {
-                ended += self.judge(seen, &ops, &mut stats);
+                self.judge(seen, &mut ops, &mut owners, &mut stats);
                 seen = self.finished.len();
             }
             self.now = self.now.max(start + at);
             match kind {
                 0 => {
-                    let via = self.random_member();
+                    let via = self.any_member();
                     if via.is_some() {
                         self.add_node(via);
                     }
                 }
                 1 => {
-                    if let Some(i) = self.random_member() {
+                    if let Some(i) = self.any_member() {
                         self.kill(i);
                     }
                 }
-                _ => self.random_lookup(&mut ops),
+                _ => {
+                    self.random_lookup(&mut ops);
+                    stats.asked += 1;
+                }
             }
-            ended += self.judge(seen, &ops, &mut stats);
+            self.judge(seen, &mut ops, &mut owners, &mut stats);
             seen = self.finished.len();
         }
-        stats.asked = ops.len();
         let until = self.now + limit;
-        while ended < stats.asked && self.step(until) {
-            ended += self.judge(seen, &ops, &mut stats);
-            seen = self.finished.len();
-        }
-        stats.unfinished = stats.asked - ended;
+        self.finish_lookups(until, &mut ops, &mut owners, &mut stats, |_| Ok(()));
+        stats.asked -= stats.orphaned;
         stats
     }
 }
