@@ -69,8 +69,21 @@ impl Default for ChordConfig {
 /// Peer-wire, scheduler and storage settings (DESIGN.md §3).
 #[derive(Clone, Debug)]
 pub struct SwarmConfig {
-    /// Most simultaneous peer connections per torrent.
+    /// Most simultaneous peer connections per torrent. When they are all
+    /// taken, a new connection takes the slot of an idle peer (see
+    /// `idle_evict_after`), or is refused.
     pub max_peers: usize,
+    /// Most connections per torrent from one IP address (dialled and
+    /// accepted together), so that one host cannot take every slot.
+    pub max_peers_per_ip: usize,
+    /// A peer that moved no piece data either way for this long, and that
+    /// neither wants our pieces nor has one we want, gives its slot to a new
+    /// connection when every slot is taken.
+    pub idle_evict_after: Duration,
+    /// The same for a peer that is interested, or interesting, but with
+    /// which no piece data moved for this long (it may be waiting for an
+    /// unchoke, so it is given longer).
+    pub stalled_evict_after: Duration,
     /// Upload cap in bytes per second over the whole process (None: no cap).
     pub max_upload_rate: Option<u64>,
     /// Download cap in bytes per second over the whole process (None: no cap).
@@ -107,6 +120,9 @@ impl Default for SwarmConfig {
     fn default() -> Self {
         SwarmConfig {
             max_peers: 50,
+            max_peers_per_ip: 16,
+            idle_evict_after: Duration::from_secs(5),
+            stalled_evict_after: Duration::from_secs(30),
             max_upload_rate: None,
             max_download_rate: None,
             unchoke_slots: 4,

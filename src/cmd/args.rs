@@ -17,23 +17,26 @@ pub struct RateArgs {
     /// Download cap in bytes per second.
     #[arg(long)]
     max_download_rate: Option<u64>,
-    /// Most peer connections per torrent.
-    #[arg(long)]
-    max_peers: Option<usize>,
+    /// Most peer connections per torrent. When all are taken, a new
+    /// connection takes the slot of a peer with which no data moved for a
+    /// while, or is refused.
+    #[arg(long, default_value_t = SwarmConfig::default().max_peers)]
+    max_peers: usize,
+    /// Most peer connections per torrent from one IP address.
+    #[arg(long, default_value_t = SwarmConfig::default().max_peers_per_ip)]
+    max_peers_per_ip: usize,
 }
 
 impl RateArgs {
     /// The swarm settings: defaults with these limits applied.
     pub fn config(&self) -> SwarmConfig {
-        let mut c = SwarmConfig {
+        SwarmConfig {
             max_upload_rate: self.max_upload_rate,
             max_download_rate: self.max_download_rate,
+            max_peers: self.max_peers.max(1),
+            max_peers_per_ip: self.max_peers_per_ip.max(1),
             ..Default::default()
-        };
-        if let Some(n) = self.max_peers {
-            c.max_peers = n.max(1);
         }
-        c
     }
 }
 

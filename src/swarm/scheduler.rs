@@ -39,7 +39,7 @@ use crate::config::SwarmConfig;
 use crate::geometry::{BlockRef, Geometry};
 use crate::swarm::pieces::{PeerKey, Pieces};
 use choker::{Changes, Choker, Mode};
-use peers::{Availability, Peer};
+use peers::{Availability, Idle, Peer};
 use picker::Picker;
 use superseed::SuperSeed;
 
@@ -169,13 +169,34 @@ impl Scheduler {
     /// A peer finished its handshake. `reqq` is its advertised queue depth.
     pub fn handle_peer_connected(&mut self, now: Instant, peer: PeerKey, reqq: Option<u32>) {
         let n = self.pieces().count() as usize;
-        self.peers.insert(peer, Peer::new(n));
+        self.peers.insert(peer, Peer::new(n, now));
         self.picker.add_peer(peer, reqq);
         self.choker.add_peer(peer);
         if let Some(seed) = &mut self.super_seed {
             seed.add_peer(peer, n, now);
         }
         self.offer(now, peer);
+    }
+
+    /// The peer that should give its slot to a new connection when every
+    /// slot is taken, if one may at `now`: one with which no piece data
+    /// moved for a while (`idle_evict_after` when neither side wants
+    /// anything of the other, `stalled_evict_after` otherwise), peers
+    /// with no interest either way first, then the one idle longest.
+    pub fn evict_candidate(&self, now: Instant) -> Option<PeerKey> {
+        let limits = Idle {
+            idle: self.cfg.idle_evict_after,
+            stalled: self.cfg.stalled_evict_after,
+        };
+        let pieces = self.pieces();
+        let interesting = |p: &Peer| {
+            !pieces.is_complete()
+                && p.have
+                    .iter()
+                    .enumerate()
+                    .any(|(i, h)| *h && !pieces.has(i as u32))
+        };
+        peers::idlest(&self.peers, now, limits, interesting)
     }
 
     /// Our bitfield for a new connection (None: send none; a super-seed
@@ -291,9 +312,10 @@ impl Scheduler {
     }
 
     /// We sent `bytes` of piece data to the peer.
-    pub fn handle_uploaded(&mut self, _now: Instant, peer: PeerKey, bytes: u64) {
+    pub fn handle_uploaded(&mut self, now: Instant, peer: PeerKey, bytes: u64) {
         if let Some(view) = self.peers.get_mut(&peer) {
             view.up.add(bytes);
+            view.last_useful = now;
             if let Some(seed) = &mut self.super_seed {
                 seed.uploaded(peer, bytes);
             }
@@ -318,6 +340,7 @@ impl Scheduler {
             return;
         };
         view.down.add(u64::from(r.length));
+        view.last_useful = now;
         self.picker
             .handle_block(peer, &self.peers[&peer], r, data, &mut self.outputs);
         self.fill(now, peer);

@@ -42,6 +42,7 @@ impl Coordinator {
             }
         }
         self.remove_link(key);
+        self.accepting.remove(&key);
         if let Some(addr) = self.dialled.remove(&key) {
             if !was_connected && self.links.is_empty() {
                 self.current.unreachable = Some(format!("{addr}: {reason}"));
@@ -83,8 +84,11 @@ impl Coordinator {
             .map(|(a, _)| *a)
             .collect();
         for addr in due {
-            if self.links.len() + self.dialled.len() >= self.config.max_peers {
+            if self.slots_taken() >= self.config.max_peers {
                 break;
+            }
+            if self.slots_of(addr.ip()) >= self.config.max_peers_per_ip {
+                continue;
             }
             let key = self.new_key();
             if let Some(d) = self.known.get_mut(&addr) {

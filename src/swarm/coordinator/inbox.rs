@@ -78,13 +78,14 @@ impl Coordinator {
             TorrentEvent::Pex { key: _, added } => self.add_peers(added),
             TorrentEvent::Closed { key, reason } => self.closed(key, &reason),
             TorrentEvent::Incoming { stream, handshake } => {
-                let remote = stream.peer_addr().ok();
-                if self.links.len() + self.dialled.len() >= self.config.max_peers
-                    || remote.is_some_and(|a| self.banned.contains(&a))
-                {
+                let Ok(remote) = stream.peer_addr() else {
+                    return;
+                };
+                if self.banned.contains(&remote) || !self.admit(remote.ip(), Instant::now()) {
                     return;
                 }
                 let key = self.new_key();
+                self.accepting.insert(key, remote.ip());
                 self.ctx.tracker.spawn(connection::accept(
                     self.ctx.clone(),
                     key,
@@ -143,7 +144,8 @@ impl Coordinator {
             }
             return;
         }
-        if self.banned.contains(&addr) || self.links.len() >= self.config.max_peers {
+        self.accepting.remove(&key);
+        if self.banned.contains(&addr) {
             return;
         }
         // Two connections to one peer (both dialled at once): both sides keep
@@ -160,6 +162,11 @@ impl Coordinator {
                 return;
             }
             self.remove_link(old_key);
+        }
+        // Slots were counted when the connection was dialled or admitted,
+        // but others may have connected meanwhile.
+        if self.links.len() >= self.config.max_peers && !self.make_room(Instant::now()) {
+            return;
         }
         self.seen.insert(peer_id);
         let bitfield = self.sched.bitfield_for_new_peer().map(Bytes::from);
