@@ -43,6 +43,10 @@ use peers::{Availability, Idle, Peer};
 use picker::Picker;
 use superseed::SuperSeed;
 
+/// Why a seed drops a peer that has every piece too (the coordinator then
+/// stops dialling it).
+pub const BOTH_SEEDS: &str = "both sides are seeds";
+
 /// How often rates are measured; each measurement also re-evaluates the
 /// choker when that is due and tops up requests and offers.
 const TICK: Duration = Duration::from_millis(500);
@@ -280,7 +284,7 @@ impl Scheduler {
             return;
         };
         if self.completed && view.have_count == self.pieces().count() {
-            self.drop_peer(now, peer, false, "both sides are seeds");
+            self.drop_peer(now, peer, false, BOTH_SEEDS);
             return;
         }
         self.picker.update_interest(peer, &mut self.outputs);
@@ -370,7 +374,7 @@ impl Scheduler {
                 .map(|(k, _)| *k)
                 .collect();
             for key in seeds {
-                self.drop_peer(now, key, false, "both sides are seeds");
+                self.drop_peer(now, key, false, BOTH_SEEDS);
             }
         }
         self.fill_all(now);

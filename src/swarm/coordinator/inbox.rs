@@ -40,14 +40,7 @@ impl Coordinator {
                     let listen = SocketAddr::new(link.addr.ip(), p);
                     link.listen = Some(listen);
                     // Do not dial a peer that is already connected to us.
-                    self.known
-                        .entry(listen)
-                        .or_insert(Dial {
-                            next: Instant::now(),
-                            backoff: FIRST_BACKOFF,
-                            active: None,
-                        })
-                        .active = Some(key);
+                    self.known.entry(listen).or_insert_with(Dial::new).active = Some(key);
                 }
                 if let Some(q) = handshake.reqq {
                     self.sched.handle_peer_reqq(now, key, q);
@@ -75,7 +68,7 @@ impl Coordinator {
                 self.current.uploaded_bytes += bytes;
                 self.sched.handle_uploaded(now, key, bytes);
             }
-            TorrentEvent::Pex { key: _, added } => self.add_peers(added),
+            TorrentEvent::Pex { key: _, added } => self.add_peers(added, false),
             TorrentEvent::Closed { key, reason } => self.closed(key, &reason),
             TorrentEvent::Incoming { stream, handshake } => {
                 let Ok(remote) = stream.peer_addr() else {
@@ -94,7 +87,11 @@ impl Coordinator {
                 ));
             }
             TorrentEvent::AddPeers(addrs) => {
-                self.add_peers(addrs);
+                self.add_peers(addrs, false);
+                self.dial_due(Instant::now());
+            }
+            TorrentEvent::NamedPeers(addrs) => {
+                self.add_peers(addrs, true);
                 self.dial_due(Instant::now());
             }
             TorrentEvent::Verified(results) => {
