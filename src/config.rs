@@ -105,9 +105,9 @@ pub struct SwarmConfig {
     pub max_pipeline: usize,
     /// A request unanswered this long is re-assigned.
     pub request_timeout: Duration,
-    /// A peer that starts with every piece announces them peer by peer
-    /// (super-seeding) instead of sending its whole bitfield.
-    pub super_seed: bool,
+    /// Whether a peer that starts with every piece announces them peer by
+    /// peer (super-seeding) instead of sending its whole bitfield.
+    pub super_seed: SuperSeedMode,
     /// Most bytes of complete pieces waiting for their hash check before no
     /// new piece is started (bounds memory when hashing is slower than the
     /// network); one piece may always wait, however long.
@@ -133,11 +133,27 @@ impl Default for SwarmConfig {
             min_pipeline: 4,
             max_pipeline: 512,
             request_timeout: Duration::from_secs(20),
-            super_seed: true,
+            super_seed: SuperSeedMode::Auto,
             max_verifying_bytes: 16 << 20,
             peer_queue: 1024,
         }
     }
+}
+
+/// When a seed super-seeds (announces its pieces one peer at a time so that
+/// leechers trade among themselves, see `swarm::scheduler`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SuperSeedMode {
+    /// Only while several leechers are there: a peer that arrives alone
+    /// gets the whole bitfield, and every peer gets every piece announced
+    /// once at most one leecher is left.
+    #[default]
+    Auto,
+    /// Always (still: a peer that does not report the pieces it completes
+    /// gets every piece announced after a short while).
+    On,
+    /// Never: every peer gets the whole bitfield.
+    Off,
 }
 
 /// How a seeding or leeching process uses the ring as its tracker (DESIGN.md §4).

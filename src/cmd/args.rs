@@ -2,10 +2,10 @@
 
 use std::net::{SocketAddr, SocketAddrV4};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::app::ring::RingOptions;
-use crate::config::SwarmConfig;
+use crate::config::{SuperSeedMode, SwarmConfig};
 use crate::discovery::{self, DiscoveryConfig};
 
 /// Rate and peer limits of `seed` and `leech`.
@@ -25,6 +25,22 @@ pub struct RateArgs {
     /// Most peer connections per torrent from one IP address.
     #[arg(long, default_value_t = SwarmConfig::default().max_peers_per_ip)]
     max_peers_per_ip: usize,
+    /// Super-seeding of a torrent whose data is complete at start
+    /// (announcing pieces one peer at a time, so leechers trade among
+    /// themselves): auto = only while several leechers are connected.
+    #[arg(long, value_enum, default_value_t = SuperSeedArg::Auto)]
+    super_seed: SuperSeedArg,
+}
+
+/// The values of `--super-seed`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SuperSeedArg {
+    /// Only while several leechers are connected; never for a lone one.
+    Auto,
+    /// For every peer that reports the pieces it completes.
+    On,
+    /// Never: every peer gets the whole bitfield.
+    Off,
 }
 
 impl RateArgs {
@@ -35,6 +51,11 @@ impl RateArgs {
             max_download_rate: self.max_download_rate,
             max_peers: self.max_peers.max(1),
             max_peers_per_ip: self.max_peers_per_ip.max(1),
+            super_seed: match self.super_seed {
+                SuperSeedArg::Auto => SuperSeedMode::Auto,
+                SuperSeedArg::On => SuperSeedMode::On,
+                SuperSeedArg::Off => SuperSeedMode::Off,
+            },
             ..Default::default()
         }
     }

@@ -35,7 +35,7 @@ mod superseed;
 
 pub use output::Output;
 
-use crate::config::SwarmConfig;
+use crate::config::{SuperSeedMode, SwarmConfig};
 use crate::geometry::{BlockRef, Geometry};
 use crate::swarm::pieces::{PeerKey, Pieces};
 use choker::{Changes, Choker, Mode};
@@ -117,9 +117,11 @@ impl Scheduler {
         self.picker.set_have(piece, &self.avail);
         if self.pieces().is_complete() {
             self.completed = true;
-            if self.cfg.super_seed && self.super_seed.is_none() {
-                let piece_length = self.pieces().geometry().piece_length;
-                self.super_seed = Some(SuperSeed::new(piece_length, &self.avail));
+            let mode = self.cfg.super_seed;
+            if mode != SuperSeedMode::Off && self.super_seed.is_none() {
+                let geometry = self.pieces().geometry();
+                let auto = mode == SuperSeedMode::Auto;
+                self.super_seed = Some(SuperSeed::new(geometry, auto, &self.avail));
             }
         }
     }
@@ -157,6 +159,7 @@ impl Scheduler {
             p.up.tick(dt);
         }
         self.picker.expire(now, &self.avail);
+        self.few_leechers();
         if self.choker.rechoke_due(now) {
             let changes = self.choker.rechoke(now, &self.peers, self.mode());
             self.apply_chokes(now, changes);
@@ -173,13 +176,32 @@ impl Scheduler {
     /// A peer finished its handshake. `reqq` is its advertised queue depth.
     pub fn handle_peer_connected(&mut self, now: Instant, peer: PeerKey, reqq: Option<u32>) {
         let n = self.pieces().count() as usize;
+        let leechers = self.leechers();
         self.peers.insert(peer, Peer::new(n, now));
         self.picker.add_peer(peer, reqq);
         self.choker.add_peer(peer);
         if let Some(seed) = &mut self.super_seed {
-            seed.add_peer(peer, n, now);
+            seed.add_peer(peer, n, leechers, now);
         }
         self.offer(now, peer);
+    }
+
+    /// Connected peers that lack pieces and want ours, or took some.
+    fn leechers(&self) -> usize {
+        let n = self.pieces().count();
+        self.peers
+            .values()
+            .filter(|p| p.have_count < n && (p.peer_interested || p.up.measured))
+            .count()
+    }
+
+    /// A super-seed in `auto` mode with at most one leecher left announces
+    /// every piece to every peer.
+    fn few_leechers(&mut self) {
+        let leechers = self.leechers();
+        if let Some(seed) = &mut self.super_seed {
+            seed.few_leechers(leechers, &self.peers, &self.avail, &mut self.outputs);
+        }
     }
 
     /// The peer that should give its slot to a new connection when every
@@ -203,11 +225,14 @@ impl Scheduler {
         peers::idlest(&self.peers, now, limits, interesting)
     }
 
-    /// Our bitfield for a new connection (None: send none; a super-seed
-    /// announces pieces one by one instead).
-    pub fn bitfield_for_new_peer(&self) -> Option<Vec<u8>> {
-        (self.super_seed.is_none() && self.pieces().have_count() > 0)
-            .then(|| self.pieces().bitfield())
+    /// Our bitfield for a peer that just connected (None: send none; a
+    /// super-seed announces pieces one by one instead).
+    pub fn bitfield_for(&self, peer: PeerKey) -> Option<Vec<u8>> {
+        let offering = self
+            .super_seed
+            .as_ref()
+            .is_some_and(|s| s.is_offering(peer));
+        (!offering && self.pieces().have_count() > 0).then(|| self.pieces().bitfield())
     }
 
     /// The peer told us its BEP 10 `reqq` after connecting.
@@ -321,7 +346,7 @@ impl Scheduler {
             view.up.add(bytes);
             view.last_useful = now;
             if let Some(seed) = &mut self.super_seed {
-                seed.uploaded(peer, bytes);
+                seed.uploaded(now, peer, bytes);
             }
         }
     }

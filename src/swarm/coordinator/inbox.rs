@@ -166,8 +166,11 @@ impl Coordinator {
             return;
         }
         self.seen.insert(peer_id);
-        let bitfield = self.sched.bitfield_for_new_peer().map(Bytes::from);
+        let now = Instant::now().into_std();
+        self.sched.handle_peer_connected(now, key, None);
+        let bitfield = self.sched.bitfield_for(key).map(Bytes::from);
         if commands.try_send(PeerCommand::Start { bitfield }).is_err() {
+            self.sched.handle_peer_gone(now, key);
             return;
         }
         let listen = self.dialled.get(&key).copied();
@@ -191,8 +194,6 @@ impl Coordinator {
                 ours: false,
             },
         );
-        self.sched
-            .handle_peer_connected(Instant::now().into_std(), key, None);
     }
 
     pub(super) fn remove_link(&mut self, key: PeerKey) {
