@@ -1,7 +1,8 @@
 //! Super-seeding only where it helps, and never a stall (the pure scheduler
 //! under a virtual clock): in `auto` mode a lone leecher gets the whole
-//! bitfield, later ones are super-seeded while another leecher is there,
-//! and the last one left gets every piece; in any mode a peer that takes
+//! bitfield (once the seed has run a moment: leechers that were waiting
+//! for it arrive together), later ones are super-seeded while another
+//! leecher is there, and the last one left gets every piece; in any mode a peer that takes
 //! its offers and never reports them gets every piece after a short while.
 
 use std::collections::BTreeSet;
@@ -50,8 +51,9 @@ fn connect(s: &mut Scheduler, now: Instant, peer: PeerKey) {
 
 #[test]
 fn auto_super_seeds_only_beside_another_leecher() {
-    let t0 = Instant::now();
-    let mut s = seed(SuperSeedMode::Auto, t0);
+    let start = Instant::now();
+    let mut s = seed(SuperSeedMode::Auto, start);
+    let t0 = start + Duration::from_secs(3);
     connect(&mut s, t0, 1);
     assert!(
         s.bitfield_for(1).is_some(),
@@ -81,6 +83,31 @@ fn auto_super_seeds_only_beside_another_leecher() {
         "a lone leecher is not super-seeded"
     );
     assert!(offered.is_disjoint(&rest), "no piece announced twice");
+    assert!(s.check_invariants());
+}
+
+/// Leechers that were waiting for a new seed arrive a few milliseconds
+/// apart: the first is not taken for a lone one.
+#[test]
+fn a_new_auto_seed_super_seeds_the_first_of_leechers_arriving_together() {
+    let start = Instant::now();
+    let mut s = seed(SuperSeedMode::Auto, start);
+    connect(&mut s, start + Duration::from_millis(20), 1);
+    assert!(s.bitfield_for(1).is_none());
+    connect(&mut s, start + Duration::from_millis(25), 2);
+    assert!(s.bitfield_for(2).is_none());
+    // Alone after all: once the wait is over it gets every piece.
+    s.handle_peer_gone(start + Duration::from_millis(30), 2);
+    let mut announced = offers(&mut s, 1);
+    s.handle_timeout(start + Duration::from_secs(1));
+    announced.extend(offers(&mut s, 1));
+    assert!(
+        announced.len() < PIECES as usize,
+        "fell back within the wait"
+    );
+    s.handle_timeout(start + Duration::from_millis(2500));
+    announced.extend(offers(&mut s, 1));
+    assert_eq!(announced.len(), PIECES as usize);
     assert!(s.check_invariants());
 }
 

@@ -74,6 +74,9 @@ pub struct Scheduler {
     next_tick: Instant,
     /// Every piece is verified (`Complete` was emitted, or we started so).
     completed: bool,
+    /// When the scheduler was made (a new seed waits a moment before it
+    /// calls a leecher lone, see `superseed`).
+    created: Instant,
 }
 
 impl Scheduler {
@@ -90,6 +93,7 @@ impl Scheduler {
             super_seed: None,
             outputs: VecDeque::new(),
             last_tick: now,
+            created: now,
             next_tick: now,
             completed: false,
         }
@@ -121,7 +125,8 @@ impl Scheduler {
             if mode != SuperSeedMode::Off && self.super_seed.is_none() {
                 let geometry = self.pieces().geometry();
                 let auto = mode == SuperSeedMode::Auto;
-                self.super_seed = Some(SuperSeed::new(geometry, auto, &self.avail));
+                let seed = SuperSeed::new(geometry, auto, self.created, &self.avail);
+                self.super_seed = Some(seed);
             }
         }
     }
@@ -159,7 +164,7 @@ impl Scheduler {
             p.up.tick(dt);
         }
         self.picker.expire(now, &self.avail);
-        self.few_leechers();
+        self.few_leechers(now);
         if self.choker.rechoke_due(now) {
             let changes = self.choker.rechoke(now, &self.peers, self.mode());
             self.apply_chokes(now, changes);
@@ -176,7 +181,7 @@ impl Scheduler {
     /// A peer finished its handshake. `reqq` is its advertised queue depth.
     pub fn handle_peer_connected(&mut self, now: Instant, peer: PeerKey, reqq: Option<u32>) {
         let n = self.pieces().count() as usize;
-        let leechers = self.leechers();
+        let leechers = self.leechers(now);
         self.peers.insert(peer, Peer::new(n, now));
         self.picker.add_peer(peer, reqq);
         self.choker.add_peer(peer);
@@ -186,21 +191,25 @@ impl Scheduler {
         self.offer(now, peer);
     }
 
-    /// Connected peers that lack pieces and want ours, or took some.
-    fn leechers(&self) -> usize {
+    /// Connected peers that lack pieces and want ours, took some, or
+    /// connected too recently to have said (leechers that connect together
+    /// count each other).
+    fn leechers(&self, now: Instant) -> usize {
         let n = self.pieces().count();
+        let recent =
+            |p: &Peer| now.saturating_duration_since(p.last_useful) < self.cfg.idle_evict_after;
         self.peers
             .values()
-            .filter(|p| p.have_count < n && (p.peer_interested || p.up.measured))
+            .filter(|p| p.have_count < n && (p.peer_interested || p.up.measured || recent(p)))
             .count()
     }
 
     /// A super-seed in `auto` mode with at most one leecher left announces
     /// every piece to every peer.
-    fn few_leechers(&mut self) {
-        let leechers = self.leechers();
+    fn few_leechers(&mut self, now: Instant) {
+        let leechers = self.leechers(now);
         if let Some(seed) = &mut self.super_seed {
-            seed.few_leechers(leechers, &self.peers, &self.avail, &mut self.outputs);
+            seed.few_leechers(now, leechers, &self.peers, &self.avail, &mut self.outputs);
         }
     }
 
