@@ -10,8 +10,9 @@
 //! how libtorrent's seeder seeds, see below).
 //!
 //! Both swarms get the same manifest (so the same pieces) and the same caps.
-//! A songswarm seeder always super-seeds (announces pieces one peer at a
-//! time, no bitfield), so libtorrent's seeder super-seeds too: libtorrent's
+//! A songswarm seeder super-seeds eight leechers that arrive together
+//! (announces pieces one peer at a time, no bitfield; `--super-seed auto`,
+//! or `SONGSWARM_SWARM_SW_SEED`), so libtorrent's seeder super-seeds too: libtorrent's
 //! `super_seeding` flag (`super`), or with its `strict_super_seeding`
 //! setting as well (`strict`), or not at all (`plain`, a normal seed: what
 //! the README's figures before this knob measured). The bench fails if
@@ -110,6 +111,8 @@ struct Setup {
     rate: u64,
     /// How a libtorrent seeder seeds.
     lt_seed: LtSeed,
+    /// songswarm's `--super-seed` (`SONGSWARM_SWARM_SW_SEED`: auto, on, off).
+    sw_seed: String,
 }
 
 impl Setup {
@@ -160,6 +163,8 @@ fn spawn_seeder(tool: Tool, setup: &Setup, manifest: &Path, data: &Path) -> Proc
                 "--json",
                 "--max-upload-rate",
                 &rate,
+                "--super-seed",
+                &setup.sw_seed,
             ]);
             Proc::spawn("songswarm seed", cmd)
         }
@@ -420,6 +425,7 @@ fn main() {
         ),
         rate: env_u64("SONGSWARM_SWARM_RATE", 2_000_000),
         lt_seed: LtSeed::from_env(),
+        sw_seed: std::env::var("SONGSWARM_SWARM_SW_SEED").unwrap_or_else(|_| "auto".into()),
     };
     if !full {
         println!("swarm: smoke run (use `cargo bench --bench swarm` to measure)");
@@ -456,7 +462,8 @@ fn main() {
         setup.rate
     );
     println!(
-        "seeders: songswarm super-seeds (its only mode for a seeder); libtorrent: {}",
+        "seeders: songswarm --super-seed {}; libtorrent: {}",
+        setup.sw_seed,
         setup.lt_seed.describe()
     );
     for run in 1..=runs {

@@ -27,9 +27,10 @@
 //! difference (or a `done` line with the wrong byte count) stops the bench
 //! with a panic, in a measured run as in the warm-up.
 //!
-//! Seeding modes differ: a songswarm seeder always super-seeds (announces
-//! pieces one HAVE at a time), libtorrent's and rqbit's send their whole
-//! bitfield, which costs a lone leecher nothing.
+//! Every seeder sends a lone leecher its whole bitfield (songswarm's
+//! `--super-seed auto` super-seeds only while several leechers are there).
+//! The last line says what a libtorrent leecher gets from a songswarm
+//! seeder, as a share of what a libtorrent seeder gives it.
 
 #[path = "support/measure.rs"]
 mod measure;
@@ -591,6 +592,16 @@ fn main() {
         }
     }
     let get = |t: Tool| by_tool.iter().find(|(x, _)| *x == t).map(|(_, m)| *m);
+    let sw_to_lt = pairs
+        .iter()
+        .position(|p| p.seed == Tool::Songswarm && p.leech == Tool::Libtorrent)
+        .map(|i| Medians::of(&samples[i]));
+    if let (Some(from_sw), Some(lt)) = (sw_to_lt, get(Tool::Libtorrent)) {
+        println!(
+            "  a libtorrent leecher gets {:.0} % from a songswarm seeder of what a libtorrent seeder gives it (target >= 90 %)",
+            100.0 * from_sw.mb_per_s / lt.mb_per_s
+        );
+    }
     if let (Some(sw), Some(rq)) = (get(Tool::Songswarm), get(Tool::Rqbit)) {
         print_ratios("rqbit", sw, rq);
     }

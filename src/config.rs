@@ -69,8 +69,21 @@ impl Default for ChordConfig {
 /// Peer-wire, scheduler and storage settings (DESIGN.md §3).
 #[derive(Clone, Debug)]
 pub struct SwarmConfig {
-    /// Most simultaneous peer connections per torrent.
+    /// Most simultaneous peer connections per torrent. When they are all
+    /// taken, a new connection takes the slot of an idle peer (see
+    /// `idle_evict_after`), or is refused.
     pub max_peers: usize,
+    /// Most connections per torrent from one IP address (dialled and
+    /// accepted together), so that one host cannot take every slot.
+    pub max_peers_per_ip: usize,
+    /// A peer that moved no piece data either way for this long, and that
+    /// neither wants our pieces nor has one we want, gives its slot to a new
+    /// connection when every slot is taken.
+    pub idle_evict_after: Duration,
+    /// The same for a peer that is interested, or interesting, but with
+    /// which no piece data moved for this long (it may be waiting for an
+    /// unchoke, so it is given longer).
+    pub stalled_evict_after: Duration,
     /// Upload cap in bytes per second over the whole process (None: no cap).
     pub max_upload_rate: Option<u64>,
     /// Download cap in bytes per second over the whole process (None: no cap).
@@ -92,9 +105,9 @@ pub struct SwarmConfig {
     pub max_pipeline: usize,
     /// A request unanswered this long is re-assigned.
     pub request_timeout: Duration,
-    /// A peer that starts with every piece announces them peer by peer
-    /// (super-seeding) instead of sending its whole bitfield.
-    pub super_seed: bool,
+    /// Whether a peer that starts with every piece announces them peer by
+    /// peer (super-seeding) instead of sending its whole bitfield.
+    pub super_seed: SuperSeedMode,
     /// Most bytes of complete pieces waiting for their hash check before no
     /// new piece is started (bounds memory when hashing is slower than the
     /// network); one piece may always wait, however long.
@@ -110,6 +123,9 @@ impl Default for SwarmConfig {
     fn default() -> Self {
         SwarmConfig {
             max_peers: 50,
+            max_peers_per_ip: 16,
+            idle_evict_after: Duration::from_secs(5),
+            stalled_evict_after: Duration::from_secs(30),
             max_upload_rate: None,
             max_download_rate: None,
             unchoke_slots: 4,
@@ -120,12 +136,28 @@ impl Default for SwarmConfig {
             min_pipeline: 4,
             max_pipeline: 512,
             request_timeout: Duration::from_secs(20),
-            super_seed: true,
+            super_seed: SuperSeedMode::Auto,
             max_verifying_bytes: 16 << 20,
             peer_queue: 1024,
             critical_duplicates: true,
         }
     }
+}
+
+/// When a seed super-seeds (announces its pieces one peer at a time so that
+/// leechers trade among themselves, see `swarm::scheduler`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SuperSeedMode {
+    /// Only while several leechers are there: a peer that arrives alone
+    /// gets the whole bitfield, and every peer gets every piece announced
+    /// once at most one leecher is left.
+    #[default]
+    Auto,
+    /// Always (still: a peer that does not report the pieces it completes
+    /// gets every piece announced after a short while).
+    On,
+    /// Never: every peer gets the whole bitfield.
+    Off,
 }
 
 /// How a seeding or leeching process uses the ring as its tracker (DESIGN.md §4).

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use songswarm::config::SwarmConfig;
+use songswarm::config::{SuperSeedMode, SwarmConfig};
 use songswarm::geometry::Geometry;
 use songswarm::swarm::pieces::PeerKey;
 use songswarm::swarm::scheduler::{Output, Scheduler};
@@ -377,10 +377,6 @@ fn ties_are_broken_differently_by_different_seeds() {
 #[test]
 fn super_seed_offers_each_piece_once_before_any_second_copy() {
     let (mut seed, now) = super_seed(20, SwarmConfig::default());
-    assert!(
-        seed.bitfield_for_new_peer().is_none(),
-        "a super-seed sends no bitfield"
-    );
     // Offers in the order made: (piece, peer).
     let mut offers: Vec<(u32, PeerKey)> = Vec::new();
     let drain = |seed: &mut Scheduler, offers: &mut Vec<(u32, PeerKey)>| {
@@ -392,6 +388,10 @@ fn super_seed_offers_each_piece_once_before_any_second_copy() {
     };
     for peer in 1..=4 {
         seed.handle_peer_connected(now, peer, None);
+        assert!(
+            seed.bitfield_for(peer).is_none(),
+            "a super-seed sends no bitfield"
+        );
         seed.handle_peer_interest(now, peer, true);
         drain(&mut seed, &mut offers);
     }
@@ -468,8 +468,13 @@ fn super_seed(pieces: u32, cfg: SwarmConfig) -> (Scheduler, Instant) {
     super_seed_of(64 * 1024, pieces, cfg)
 }
 
-/// A super-seed of `pieces` pieces of `piece` bytes under `cfg`.
+/// A super-seed of `pieces` pieces of `piece` bytes under `cfg`, with
+/// super-seeding on for every peer.
 fn super_seed_of(piece: u64, pieces: u32, cfg: SwarmConfig) -> (Scheduler, Instant) {
+    let cfg = SwarmConfig {
+        super_seed: SuperSeedMode::On,
+        ..cfg
+    };
     let geometry = Geometry::new(piece, u64::from(pieces) * piece);
     let now = Instant::now();
     let mut seed = Scheduler::new(geometry, cfg, StdRng::seed_from_u64(3), now);

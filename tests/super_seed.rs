@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use songswarm::app::App;
-use songswarm::config::SwarmConfig;
+use songswarm::config::{SuperSeedMode, SwarmConfig};
 use songswarm::manifest::{build, BuildOptions};
 use songswarm::storage::Storage;
 use songswarm::swarm::TorrentEvent;
@@ -63,6 +63,8 @@ async fn a_super_seed_keeps_a_fast_leecher_of_small_pieces() {
     // the seed dropped the leecher in each of three runs.
     let config = SwarmConfig {
         peer_queue: 8,
+        // A lone leecher: `auto` would send it the whole bitfield.
+        super_seed: SuperSeedMode::On,
         ..SwarmConfig::default()
     };
     let seed = App::bind("127.0.0.1:0".parse().unwrap(), config)

@@ -8,8 +8,9 @@
 //! own preamble. A protocol added later (HTTP) is one more [`Protocol`] and
 //! one more arm in [`Router::route`].
 
-use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -28,8 +29,15 @@ use crate::wire::handshake::{self, HandshakeError};
 /// First byte of a BitTorrent handshake: the length of its protocol string.
 pub const PEER_WIRE_FIRST_BYTE: u8 = handshake::FIRST_BYTE;
 
-/// Time an incoming connection has to send its first bytes.
+/// Time an incoming connection has to send its first bytes and, for the
+/// peer wire, its whole handshake.
 const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most incoming connections whose first bytes are awaited at once; more
+/// are closed at once (silent connections cannot pile up).
+const MAX_HALF_OPEN: usize = 512;
+/// The same for one remote IP address.
+const MAX_HALF_OPEN_PER_IP: usize = 64;
 
 /// Pause after a failed accept (out of file descriptors and the like).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
@@ -98,15 +106,19 @@ pub struct Router {
 impl Router {
     /// Reads the first bytes of an incoming connection and hands it on.
     pub async fn route(&self, stream: TcpStream) -> Result<(), RouteError> {
+        let deadline = tokio::time::Instant::now() + FIRST_BYTES_TIMEOUT;
         let mut first = [0u8; 1];
-        let n = tokio::time::timeout(FIRST_BYTES_TIMEOUT, stream.peek(&mut first))
+        let n = tokio::time::timeout_at(deadline, stream.peek(&mut first))
             .await
             .map_err(|_| RouteError::Silent)??;
         if n == 0 {
             return Err(RouteError::Closed);
         }
         match Protocol::of_first_byte(first[0]) {
-            Protocol::PeerWire => self.to_torrent(stream).await,
+            Protocol::PeerWire => {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                self.to_torrent(stream, left).await
+            }
             Protocol::Chord => match self.chord.get() {
                 Some(node) => node
                     .serve_inbound(stream)
@@ -117,13 +129,14 @@ impl Router {
         }
     }
 
-    /// Reads the handshake and gives the stream to the torrent it names.
-    async fn to_torrent(&self, mut stream: TcpStream) -> Result<(), RouteError> {
+    /// Reads the handshake (within `within`) and gives the stream to the
+    /// torrent it names.
+    async fn to_torrent(&self, mut stream: TcpStream, within: Duration) -> Result<(), RouteError> {
         if self.torrents.is_empty() {
             // A bare ring node: no handshake can name a torrent here.
             return Err(RouteError::NoTorrents);
         }
-        let handshake = handshake::read_theirs(&mut stream, FIRST_BYTES_TIMEOUT).await?;
+        let handshake = handshake::read_theirs(&mut stream, within).await?;
         let events = self
             .torrents
             .get(&handshake.info_hash)
@@ -133,6 +146,56 @@ impl Router {
             .send(TorrentEvent::Incoming { stream, handshake })
             .await
             .map_err(|_| RouteError::TorrentStopped)
+    }
+}
+
+/// Counts the incoming connections being routed, in all and per remote IP.
+#[derive(Clone, Default)]
+struct HalfOpen(Arc<Mutex<HalfOpenCounts>>);
+
+#[derive(Default)]
+struct HalfOpenCounts {
+    /// Connections being routed.
+    total: usize,
+    /// The same per remote IP (entries at zero are removed).
+    per_ip: HashMap<IpAddr, usize>,
+}
+
+/// One connection being routed; dropping it ends its count.
+struct HalfOpenGuard {
+    /// The counts it is in.
+    counts: HalfOpen,
+    /// Its remote IP.
+    ip: IpAddr,
+}
+
+impl HalfOpen {
+    /// Counts a new connection from `ip`, or None when the limits are reached.
+    fn enter(&self, ip: IpAddr) -> Option<HalfOpenGuard> {
+        let mut c = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let of_ip = c.per_ip.get(&ip).copied().unwrap_or(0);
+        if c.total >= MAX_HALF_OPEN || of_ip >= MAX_HALF_OPEN_PER_IP {
+            return None;
+        }
+        c.total += 1;
+        c.per_ip.insert(ip, of_ip + 1);
+        Some(HalfOpenGuard {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for HalfOpenGuard {
+    fn drop(&mut self) {
+        let mut c = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        c.total = c.total.saturating_sub(1);
+        if let Some(n) = c.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.per_ip.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -177,8 +240,10 @@ impl Listener {
 
     /// The accept loop: one task per incoming connection routes it, until
     /// the process stops (which also drops connections still being routed).
+    /// Connections beyond the limits of half-open ones are closed at once.
     pub async fn run(self, router: Router, shutdown: Shutdown) {
         let cancel = shutdown.token();
+        let half_open = HalfOpen::default();
         loop {
             let accepted = tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -186,10 +251,15 @@ impl Listener {
             };
             match accepted {
                 Ok((stream, addr)) => {
+                    let Some(guard) = half_open.enter(addr.ip()) else {
+                        debug!(%addr, "incoming connection dropped: too many half-open");
+                        continue;
+                    };
                     let (router, cancel) = (router.clone(), cancel.clone());
                     // Routing waits for the first bytes; at shutdown a
                     // connection still being routed is simply dropped.
                     shutdown.spawn(async move {
+                        let _guard = guard;
                         tokio::select! {
                             _ = cancel.cancelled() => {}
                             routed = router.route(stream) => if let Err(reason) = routed {

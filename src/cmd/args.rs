@@ -2,10 +2,10 @@
 
 use std::net::{SocketAddr, SocketAddrV4};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use crate::app::ring::RingOptions;
-use crate::config::SwarmConfig;
+use crate::config::{SuperSeedMode, SwarmConfig};
 use crate::discovery::{self, DiscoveryConfig};
 
 /// Rate and peer limits of `seed` and `leech`.
@@ -17,23 +17,47 @@ pub struct RateArgs {
     /// Download cap in bytes per second.
     #[arg(long)]
     max_download_rate: Option<u64>,
-    /// Most peer connections per torrent.
-    #[arg(long)]
-    max_peers: Option<usize>,
+    /// Most peer connections per torrent. When all are taken, a new
+    /// connection takes the slot of a peer with which no data moved for a
+    /// while, or is refused.
+    #[arg(long, default_value_t = SwarmConfig::default().max_peers)]
+    max_peers: usize,
+    /// Most peer connections per torrent from one IP address.
+    #[arg(long, default_value_t = SwarmConfig::default().max_peers_per_ip)]
+    max_peers_per_ip: usize,
+    /// Super-seeding of a torrent whose data is complete at start
+    /// (announcing pieces one peer at a time, so leechers trade among
+    /// themselves): auto = only while several leechers are connected.
+    #[arg(long, value_enum, default_value_t = SuperSeedArg::Auto)]
+    super_seed: SuperSeedArg,
+}
+
+/// The values of `--super-seed`.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum SuperSeedArg {
+    /// Only while several leechers are connected; never for a lone one.
+    Auto,
+    /// For every peer that reports the pieces it completes.
+    On,
+    /// Never: every peer gets the whole bitfield.
+    Off,
 }
 
 impl RateArgs {
     /// The swarm settings: defaults with these limits applied.
     pub fn config(&self) -> SwarmConfig {
-        let mut c = SwarmConfig {
+        SwarmConfig {
             max_upload_rate: self.max_upload_rate,
             max_download_rate: self.max_download_rate,
+            max_peers: self.max_peers.max(1),
+            max_peers_per_ip: self.max_peers_per_ip.max(1),
+            super_seed: match self.super_seed {
+                SuperSeedArg::Auto => SuperSeedMode::Auto,
+                SuperSeedArg::On => SuperSeedMode::On,
+                SuperSeedArg::Off => SuperSeedMode::Off,
+            },
             ..Default::default()
-        };
-        if let Some(n) = self.max_peers {
-            c.max_peers = n.max(1);
         }
-        c
     }
 }
 

@@ -31,7 +31,8 @@ pub struct LeechArgs {
     /// Directory to download into.
     #[arg(long)]
     out: PathBuf,
-    /// A peer to connect to, HOST:PORT (repeatable).
+    /// A peer to connect to, HOST:PORT (repeatable); with --seed-after it is
+    /// dialled and served even when the data is complete already.
     #[arg(long = "peer", value_parser = host_port)]
     peers: Vec<HostPort>,
     /// Address to listen on for other peers.
@@ -182,6 +183,11 @@ pub async fn start(opts: &LeechOptions, out: Output) -> Result<Started, AppError
         .events
         .send(TorrentEvent::AddPeers(found.peers))
         .await;
+    if !opts.peers.is_empty() {
+        // Dialled even when the data is already complete (--seed-after).
+        let named = TorrentEvent::NamedPeers(opts.peers.clone());
+        let _ = handle.events.send(named).await;
+    }
     Ok(Started {
         app,
         manifest,

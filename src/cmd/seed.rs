@@ -9,13 +9,14 @@ use clap::Args;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 
-use super::args::{HttpArgs, RateArgs, RingArgs};
+use super::args::{addresses, host_port, HostPort, HttpArgs, RateArgs, RingArgs};
 use super::output::{Event, Output};
 use crate::app::ring::RingOptions;
 use crate::app::{load_manifest, open_complete, shutdown, App, AppError};
 use crate::config::SwarmConfig;
 use crate::manifest::Manifest;
 use crate::swarm::coordinator::TorrentHandle;
+use crate::swarm::TorrentEvent;
 
 /// Flags of `seed`.
 #[derive(Args, Debug)]
@@ -30,6 +31,10 @@ pub struct SeedArgs {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:6881")]
     listen: SocketAddr,
+    /// A peer to connect to and serve, HOST:PORT (repeatable): for a client
+    /// that only accepts connections.
+    #[arg(long = "peer", value_parser = host_port)]
+    peers: Vec<HostPort>,
     #[command(flatten)]
     rates: RateArgs,
     #[command(flatten)]
@@ -50,6 +55,7 @@ impl SeedArgs {
             manifests: self.manifests,
             data: self.data,
             listen: self.listen,
+            peers: addresses(&self.peers),
             json: self.json,
             http: self.http.http,
         }
@@ -65,6 +71,8 @@ pub struct SeedOptions {
     pub data: PathBuf,
     /// Listen address.
     pub listen: SocketAddr,
+    /// Peers to dial and serve.
+    pub peers: Vec<SocketAddr>,
     /// Swarm tunables and limits.
     pub config: SwarmConfig,
     /// Ring membership (None: no Chord node; peers must dial us).
@@ -108,6 +116,10 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
         let handle = app.add_torrent(&manifest, storage, vec![true; n]);
         if let Some(ring) = app.ring() {
             ring.track(handle.clone(), None);
+        }
+        if !opts.peers.is_empty() {
+            let named = TorrentEvent::NamedPeers(opts.peers.clone());
+            let _ = handle.events.send(named).await;
         }
         hashes.push(manifest.info_hash);
         served.push((handle, manifest.name));

@@ -7,7 +7,7 @@
 //! is sooner. It dials peers with back-off and runs peer exchange (`dial`).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,6 +33,7 @@ use crate::swarm::{PeerCommand, TorrentEvent};
 mod dial;
 mod inbox;
 mod outputs;
+mod slots;
 
 use dial::Dial;
 
@@ -158,6 +159,9 @@ pub struct Coordinator {
     known: HashMap<SocketAddr, Dial>,
     /// Outgoing connection keys → the address dialled.
     dialled: HashMap<PeerKey, SocketAddr>,
+    /// Incoming connections admitted and not yet connected (our handshake
+    /// is on its way) → the remote IP: they hold a slot.
+    accepting: HashMap<PeerKey, IpAddr>,
     /// Addresses that sent corrupt data.
     banned: HashSet<SocketAddr>,
     /// Peer ids we ever completed a handshake with.
@@ -242,6 +246,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         links: HashMap::new(),
         known: HashMap::new(),
         dialled: HashMap::new(),
+        accepting: HashMap::new(),
         banned: HashSet::new(),
         seen: HashSet::new(),
         next_key: 1,

@@ -90,8 +90,13 @@ pub enum TorrentEvent {
         /// The peer's handshake.
         handshake: Handshake,
     },
-    /// More peer addresses to dial (command line, Chord lookups).
+    /// More peer addresses to dial while we lack pieces (Chord lookups,
+    /// peer exchange).
     AddPeers(Vec<SocketAddr>),
+    /// Peers the user named (`--peer`): dialled whatever our data, so that a
+    /// seed reaches a leecher that only accepts connections; not again once
+    /// both sides are seeds.
+    NamedPeers(Vec<SocketAddr>),
     /// A hashing job finished: per piece (index), whether it matched and
     /// was written, or the write error.
     Verified(Vec<(u32, Result<bool, StorageError>)>),

@@ -40,15 +40,19 @@ mod superseed;
 
 pub use output::Output;
 
-use crate::config::SwarmConfig;
+use crate::config::{SuperSeedMode, SwarmConfig};
 use crate::geometry::{BlockRef, Geometry};
 use crate::swarm::pieces::{PeerKey, Pieces};
 use choker::{Changes, Choker, Mode};
 use deadlines::Deadlines;
 pub use deadlines::{CRITICAL, READ_AHEAD};
-use peers::{Availability, Peer};
+use peers::{Availability, Idle, Peer};
 use picker::Picker;
 use superseed::SuperSeed;
+
+/// Why a seed drops a peer that has every piece too (the coordinator then
+/// stops dialling it).
+pub const BOTH_SEEDS: &str = "both sides are seeds";
 
 /// How often rates are measured; each measurement also re-evaluates the
 /// choker when that is due and tops up requests and offers.
@@ -82,6 +86,9 @@ pub struct Scheduler {
     /// Critical pieces that verified after their deadline (a stream
     /// waited for them): a statistic.
     late_pieces: u64,
+    /// When the scheduler was made (a new seed waits a moment before it
+    /// calls a leecher lone, see `superseed`).
+    created: Instant,
 }
 
 impl Scheduler {
@@ -99,6 +106,7 @@ impl Scheduler {
             super_seed: None,
             outputs: VecDeque::new(),
             last_tick: now,
+            created: now,
             next_tick: now,
             completed: false,
             late_pieces: 0,
@@ -127,9 +135,12 @@ impl Scheduler {
         self.picker.set_have(piece, &self.avail);
         if self.pieces().is_complete() {
             self.completed = true;
-            if self.cfg.super_seed && self.super_seed.is_none() {
-                let piece_length = self.pieces().geometry().piece_length;
-                self.super_seed = Some(SuperSeed::new(piece_length, &self.avail));
+            let mode = self.cfg.super_seed;
+            if mode != SuperSeedMode::Off && self.super_seed.is_none() {
+                let geometry = self.pieces().geometry();
+                let auto = mode == SuperSeedMode::Auto;
+                let seed = SuperSeed::new(geometry, auto, self.created, &self.avail);
+                self.super_seed = Some(seed);
             }
         }
     }
@@ -179,6 +190,7 @@ impl Scheduler {
             p.up.tick(dt);
         }
         self.picker.expire(now, &self.avail);
+        self.few_leechers(now);
         if self.choker.rechoke_due(now) {
             let changes = self.choker.rechoke(now, &self.peers, self.mode());
             self.apply_chokes(now, changes);
@@ -192,20 +204,67 @@ impl Scheduler {
     /// A peer finished its handshake. `reqq` is its advertised queue depth.
     pub fn handle_peer_connected(&mut self, now: Instant, peer: PeerKey, reqq: Option<u32>) {
         let n = self.pieces().count() as usize;
-        self.peers.insert(peer, Peer::new(n));
+        let leechers = self.leechers(now);
+        self.peers.insert(peer, Peer::new(n, now));
         self.picker.add_peer(peer, reqq);
         self.choker.add_peer(peer);
         if let Some(seed) = &mut self.super_seed {
-            seed.add_peer(peer, n, now);
+            seed.add_peer(peer, n, leechers, now);
         }
         self.offer(now, peer);
     }
 
-    /// Our bitfield for a new connection (None: send none; a super-seed
-    /// announces pieces one by one instead).
-    pub fn bitfield_for_new_peer(&self) -> Option<Vec<u8>> {
-        (self.super_seed.is_none() && self.pieces().have_count() > 0)
-            .then(|| self.pieces().bitfield())
+    /// Connected peers that lack pieces and want ours, took some, or
+    /// connected too recently to have said (leechers that connect together
+    /// count each other).
+    fn leechers(&self, now: Instant) -> usize {
+        let n = self.pieces().count();
+        let recent =
+            |p: &Peer| now.saturating_duration_since(p.last_useful) < self.cfg.idle_evict_after;
+        self.peers
+            .values()
+            .filter(|p| p.have_count < n && (p.peer_interested || p.up.measured || recent(p)))
+            .count()
+    }
+
+    /// A super-seed in `auto` mode with at most one leecher left announces
+    /// every piece to every peer.
+    fn few_leechers(&mut self, now: Instant) {
+        let leechers = self.leechers(now);
+        if let Some(seed) = &mut self.super_seed {
+            seed.few_leechers(now, leechers, &self.peers, &self.avail, &mut self.outputs);
+        }
+    }
+
+    /// The peer that should give its slot to a new connection when every
+    /// slot is taken, if one may at `now`: one with which no piece data
+    /// moved for a while (`idle_evict_after` when neither side wants
+    /// anything of the other, `stalled_evict_after` otherwise), peers
+    /// with no interest either way first, then the one idle longest.
+    pub fn evict_candidate(&self, now: Instant) -> Option<PeerKey> {
+        let limits = Idle {
+            idle: self.cfg.idle_evict_after,
+            stalled: self.cfg.stalled_evict_after,
+        };
+        let pieces = self.pieces();
+        let interesting = |p: &Peer| {
+            !pieces.is_complete()
+                && p.have
+                    .iter()
+                    .enumerate()
+                    .any(|(i, h)| *h && !pieces.has(i as u32))
+        };
+        peers::idlest(&self.peers, now, limits, interesting)
+    }
+
+    /// Our bitfield for a peer that just connected (None: send none; a
+    /// super-seed announces pieces one by one instead).
+    pub fn bitfield_for(&self, peer: PeerKey) -> Option<Vec<u8>> {
+        let offering = self
+            .super_seed
+            .as_ref()
+            .is_some_and(|s| s.is_offering(peer));
+        (!offering && self.pieces().have_count() > 0).then(|| self.pieces().bitfield())
     }
 
     /// The peer told us its BEP 10 `reqq` after connecting.
@@ -282,7 +341,7 @@ impl Scheduler {
             return;
         };
         if self.completed && view.have_count == self.pieces().count() {
-            self.drop_peer(now, peer, false, "both sides are seeds");
+            self.drop_peer(now, peer, false, BOTH_SEEDS);
             return;
         }
         self.picker.update_interest(peer, &mut self.outputs);
@@ -314,11 +373,12 @@ impl Scheduler {
     }
 
     /// We sent `bytes` of piece data to the peer.
-    pub fn handle_uploaded(&mut self, _now: Instant, peer: PeerKey, bytes: u64) {
+    pub fn handle_uploaded(&mut self, now: Instant, peer: PeerKey, bytes: u64) {
         if let Some(view) = self.peers.get_mut(&peer) {
             view.up.add(bytes);
+            view.last_useful = now;
             if let Some(seed) = &mut self.super_seed {
-                seed.uploaded(peer, bytes);
+                seed.uploaded(now, peer, bytes);
             }
         }
     }
@@ -341,6 +401,7 @@ impl Scheduler {
             return;
         };
         view.down.add(u64::from(r.length));
+        view.last_useful = now;
         self.picker
             .handle_block(now, peer, &self.peers[&peer], r, data, &mut self.outputs);
         self.fill(now, peer);
@@ -371,7 +432,7 @@ impl Scheduler {
                 .map(|(k, _)| *k)
                 .collect();
             for key in seeds {
-                self.drop_peer(now, key, false, "both sides are seeds");
+                self.drop_peer(now, key, false, BOTH_SEEDS);
             }
         }
         self.fill_all(now);

@@ -26,6 +26,9 @@ Modes (one JSON object per stdout line, flushed; errors go to stderr, exit 1):
       With --progress, prints {"event":"progress","pieces":N,...} whenever
       more pieces are verified (so a test can act mid-transfer).
 
+  seed|leech ... --no-redundant-have sends no HAVE to a peer that already
+      has the piece (libtorrent's send_redundant_have = false).
+
   seed ... --notify-upload BYTES prints {"event":"uploaded",...} once that
       much payload has been sent; --partial serves whatever verified pieces
       the data holds instead of requiring all of them; --super-seed turns on
@@ -110,6 +113,11 @@ def make_session(args):
     )
     if getattr(args, "strict_super_seed", False):
         settings["strict_super_seeding"] = True
+    if args.no_redundant_have:
+        # No HAVE to a peer that has the piece already: a seed (even a
+        # super-seed, which announced the piece itself) never hears of the
+        # pieces this peer completes. BEP 3 allows it; other clients do it.
+        settings["send_redundant_have"] = False
     if args.high_performance:
         # Loopback transfers are bounded by CPU, not by the network: let every
         # peer have plenty of requests and send buffer in flight.
@@ -344,6 +352,8 @@ def main():
         s.add_argument("--timeout", type=float, default=60.0)
         s.add_argument("--peer-log", metavar="FILE",
                        help="append libtorrent's per-peer wire log to FILE (debugging)")
+        s.add_argument("--no-redundant-have", action="store_true",
+                       help="send no HAVE to a peer that has the piece (send_redundant_have = false)")
         if name == "seed":
             s.add_argument("--data", required=True)
             s.add_argument("--partial", action="store_true",

@@ -25,6 +25,23 @@ pub(super) struct Dial {
     pub(super) backoff: Duration,
     /// The connection dialling it or connected to it.
     pub(super) active: Option<PeerKey>,
+    /// The user named it: dialled even when we have every piece.
+    pub(super) named: bool,
+    /// It had every piece when we did too: no use dialling it as a seed.
+    pub(super) seed: bool,
+}
+
+impl Dial {
+    /// A new address, due now.
+    pub(super) fn new() -> Dial {
+        Dial {
+            next: Instant::now(),
+            backoff: FIRST_BACKOFF,
+            active: None,
+            named: false,
+            seed: false,
+        }
+    }
 }
 
 impl Coordinator {
@@ -42,6 +59,7 @@ impl Coordinator {
             }
         }
         self.remove_link(key);
+        self.accepting.remove(&key);
         if let Some(addr) = self.dialled.remove(&key) {
             if !was_connected && self.links.is_empty() {
                 self.current.unreachable = Some(format!("{addr}: {reason}"));
@@ -59,32 +77,39 @@ impl Coordinator {
         }
     }
 
-    pub(super) fn add_peers(&mut self, addrs: Vec<SocketAddr>) {
+    /// Addresses to dial; `named`: the user named them (dialled whatever
+    /// our data).
+    pub(super) fn add_peers(&mut self, addrs: Vec<SocketAddr>, named: bool) {
         for a in addrs {
             if Some(a) == self.listen || self.banned.contains(&a) || a.port() == 0 {
                 continue;
             }
-            self.known.entry(a).or_insert(Dial {
-                next: Instant::now(),
-                backoff: FIRST_BACKOFF,
-                active: None,
-            });
+            let d = self.known.entry(a).or_insert_with(Dial::new);
+            d.named |= named;
         }
     }
 
+    /// Dials the addresses that are due: all of them while we lack pieces;
+    /// once we have every piece, those the user named that were not seeds
+    /// (other leechers find a seed themselves).
     pub(super) fn dial_due(&mut self, now: Instant) {
-        if self.sched.is_complete() || self.ctx.cancel.is_cancelled() {
+        if self.ctx.cancel.is_cancelled() {
             return;
         }
+        let complete = self.sched.is_complete();
         let due: Vec<SocketAddr> = self
             .known
             .iter()
             .filter(|(_, d)| d.active.is_none() && d.next <= now)
+            .filter(|(_, d)| !complete || (d.named && !d.seed))
             .map(|(a, _)| *a)
             .collect();
         for addr in due {
-            if self.links.len() + self.dialled.len() >= self.config.max_peers {
+            if self.slots_taken() >= self.config.max_peers {
                 break;
+            }
+            if self.slots_of(addr.ip()) >= self.config.max_peers_per_ip {
+                continue;
             }
             let key = self.new_key();
             if let Some(d) = self.known.get_mut(&addr) {

@@ -40,14 +40,7 @@ impl Coordinator {
                     let listen = SocketAddr::new(link.addr.ip(), p);
                     link.listen = Some(listen);
                     // Do not dial a peer that is already connected to us.
-                    self.known
-                        .entry(listen)
-                        .or_insert(Dial {
-                            next: Instant::now(),
-                            backoff: FIRST_BACKOFF,
-                            active: None,
-                        })
-                        .active = Some(key);
+                    self.known.entry(listen).or_insert_with(Dial::new).active = Some(key);
                 }
                 if let Some(q) = handshake.reqq {
                     self.sched.handle_peer_reqq(now, key, q);
@@ -75,16 +68,17 @@ impl Coordinator {
                 self.current.uploaded_bytes += bytes;
                 self.sched.handle_uploaded(now, key, bytes);
             }
-            TorrentEvent::Pex { key: _, added } => self.add_peers(added),
+            TorrentEvent::Pex { key: _, added } => self.add_peers(added, false),
             TorrentEvent::Closed { key, reason } => self.closed(key, &reason),
             TorrentEvent::Incoming { stream, handshake } => {
-                let remote = stream.peer_addr().ok();
-                if self.links.len() + self.dialled.len() >= self.config.max_peers
-                    || remote.is_some_and(|a| self.banned.contains(&a))
-                {
+                let Ok(remote) = stream.peer_addr() else {
+                    return;
+                };
+                if self.banned.contains(&remote) || !self.admit(remote.ip(), Instant::now()) {
                     return;
                 }
                 let key = self.new_key();
+                self.accepting.insert(key, remote.ip());
                 self.ctx.tracker.spawn(connection::accept(
                     self.ctx.clone(),
                     key,
@@ -93,7 +87,11 @@ impl Coordinator {
                 ));
             }
             TorrentEvent::AddPeers(addrs) => {
-                self.add_peers(addrs);
+                self.add_peers(addrs, false);
+                self.dial_due(Instant::now());
+            }
+            TorrentEvent::NamedPeers(addrs) => {
+                self.add_peers(addrs, true);
                 self.dial_due(Instant::now());
             }
             TorrentEvent::Verified(results) => {
@@ -154,7 +152,8 @@ impl Coordinator {
             }
             return;
         }
-        if self.banned.contains(&addr) || self.links.len() >= self.config.max_peers {
+        self.accepting.remove(&key);
+        if self.banned.contains(&addr) {
             return;
         }
         // Two connections to one peer (both dialled at once): both sides keep
@@ -172,9 +171,17 @@ impl Coordinator {
             }
             self.remove_link(old_key);
         }
+        // Slots were counted when the connection was dialled or admitted,
+        // but others may have connected meanwhile.
+        if self.links.len() >= self.config.max_peers && !self.make_room(Instant::now()) {
+            return;
+        }
         self.seen.insert(peer_id);
-        let bitfield = self.sched.bitfield_for_new_peer().map(Bytes::from);
+        let now = Instant::now().into_std();
+        self.sched.handle_peer_connected(now, key, None);
+        let bitfield = self.sched.bitfield_for(key).map(Bytes::from);
         if commands.try_send(PeerCommand::Start { bitfield }).is_err() {
+            self.sched.handle_peer_gone(now, key);
             return;
         }
         let listen = self.dialled.get(&key).copied();
@@ -198,8 +205,6 @@ impl Coordinator {
                 ours: false,
             },
         );
-        self.sched
-            .handle_peer_connected(Instant::now().into_std(), key, None);
     }
 
     pub(super) fn remove_link(&mut self, key: PeerKey) {

@@ -8,7 +8,7 @@ use tracing::{debug, info, warn};
 use super::Coordinator;
 use crate::piece_hash::LANES;
 use crate::swarm::pieces::PeerKey;
-use crate::swarm::scheduler::Output;
+use crate::swarm::scheduler::{Output, BOTH_SEEDS};
 use crate::swarm::{PeerCommand, TorrentEvent};
 use crate::wire::peer::Message;
 
@@ -108,6 +108,11 @@ impl Coordinator {
                             }
                         } else {
                             debug!(addr = %link.addr, reason, "disconnecting peer");
+                        }
+                        if let (true, Some(l)) = (reason == BOTH_SEEDS, link.listen) {
+                            if let Some(d) = self.known.get_mut(&l) {
+                                d.seed = true;
+                            }
                         }
                     }
                     // The scheduler already forgot it; dropping the command

@@ -178,8 +178,10 @@ impl Choker {
             .map(|(k, s, v)| {
                 // A super-seed keeps the peers it serves: choking one mid-piece
                 // would strand a piece only we have, and the piece would be
-                // offered (and uploaded) again to someone else.
-                let rate = if mode.seeding && mode.super_seed && !s.choked {
+                // offered (and uploaded) again to someone else. One that
+                // takes nothing keeps nothing: it would hold the slot forever.
+                let serving = !s.choked && v.up.rate > 0.0;
+                let rate = if mode.seeding && mode.super_seed && serving {
                     f64::INFINITY
                 } else if mode.seeding {
                     v.up.rate

@@ -5,12 +5,14 @@
 //! policies get shared references, so a policy cannot change what another
 //! one relies on.
 
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use crate::geometry::bitfield_has;
+use crate::swarm::pieces::PeerKey;
 
 /// Bytes per second, measured over the scheduler's ticks.
 #[derive(Clone, Debug, Default)]
@@ -61,12 +63,15 @@ pub(super) struct Peer {
     pub(super) down: RateMeter,
     /// Data rate to it (the choker while seeding, super-seed offers).
     pub(super) up: RateMeter,
+    /// When piece data last moved either way (at first: when it
+    /// connected); a peer idle for long may lose its slot to a newcomer.
+    pub(super) last_useful: Instant,
 }
 
 impl Peer {
-    /// A peer just connected to a torrent of `pieces` pieces: it has
-    /// nothing we know of, chokes us and wants nothing yet.
-    pub(super) fn new(pieces: usize) -> Peer {
+    /// A peer just connected at `now` to a torrent of `pieces` pieces: it
+    /// has nothing we know of, chokes us and wants nothing yet.
+    pub(super) fn new(pieces: usize, now: Instant) -> Peer {
         Peer {
             have: vec![false; pieces],
             have_count: 0,
@@ -74,6 +79,7 @@ impl Peer {
             peer_interested: false,
             down: RateMeter::default(),
             up: RateMeter::default(),
+            last_useful: now,
         }
     }
 
@@ -106,6 +112,37 @@ impl Peer {
         self.have_count += 1;
         true
     }
+}
+
+/// How long peers may idle before a newcomer may take their slot.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Idle {
+    /// Neither side wants anything of the other.
+    pub(super) idle: Duration,
+    /// Interest one way or the other, but no data moving.
+    pub(super) stalled: Duration,
+}
+
+/// The peer whose slot a new connection should take, if any may lose it at
+/// `now`: one with which no piece data moved for long enough (see
+/// [`Idle`]); peers with no interest either way first, then the one idle
+/// longest. `interesting` says whether a peer has a piece we want.
+pub(super) fn idlest(
+    peers: &BTreeMap<PeerKey, Peer>,
+    now: Instant,
+    limits: Idle,
+    interesting: impl Fn(&Peer) -> bool,
+) -> Option<PeerKey> {
+    peers
+        .iter()
+        .filter_map(|(key, p)| {
+            let wanted = p.peer_interested || interesting(p);
+            let idle_for = now.saturating_duration_since(p.last_useful);
+            let limit = if wanted { limits.stalled } else { limits.idle };
+            (idle_for >= limit).then_some((wanted, p.last_useful, *key))
+        })
+        .min()
+        .map(|(_, _, key)| key)
 }
 
 /// Per piece: how many connected peers hold it, and a random rank that
