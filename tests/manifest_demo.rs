@@ -118,5 +118,7 @@ fn demo_runs_from_any_directory() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["name"], "demo-album");
     assert_eq!(report["bare_nodes"], 3);
-    assert_eq!(report["ring_size"], 3 + 1 + 2, "{report}");
+    // The bare nodes, the seeder, the leechers and the listener.
+    assert_eq!(report["ring_size"], 3 + 1 + 2 + 1, "{report}");
+    assert_eq!(report["play"]["verified"], true, "{report}");
 }
