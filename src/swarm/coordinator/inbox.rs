@@ -125,8 +125,14 @@ impl Coordinator {
                 offset,
                 end,
                 byte_rate,
-            } => self.sched.handle_stream_at(now, id, offset, end, byte_rate),
-            TorrentEvent::StreamClosed { id } => self.sched.handle_stream_closed(now, id),
+            } => {
+                debug!(id, offset, end, byte_rate, "stream at");
+                self.sched.handle_stream_at(now, id, offset, end, byte_rate);
+            }
+            TorrentEvent::StreamClosed { id } => {
+                debug!(id, "stream closed");
+                self.sched.handle_stream_closed(now, id);
+            }
         }
         self.drain_outputs();
     }

@@ -203,6 +203,13 @@ impl Deadlines {
     /// Rebuilds every deadline from the streams' clocks as of `now`.
     pub(super) fn refresh(&mut self, now: Instant, wanted: impl Fn(u32) -> bool) {
         self.due.clear();
+        for s in self.streams.values_mut() {
+            // A player cannot be past its body: one that caught up waits
+            // there (a stall, a pause, a stream that never reads on).
+            if s.playing_at(now) > s.offset {
+                s.clock = (now, s.offset);
+            }
+        }
         let piece_length = self.geometry.piece_length.max(1);
         for s in self.streams.values() {
             if s.offset >= s.end {
@@ -271,9 +278,12 @@ mod tests {
         assert_eq!(d.due(3).unwrap().deadline, t0 + secs(3));
         assert_eq!(d.due(99).unwrap().deadline, t0 + CRITICAL);
         assert!(d.due(30).is_none(), "beyond the read-ahead: rarest first");
-        // Two seconds on, without a report, two more pieces are critical.
-        d.refresh(t0 + secs(2), |_| true);
-        assert!(d.due(6).unwrap().critical && !d.due(7).unwrap().critical);
+        // Two seconds on the body still waits at piece 0, and so does the
+        // player: the windows start there, from now.
+        let t2 = t0 + secs(2);
+        d.refresh(t2, |_| true);
+        assert_eq!(d.due(0).unwrap().deadline, t2);
+        assert!(d.due(4).unwrap().critical && !d.due(5).unwrap().critical);
     }
 
     #[test]
@@ -287,12 +297,17 @@ mod tests {
         d.set(t1, 1, (10 * PIECE, 100 * PIECE), PIECE, |i| i >= 10);
         assert_eq!(d.due(10).unwrap().deadline, t0 + secs(10));
         assert!(!d.due(10).unwrap().critical);
-        // The body waits at piece 10 past that: the player waits too, and
-        // when the body moves on the clock starts again from there.
-        let t2 = t0 + secs(12);
-        d.set(t2, 1, (11 * PIECE, 100 * PIECE), PIECE, |i| i >= 11);
-        assert_eq!(d.due(11).unwrap().deadline, t2);
-        assert_eq!(d.due(12).unwrap().deadline, t2 + secs(1));
+        // The body waits at piece 10 past that: the player waits too, at
+        // the body, and the pieces after it are due from then on.
+        let t2 = t0 + secs(11);
+        d.refresh(t2, |i| i >= 10);
+        assert_eq!(d.due(10).unwrap().deadline, t2);
+        assert_eq!(d.due(11).unwrap().deadline, t2 + secs(1));
+        // When the body moves on, the clock starts again from there.
+        let t3 = t0 + secs(12);
+        d.set(t3, 1, (11 * PIECE, 100 * PIECE), PIECE, |i| i >= 11);
+        assert_eq!(d.due(11).unwrap().deadline, t3);
+        assert_eq!(d.due(12).unwrap().deadline, t3 + secs(1));
     }
 
     #[test]
