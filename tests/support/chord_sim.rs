@@ -444,7 +444,7 @@ pub fn ring_invariants(sim: &Sim) -> Result<(), String> {
         }
         if cycles.len() != 1 {
             return Err(format!(
-                "side {side}: {} rings instead of one",
+                "side {side}: {} rings instead of one: {cycles:?}",
                 cycles.len()
             ));
         }

@@ -1,11 +1,15 @@
 //! Joining (Zave): the lookup of our own id found some node's view of our
-//! successors; the first of them that answers a `GetState` becomes our
+//! successors; its first entry, once it answers a `GetState`, becomes our
 //! successor, and we copy it and its successor list (r entries).
 //!
 //! The list found is not copied as it is: it was cut from the answering
 //! node's successor list, possibly to as few as N entries, and none of
 //! them need be alive (seed 3000282 of the churn simulation: a joiner
-//! adopted three dead nodes and had no live successor).
+//! adopted three dead nodes and had no live successor). A head that does
+//! not answer is asked once more, then the join starts over with a new
+//! lookup: the later entries are no safe successor, since on a small ring
+//! the list wraps round to nodes before us (seed 2000028 of the kill
+//! simulation: a joiner that took the second entry made a ring of two).
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -17,14 +21,16 @@ use crate::chord::{Peer, Phase};
 
 impl Neighbours {
     /// The lookup of our own id found `list` (the owner of our id first):
-    /// ask its first entry for its state, to join through it.
+    /// ask its first entry for its state (twice if need be), to join
+    /// through it.
     pub(crate) fn begin_join(&mut self, now: Instant, list: Vec<Peer>, rpcs: &mut Rpcs) {
         if self.phase != Phase::Joining || self.checking_join(rpcs) {
             return;
         }
         // A ring that still lists a former incarnation of us lists us first.
-        let rest = list.into_iter().filter(|p| *p != self.me).collect();
-        self.check_join_head(now, rest, rpcs);
+        if let Some(head) = list.into_iter().find(|p| *p != self.me) {
+            self.check_join_head(now, vec![head, head], rpcs);
+        }
     }
 
     /// True while a would-be successor is being asked for its state.
@@ -32,7 +38,7 @@ impl Neighbours {
         rpcs.any(|_, kind| matches!(kind, Pending::Ring(RingRpc::JoinCheck { .. })))
     }
 
-    /// Ask the first of `candidates` for its state; the rest are tried if
+    /// Ask the first of `candidates` for its state; the rest are asked if
     /// it does not answer. With none left, the join starts over on the
     /// next tick.
     pub(super) fn check_join_head(&mut self, now: Instant, candidates: Vec<Peer>, rpcs: &mut Rpcs) {
