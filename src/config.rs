@@ -114,6 +114,9 @@ pub struct SwarmConfig {
     pub max_verifying_bytes: u64,
     /// Depth of each peer's command queue; a peer that fills it is dropped.
     pub peer_queue: usize,
+    /// Speak the fast extension (BEP 6) with peers that do: have-all and
+    /// have-none, and a reject for every request we will not serve.
+    pub fast_extension: bool,
 }
 
 impl Default for SwarmConfig {
@@ -136,6 +139,7 @@ impl Default for SwarmConfig {
             super_seed: SuperSeedMode::Auto,
             max_verifying_bytes: 16 << 20,
             peer_queue: 1024,
+            fast_extension: true,
         }
     }
 }

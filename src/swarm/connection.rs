@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, Instrument};
 
-use crate::geometry::Geometry;
+use crate::geometry::{bitfield_len, bitfield_set, Geometry};
 use crate::id::Id;
 use crate::storage::Storage;
 use crate::swarm::pieces::PeerKey;
@@ -68,6 +68,8 @@ pub struct ConnectionContext {
     pub info: Option<Bytes>,
     /// Depth of each connection's command queue.
     pub command_queue: usize,
+    /// We announce the fast extension (BEP 6) in our handshakes.
+    pub fast: bool,
     /// Cancelled when the torrent (or process) shuts down.
     pub cancel: CancellationToken,
     /// Tracks the writer tasks for a clean shutdown.
@@ -106,7 +108,7 @@ async fn connect_and_handshake(
         .map_err(|_| HandshakeError::TimedOut.to_string())?
         .map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);
-    let ours = Handshake::new(ctx.info_hash, ctx.peer_id);
+    let ours = Handshake::new(ctx.info_hash, ctx.peer_id).with_fast(ctx.fast);
     let left = deadline.saturating_duration_since(Instant::now());
     let theirs = handshake::exchange(&mut stream, &ours, left)
         .await
@@ -128,7 +130,7 @@ pub async fn accept(
     let span = tracing::debug_span!("peer", %addr, key, out = false);
     async {
         let _ = stream.set_nodelay(true);
-        let ours = Handshake::new(ctx.info_hash, ctx.peer_id);
+        let ours = Handshake::new(ctx.info_hash, ctx.peer_id).with_fast(ctx.fast);
         if let Err(e) = handshake::write_ours(&mut stream, &ours, HANDSHAKE_TIMEOUT).await {
             return closed(&ctx, key, e.to_string()).await;
         }
@@ -166,7 +168,15 @@ async fn run(
     }
     // Either half ending ends the other.
     let conn_token = ctx.cancel.child_token();
-    let writer = Writer::new(ctx.clone(), key, theirs.supports_extensions(), write_half);
+    // BEP 6 holds only when both handshakes announce it.
+    let fast = ctx.fast && theirs.supports_fast();
+    let writer = Writer::new(
+        ctx.clone(),
+        key,
+        theirs.supports_extensions(),
+        fast,
+        write_half,
+    );
     let wtoken = conn_token.clone();
     ctx.tracker.spawn(
         async move {
@@ -178,7 +188,7 @@ async fn run(
         }
         .in_current_span(),
     );
-    let reason = read_loop(&ctx, key, read_half, up_tx, &conn_token).await;
+    let reason = read_loop(&ctx, key, fast, read_half, up_tx, &conn_token).await;
     conn_token.cancel();
     closed(&ctx, key, reason).await;
 }
@@ -186,6 +196,7 @@ async fn run(
 async fn read_loop(
     ctx: &ConnectionContext,
     key: PeerKey,
+    fast: bool,
     read_half: OwnedReadHalf,
     up_tx: mpsc::Sender<Upload>,
     token: &CancellationToken,
@@ -208,8 +219,26 @@ async fn read_loop(
             Ok(Some(Err(e))) => return format!("protocol error: {e}"),
             Ok(Some(Ok(m))) => m,
         };
+        if message.is_fast_extension() && !fast {
+            return "fast extension message without the fast extension".into();
+        }
         let event = match message {
             Message::KeepAlive | Message::Port(_) | Message::Unknown { .. } => continue,
+            // We fetch only what peers offer, and pick pieces ourselves.
+            Message::Suggest(_) | Message::AllowedFast(_) => continue,
+            Message::HaveAll | Message::HaveNone => {
+                let n = ctx.geometry.piece_count;
+                let mut bits = vec![0u8; bitfield_len(n)];
+                if message == Message::HaveAll {
+                    for i in 0..n {
+                        bitfield_set(&mut bits, i);
+                    }
+                }
+                TorrentEvent::Message {
+                    key,
+                    message: Message::Bitfield(Bytes::from(bits)),
+                }
+            }
             Message::Request(r) => {
                 if up_tx.try_send(Upload::Request(r)).is_err() {
                     return "peer exceeded the request queue".into();

@@ -214,6 +214,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         listen_port: params.listen.map(|a| a.port()),
         info: params.info,
         command_queue: params.config.peer_queue,
+        fast: params.config.fast_extension,
         cancel: params.cancel.clone(),
         tracker: params.tracker.clone(),
     });

@@ -51,7 +51,8 @@ pub enum TorrentEvent {
         handshake: ExtensionHandshake,
     },
     /// A protocol message that changes download state (not requests: the
-    /// connection serves those itself).
+    /// connection serves those itself; have-all and have-none arrive as
+    /// the bitfields they stand for).
     Message {
         /// Which connection.
         key: PeerKey,

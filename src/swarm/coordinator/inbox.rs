@@ -57,6 +57,7 @@ impl Coordinator {
                     Message::Unchoke => self.sched.handle_peer_choke(now, key, false),
                     Message::Interested => self.sched.handle_peer_interest(now, key, true),
                     Message::NotInterested => self.sched.handle_peer_interest(now, key, false),
+                    Message::Reject(r) => self.sched.handle_reject(now, key, r),
                     Message::Piece { index, begin, data } => {
                         self.current.downloaded_bytes += data.len() as u64;
                         self.sched.handle_block(now, key, index, begin, data);
