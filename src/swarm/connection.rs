@@ -9,6 +9,7 @@
 //! The writer lives in `writer.rs`, its send queue in `outbox.rs`.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +71,11 @@ pub struct ConnectionContext {
     pub command_queue: usize,
     /// We announce the fast extension (BEP 6) in our handshakes.
     pub fast: bool,
+    /// Piece payload bytes sent to peers, counted by the writers as they
+    /// send (the stats read it: exact, not as of the last report).
+    pub uploaded: AtomicU64,
+    /// Piece payload bytes received from peers, counted by the readers.
+    pub downloaded: AtomicU64,
     /// Cancelled when the torrent (or process) shuts down.
     pub cancel: CancellationToken,
     /// Tracks the writer tasks for a clean shutdown.
@@ -279,6 +285,8 @@ async fn read_loop(
             Message::Extended { .. } => continue,
             m @ Message::Piece { .. } => {
                 if let Message::Piece { data, .. } = &m {
+                    ctx.downloaded
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
                     ctx.limits.download(data.len() + 13).await;
                 }
                 TorrentEvent::Message { key, message: m }

@@ -454,6 +454,9 @@ impl Writer {
         })
         .await?;
         self.unreported += u64::from(r.length);
+        self.ctx
+            .uploaded
+            .fetch_add(u64::from(r.length), std::sync::atomic::Ordering::Relaxed);
         if self.ctx.limits.upload_capped() {
             // Under a cap each block waits for tokens: do not let finished
             // blocks sit in our buffer meanwhile.

@@ -59,14 +59,12 @@ impl Coordinator {
                     Message::NotInterested => self.sched.handle_peer_interest(now, key, false),
                     Message::Reject(r) => self.sched.handle_reject(now, key, r),
                     Message::Piece { index, begin, data } => {
-                        self.current.downloaded_bytes += data.len() as u64;
                         self.sched.handle_block(now, key, index, begin, data);
                     }
                     _ => {}
                 }
             }
             TorrentEvent::Uploaded { key, bytes } => {
-                self.current.uploaded_bytes += bytes;
                 self.sched.handle_uploaded(now, key, bytes);
             }
             TorrentEvent::Pex { key: _, added } => self.add_peers(added, false),
