@@ -32,7 +32,9 @@ use crate::swarm::rate::RateLimits;
 use crate::swarm::TorrentEvent;
 use crate::wire::handshake::{self, Handshake, HandshakeError};
 use crate::wire::metadata::{self, MetadataMsg};
-use crate::wire::peer::{parse_pex, ExtensionHandshake, Message, PeerCodec, UT_PEX_ID};
+use crate::wire::peer::{
+    parse_pex, ExtensionHandshake, Message, PeerCodec, PeerWireError, UT_PEX_ID,
+};
 use writer::{Upload, Writer};
 
 mod outbox;
@@ -147,8 +149,42 @@ pub async fn accept(
 }
 
 async fn closed(ctx: &ConnectionContext, key: PeerKey, reason: String) {
-    debug!(%reason, "connection closed");
-    let _ = ctx.events.send(TorrentEvent::Closed { key, reason }).await;
+    ended(ctx, key, Ending::gone(reason)).await;
+}
+
+/// Why a connection ended.
+struct Ending {
+    /// For the log.
+    reason: String,
+    /// The peer broke the protocol.
+    violation: bool,
+}
+
+impl Ending {
+    fn gone(reason: impl Into<String>) -> Ending {
+        Ending {
+            reason: reason.into(),
+            violation: false,
+        }
+    }
+
+    fn broke(reason: impl Into<String>) -> Ending {
+        Ending {
+            reason: reason.into(),
+            violation: true,
+        }
+    }
+}
+
+async fn ended(ctx: &ConnectionContext, key: PeerKey, end: Ending) {
+    let Ending { reason, violation } = end;
+    debug!(%reason, violation, "connection closed");
+    let closed = TorrentEvent::Closed {
+        key,
+        reason,
+        violation,
+    };
+    let _ = ctx.events.send(closed).await;
 }
 
 async fn run(
@@ -194,9 +230,9 @@ async fn run(
         }
         .in_current_span(),
     );
-    let reason = read_loop(&ctx, key, fast, read_half, up_tx, &conn_token).await;
+    let end = read_loop(&ctx, key, fast, read_half, up_tx, &conn_token).await;
     conn_token.cancel();
-    closed(&ctx, key, reason).await;
+    ended(&ctx, key, end).await;
 }
 
 async fn read_loop(
@@ -206,7 +242,7 @@ async fn read_loop(
     read_half: OwnedReadHalf,
     up_tx: mpsc::Sender<Upload>,
     token: &CancellationToken,
-) -> String {
+) -> Ending {
     let mut frames = FramedRead::with_capacity(
         read_half,
         PeerCodec::new(ctx.geometry.piece_count),
@@ -216,17 +252,18 @@ async fn read_loop(
     let mut their_metadata_id: Option<u8> = None;
     loop {
         let next = tokio::select! {
-            _ = token.cancelled() => return "closed by us".into(),
+            _ = token.cancelled() => return Ending::gone("closed by us"),
             next = timeout(IDLE_TIMEOUT, frames.next()) => next,
         };
         let message = match next {
-            Err(_) => return "idle for too long".into(),
-            Ok(None) => return "peer closed the connection".into(),
-            Ok(Some(Err(e))) => return format!("protocol error: {e}"),
+            Err(_) => return Ending::gone("idle for too long"),
+            Ok(None) => return Ending::gone("peer closed the connection"),
+            Ok(Some(Err(PeerWireError::Io(e)))) => return Ending::gone(format!("i/o error: {e}")),
+            Ok(Some(Err(e))) => return Ending::broke(format!("protocol error: {e}")),
             Ok(Some(Ok(m))) => m,
         };
         if message.is_fast_extension() && !fast {
-            return "fast extension message without the fast extension".into();
+            return Ending::broke("fast extension message without the fast extension");
         }
         let event = match message {
             Message::KeepAlive | Message::Port(_) | Message::Unknown { .. } => continue,
@@ -247,7 +284,7 @@ async fn read_loop(
             }
             Message::Request(r) => {
                 if up_tx.try_send(Upload::Request(r)).is_err() {
-                    return "peer exceeded the request queue".into();
+                    return Ending::broke("peer exceeded the request queue");
                 }
                 continue;
             }
@@ -260,7 +297,7 @@ async fn read_loop(
                     their_metadata_id = handshake.id_of(metadata::EXTENSION_NAME);
                     TorrentEvent::Extension { key, handshake }
                 }
-                Err(e) => return e.to_string(),
+                Err(e) => return Ending::broke(e.to_string()),
             },
             Message::Extended {
                 id: metadata::OUR_ID,
@@ -270,7 +307,7 @@ async fn read_loop(
                     (their_metadata_id, MetadataMsg::decode(&payload))
                 {
                     if up_tx.try_send(Upload::Metadata { ext_id, piece }).is_err() {
-                        return "peer exceeded the request queue".into();
+                        return Ending::broke("peer exceeded the request queue");
                     }
                 }
                 continue;
@@ -294,7 +331,7 @@ async fn read_loop(
             m => TorrentEvent::Message { key, message: m },
         };
         if ctx.events.send(event).await.is_err() {
-            return "torrent stopped".into();
+            return Ending::gone("torrent stopped");
         }
     }
 }

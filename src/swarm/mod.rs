@@ -79,6 +79,9 @@ pub enum TorrentEvent {
         key: PeerKey,
         /// Why, for the log.
         reason: String,
+        /// The peer broke the protocol (its address is dialled again only
+        /// after a long back-off).
+        violation: bool,
     },
     /// An incoming connection for this torrent whose handshake was read.
     Incoming {

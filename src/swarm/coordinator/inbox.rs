@@ -68,7 +68,11 @@ impl Coordinator {
                 self.sched.handle_uploaded(now, key, bytes);
             }
             TorrentEvent::Pex { key: _, added } => self.add_peers(added, false),
-            TorrentEvent::Closed { key, reason } => self.closed(key, &reason),
+            TorrentEvent::Closed {
+                key,
+                reason,
+                violation,
+            } => self.closed(key, &reason, violation),
             TorrentEvent::Incoming { stream, handshake } => {
                 let Ok(remote) = stream.peer_addr() else {
                     return;
