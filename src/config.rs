@@ -117,6 +117,9 @@ pub struct SwarmConfig {
     /// A stream's critical block that is late at its peer is asked of a
     /// quicker peer too (off only to measure what that buys).
     pub critical_duplicates: bool,
+    /// Speak the fast extension (BEP 6) with peers that do: have-all and
+    /// have-none, and a reject for every request we will not serve.
+    pub fast_extension: bool,
 }
 
 impl Default for SwarmConfig {
@@ -140,6 +143,7 @@ impl Default for SwarmConfig {
             max_verifying_bytes: 16 << 20,
             peer_queue: 1024,
             critical_duplicates: true,
+            fast_extension: true,
         }
     }
 }

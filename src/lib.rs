@@ -20,8 +20,9 @@
 //! - [`piece_hash`]: SHA-1 of several pieces at once.
 //! - [`wire`]: every wire format: [`wire::handshake`] (the 68-byte peer
 //!   handshake, and the one helper that exchanges it), [`wire::peer`] (BEP 3
-//!   frames), [`wire::extension`] (BEP 10 extension handshake, BEP 11 peer
-//!   exchange), [`wire::metadata`] (BEP 9 `ut_metadata` messages) and
+//!   frames, and BEP 6's fast extension), [`wire::extension`] (BEP 10
+//!   extension handshake, BEP 11 peer exchange), [`wire::metadata`] (BEP 9
+//!   `ut_metadata` messages) and
 //!   [`wire::chord`] (Chord RPC frames and the node-to-node vocabulary the
 //!   ring speaks).
 //! - [`chord`]: the ring: [`chord::node`], a pure state machine that

@@ -38,6 +38,11 @@ fn every_message() -> Vec<Message> {
             data: Bytes::from_static(b"short last block"),
         },
         Message::Cancel(r),
+        Message::Suggest(5),
+        Message::HaveAll,
+        Message::HaveNone,
+        Message::Reject(r),
+        Message::AllowedFast(76),
         Message::Port(6881),
         Message::Extended {
             id: 0,
@@ -47,7 +52,7 @@ fn every_message() -> Vec<Message> {
             id: 1,
             payload: Bytes::from_static(b"de"),
         },
-        Message::Unknown { id: 13 },
+        Message::Unknown { id: 21 },
     ]
 }
 

@@ -30,6 +30,10 @@ pub struct RateArgs {
     /// themselves): auto = only while several leechers are connected.
     #[arg(long, value_enum, default_value_t = SuperSeedArg::Auto)]
     super_seed: SuperSeedArg,
+    /// Do not speak the fast extension (BEP 6: have-all, have-none, and a
+    /// reject for each request not served) even with peers that do.
+    #[arg(long)]
+    no_fast_extension: bool,
 }
 
 /// The values of `--super-seed`.
@@ -51,6 +55,7 @@ impl RateArgs {
             max_download_rate: self.max_download_rate,
             max_peers: self.max_peers.max(1),
             max_peers_per_ip: self.max_peers_per_ip.max(1),
+            fast_extension: !self.no_fast_extension,
             super_seed: match self.super_seed {
                 SuperSeedArg::Auto => SuperSeedMode::Auto,
                 SuperSeedArg::On => SuperSeedMode::On,

@@ -244,7 +244,9 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     if opts.seed_after {
         let torrents = [(handle, manifest.name.clone())];
         served = serve(&torrents, stop, out).await;
+        app.shutdown().await;
         print_stats(&torrents, out);
+        return served.map(|()| summary);
     }
     app.shutdown().await;
     served.map(|()| summary)

@@ -131,8 +131,9 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
         http,
     });
     let result = serve(&served, stop, out).await;
-    print_stats(&served, out);
+    // After every task has stopped: the torrents' last counts are final.
     app.shutdown().await;
+    print_stats(&served, out);
     result
 }
 

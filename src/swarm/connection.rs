@@ -9,6 +9,7 @@
 //! The writer lives in `writer.rs`, its send queue in `outbox.rs`.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, Instrument};
 
-use crate::geometry::Geometry;
+use crate::geometry::{bitfield_len, bitfield_set, Geometry};
 use crate::id::Id;
 use crate::storage::Storage;
 use crate::swarm::pieces::PeerKey;
@@ -31,7 +32,9 @@ use crate::swarm::rate::RateLimits;
 use crate::swarm::TorrentEvent;
 use crate::wire::handshake::{self, Handshake, HandshakeError};
 use crate::wire::metadata::{self, MetadataMsg};
-use crate::wire::peer::{parse_pex, ExtensionHandshake, Message, PeerCodec, UT_PEX_ID};
+use crate::wire::peer::{
+    parse_pex, ExtensionHandshake, Message, PeerCodec, PeerWireError, UT_PEX_ID,
+};
 use writer::{Upload, Writer};
 
 mod outbox;
@@ -68,6 +71,13 @@ pub struct ConnectionContext {
     pub info: Option<Bytes>,
     /// Depth of each connection's command queue.
     pub command_queue: usize,
+    /// We announce the fast extension (BEP 6) in our handshakes.
+    pub fast: bool,
+    /// Piece payload bytes sent to peers, counted by the writers as they
+    /// send (the stats read it: exact, not as of the last report).
+    pub uploaded: AtomicU64,
+    /// Piece payload bytes received from peers, counted by the readers.
+    pub downloaded: AtomicU64,
     /// Cancelled when the torrent (or process) shuts down.
     pub cancel: CancellationToken,
     /// Tracks the writer tasks for a clean shutdown.
@@ -106,7 +116,7 @@ async fn connect_and_handshake(
         .map_err(|_| HandshakeError::TimedOut.to_string())?
         .map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);
-    let ours = Handshake::new(ctx.info_hash, ctx.peer_id);
+    let ours = Handshake::new(ctx.info_hash, ctx.peer_id).with_fast(ctx.fast);
     let left = deadline.saturating_duration_since(Instant::now());
     let theirs = handshake::exchange(&mut stream, &ours, left)
         .await
@@ -128,7 +138,7 @@ pub async fn accept(
     let span = tracing::debug_span!("peer", %addr, key, out = false);
     async {
         let _ = stream.set_nodelay(true);
-        let ours = Handshake::new(ctx.info_hash, ctx.peer_id);
+        let ours = Handshake::new(ctx.info_hash, ctx.peer_id).with_fast(ctx.fast);
         if let Err(e) = handshake::write_ours(&mut stream, &ours, HANDSHAKE_TIMEOUT).await {
             return closed(&ctx, key, e.to_string()).await;
         }
@@ -139,8 +149,42 @@ pub async fn accept(
 }
 
 async fn closed(ctx: &ConnectionContext, key: PeerKey, reason: String) {
-    debug!(%reason, "connection closed");
-    let _ = ctx.events.send(TorrentEvent::Closed { key, reason }).await;
+    ended(ctx, key, Ending::gone(reason)).await;
+}
+
+/// Why a connection ended.
+struct Ending {
+    /// For the log.
+    reason: String,
+    /// The peer broke the protocol.
+    violation: bool,
+}
+
+impl Ending {
+    fn gone(reason: impl Into<String>) -> Ending {
+        Ending {
+            reason: reason.into(),
+            violation: false,
+        }
+    }
+
+    fn broke(reason: impl Into<String>) -> Ending {
+        Ending {
+            reason: reason.into(),
+            violation: true,
+        }
+    }
+}
+
+async fn ended(ctx: &ConnectionContext, key: PeerKey, end: Ending) {
+    let Ending { reason, violation } = end;
+    debug!(%reason, violation, "connection closed");
+    let closed = TorrentEvent::Closed {
+        key,
+        reason,
+        violation,
+    };
+    let _ = ctx.events.send(closed).await;
 }
 
 async fn run(
@@ -166,7 +210,15 @@ async fn run(
     }
     // Either half ending ends the other.
     let conn_token = ctx.cancel.child_token();
-    let writer = Writer::new(ctx.clone(), key, theirs.supports_extensions(), write_half);
+    // BEP 6 holds only when both handshakes announce it.
+    let fast = ctx.fast && theirs.supports_fast();
+    let writer = Writer::new(
+        ctx.clone(),
+        key,
+        theirs.supports_extensions(),
+        fast,
+        write_half,
+    );
     let wtoken = conn_token.clone();
     ctx.tracker.spawn(
         async move {
@@ -178,18 +230,19 @@ async fn run(
         }
         .in_current_span(),
     );
-    let reason = read_loop(&ctx, key, read_half, up_tx, &conn_token).await;
+    let end = read_loop(&ctx, key, fast, read_half, up_tx, &conn_token).await;
     conn_token.cancel();
-    closed(&ctx, key, reason).await;
+    ended(&ctx, key, end).await;
 }
 
 async fn read_loop(
     ctx: &ConnectionContext,
     key: PeerKey,
+    fast: bool,
     read_half: OwnedReadHalf,
     up_tx: mpsc::Sender<Upload>,
     token: &CancellationToken,
-) -> String {
+) -> Ending {
     let mut frames = FramedRead::with_capacity(
         read_half,
         PeerCodec::new(ctx.geometry.piece_count),
@@ -199,20 +252,39 @@ async fn read_loop(
     let mut their_metadata_id: Option<u8> = None;
     loop {
         let next = tokio::select! {
-            _ = token.cancelled() => return "closed by us".into(),
+            _ = token.cancelled() => return Ending::gone("closed by us"),
             next = timeout(IDLE_TIMEOUT, frames.next()) => next,
         };
         let message = match next {
-            Err(_) => return "idle for too long".into(),
-            Ok(None) => return "peer closed the connection".into(),
-            Ok(Some(Err(e))) => return format!("protocol error: {e}"),
+            Err(_) => return Ending::gone("idle for too long"),
+            Ok(None) => return Ending::gone("peer closed the connection"),
+            Ok(Some(Err(PeerWireError::Io(e)))) => return Ending::gone(format!("i/o error: {e}")),
+            Ok(Some(Err(e))) => return Ending::broke(format!("protocol error: {e}")),
             Ok(Some(Ok(m))) => m,
         };
+        if message.is_fast_extension() && !fast {
+            return Ending::broke("fast extension message without the fast extension");
+        }
         let event = match message {
             Message::KeepAlive | Message::Port(_) | Message::Unknown { .. } => continue,
+            // We fetch only what peers offer, and pick pieces ourselves.
+            Message::Suggest(_) | Message::AllowedFast(_) => continue,
+            Message::HaveAll | Message::HaveNone => {
+                let n = ctx.geometry.piece_count;
+                let mut bits = vec![0u8; bitfield_len(n)];
+                if message == Message::HaveAll {
+                    for i in 0..n {
+                        bitfield_set(&mut bits, i);
+                    }
+                }
+                TorrentEvent::Message {
+                    key,
+                    message: Message::Bitfield(Bytes::from(bits)),
+                }
+            }
             Message::Request(r) => {
                 if up_tx.try_send(Upload::Request(r)).is_err() {
-                    return "peer exceeded the request queue".into();
+                    return Ending::broke("peer exceeded the request queue");
                 }
                 continue;
             }
@@ -225,7 +297,7 @@ async fn read_loop(
                     their_metadata_id = handshake.id_of(metadata::EXTENSION_NAME);
                     TorrentEvent::Extension { key, handshake }
                 }
-                Err(e) => return e.to_string(),
+                Err(e) => return Ending::broke(e.to_string()),
             },
             Message::Extended {
                 id: metadata::OUR_ID,
@@ -235,7 +307,7 @@ async fn read_loop(
                     (their_metadata_id, MetadataMsg::decode(&payload))
                 {
                     if up_tx.try_send(Upload::Metadata { ext_id, piece }).is_err() {
-                        return "peer exceeded the request queue".into();
+                        return Ending::broke("peer exceeded the request queue");
                     }
                 }
                 continue;
@@ -250,6 +322,8 @@ async fn read_loop(
             Message::Extended { .. } => continue,
             m @ Message::Piece { .. } => {
                 if let Message::Piece { data, .. } = &m {
+                    ctx.downloaded
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
                     ctx.limits.download(data.len() + 13).await;
                 }
                 TorrentEvent::Message { key, message: m }
@@ -257,7 +331,7 @@ async fn read_loop(
             m => TorrentEvent::Message { key, message: m },
         };
         if ctx.events.send(event).await.is_err() {
-            return "torrent stopped".into();
+            return Ending::gone("torrent stopped");
         }
     }
 }

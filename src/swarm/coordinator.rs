@@ -235,6 +235,9 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         listen_port: params.listen.map(|a| a.port()),
         info: params.info,
         command_queue: params.config.peer_queue,
+        fast: params.config.fast_extension,
+        uploaded: Default::default(),
+        downloaded: Default::default(),
         cancel: params.cancel.clone(),
         tracker: params.tracker.clone(),
     });
@@ -302,10 +305,11 @@ impl Coordinator {
             }
             self.flush_commands();
             if self.current.error.is_some() {
-                self.publish();
                 break;
             }
         }
+        // The last word: what the torrent moved, to the byte.
+        self.publish();
         self.links.clear();
     }
 
@@ -337,6 +341,9 @@ impl Coordinator {
     }
 
     fn publish(&mut self) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.current.uploaded_bytes = self.ctx.uploaded.load(Relaxed);
+        self.current.downloaded_bytes = self.ctx.downloaded.load(Relaxed);
         self.current.have_pieces = self.sched.pieces().have_count();
         self.current.peers = self.links.len();
         if self.current.peers > 0 {

@@ -55,7 +55,8 @@ pub enum TorrentEvent {
         handshake: ExtensionHandshake,
     },
     /// A protocol message that changes download state (not requests: the
-    /// connection serves those itself).
+    /// connection serves those itself; have-all and have-none arrive as
+    /// the bitfields they stand for).
     Message {
         /// Which connection.
         key: PeerKey,
@@ -82,6 +83,9 @@ pub enum TorrentEvent {
         key: PeerKey,
         /// Why, for the log.
         reason: String,
+        /// The peer broke the protocol (its address is dialled again only
+        /// after a long back-off).
+        violation: bool,
     },
     /// An incoming connection for this torrent whose handshake was read.
     Incoming {

@@ -407,6 +407,14 @@ impl Scheduler {
         self.fill(now, peer);
     }
 
+    /// The peer will not serve our request `r` (BEP 6 reject): the block
+    /// goes back to the pool now, not at the request time-out.
+    pub fn handle_reject(&mut self, now: Instant, peer: PeerKey, r: BlockRef) {
+        if self.picker.rejected(peer, &r, &self.avail) {
+            self.fill_all(now);
+        }
+    }
+
     /// The hash check of `piece` finished (`ok`: it matched and is on disk).
     pub fn handle_verified(&mut self, now: Instant, piece: u32, ok: bool) {
         let contributors = self.picker.verified(piece, ok, &self.avail);

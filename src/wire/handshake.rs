@@ -45,7 +45,8 @@ pub enum HandshakeError {
 /// The 68-byte opening record of every connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Handshake {
-    /// The 8 reserved bytes (bit 0x10 of byte 5 announces BEP 10).
+    /// The 8 reserved bytes (bit 0x10 of byte 5 announces BEP 10, bit 0x04
+    /// of byte 7 BEP 6).
     pub reserved: [u8; 8],
     /// The torrent this connection is about.
     pub info_hash: Id,
@@ -68,6 +69,20 @@ impl Handshake {
     /// True when the sender supports the BEP 10 extension protocol.
     pub fn supports_extensions(&self) -> bool {
         self.reserved[5] & 0x10 != 0
+    }
+
+    /// The same handshake announcing the fast extension (BEP 6: bit 0x04
+    /// of the last reserved byte) when `fast` is true.
+    pub fn with_fast(mut self, fast: bool) -> Handshake {
+        if fast {
+            self.reserved[7] |= 0x04;
+        }
+        self
+    }
+
+    /// True when the sender supports the fast extension (BEP 6).
+    pub fn supports_fast(&self) -> bool {
+        self.reserved[7] & 0x04 != 0
     }
 
     /// The record as sent on the wire.

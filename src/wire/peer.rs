@@ -1,4 +1,5 @@
-//! BitTorrent peer wire messages (BEP 3), with a `tokio_util` codec.
+//! BitTorrent peer wire messages (BEP 3, and the fast extension's of BEP 6),
+//! with a `tokio_util` codec.
 //!
 //! The handshake is a fixed 68-byte record exchanged once per connection
 //! ([`crate::wire::handshake`]); everything after it is a length-prefixed
@@ -74,6 +75,16 @@ pub enum Message {
     Cancel(BlockRef),
     /// id 9: DHT port (BEP 5); we have no mainline DHT and ignore it.
     Port(u16),
+    /// id 13 (BEP 6): the sender suggests fetching this piece.
+    Suggest(u32),
+    /// id 14 (BEP 6): the sender has every piece (instead of a bitfield).
+    HaveAll,
+    /// id 15 (BEP 6): the sender has no piece (instead of a bitfield).
+    HaveNone,
+    /// id 16 (BEP 6): the sender will not serve this request.
+    Reject(BlockRef),
+    /// id 17 (BEP 6): the sender serves this piece even while choking.
+    AllowedFast(u32),
     /// id 20: BEP 10 extension message; `id` 0 is the extension handshake.
     Extended {
         /// Extension message id (0 = handshake; others as in our `m` dict).
@@ -86,6 +97,21 @@ pub enum Message {
         /// The message id.
         id: u8,
     },
+}
+
+impl Message {
+    /// True for the messages of the fast extension (BEP 6), which a peer
+    /// may send only when both handshakes set its bit.
+    pub fn is_fast_extension(&self) -> bool {
+        matches!(
+            self,
+            Message::Suggest(_)
+                | Message::HaveAll
+                | Message::HaveNone
+                | Message::Reject(_)
+                | Message::AllowedFast(_)
+        )
+    }
 }
 
 /// Length-prefixed frame codec for one connection.
@@ -189,9 +215,22 @@ impl Decoder for PeerCodec {
                     _ => Message::NotInterested,
                 }
             }
-            4 => {
+            4 | 13 | 17 => {
                 fixed(4)?;
-                Message::Have(src.get_u32())
+                let piece = src.get_u32();
+                match id {
+                    4 => Message::Have(piece),
+                    13 => Message::Suggest(piece),
+                    _ => Message::AllowedFast(piece),
+                }
+            }
+            14 | 15 => {
+                fixed(0)?;
+                if id == 14 {
+                    Message::HaveAll
+                } else {
+                    Message::HaveNone
+                }
             }
             5 => {
                 if let Some(len) = self.bitfield_len {
@@ -199,14 +238,14 @@ impl Decoder for PeerCodec {
                 }
                 Message::Bitfield(src.split_to(body_len).freeze())
             }
-            6 | 8 => {
+            6 | 8 | 16 => {
                 fixed(12)?;
                 let r = block_ref(&src[..12]);
                 src.advance(12);
-                if id == 6 {
-                    Message::Request(r)
-                } else {
-                    Message::Cancel(r)
+                match id {
+                    6 => Message::Request(r),
+                    8 => Message::Cancel(r),
+                    _ => Message::Reject(r),
                 }
             }
             7 => {
@@ -280,24 +319,28 @@ pub fn encode_message(msg: &Message, dst: &mut BytesMut) {
         Message::Unchoke => header(dst, 1, 1),
         Message::Interested => header(dst, 1, 2),
         Message::NotInterested => header(dst, 1, 3),
-        Message::Have(i) => {
-            header(dst, 5, 4);
+        Message::Have(i) | Message::Suggest(i) | Message::AllowedFast(i) => {
+            let id = match msg {
+                Message::Have(_) => 4,
+                Message::Suggest(_) => 13,
+                _ => 17,
+            };
+            header(dst, 5, id);
             dst.put_u32(*i);
         }
+        Message::HaveAll => header(dst, 1, 14),
+        Message::HaveNone => header(dst, 1, 15),
         Message::Bitfield(bits) => {
             header(dst, 1 + bits.len(), 5);
             dst.put_slice(bits);
         }
-        Message::Request(r) | Message::Cancel(r) => {
-            header(
-                dst,
-                13,
-                if matches!(msg, Message::Request(_)) {
-                    6
-                } else {
-                    8
-                },
-            );
+        Message::Request(r) | Message::Cancel(r) | Message::Reject(r) => {
+            let id = match msg {
+                Message::Request(_) => 6,
+                Message::Cancel(_) => 8,
+                _ => 16,
+            };
+            header(dst, 13, id);
             dst.put_u32(r.index);
             dst.put_u32(r.begin);
             dst.put_u32(r.length);

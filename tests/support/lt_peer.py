@@ -258,6 +258,7 @@ def cmd_seed(args):
         if notify and handle.status().total_payload_upload >= notify:
             emit(dict(stats(handle), event="uploaded"))
             notify = 0
+    check_alerts(ses)  # the last peer-log lines, when asked for
     emit(stats(handle))
     os._exit(0)
 

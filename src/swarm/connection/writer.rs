@@ -81,6 +81,10 @@ pub(super) struct Writer {
     key: PeerKey,
     /// The peer set the BEP 10 bit: send our extension handshake.
     extensions: bool,
+    /// Both sides announced the fast extension (BEP 6): have-all or
+    /// have-none instead of a bitfield, and a reject for every request we
+    /// do not serve.
+    fast: bool,
     /// Frames waiting for the socket.
     sink: Outbox<OwnedWriteHalf>,
     /// Pieces we have and may serve.
@@ -109,6 +113,7 @@ impl Writer {
         ctx: Arc<ConnectionContext>,
         key: PeerKey,
         extensions: bool,
+        fast: bool,
         write_half: OwnedWriteHalf,
     ) -> Writer {
         let pieces = ctx.geometry.piece_count as usize;
@@ -116,6 +121,7 @@ impl Writer {
             ctx,
             key,
             extensions,
+            fast,
             sink: Outbox::new(write_half, WRITE_BOUNDARY),
             have: vec![false; pieces],
             choking: true,
@@ -147,7 +153,14 @@ impl Writer {
             for i in 0..self.have.len() {
                 self.have[i] = crate::geometry::bitfield_has(&bits, i as u32);
             }
-            self.feed(Message::Bitfield(bits)).await?;
+            if self.fast && self.have.iter().all(|h| *h) {
+                self.feed(Message::HaveAll).await?;
+            } else {
+                self.feed(Message::Bitfield(bits)).await?;
+            }
+        } else if self.fast {
+            // BEP 6: one of bitfield, have-all, have-none comes first.
+            self.feed(Message::HaveNone).await?;
         }
         if self.extensions {
             let metadata_size = self.ctx.info.as_ref().map(|i| i.len() as u64);
@@ -231,6 +244,9 @@ impl Writer {
                 let ok = (r.index as usize) < self.have.len() && self.have[r.index as usize];
                 if !self.choking && ok && self.ctx.geometry.is_servable(&r) {
                     self.queue.push_back(r);
+                } else if self.fast {
+                    // Say so rather than let the peer wait out its time-out.
+                    self.feed(Message::Reject(r)).await?;
                 }
             }
             Upload::Cancel(r) => self.queue.retain(|q| *q != r),
@@ -282,6 +298,12 @@ impl Writer {
                 }
                 self.choking = choke;
                 if choke {
+                    // BEP 6: a choke no longer drops requests silently.
+                    if self.fast {
+                        for r in std::mem::take(&mut self.queue) {
+                            self.feed(Message::Reject(r)).await?;
+                        }
+                    }
                     self.queue.clear();
                     self.cache.clear();
                     self.read_buf = None;
@@ -432,6 +454,9 @@ impl Writer {
         })
         .await?;
         self.unreported += u64::from(r.length);
+        self.ctx
+            .uploaded
+            .fetch_add(u64::from(r.length), std::sync::atomic::Ordering::Relaxed);
         if self.ctx.limits.upload_capped() {
             // Under a cap each block waits for tokens: do not let finished
             // blocks sit in our buffer meanwhile.

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::Coordinator;
 use crate::swarm::connection;
@@ -16,6 +16,12 @@ use crate::swarm::PeerCommand;
 pub(super) const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest retry delay.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Retry delay after a peer first broke the protocol; it doubles with each
+/// further violation, up to `MAX_VIOLATION_BACKOFF`, and a good connection
+/// does not reset it.
+const VIOLATION_BACKOFF: Duration = Duration::from_secs(60);
+/// Longest retry delay of a peer that broke the protocol.
+const MAX_VIOLATION_BACKOFF: Duration = Duration::from_secs(3600);
 
 /// Dial state of one known address.
 pub(super) struct Dial {
@@ -29,6 +35,8 @@ pub(super) struct Dial {
     pub(super) named: bool,
     /// It had every piece when we did too: no use dialling it as a seed.
     pub(super) seed: bool,
+    /// Times it broke the protocol.
+    pub(super) strikes: u32,
 }
 
 impl Dial {
@@ -40,21 +48,35 @@ impl Dial {
             active: None,
             named: false,
             seed: false,
+            strikes: 0,
         }
     }
 }
 
 impl Coordinator {
-    /// A connection ended: forget it, and schedule the next dial of its address.
-    pub(super) fn closed(&mut self, key: PeerKey, reason: &str) {
+    /// A connection ended: forget it, and schedule the next dial of its
+    /// address; one that broke the protocol (`violation`) waits long.
+    pub(super) fn closed(&mut self, key: PeerKey, reason: &str, violation: bool) {
         let was_connected = self.links.contains_key(&key);
         debug!(key, reason, "peer closed");
-        if let Some(link) = self.links.get(&key) {
-            if let Some(l) = link.listen {
-                if let Some(d) = self.known.get_mut(&l) {
-                    if d.active == Some(key) {
-                        d.active = None;
-                    }
+        let listen = self.links.get(&key).and_then(|l| l.listen);
+        let dialled = self.dialled.get(&key).copied();
+        if let Some(l) = listen {
+            if let Some(d) = self.known.get_mut(&l) {
+                if d.active == Some(key) {
+                    d.active = None;
+                }
+            }
+        }
+        if violation {
+            let other = dialled.filter(|a| Some(*a) != listen);
+            for addr in [listen, other].into_iter().flatten() {
+                if let Some(d) = self.known.get_mut(&addr) {
+                    d.strikes += 1;
+                    let wait = VIOLATION_BACKOFF * (1 << (d.strikes - 1).min(6));
+                    let wait = wait.min(MAX_VIOLATION_BACKOFF);
+                    d.next = Instant::now() + wait;
+                    warn!(%addr, reason, ?wait, "peer broke the protocol; not dialled again for a while");
                 }
             }
         }
@@ -68,11 +90,13 @@ impl Coordinator {
                 if d.active == Some(key) {
                     d.active = None;
                 }
-                if was_connected {
-                    d.backoff = FIRST_BACKOFF;
+                if !violation {
+                    if was_connected {
+                        d.backoff = FIRST_BACKOFF;
+                    }
+                    d.next = Instant::now() + d.backoff;
+                    d.backoff = (d.backoff * 2).min(MAX_BACKOFF);
                 }
-                d.next = Instant::now() + d.backoff;
-                d.backoff = (d.backoff * 2).min(MAX_BACKOFF);
             }
         }
     }

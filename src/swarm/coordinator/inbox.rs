@@ -57,19 +57,22 @@ impl Coordinator {
                     Message::Unchoke => self.sched.handle_peer_choke(now, key, false),
                     Message::Interested => self.sched.handle_peer_interest(now, key, true),
                     Message::NotInterested => self.sched.handle_peer_interest(now, key, false),
+                    Message::Reject(r) => self.sched.handle_reject(now, key, r),
                     Message::Piece { index, begin, data } => {
-                        self.current.downloaded_bytes += data.len() as u64;
                         self.sched.handle_block(now, key, index, begin, data);
                     }
                     _ => {}
                 }
             }
             TorrentEvent::Uploaded { key, bytes } => {
-                self.current.uploaded_bytes += bytes;
                 self.sched.handle_uploaded(now, key, bytes);
             }
             TorrentEvent::Pex { key: _, added } => self.add_peers(added, false),
-            TorrentEvent::Closed { key, reason } => self.closed(key, &reason),
+            TorrentEvent::Closed {
+                key,
+                reason,
+                violation,
+            } => self.closed(key, &reason, violation),
             TorrentEvent::Incoming { stream, handshake } => {
                 let Ok(remote) = stream.peer_addr() else {
                     return;

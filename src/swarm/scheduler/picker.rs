@@ -248,6 +248,23 @@ impl Picker {
         }
     }
 
+    /// The peer will not serve request `r` (BEP 6 reject): its block is
+    /// free again at once rather than at the time-out, and the peer gets
+    /// one request at a time until it delivers. False when `r` was not in
+    /// flight to it.
+    pub(super) fn rejected(&mut self, peer: PeerKey, r: &BlockRef, avail: &Availability) -> bool {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return false;
+        };
+        let Some(pos) = p.inflight.iter().position(|(b, _)| b == r) else {
+            return false;
+        };
+        p.inflight.remove(pos);
+        p.snubbed = true;
+        self.release(r, avail);
+        true
+    }
+
     /// A block arrived from the peer (`view` is what we know of it).
     pub(super) fn handle_block(
         &mut self,

@@ -35,17 +35,13 @@ use super::peers::{Availability, Peer};
 use crate::geometry::Geometry;
 use crate::swarm::pieces::PeerKey;
 
+mod check;
+mod full;
+
+use full::{AUTO_WAIT, FALLBACK_AFTER};
+
 /// A peer with no new piece for this long may be offered pieces others have.
 const STALL: Duration = Duration::from_secs(2);
-
-/// How long a new seed super-seeds every peer in `auto` mode before it
-/// calls a leecher lone.
-pub(super) const AUTO_WAIT: Duration = Duration::from_secs(2);
-
-/// A peer that took every byte it was offered and announced none of those
-/// pieces for this long does not report what it completes: it gets every
-/// piece announced, as from a normal seed (else it would wait for ever).
-pub(super) const FALLBACK_AFTER: Duration = Duration::from_millis(1500);
 
 /// Largest offer window of one peer, in bytes (64 pieces of 1 MiB). In
 /// pieces it was 64 whatever their size: 1 MiB in flight with 16 KiB
@@ -178,62 +174,6 @@ impl SuperSeed {
                 all_taken_at: None,
             },
         );
-    }
-
-    /// True when the peer is super-seeded (gets no bitfield at the start).
-    pub(super) fn is_offering(&self, peer: PeerKey) -> bool {
-        self.peers.get(&peer).is_some_and(|p| !p.full)
-    }
-
-    /// In `auto` mode, with at most one leecher left: every peer gets every
-    /// piece announced (never super-seed a lone leecher).
-    pub(super) fn few_leechers(
-        &mut self,
-        now: Instant,
-        leechers: usize,
-        views: &BTreeMap<PeerKey, Peer>,
-        avail: &Availability,
-        out: &mut VecDeque<Output>,
-    ) {
-        if !self.auto || leechers > 1 || now < self.lone_from {
-            return;
-        }
-        let offering: Vec<PeerKey> = self
-            .peers
-            .iter()
-            .filter(|(_, p)| !p.full)
-            .map(|(k, _)| *k)
-            .collect();
-        for key in offering {
-            if let Some(view) = views.get(&key) {
-                self.fall_back(key, view, avail, out);
-            }
-        }
-    }
-
-    /// The peer becomes full: every piece not yet announced to it is.
-    fn fall_back(
-        &mut self,
-        peer: PeerKey,
-        view: &Peer,
-        avail: &Availability,
-        out: &mut VecDeque<Output>,
-    ) {
-        self.count_offers(peer, &view.have, false, avail);
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        p.full = true;
-        p.on_offer = 0;
-        for (i, announced) in p.announced.iter_mut().enumerate() {
-            if !*announced && !view.have[i] {
-                out.push_back(Output::Offer {
-                    peer,
-                    piece: i as u32,
-                });
-            }
-            *announced = true;
-        }
     }
 
     /// The peer left: its offers count no more.
@@ -456,37 +396,5 @@ impl SuperSeed {
             self.by_spread.insert(self.key(piece, avail));
             out.push_back(Output::Offer { peer, piece });
         }
-    }
-
-    /// Checks internal consistency (used by tests): the per-piece offer
-    /// counts match the peers' offers, and the ranking matches the counts.
-    pub(super) fn check_invariants(
-        &self,
-        views: &BTreeMap<PeerKey, Peer>,
-        avail: &Availability,
-    ) -> bool {
-        let n = self.offers.len();
-        let (mut offers, mut pending) = (vec![0u32; n], vec![0u32; n]);
-        for (key, p) in &self.peers {
-            let Some(view) = views.get(key) else {
-                return false;
-            };
-            if p.full {
-                continue;
-            }
-            let mut on_offer = 0;
-            for i in 0..n {
-                if p.announced[i] && !view.have[i] {
-                    on_offer += 1;
-                    pending[i] += 1;
-                    offers[i] += u32::from(p.unchoked);
-                }
-            }
-            if on_offer != p.on_offer {
-                return false;
-            }
-        }
-        let ranked: BTreeSet<SpreadKey> = (0..avail.len()).map(|i| self.key(i, avail)).collect();
-        offers == self.offers && pending == self.pending && ranked == self.by_spread
     }
 }
