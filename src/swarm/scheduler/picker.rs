@@ -28,55 +28,11 @@ use crate::swarm::pieces::{BlockOutcome, BlockState, PeerKey, PieceState, Pieces
 mod critical;
 mod eta;
 mod pick;
+mod requests;
 mod verdict;
 
 use eta::Delivery;
-
-/// What the picker keeps about one peer.
-#[derive(Debug)]
-struct Requests {
-    /// Pieces the peer has that we have not verified (pieces being
-    /// hash-checked included): we are interested while this is above zero.
-    interesting: u32,
-    /// We told it we are interested.
-    am_interested: bool,
-    /// Our requests to it, with when they were sent, oldest first (blocks
-    /// mostly arrive in that order: removing the front must not shift the
-    /// rest, up to `max_pipeline` entries, once per block).
-    inflight: VecDeque<(BlockRef, Instant)>,
-    /// Bytes of the blocks in `inflight` (how long its queue takes to drain).
-    inflight_bytes: u64,
-    /// When its last block arrived (it has served its queue's front since
-    /// then, or since that request was sent).
-    last_block: Option<Instant>,
-    /// How fast it delivers what we ask, from its blocks' arrivals.
-    delivery: Delivery,
-    /// It let a request time out; keep one request in flight until it delivers.
-    snubbed: bool,
-    /// Pipeline while its rate is not measured yet (grows per block received).
-    slow_start: usize,
-    /// Most outstanding requests it accepts (its BEP 10 `reqq`).
-    reqq: usize,
-    /// Hash failures of pieces it contributed to.
-    strikes: u32,
-}
-
-impl Requests {
-    /// Records a request sent at `now`.
-    fn push(&mut self, r: BlockRef, now: Instant) {
-        self.inflight.push_back((r, now));
-        self.inflight_bytes += u64::from(r.length);
-    }
-
-    /// Forgets the request for `r`: when it was sent, None when there was
-    /// none.
-    fn remove(&mut self, r: &BlockRef) -> Option<Instant> {
-        let pos = self.inflight.iter().position(|(b, _)| b == r)?;
-        let (_, sent) = self.inflight.remove(pos)?;
-        self.inflight_bytes -= u64::from(r.length);
-        Some(sent)
-    }
-}
+use requests::Requests;
 
 /// The leech picker of one torrent.
 #[derive(Debug)]
