@@ -3,10 +3,10 @@
 //! the song, never a corrupt byte; the liar is dropped mid-stream and never
 //! dialled again; `/metrics` counts the pieces that failed their check.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 
+#[path = "support/blocking_http.rs"]
+mod blocking_http;
 #[path = "support/e2e_harness.rs"]
 mod e2e_harness;
 #[path = "support/liar.rs"]
@@ -21,18 +21,7 @@ use songswarm::manifest::Manifest;
 
 /// `GET path` from `host`: (head, body).
 fn get(host: &str, path: &str) -> (String, Vec<u8>) {
-    let mut s = TcpStream::connect(host).unwrap();
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut reply = Vec::new();
-    s.read_to_end(&mut reply).unwrap();
-    let split = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&reply[..split]).to_string();
-    (head, reply[split + 4..].to_vec())
+    blocking_http::get(host, path, DEADLINE)
 }
 
 #[test]

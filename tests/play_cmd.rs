@@ -2,9 +2,8 @@
 //! the manifest come from the ring), an album's song by `--file`, the URLs it prints
 //! as text, and a clear error for a song the album does not have.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
+#[path = "support/blocking_http.rs"]
+mod blocking_http;
 #[path = "support/e2e_harness.rs"]
 mod e2e_harness;
 #[path = "support/procs.rs"]
@@ -16,18 +15,7 @@ use songswarm::manifest::Manifest;
 /// `GET url`: (head, body).
 fn get(url: &str) -> (String, Vec<u8>) {
     let (host, path) = url.trim_start_matches("http://").split_once('/').unwrap();
-    let mut s = TcpStream::connect(host).unwrap();
-    s.set_read_timeout(Some(DEADLINE)).unwrap();
-    write!(
-        s,
-        "GET /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut reply = Vec::new();
-    s.read_to_end(&mut reply).unwrap();
-    let split = reply.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&reply[..split]).to_string();
-    (head, reply[split + 4..].to_vec())
+    blocking_http::get(host, &format!("/{path}"), DEADLINE)
 }
 
 /// `songswarm …` in the ring (the harness's processes run without one).
