@@ -141,6 +141,8 @@ struct Link {
     pex_at: Option<Instant>,
     /// It runs songswarm (may get peer exchange more often).
     ours: bool,
+    /// It sent an extension handshake (BEP 10): it takes another.
+    extended: bool,
 }
 
 /// The coordinator task's state.
@@ -192,6 +194,9 @@ pub struct Coordinator {
     /// Verified pieces, published as they pass their hash check (streams
     /// wait on it).
     verified: watch::Sender<VerifiedPieces>,
+    /// Peers were told (extension handshake `stream`) that we play the
+    /// torrent while it downloads.
+    told_streaming: bool,
 }
 
 /// Starts the coordinator task of one torrent.
@@ -263,6 +268,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         stats: stats_tx,
         current,
         verified: verified_tx,
+        told_streaming: false,
     };
     let span = tracing::info_span!("torrent", info_hash = %params.info_hash.to_hex()[..8]);
     let cancel = params.cancel;
