@@ -62,6 +62,8 @@ pub struct TorrentStats {
     pub failed_pieces: u64,
     /// Peers connected now.
     pub peers: usize,
+    /// Connected peers that unchoke us now (may be asked for data).
+    pub unchoked_by: usize,
     /// Distinct peers we exchanged handshakes with.
     pub peers_seen: usize,
     /// Every piece is verified and on disk.
@@ -352,6 +354,7 @@ impl Coordinator {
         self.current.downloaded_bytes = self.ctx.downloaded.load(Relaxed);
         self.current.have_pieces = self.sched.pieces().have_count();
         self.current.peers = self.links.len();
+        self.current.unchoked_by = self.sched.unchoked_by();
         if self.current.peers > 0 {
             self.current.unreachable = None;
         }

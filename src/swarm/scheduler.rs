@@ -128,6 +128,11 @@ impl Scheduler {
         self.peers.len()
     }
 
+    /// Number of connected peers that unchoke us.
+    pub fn unchoked_by(&self) -> usize {
+        self.peers.values().filter(|p| !p.peer_choking).count()
+    }
+
     /// Marks a piece as already verified on disk (resume, or seeding),
     /// before any peer connects. A scheduler that has every piece this way
     /// super-seeds if the configuration says so.
