@@ -33,9 +33,11 @@ use crate::swarm::{PeerCommand, TorrentEvent};
 mod dial;
 mod inbox;
 mod outputs;
+mod refusals;
 mod slots;
 
 use dial::Dial;
+use refusals::Refusals;
 
 /// How often the coordinator dials the peers that are due, sends peer
 /// exchange and publishes progress (the scheduler says when it needs to run).
@@ -168,6 +170,9 @@ pub struct Coordinator {
     accepting: HashMap<PeerKey, IpAddr>,
     /// Addresses that sent corrupt data.
     banned: HashSet<SocketAddr>,
+    /// Peers (IP and peer id) whose incoming connections are refused:
+    /// liars for good, protocol breakers for a while.
+    refusals: Refusals,
     /// Peer ids we ever completed a handshake with.
     seen: HashSet<[u8; 20]>,
     /// Next connection key.
@@ -258,6 +263,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         dialled: HashMap::new(),
         accepting: HashMap::new(),
         banned: HashSet::new(),
+        refusals: Refusals::default(),
         seen: HashSet::new(),
         next_key: 1,
         listen: params.listen,

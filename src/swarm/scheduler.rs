@@ -23,6 +23,7 @@
 //!   optimistic slot.
 //! - `superseed`: the super-seed policy of a peer that starts with every
 //!   piece, owner of every offer.
+//! - `fast`: the fast extension's suggest and allowed-fast hints.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -32,6 +33,7 @@ use rand::rngs::StdRng;
 
 mod choker;
 mod deadlines;
+mod fast;
 mod output;
 mod peers;
 mod picker;
@@ -361,7 +363,7 @@ impl Scheduler {
         };
         view.peer_choking = choking;
         if choking {
-            self.picker.choked_by(peer, &self.avail);
+            self.picker.choked_by(peer, &view.allowed_fast, &self.avail);
             self.fill_all(now);
         } else {
             self.fill(now, peer);

@@ -62,6 +62,8 @@ impl Coordinator {
                     Message::Interested => self.sched.handle_peer_interest(now, key, true),
                     Message::NotInterested => self.sched.handle_peer_interest(now, key, false),
                     Message::Reject(r) => self.sched.handle_reject(now, key, r),
+                    Message::Suggest(i) => self.sched.handle_suggest(now, key, i),
+                    Message::AllowedFast(i) => self.sched.handle_allowed_fast(now, key, i),
                     Message::Piece { index, begin, data } => {
                         self.sched.handle_block(now, key, index, begin, data);
                     }
@@ -81,7 +83,12 @@ impl Coordinator {
                 let Ok(remote) = stream.peer_addr() else {
                     return;
                 };
-                if self.banned.contains(&remote) || !self.admit(remote.ip(), Instant::now()) {
+                let now = Instant::now();
+                if self.refusals.refuses(remote.ip(), handshake.peer_id, now) {
+                    debug!(%remote, "refusing a peer that broke the protocol or lied");
+                    return;
+                }
+                if self.banned.contains(&remote) || !self.admit(remote.ip(), now) {
                     return;
                 }
                 let key = self.new_key();
@@ -167,7 +174,8 @@ impl Coordinator {
             return;
         }
         self.accepting.remove(&key);
-        if self.banned.contains(&addr) {
+        let refused = (self.refusals).refuses(addr.ip(), peer_id, Instant::now());
+        if self.banned.contains(&addr) || refused {
             return;
         }
         // Two connections to one peer (both dialled at once): both sides keep
