@@ -84,6 +84,17 @@ pub enum Event<'a> {
         /// Seconds since the last progress.
         seconds: f64,
     },
+    /// `probe`: a song URL's first body byte.
+    Probed {
+        /// The URL.
+        url: &'a str,
+        /// From the probe's start to the `GET` that got the song.
+        waited: std::time::Duration,
+        /// From that `GET` to the first body byte.
+        first_byte: std::time::Duration,
+        /// Body bytes read.
+        bytes: usize,
+    },
     /// A served torrent stopped on an error; the process serves on.
     Stopped {
         /// The torrent.
@@ -216,6 +227,16 @@ fn text_of(event: &Event) -> Option<String> {
         Event::Stalled {
             reason, seconds, ..
         } => format!("no progress for {seconds:.0} s: {reason}"),
+        Event::Probed {
+            url,
+            waited,
+            first_byte,
+            bytes,
+        } => format!(
+            "{url}: answered after {:.1} ms, first byte {:.1} ms after the GET, {bytes} bytes",
+            waited.as_secs_f64() * 1e3,
+            first_byte.as_secs_f64() * 1e3
+        ),
         Event::Stopped { .. } | Event::Stats { .. } => return None,
         Event::Announced { key, peer, role } => format!("announced {peer} ({role:?}) for {key}"),
         Event::Peers { peers, .. } => peers

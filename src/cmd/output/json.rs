@@ -88,6 +88,18 @@ pub(super) fn json_of(event: &Event) -> Option<String> {
             "detail": reason.to_string(),
             "seconds": seconds,
         }),
+        Event::Probed {
+            url,
+            waited,
+            first_byte,
+            bytes,
+        } => json!({
+            "event": "probe",
+            "url": url,
+            "waited_ms": waited.as_secs_f64() * 1e3,
+            "first_byte_ms": first_byte.as_secs_f64() * 1e3,
+            "bytes": bytes,
+        }),
         Event::Stopped {
             info_hash,
             name,
