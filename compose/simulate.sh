@@ -20,7 +20,29 @@
 # one is tried). Cleanup names only this run's project, tag and directory.
 # SIM_NETWORKS_ONLY=N claims the networks, holds them N seconds and cleans
 # up, without a simulation (to check the above quickly).
+#
+# Before the leechers, a player on net_c (`songswarm play`, HTTP on its
+# loopback) streams the song from seed-a2 on net_a across the router, and
+# `songswarm probe` times its first body byte.
+#
+# Size: `--size small` (the default, CI's: 18 containers) or `--size large`
+# (33: five more Chord nodes on each network); SIM_EXTRA_NODES=N sets the
+# extra Chord nodes per network by hand.
 set -euo pipefail
+size=${SIM_SIZE:-small}
+while [ $# -gt 0 ]; do
+  case $1 in
+    --size) size=${2:-}; shift 2 || { echo "--size needs small or large" >&2; exit 2; } ;;
+    --size=*) size=${1#--size=}; shift ;;
+    *) echo "usage: $0 [--size small|large]" >&2; exit 2 ;;
+  esac
+done
+case $size in
+  small) extra=${SIM_EXTRA_NODES:-0} ;;
+  large) extra=${SIM_EXTRA_NODES:-5} ;;
+  *) echo "--size $size: small or large" >&2; exit 2 ;;
+esac
+[[ $extra =~ ^[0-9]+$ ]] && [ "$extra" -le 40 ] || { echo "SIM_EXTRA_NODES=$extra: 0 to 40" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 run_id=${SIM_RUN_ID:-$$-$RANDOM}
@@ -30,6 +52,36 @@ export SIM_IMAGE=songswarm-sim:$run_id
 rundir=run/$run_id
 export SIM_RUN_DIR=./$rundir
 compose=(docker-compose -p "$project" -f docker-compose.yml)
+# The extra Chord nodes (SIM_EXTRA_NODES per network): an override file of
+# this run's, node-{a,b,c}N at .(100+N), each joining through its network's
+# first node.
+extra_names=()
+if [ "$extra" -gt 0 ]; then
+  mkdir -p "$rundir"
+  {
+    echo 'version: "3.8"'
+    echo 'services:'
+    for n in a b c; do
+      case $n in a) k=1 ;; b) k=2 ;; c) k=3 ;; esac
+      for i in $(seq 3 $((extra + 2))); do
+        extra_names+=("node-$n$i")
+        cat <<YAML
+  node-$n$i:
+    image: "\${SIM_IMAGE}"
+    cap_add: [NET_ADMIN]
+    environment: { RUST_LOG: "songswarm=info" }
+    command: ["node", "--listen", "\${SIM_NET}.$k.$((100 + i)):6881", "--bootstrap", "\${SIM_NET}.$k.11:6881", "--bootstrap", "\${SIM_NET}.1.11:6881"]
+    depends_on: [router]
+    networks:
+      net_$n: { ipv4_address: "\${SIM_NET}.$k.$((100 + i))" }
+YAML
+      done
+    done
+  } > "$rundir/extra-nodes.yml"
+  compose+=(-f "$rundir/extra-nodes.yml")
+fi
+# Ring sizes: 6 nodes + 2 seeders, and the extra nodes.
+ring_all=$((8 + 3 * extra))
 song_mb=${SIM_SONG_MB:-12}
 t0=$(date +%s)
 declare -a report=()
@@ -49,7 +101,7 @@ keep_logs=0
 # Only this run's containers, networks, image tag and files. The data and
 # downloads go either way; the logs stay after a failure.
 cleanup() {
-  "${compose[@]}" --profile leechers --profile partition down -v --remove-orphans >/dev/null 2>&1 || true
+  "${compose[@]}" --profile leechers --profile partition --profile player down -v --remove-orphans >/dev/null 2>&1 || true
   docker image rm "$SIM_IMAGE" >/dev/null 2>&1 || true
   rm -rf "$rundir/share" "$rundir/out"
   [ "$keep_logs" = 1 ] || rm -rf "$rundir"
@@ -136,21 +188,44 @@ hash=$("$bin" create "$rundir/share/data/sim-song.flac" -o "$rundir/share/song.t
   | sed -n 's/.*"info_hash":"\([0-9a-f]\{40\}\)".*/\1/p')
 [ -n "$hash" ] || fail "create printed no info-hash"
 for l in b1 b2 b3 b4 c1 c2 c3 c4; do mkdir -p "$rundir/out/leech-$l"; done
+mkdir -p "$rundir/out/player-c"
 mark "image built, ${song_mb} MB song made"
 
 # --- ring and seeders ---------------------------------------------------
-say "starting router, 6 Chord nodes (2 per network), 2 seeders on net_a"
-"${compose[@]}" up -d router node-a1 node-a2 node-b1 node-b2 node-c1 node-c2 seed-a1 seed-a2 >/dev/null
+say "starting router, $((6 + 3 * extra)) Chord nodes ($((2 + extra)) per network), 2 seeders on net_a"
+"${compose[@]}" up -d router node-a1 node-a2 node-b1 node-b2 node-c1 node-c2 seed-a1 seed-a2 \
+  "${extra_names[@]}" >/dev/null
 
 ring_size() { sw "$1" dht walk --node "$2" --json | sed -n 's/.*"size":\([0-9]*\).*/\1/p'; }
 ring_is() { [ "$(ring_size "$1" "$2")" = "$3" ]; }
 peers_of() { sw "$1" dht peers "$hash" --node "$2" --json; }
 has_peers() { local out; out=$(peers_of "$1" "$2"); shift 2; for p in "$@"; do grep -q "\"$p\"" <<<"$out" || return 1; done; }
 
-wait_for 60 "a ring of 8 (6 nodes + 2 seeders)" ring_is node-a1 "$SIM_NET.1.11:6881" 8
-mark "ring of 8 formed"
+ring_wait=$((60 + 6 * extra))
+wait_for "$ring_wait" "a ring of $ring_all ($((6 + 3 * extra)) nodes + 2 seeders)" ring_is node-a1 "$SIM_NET.1.11:6881" "$ring_all"
+mark "ring of $ring_all formed"
 wait_for 60 "both seeders in the swarm list" has_peers node-b1 "$SIM_NET.2.11:6881" "$SIM_NET.1.21:6881" "$SIM_NET.1.22:6881"
 mark "both seeders announced and found from net_b"
+
+# --- a player across the router ----------------------------------------
+say "playing the song on net_c from seed-a2 on net_a, over HTTP"
+# The probe (a client on node-c1) asks before the player exists, so its
+# GET goes out as soon as the song's URL answers, as the player's own
+# download starts: the first byte is the first piece's trip across the router.
+(docker exec "${project}_node-c1_1" /bin/songswarm probe \
+  "http://$SIM_NET.3.41:8080/songs/$hash" --wait 90 --json > "$rundir/probe.json" 2>&1
+ echo $? > "$rundir/probe.rc") &
+probing() { docker top "${project}_node-c1_1" | grep -q "songswarm probe"; }
+wait_for 20 "the probe to start" probing
+"${compose[@]}" --profile player up -d player-c >/dev/null
+wait
+probe=$(cat "$rundir/probe.json")
+[ "$(cat "$rundir/probe.rc")" = 0 ] || fail "the player never served the song: $probe"
+ttfb=$(field first_byte_ms "$probe")
+[ "$(field bytes "$probe")" -gt 0 ] || fail "the player served no bytes: $probe"
+report+=("$(printf '  player-c   first byte over HTTP %.1f ms after the GET (sent when the URL first answered, %.0f ms after the probe began)' "$ttfb" "$(field waited_ms "$probe")")")
+docker kill "${project}_player-c_1" >/dev/null
+mark "a player on net_c played the song from net_a over HTTP"
 
 # --- scenario 1 and 2: leechers, with a seeder and 2 nodes killed -------
 say "starting 6 leechers (3 on net_b, 3 on net_c)"
@@ -189,8 +264,8 @@ docker network disconnect "${project}_net_c" "${project}_router_1"
 mark "net_c cut off"
 # Each side heals into its own ring: net_c has node-c1, node-c2 and its
 # three (now seeding) leechers; the other side has the rest.
-wait_for 90 "net_c's own ring of 5" ring_is node-c1 "$SIM_NET.3.11:6881" 5
-wait_for 90 "the other side's ring" ring_is node-b1 "$SIM_NET.2.11:6881" 6
+wait_for $((90 + 3 * extra)) "net_c's own ring of $((5 + extra))" ring_is node-c1 "$SIM_NET.3.11:6881" $((5 + extra))
+wait_for $((90 + 3 * extra)) "the other side's ring of $((6 + 2 * extra))" ring_is node-b1 "$SIM_NET.2.11:6881" $((6 + 2 * extra))
 mark "each side is its own ring"
 say "one new leecher on each side, fed by its local swarm"
 "${compose[@]}" --profile partition up -d leech-b4 leech-c4 >/dev/null
@@ -203,9 +278,11 @@ mark "both sides served their local swarm"
 
 say "reconnecting net_c"
 docker network connect --ip "$SIM_NET.3.254" "${project}_net_c" "${project}_router_1"
-# Live: 4 nodes (a1, b1, c1, c2), 1 seeder, 8 leechers seeding after = 13.
-wait_for 180 "one ring of 13 again" ring_is node-c1 "$SIM_NET.3.11:6881" 13
-mark "the ring is one ring again"
+# Live: 4 nodes (a1, b1, c1, c2), 1 seeder, 8 leechers seeding after = 13,
+# and the extra nodes.
+healed=$((13 + 3 * extra))
+wait_for $((180 + 6 * extra)) "one ring of $healed again" ring_is node-c1 "$SIM_NET.3.11:6881" "$healed"
+mark "the ring is one ring again ($healed members)"
 live_seeders=("$SIM_NET.1.22:6881" "$SIM_NET.2.31:6881" "$SIM_NET.2.32:6881" "$SIM_NET.2.33:6881" "$SIM_NET.3.31:6881" "$SIM_NET.3.32:6881" "$SIM_NET.3.33:6881")
 for n in "node-a1 $SIM_NET.1.11:6881" "node-b1 $SIM_NET.2.11:6881" "node-c1 $SIM_NET.3.11:6881"; do
   # shellcheck disable=SC2086
@@ -215,5 +292,7 @@ mark "every network's lookup returns every live seeder"
 
 say "all scenarios passed"
 echo
+containers=$(docker ps -a --format '{{.Names}}' | grep -c "^${project}_" || true)
+echo "size $size: $containers containers on 3 networks, $((6 + 3 * extra)) Chord nodes"
 echo "timing report (seconds since start)"
 printf '%s\n' "${report[@]}"

@@ -141,6 +141,18 @@ fn metrics_of_a_ring_a_seeder_and_a_leecher() {
         value(&got, &format!("songswarm_pieces_failed_total{label}")),
         0.0
     );
+    // No stream ran: nothing was late, nothing asked of a second peer.
+    assert_eq!(
+        value(&got, &format!("songswarm_stream_late_pieces_total{label}")),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &got,
+            &format!("songswarm_stream_rescued_blocks_total{label}")
+        ),
+        0.0
+    );
     let lookups = value(&got, "songswarm_ring_lookups_total");
     let hops = value(&got, "songswarm_ring_lookup_hops_total");
     assert!(

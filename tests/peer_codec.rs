@@ -216,12 +216,18 @@ fn extension_handshake_round_trips() {
     assert_eq!(parsed.reqq, Some(250));
     assert_eq!(parsed.id_of("ut_pex"), ours.id_of("ut_pex"));
     assert!(parsed.v.unwrap().starts_with("songswarm"));
+    assert!(!parsed.stream, "no stream open: no `stream` key");
+    let playing = ExtensionHandshake::ours(Some(6881), 250, None).streaming(true);
+    let bytes = playing.to_bytes();
+    assert!(String::from_utf8_lossy(&bytes).contains("6:streami1e"));
+    assert!(ExtensionHandshake::parse(&bytes).unwrap().stream);
     // libtorrent style, with keys we do not know and an extension turned off.
     let lt = b"d1:ei0e1:md11:lt_donthavei7e6:ut_pexi0ee1:pi6881e4:reqqi500e1:v16:libtorrent 2.0.8e";
     let parsed = ExtensionHandshake::parse(lt).unwrap();
     assert_eq!(parsed.id_of("lt_donthave"), Some(7));
     assert_eq!(parsed.id_of("ut_pex"), None, "id 0 means disabled");
     assert_eq!(parsed.reqq, Some(500));
+    assert!(!parsed.stream);
     assert!(ExtensionHandshake::parse(b"li1ee").is_err());
 }
 

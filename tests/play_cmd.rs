@@ -139,3 +139,81 @@ fn play_picks_an_album_song_and_refuses_one_it_does_not_have() {
     assert!(error.contains("2 file(s)"), "{error}");
     assert!(!wrong.wait_success(), "play of a missing song succeeded");
 }
+
+#[test]
+fn play_by_info_hash_from_a_named_peer_needs_no_ring() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let (data, manifest) = make_torrent(&src, "song.mp3", 700_000, 32 * 1024, 4);
+    let hash = Manifest::load(&manifest).unwrap().info_hash.to_hex();
+    // A seeder that super-seeds whoever comes: the player says it streams
+    // and is shown every piece all the same.
+    let (_seeder, addr) = seed(&[&manifest], &src, &["--super-seed", "on"]);
+    let out = dir.path().join("out").display().to_string();
+    let mut player = Proc::start(&[
+        "play",
+        &hash,
+        "--out",
+        &out,
+        "--peer",
+        &addr,
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "0",
+        "--json",
+    ]);
+    let playing = loop {
+        let v = player.json();
+        if v["event"] == "playing" {
+            break v;
+        }
+    };
+    let url = playing["song_url"].as_str().unwrap();
+    assert!(url.ends_with(&format!("/songs/{hash}")), "{url}");
+    let (head, body) = get(url);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(body == data, "the song differs");
+    assert!(
+        dir.path()
+            .join("out")
+            .join(format!("{hash}.torrent"))
+            .exists(),
+        "the fetched manifest was saved in --out"
+    );
+    // The streaming counters are in /metrics (how many pieces were late
+    // depends on how soon the stream opened against the download).
+    let metrics = format!("{}/metrics", url.split("/songs/").next().unwrap());
+    let text = String::from_utf8(get(&metrics).1).unwrap();
+    for name in [
+        "songswarm_stream_late_pieces_total",
+        "songswarm_stream_rescued_blocks_total",
+    ] {
+        let key = format!("{name}{{info_hash=\"{hash}\"}} ");
+        let value = text
+            .lines()
+            .find_map(|l| l.strip_prefix(key.as_str()))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        assert!(value.is_some_and(|v| v >= 0.0), "no {name}:\n{text}");
+    }
+}
+
+#[test]
+fn play_by_info_hash_without_ring_or_peer_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out").display().to_string();
+    let hash = "607cbc70c0d7de3ada58fde5d97320fecfaf870e";
+    let mut player = Proc::start_watching_stderr(&[
+        "play",
+        hash,
+        "--out",
+        &out,
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "0",
+    ]);
+    let error = player.err_line();
+    assert!(error.contains("--peer"), "{error}");
+    assert!(!player.wait_success(), "play without a swarm succeeded");
+}

@@ -262,6 +262,7 @@ async fn leech_by_info_hash_alone() {
         ring: Some(ring_options(nodes[1].addr())),
         json: true,
         http: None,
+        give_up_after: None,
     };
     let summary = tokio::time::timeout(DEADLINE, leech(opts))
         .await

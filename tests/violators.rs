@@ -2,7 +2,9 @@
 //! peer answers the handshake with a frame no BitTorrent message has (an
 //! oversize `have`); the leecher that dialled it does not come back within
 //! a few seconds (it used to, every second or two, for ever), while a peer
-//! that merely closes the connection is dialled again within them.
+//! that merely closes the connection is dialled again within them. A
+//! breaker that connects to us again is refused, while another peer on
+//! its address is let in.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,8 +15,8 @@ use songswarm::manifest::{build, BuildOptions, Manifest};
 use songswarm::storage::Storage;
 use songswarm::swarm::TorrentEvent;
 use songswarm::wire::handshake::{self, Handshake};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 
 const LIMIT: Duration = Duration::from_secs(10);
 /// Longer than the back-off after a plain close (1–2 s), far shorter than
@@ -81,4 +83,59 @@ async fn a_protocol_breaker_is_not_dialled_again_at_once() {
 async fn a_peer_that_just_closes_is_dialled_again() {
     let again = redials(&[]).await;
     assert!(again >= 1, "never dialled again within {WINDOW:?}");
+}
+
+/// Opens a connection to `addr` as `peer_id` and sends our handshake;
+/// the connection once the handshake is answered, None when it is not.
+async fn knock(addr: std::net::SocketAddr, manifest: &Manifest, peer_id: u8) -> Option<TcpStream> {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let ours = Handshake::new(manifest.info_hash, [peer_id; 20]);
+    handshake::write_ours(&mut stream, &ours, LIMIT)
+        .await
+        .ok()?;
+    handshake::read_theirs(&mut stream, LIMIT).await.ok()?;
+    Some(stream)
+}
+
+#[tokio::test]
+async fn a_protocol_breaker_that_connects_again_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = song(dir.path());
+    let storage = Arc::new(Storage::open_or_create(dir.path(), &manifest).unwrap());
+    let app = App::bind("127.0.0.1:0".parse().unwrap(), SwarmConfig::default())
+        .await
+        .unwrap();
+    let n = manifest.piece_count() as usize;
+    let _handle = app.add_torrent(&manifest, storage, vec![true; n]);
+    let addr = app.local_addr();
+    // It connects, and breaks the protocol: the seeder closes on it.
+    let mut breaker = knock(addr, &manifest, b'B')
+        .await
+        .expect("first connection");
+    let broken: &[u8] = &[0, 0, 0, 9, 4, 0, 0, 0, 0, 0, 0, 0, 0];
+    breaker.write_all(broken).await.unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(LIMIT, breaker.read_to_end(&mut rest))
+        .await
+        .expect("the seeder kept the breaker")
+        .ok();
+    // Its next connections are refused (once the seeder has counted the
+    // offence: the close may reach us first).
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while knock(addr, &manifest, b'B').await.is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the breaker is still let in"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        knock(addr, &manifest, b'B').await.is_none(),
+        "let in again at once"
+    );
+    // Another peer on the same address is not.
+    assert!(
+        knock(addr, &manifest, b'H').await.is_some(),
+        "a peer that did nothing wrong was refused"
+    );
 }

@@ -49,9 +49,18 @@ pub enum AppError {
         /// All pieces.
         total: u32,
     },
-    /// Leeching by info-hash was asked for without a ring to look it up in.
-    #[error("leeching by info-hash needs the ring to find peers: drop --no-ring")]
+    /// Leeching by info-hash was asked for without a ring to look it up in
+    /// and without a peer to ask.
+    #[error("leeching by info-hash needs the ring or a --peer to find the swarm: drop --no-ring or name a --peer")]
     NeedsRing,
+    /// The download made no progress for the time `--give-up-after` allows.
+    #[error("gave up after {seconds} s without progress: {reason}")]
+    GaveUp {
+        /// Seconds without progress.
+        seconds: u64,
+        /// Why nothing arrived.
+        reason: String,
+    },
     /// The metadata could not be had from the swarm.
     #[error(transparent)]
     Metadata(#[from] crate::swarm::magnet::MagnetError),

@@ -6,6 +6,7 @@
 //!   tracker every task of the process runs under.
 //! - [`ring`]: joining the ring and keeping the torrents announced in it.
 //! - [`progress`]: progress bars of downloads.
+//! - [`stall`]: why a download makes no progress, and when to give up.
 //! - [`demo`]: the whole system in one process (`songswarm demo`).
 //! - [`error`]: what can go wrong, for the user.
 //! - [`alloc`]: the heap's settings, set first thing in `main`.
@@ -23,6 +24,7 @@ pub mod listener;
 pub mod progress;
 pub mod ring;
 pub mod shutdown;
+pub mod stall;
 
 use std::net::SocketAddr;
 use std::path::Path;

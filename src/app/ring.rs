@@ -170,8 +170,9 @@ impl Ring {
         &self,
         info_hash: Id,
         extra: &[SocketAddr],
+        give_up_after: Option<Duration>,
     ) -> Result<FetchedManifest, MagnetError> {
-        let deadline = Instant::now() + METADATA_DEADLINE;
+        let deadline = Instant::now() + give_up_after.unwrap_or(METADATA_DEADLINE);
         let peer_id = super::new_peer_id();
         loop {
             let mut peers = extra.to_vec();
@@ -183,25 +184,10 @@ impl Ring {
                         .filter(|&a| a != self.advertise),
                 );
             }
-            peers.sort();
-            peers.dedup();
-            let result = magnet::fetch(&peers, info_hash, peer_id, METADATA_PER_PEER).await;
-            let error = match result {
-                Ok((info, served_by)) => match Manifest::from_info_bytes(&info) {
-                    Ok(manifest) => {
-                        // The one that served first: it is known to answer.
-                        peers.retain(|&a| a != served_by);
-                        peers.insert(0, served_by);
-                        return Ok(FetchedManifest {
-                            manifest,
-                            peers,
-                            looked_up: Instant::now(),
-                        });
-                    }
-                    // It hashed right, so this is the torrent; we cannot use it.
-                    Err(e) => return Err(MagnetError::Unusable(e)),
-                },
+            let error = match fetch_once(peers, info_hash, peer_id).await {
+                Err(MagnetError::Unusable(e)) => return Err(MagnetError::Unusable(e)),
                 Err(e) => e,
+                found => return found,
             };
             if Instant::now() + self.announce.retry > deadline {
                 return Err(error);
@@ -210,6 +196,54 @@ impl Ring {
             tokio::time::sleep(self.announce.retry).await;
         }
     }
+}
+
+/// Fetches the manifest of `info_hash` from `peers` alone (no ring: the
+/// user named them), retrying every `retry` while none answers yet (a
+/// seed that is still starting), for `give_up_after` or a minute; the
+/// error says what each peer did (refused, bad metadata, unreachable).
+pub async fn fetch_manifest_from(
+    info_hash: Id,
+    peers: &[SocketAddr],
+    retry: Duration,
+    give_up_after: Option<Duration>,
+) -> Result<FetchedManifest, MagnetError> {
+    let deadline = Instant::now() + give_up_after.unwrap_or(METADATA_DEADLINE);
+    let peer_id = super::new_peer_id();
+    loop {
+        let error = match fetch_once(peers.to_vec(), info_hash, peer_id).await {
+            Err(MagnetError::Unusable(e)) => return Err(MagnetError::Unusable(e)),
+            Err(e) => e,
+            found => return found,
+        };
+        if Instant::now() + retry > deadline {
+            return Err(error);
+        }
+        debug!(%info_hash, error = %error, "no metadata yet; retrying");
+        tokio::time::sleep(retry).await;
+    }
+}
+
+/// One pass over `peers` for the metadata; the one that served it first
+/// leads the swarm that is handed on.
+async fn fetch_once(
+    mut peers: Vec<SocketAddr>,
+    info_hash: Id,
+    peer_id: [u8; 20],
+) -> Result<FetchedManifest, MagnetError> {
+    peers.sort();
+    peers.dedup();
+    let (info, served_by) = magnet::fetch(&peers, info_hash, peer_id, METADATA_PER_PEER).await?;
+    // It hashed right, so this is the torrent; we may still be unable to use it.
+    let manifest = Manifest::from_info_bytes(&info).map_err(MagnetError::Unusable)?;
+    // The one that served first: it is known to answer.
+    peers.retain(|&a| a != served_by);
+    peers.insert(0, served_by);
+    Ok(FetchedManifest {
+        manifest,
+        peers,
+        looked_up: Instant::now(),
+    })
 }
 
 /// A manifest fetched from its swarm, with the swarm as it was found.
@@ -224,7 +258,8 @@ pub struct FetchedManifest {
     pub looked_up: Instant,
 }
 
-/// How long `leech <info-hash>` looks for the metadata before giving up.
+/// How long `leech <info-hash>` looks for the metadata before giving up
+/// (unless `--give-up-after` says otherwise).
 const METADATA_DEADLINE: Duration = Duration::from_secs(60);
 /// How long one peer has to hand the metadata over.
 const METADATA_PER_PEER: Duration = Duration::from_secs(10);

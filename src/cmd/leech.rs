@@ -14,7 +14,8 @@ use super::args::{addresses, host_port, HostPort, HttpArgs, RateArgs, RingArgs};
 use super::output::{Event, Output};
 use super::seed::{print_stats, serve};
 use crate::app::progress::Progress;
-use crate::app::ring::RingOptions;
+use crate::app::ring::{fetch_manifest_from, RingOptions};
+use crate::app::stall::{Stall, StallWatch};
 use crate::app::{hashing_threads, load_manifest, shutdown, App, AppError};
 use crate::config::SwarmConfig;
 use crate::id::Id;
@@ -23,10 +24,17 @@ use crate::storage::Storage;
 use crate::swarm::coordinator::{TorrentHandle, TorrentStats};
 use crate::swarm::TorrentEvent;
 
+/// How often `leech <info-hash> --peer ADDR --no-ring` asks the named
+/// peers for the metadata again while none answers.
+const METADATA_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+/// How often a download's progress is checked for a stall.
+const STALL_CHECK: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Flags of `leech`.
 #[derive(Args, Debug)]
 pub struct LeechArgs {
-    /// Manifest file to download, or a 40-hex-digit info-hash to find in the ring.
+    /// Manifest file to download, or a 40-hex-digit info-hash to find in the
+    /// ring or at the `--peer`s.
     manifest: String,
     /// Directory to download into.
     #[arg(long)]
@@ -47,6 +55,11 @@ pub struct LeechArgs {
     ring: RingArgs,
     #[command(flatten)]
     http: HttpArgs,
+    /// Give up (exit non-zero, saying why) after this many seconds without
+    /// progress: no peers, choked by every peer, or peers that send
+    /// nothing. Without it the leecher says why and waits on.
+    #[arg(long, value_name = "SECS")]
+    give_up_after: Option<u64>,
     /// Print one JSON summary at the end instead of text.
     #[arg(long)]
     json: bool,
@@ -65,6 +78,7 @@ impl LeechArgs {
             seed_after: self.seed_after,
             json: self.json,
             http: self.http.http,
+            give_up_after: self.give_up_after.map(std::time::Duration::from_secs),
         }
     }
 }
@@ -90,6 +104,9 @@ pub struct LeechOptions {
     pub json: bool,
     /// Where to serve HTTP (`--http`), if anywhere.
     pub http: Option<SocketAddr>,
+    /// Give up after this long without progress (and fetching the
+    /// metadata: after this long instead of a minute).
+    pub give_up_after: Option<std::time::Duration>,
 }
 
 /// The outcome of a completed download.
@@ -213,12 +230,35 @@ pub async fn leech(opts: LeechOptions) -> Result<LeechSummary, AppError> {
     } = start(&opts, out).await?;
     let bar = Progress::start(handle.stats.clone(), manifest.name.clone());
     let mut stats = handle.stats.clone();
-    let outcome = tokio::select! {
-        r = stats.wait_for(|s| s.complete || s.error.is_some()) => r.map(|s| s.clone()).ok(),
-        _ = &mut stop => None,
+    let mut watch = StallWatch::new(Instant::now(), opts.give_up_after);
+    let mut check = tokio::time::interval(STALL_CHECK);
+    let outcome = loop {
+        tokio::select! {
+            r = stats.wait_for(|s| s.complete || s.error.is_some()) => {
+                break Ok(r.map(|s| s.clone()).ok());
+            }
+            _ = &mut stop => break Ok(None),
+            _ = check.tick() => {
+                let now = handle.stats.borrow().clone();
+                match watch.check(Instant::now(), &now) {
+                    Stall::Fine => {}
+                    Stall::Report { reason, for_ } => out.print(&Event::Stalled {
+                        info_hash: manifest.info_hash,
+                        reason: &reason,
+                        seconds: for_.as_secs_f64(),
+                    }),
+                    Stall::GiveUp { reason, for_ } => {
+                        break Err(AppError::GaveUp {
+                            seconds: for_.as_secs(),
+                            reason: reason.to_string(),
+                        });
+                    }
+                }
+            }
+        }
     };
     bar.finish();
-    let done = match completed(outcome, &handle) {
+    let done = match outcome.and_then(|outcome| completed(outcome, &handle)) {
         Ok(done) => done,
         Err(e) => {
             app.shutdown().await;
@@ -276,9 +316,18 @@ async fn target_manifest(
         }
         LeechTarget::InfoHash(info_hash) => *info_hash,
     };
-    let ring_opts = opts.ring.as_ref().ok_or(AppError::NeedsRing)?;
-    let ring = app.join_ring(ring_opts, &[]).await;
-    let fetched = ring.fetch_manifest(info_hash, &opts.peers).await?;
+    let fetched = match &opts.ring {
+        Some(ring_opts) => {
+            let ring = app.join_ring(ring_opts, &[]).await;
+            ring.fetch_manifest(info_hash, &opts.peers, opts.give_up_after)
+                .await?
+        }
+        // The user named the swarm: no ring needed.
+        None if !opts.peers.is_empty() => {
+            fetch_manifest_from(info_hash, &opts.peers, METADATA_RETRY, opts.give_up_after).await?
+        }
+        None => return Err(AppError::NeedsRing),
+    };
     let manifest = fetched.manifest;
     std::fs::create_dir_all(&opts.out).map_err(|e| AppError::Failed(e.to_string()))?;
     let saved = opts.out.join(format!("{info_hash}.torrent"));

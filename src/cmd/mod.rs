@@ -9,6 +9,8 @@
 //! - [`node`]: a process that is only a ring node.
 //! - [`dht`]: talk to the ring from outside.
 //! - [`demo`]: the whole system in one process on loopback.
+//! - [`probe`]: (hidden) a song URL's time to first byte, for the
+//!   multi-network simulation.
 //! - [`args`]: flags several commands share.
 //!
 //! `main.rs` parses [`Command`] with clap and calls [`main`].
@@ -21,6 +23,7 @@ pub mod leech;
 pub mod node;
 pub mod output;
 pub mod play;
+pub mod probe;
 pub mod seed;
 
 use std::path::PathBuf;
@@ -56,6 +59,9 @@ pub enum Command {
         #[command(subcommand)]
         command: dht::DhtCommand,
     },
+    /// A song URL's time to first byte (for the multi-network simulation).
+    #[command(hide = true)]
+    Probe(probe::ProbeArgs),
 }
 
 /// Why a command failed: its last line, `songswarm: <this>`.
@@ -90,6 +96,14 @@ pub enum CmdError {
     /// A demo leecher ended with other bytes than the seeder's.
     #[error("a leecher's files differ from the originals")]
     DemoMismatch,
+    /// `probe` got no song from the URL in time.
+    #[error("probe {url}: {why}")]
+    Probe {
+        /// The URL probed.
+        url: String,
+        /// The last answer (or failure).
+        why: String,
+    },
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -128,5 +142,6 @@ pub async fn run(command: Command) -> Result<(), CmdError> {
         Command::Demo(args) => demo::run(args).await,
         Command::Node(args) => Ok(node::run(args).await?),
         Command::Dht { command } => dht::run(command).await,
+        Command::Probe(args) => probe::run(args).await,
     }
 }

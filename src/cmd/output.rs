@@ -12,9 +12,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use serde_json::{json, Value};
-
 use crate::app::demo::DemoReport;
+use crate::app::stall::StallReason;
 use crate::chord::{LookupInfo, RingInfo, Role};
 use crate::id::Id;
 use crate::manifest::Manifest;
@@ -75,6 +74,26 @@ pub enum Event<'a> {
         stats: &'a TorrentStats,
         /// Seconds from start to completion.
         seconds: f64,
+    },
+    /// A download has made no progress for a while: why.
+    Stalled {
+        /// The torrent.
+        info_hash: Id,
+        /// Why nothing arrives.
+        reason: &'a StallReason,
+        /// Seconds since the last progress.
+        seconds: f64,
+    },
+    /// `probe`: a song URL's first body byte.
+    Probed {
+        /// The URL.
+        url: &'a str,
+        /// From the probe's start to the `GET` that got the song.
+        waited: std::time::Duration,
+        /// From that `GET` to the first body byte.
+        first_byte: std::time::Duration,
+        /// Body bytes read.
+        bytes: usize,
     },
     /// A served torrent stopped on an error; the process serves on.
     Stopped {
@@ -140,7 +159,7 @@ impl Output {
     /// one form and print nothing in the other).
     pub fn print(&self, event: &Event) {
         let text = if self.json {
-            json_of(event)
+            json::json_of(event)
         } else {
             text_of(event)
         };
@@ -205,6 +224,19 @@ fn text_of(event: &Event) -> Option<String> {
                 stats.peers_seen
             )
         }
+        Event::Stalled {
+            reason, seconds, ..
+        } => format!("no progress for {seconds:.0} s: {reason}"),
+        Event::Probed {
+            url,
+            waited,
+            first_byte,
+            bytes,
+        } => format!(
+            "{url}: answered after {:.1} ms, first byte {:.1} ms after the GET, {bytes} bytes",
+            waited.as_secs_f64() * 1e3,
+            first_byte.as_secs_f64() * 1e3
+        ),
         Event::Stopped { .. } | Event::Stats { .. } => return None,
         Event::Announced { key, peer, role } => format!("announced {peer} ({role:?}) for {key}"),
         Event::Peers { peers, .. } => peers
@@ -240,106 +272,6 @@ fn text_of(event: &Event) -> Option<String> {
     })
 }
 
-/// The JSON form, one line; None for events only text shows. Typed
-/// answers keep their fields' order.
-fn json_of(event: &Event) -> Option<String> {
-    let value = match event {
-        Event::Created { manifest, out } => {
-            let files: Vec<Value> = manifest
-                .files
-                .iter()
-                .map(|f| json!({"path": f.path, "length": f.length}))
-                .collect();
-            json!({
-                "info_hash": manifest.info_hash.to_hex(),
-                "name": manifest.name,
-                "piece_length": manifest.piece_length,
-                "pieces": manifest.piece_count(),
-                "total_length": manifest.total_length,
-                "files": files,
-                "song": manifest.song,
-                "out": out,
-            })
-        }
-        Event::Listening {
-            addr,
-            info_hashes,
-            http,
-        } => {
-            let hex: Vec<String> = info_hashes.iter().map(|h| h.to_hex()).collect();
-            let mut v = json!({"event": "listening", "addr": addr.to_string(), "info_hashes": hex});
-            with_http(&mut v, *http);
-            v
-        }
-        Event::NodeListening { addr, id, http } => {
-            let mut v = json!({"event": "listening", "addr": addr.to_string(), "node_id": id});
-            with_http(&mut v, *http);
-            v
-        }
-        Event::Playing {
-            title,
-            song_url,
-            player_url,
-        } => json!({
-            "event": "playing",
-            "title": title,
-            "song_url": song_url,
-            "player_url": player_url,
-        }),
-        Event::Leaving => json!({"event": "leaving"}),
-        Event::MetadataFetched { .. } => return None,
-        Event::Done {
-            info_hash,
-            stats,
-            seconds,
-            ..
-        } => {
-            let rate = if *seconds > 0.0 {
-                stats.total_bytes as f64 / seconds
-            } else {
-                0.0
-            };
-            json!({
-                "event": "done",
-                "info_hash": info_hash.to_hex(),
-                "bytes": stats.total_bytes,
-                "seconds": seconds,
-                "rate_bytes_per_sec": rate,
-                "peers": stats.peers_seen,
-                "uploaded_bytes": stats.uploaded_bytes,
-                "downloaded_bytes": stats.downloaded_bytes,
-                "resumed_pieces": stats.resumed_pieces,
-            })
-        }
-        Event::Stopped {
-            info_hash,
-            name,
-            error,
-        } => json!({"event": "stopped", "info_hash": info_hash.to_hex(),
-            "name": name, "error": error}),
-        Event::Stats {
-            uploaded,
-            downloaded,
-        } => json!({"event": "stats", "uploaded_bytes": uploaded, "downloaded_bytes": downloaded}),
-        Event::Announced { key, peer, role } => {
-            json!({"info_hash": key, "peer": peer, "role": role, "stored": true})
-        }
-        Event::Peers { key, peers } => {
-            let list: Vec<Value> = peers
-                .iter()
-                .map(|(p, r)| json!({"peer": p, "role": r}))
-                .collect();
-            json!({"info_hash": key, "peers": list})
-        }
-        Event::Located(info) => return serde_json::to_string(info).ok(),
-        Event::Walked(members) => json!({"size": members.len(), "members": members}),
-        Event::Ring(info) => return serde_json::to_string(info).ok(),
-        Event::Demo(report) => return serde_json::to_string(report).ok(),
-        Event::DemoKept { player_url } => json!({"event": "kept", "player_url": player_url}),
-    };
-    Some(value.to_string())
-}
-
 fn role_name(role: Role) -> &'static str {
     match role {
         Role::Seeder => "seeder",
@@ -351,13 +283,6 @@ fn role_name(role: Role) -> &'static str {
 fn http_text(http: Option<SocketAddr>) -> String {
     http.map(|a| format!(", HTTP on http://{a}/"))
         .unwrap_or_default()
-}
-
-/// Adds `"http": "ADDR"` to a listening line when the process serves HTTP.
-fn with_http(v: &mut Value, http: Option<SocketAddr>) {
-    if let Some(a) = http {
-        v["http"] = json!(a.to_string());
-    }
 }
 
 fn ring_text(info: &RingInfo) -> String {
@@ -376,6 +301,8 @@ fn ring_text(info: &RingInfo) -> String {
     lines.push(format!("keys        {}", info.keys));
     lines.join("\n")
 }
+
+mod json;
 
 #[cfg(test)]
 mod tests;

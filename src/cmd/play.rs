@@ -26,7 +26,7 @@ use crate::swarm::TorrentEvent;
 #[derive(Args, Debug)]
 pub struct PlayArgs {
     /// Manifest file of the song (or album), or a 40-hex-digit info-hash to
-    /// find in the ring.
+    /// find in the ring or at the `--peer`s.
     manifest: String,
     /// Which song of an album to play (its file index, from 0).
     #[arg(long, default_value_t = 0)]
@@ -95,6 +95,7 @@ pub async fn run(args: PlayArgs) -> Result<(), PlayError> {
         ring: args.ring.options(),
         json: args.json,
         http: Some(args.http),
+        give_up_after: None,
     };
     let Started {
         app,

@@ -141,7 +141,7 @@ type TorrentMetric = (
     fn(&crate::swarm::coordinator::TorrentStats) -> u64,
 );
 
-const TORRENT_METRICS: [TorrentMetric; 6] = [
+const TORRENT_METRICS: [TorrentMetric; 8] = [
     (
         "downloaded_bytes",
         "Piece bytes received from peers",
@@ -175,6 +175,18 @@ const TORRENT_METRICS: [TorrentMetric; 6] = [
     ("peers", "Peers connected now", MetricType::Gauge, |s| {
         s.peers as u64
     }),
+    (
+        "stream_late_pieces",
+        "Pieces a stream needed before they verified (its first piece after an open or a seek, one per stall)",
+        MetricType::Counter,
+        |s| s.late_pieces,
+    ),
+    (
+        "stream_rescued_blocks",
+        "Streams' critical blocks asked of a second, quicker peer because the first was late",
+        MetricType::Counter,
+        |s| s.rescued_blocks,
+    ),
 ];
 
 impl Collector for SwarmCollector {

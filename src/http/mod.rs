@@ -31,13 +31,18 @@ pub mod song;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tower_http::trace::TraceLayer;
 
 pub use catalog::Catalog;
@@ -81,12 +86,20 @@ pub struct HttpError {
     pub source: std::io::Error,
 }
 
+/// Time a client has to send a request's header (its request line and
+/// every header field), on a new connection and between requests on a
+/// kept-alive one: a client that opens connections and sends half a
+/// request line would otherwise hold each one, and its task, for ever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A bound HTTP listener, before it serves.
 pub struct HttpServer {
     /// The socket.
     listener: TcpListener,
     /// Its address (the real port when port 0 was asked for).
     local_addr: SocketAddr,
+    /// See [`HEADER_READ_TIMEOUT`].
+    header_timeout: Duration,
 }
 
 impl HttpServer {
@@ -98,7 +111,14 @@ impl HttpServer {
         Ok(HttpServer {
             listener,
             local_addr,
+            header_timeout: HEADER_READ_TIMEOUT,
         })
+    }
+
+    /// The same with another header read time-out (tests shorten it).
+    pub fn with_header_timeout(mut self, timeout: Duration) -> HttpServer {
+        self.header_timeout = timeout;
+        self
     }
 
     /// The bound address.
@@ -107,15 +127,53 @@ impl HttpServer {
     }
 
     /// Serves until `ctx.cancel` is cancelled, then waits for the open
-    /// connections, whose streams end with the same token.
+    /// connections, whose streams end with the same token. Each connection
+    /// is hyper's HTTP/1 with a timer, so that the header read time-out
+    /// holds (axum's `serve` sets no timer, and without one hyper waits
+    /// for a header for ever).
     pub async fn run(self, ctx: HttpContext) {
         let cancel = ctx.cancel.clone();
-        let served = axum::serve(self.listener, router(ctx))
-            .with_graceful_shutdown(cancel.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::warn!(error = %e, "the HTTP server stopped");
+        let app = router(ctx);
+        let connections = TaskTracker::new();
+        loop {
+            let accepted = tokio::select! {
+                _ = cancel.cancelled() => break,
+                a = self.listener.accept() => a,
+            };
+            let stream = match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, most likely: let some close.
+                    tracing::warn!(error = %e, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = stream.set_nodelay(true);
+            let service = TowerToHyperService::new(app.clone());
+            let cancel = cancel.clone();
+            let header_timeout = self.header_timeout;
+            connections.spawn(async move {
+                let mut builder = http1::Builder::new();
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(header_timeout);
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(conn);
+                let served = tokio::select! {
+                    r = conn.as_mut() => r,
+                    _ = cancel.cancelled() => {
+                        conn.as_mut().graceful_shutdown();
+                        conn.await
+                    }
+                };
+                if let Err(e) = served {
+                    tracing::debug!(error = %e, "HTTP connection ended");
+                }
+            });
         }
+        connections.close();
+        connections.wait().await;
     }
 }
 

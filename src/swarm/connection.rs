@@ -267,8 +267,6 @@ async fn read_loop(
         }
         let event = match message {
             Message::KeepAlive | Message::Port(_) | Message::Unknown { .. } => continue,
-            // We fetch only what peers offer, and pick pieces ourselves.
-            Message::Suggest(_) | Message::AllowedFast(_) => continue,
             Message::HaveAll | Message::HaveNone => {
                 let n = ctx.geometry.piece_count;
                 let mut bits = vec![0u8; bitfield_len(n)];

@@ -33,9 +33,11 @@ use crate::swarm::{PeerCommand, TorrentEvent};
 mod dial;
 mod inbox;
 mod outputs;
+mod refusals;
 mod slots;
 
 use dial::Dial;
+use refusals::Refusals;
 
 /// How often the coordinator dials the peers that are due, sends peer
 /// exchange and publishes progress (the scheduler says when it needs to run).
@@ -62,6 +64,8 @@ pub struct TorrentStats {
     pub failed_pieces: u64,
     /// Peers connected now.
     pub peers: usize,
+    /// Connected peers that unchoke us now (may be asked for data).
+    pub unchoked_by: usize,
     /// Distinct peers we exchanged handshakes with.
     pub peers_seen: usize,
     /// Every piece is verified and on disk.
@@ -141,6 +145,8 @@ struct Link {
     pex_at: Option<Instant>,
     /// It runs songswarm (may get peer exchange more often).
     ours: bool,
+    /// It sent an extension handshake (BEP 10): it takes another.
+    extended: bool,
 }
 
 /// The coordinator task's state.
@@ -164,6 +170,9 @@ pub struct Coordinator {
     accepting: HashMap<PeerKey, IpAddr>,
     /// Addresses that sent corrupt data.
     banned: HashSet<SocketAddr>,
+    /// Peers (IP and peer id) whose incoming connections are refused:
+    /// liars for good, protocol breakers for a while.
+    refusals: Refusals,
     /// Peer ids we ever completed a handshake with.
     seen: HashSet<[u8; 20]>,
     /// Next connection key.
@@ -192,6 +201,9 @@ pub struct Coordinator {
     /// Verified pieces, published as they pass their hash check (streams
     /// wait on it).
     verified: watch::Sender<VerifiedPieces>,
+    /// Peers were told (extension handshake `stream`) that we play the
+    /// torrent while it downloads.
+    told_streaming: bool,
 }
 
 /// Starts the coordinator task of one torrent.
@@ -251,6 +263,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         dialled: HashMap::new(),
         accepting: HashMap::new(),
         banned: HashSet::new(),
+        refusals: Refusals::default(),
         seen: HashSet::new(),
         next_key: 1,
         listen: params.listen,
@@ -263,6 +276,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         stats: stats_tx,
         current,
         verified: verified_tx,
+        told_streaming: false,
     };
     let span = tracing::info_span!("torrent", info_hash = %params.info_hash.to_hex()[..8]);
     let cancel = params.cancel;
@@ -346,6 +360,7 @@ impl Coordinator {
         self.current.downloaded_bytes = self.ctx.downloaded.load(Relaxed);
         self.current.have_pieces = self.sched.pieces().have_count();
         self.current.peers = self.links.len();
+        self.current.unchoked_by = self.sched.unchoked_by();
         if self.current.peers > 0 {
             self.current.unreachable = None;
         }

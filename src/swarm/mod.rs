@@ -135,6 +135,9 @@ pub enum PeerCommand {
     Start {
         /// Our have-bitfield.
         bitfield: Option<Bytes>,
+        /// We play the torrent while it downloads (said in our extension
+        /// handshake, so that a super-seed shows us every piece).
+        streaming: bool,
     },
     /// Send these requests.
     Request(Vec<BlockRef>),

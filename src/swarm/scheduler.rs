@@ -23,6 +23,7 @@
 //!   optimistic slot.
 //! - `superseed`: the super-seed policy of a peer that starts with every
 //!   piece, owner of every offer.
+//! - `fast`: the fast extension's suggest and allowed-fast hints.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -32,6 +33,7 @@ use rand::rngs::StdRng;
 
 mod choker;
 mod deadlines;
+mod fast;
 mod output;
 mod peers;
 mod picker;
@@ -126,6 +128,11 @@ impl Scheduler {
     /// Number of connected peers.
     pub fn peer_count(&self) -> usize {
         self.peers.len()
+    }
+
+    /// Number of connected peers that unchoke us.
+    pub fn unchoked_by(&self) -> usize {
+        self.peers.values().filter(|p| !p.peer_choking).count()
     }
 
     /// Marks a piece as already verified on disk (resume, or seeding),
@@ -356,7 +363,7 @@ impl Scheduler {
         };
         view.peer_choking = choking;
         if choking {
-            self.picker.choked_by(peer, &self.avail);
+            self.picker.choked_by(peer, &view.allowed_fast, &self.avail);
             self.fill_all(now);
         } else {
             self.fill(now, peer);

@@ -29,6 +29,10 @@ pub struct ExtensionHandshake {
     pub reqq: Option<u32>,
     /// Size of the sender's `info` dictionary (BEP 9), when it has it.
     pub metadata_size: Option<u64>,
+    /// songswarm's own key `stream`: the sender plays the torrent while it
+    /// downloads, so a super-seed should show it every piece (other
+    /// clients ignore the key).
+    pub stream: bool,
 }
 
 impl ExtensionHandshake {
@@ -52,7 +56,14 @@ impl ExtensionHandshake {
             p: listen_port,
             reqq: Some(reqq),
             metadata_size,
+            stream: false,
         }
+    }
+
+    /// The same, saying whether we play the torrent while it downloads.
+    pub fn streaming(mut self, stream: bool) -> ExtensionHandshake {
+        self.stream = stream;
+        self
     }
 
     /// The id the peer wants extension `name` sent under, if it speaks it.
@@ -85,6 +96,9 @@ impl ExtensionHandshake {
             }
             if let Some(q) = self.reqq {
                 d.emit_pair(b"reqq", u64::from(q))?;
+            }
+            if self.stream {
+                d.emit_pair(b"stream", 1u64)?;
             }
             if let Some(v) = &self.v {
                 d.emit_pair(b"v", v.as_str())?;
@@ -123,6 +137,7 @@ impl ExtensionHandshake {
                 (b"metadata_size", Object::Integer(n)) => out.metadata_size = n.parse().ok(),
                 (b"p", Object::Integer(n)) => out.p = n.parse().ok(),
                 (b"reqq", Object::Integer(n)) => out.reqq = n.parse().ok(),
+                (b"stream", Object::Integer(n)) => out.stream = n != "0",
                 (b"v", Object::Bytes(v)) => out.v = Some(String::from_utf8_lossy(v).into_owned()),
                 _ => {}
             }

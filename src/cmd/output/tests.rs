@@ -1,4 +1,6 @@
+use super::json::json_of;
 use super::*;
+use serde_json::{json, Value};
 
 fn json(event: &Event) -> Value {
     serde_json::from_str(&json_of(event).expect("a JSON form")).unwrap()

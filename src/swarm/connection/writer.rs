@@ -146,7 +146,11 @@ impl Writer {
             _ = token.cancelled() => return Ok(()),
             c = commands.recv() => c,
         };
-        let Some(PeerCommand::Start { bitfield }) = first else {
+        let Some(PeerCommand::Start {
+            bitfield,
+            streaming,
+        }) = first
+        else {
             return Ok(());
         };
         if let Some(bits) = bitfield {
@@ -165,7 +169,8 @@ impl Writer {
         if self.extensions {
             let metadata_size = self.ctx.info.as_ref().map(|i| i.len() as u64);
             let ext =
-                ExtensionHandshake::ours(self.ctx.listen_port, REQUEST_QUEUE as u32, metadata_size);
+                ExtensionHandshake::ours(self.ctx.listen_port, REQUEST_QUEUE as u32, metadata_size)
+                    .streaming(streaming);
             self.feed(Message::Extended {
                 id: 0,
                 payload: ext.to_bytes(),

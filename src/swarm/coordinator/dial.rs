@@ -68,6 +68,11 @@ impl Coordinator {
                 }
             }
         }
+        if let (true, Some(link)) = (violation, self.links.get(&key)) {
+            let (ip, id) = (link.addr.ip(), link.peer_id);
+            let wait = self.refusals.broke_protocol(ip, id, Instant::now());
+            warn!(%ip, reason, ?wait, "peer broke the protocol; its connections are refused for a while");
+        }
         if violation {
             let other = dialled.filter(|a| Some(*a) != listen);
             for addr in [listen, other].into_iter().flatten() {

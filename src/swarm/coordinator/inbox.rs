@@ -11,10 +11,10 @@ use tracing::{debug, warn};
 
 use super::dial::{Dial, FIRST_BACKOFF};
 use super::{Coordinator, Link};
-use crate::swarm::connection;
+use crate::swarm::connection::{self, REQUEST_QUEUE};
 use crate::swarm::pieces::PeerKey;
 use crate::swarm::{PeerCommand, TorrentEvent};
-use crate::wire::peer::Message;
+use crate::wire::peer::{ExtensionHandshake, Message};
 
 impl Coordinator {
     pub(super) fn handle_event(&mut self, ev: TorrentEvent) {
@@ -31,6 +31,7 @@ impl Coordinator {
                 let Some(link) = self.links.get_mut(&key) else {
                     return;
                 };
+                link.extended = true;
                 link.pex_id = handshake.id_of("ut_pex");
                 link.ours = handshake
                     .v
@@ -45,6 +46,9 @@ impl Coordinator {
                 if let Some(q) = handshake.reqq {
                     self.sched.handle_peer_reqq(now, key, q);
                 }
+                if handshake.stream {
+                    self.sched.handle_peer_streams(now, key);
+                }
             }
             TorrentEvent::Message { key, message } => {
                 if !self.links.contains_key(&key) {
@@ -58,6 +62,8 @@ impl Coordinator {
                     Message::Interested => self.sched.handle_peer_interest(now, key, true),
                     Message::NotInterested => self.sched.handle_peer_interest(now, key, false),
                     Message::Reject(r) => self.sched.handle_reject(now, key, r),
+                    Message::Suggest(i) => self.sched.handle_suggest(now, key, i),
+                    Message::AllowedFast(i) => self.sched.handle_allowed_fast(now, key, i),
                     Message::Piece { index, begin, data } => {
                         self.sched.handle_block(now, key, index, begin, data);
                     }
@@ -77,7 +83,12 @@ impl Coordinator {
                 let Ok(remote) = stream.peer_addr() else {
                     return;
                 };
-                if self.banned.contains(&remote) || !self.admit(remote.ip(), Instant::now()) {
+                let now = Instant::now();
+                if self.refusals.refuses(remote.ip(), handshake.peer_id, now) {
+                    debug!(%remote, "refusing a peer that broke the protocol or lied");
+                    return;
+                }
+                if self.banned.contains(&remote) || !self.admit(remote.ip(), now) {
                     return;
                 }
                 let key = self.new_key();
@@ -131,6 +142,7 @@ impl Coordinator {
             } => {
                 debug!(id, offset, end, byte_rate, "stream at");
                 self.sched.handle_stream_at(now, id, offset, end, byte_rate);
+                self.tell_streaming();
             }
             TorrentEvent::StreamClosed { id } => {
                 debug!(id, "stream closed");
@@ -162,7 +174,8 @@ impl Coordinator {
             return;
         }
         self.accepting.remove(&key);
-        if self.banned.contains(&addr) {
+        let refused = (self.refusals).refuses(addr.ip(), peer_id, Instant::now());
+        if self.banned.contains(&addr) || refused {
             return;
         }
         // Two connections to one peer (both dialled at once): both sides keep
@@ -189,7 +202,12 @@ impl Coordinator {
         let now = Instant::now().into_std();
         self.sched.handle_peer_connected(now, key, None);
         let bitfield = self.sched.bitfield_for(key).map(Bytes::from);
-        if commands.try_send(PeerCommand::Start { bitfield }).is_err() {
+        let streaming = self.sched.stream_count() > 0;
+        let start = PeerCommand::Start {
+            bitfield,
+            streaming,
+        };
+        if commands.try_send(start).is_err() {
             self.sched.handle_peer_gone(now, key);
             return;
         }
@@ -212,8 +230,33 @@ impl Coordinator {
                 pex_sent: HashSet::new(),
                 pex_at: None,
                 ours: false,
+                extended: false,
             },
         );
+    }
+
+    /// The first stream opened: peers already connected hear that we play
+    /// the torrent while it downloads (a second extension handshake, as
+    /// BEP 10 allows), so that a super-seed among them shows us every
+    /// piece. Later connections hear it in their first handshake.
+    fn tell_streaming(&mut self) {
+        if self.told_streaming || self.sched.stream_count() == 0 {
+            return;
+        }
+        self.told_streaming = true;
+        let metadata_size = self.ctx.info.as_ref().map(|i| i.len() as u64);
+        let listen_port = self.ctx.listen_port;
+        let payload = ExtensionHandshake::ours(listen_port, REQUEST_QUEUE as u32, metadata_size)
+            .streaming(true)
+            .to_bytes();
+        let keys: Vec<PeerKey> = (self.links.iter())
+            .filter(|(_, l)| l.extended)
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            let payload = payload.clone();
+            self.send(key, PeerCommand::Send(Message::Extended { id: 0, payload }));
+        }
     }
 
     pub(super) fn remove_link(&mut self, key: PeerKey) {

@@ -3,6 +3,7 @@
 //! piece verification on blocking threads.
 
 use bytes::Bytes;
+use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::Coordinator;
@@ -102,6 +103,8 @@ impl Coordinator {
                         if ban {
                             warn!(addr = %link.addr, reason, "banning peer");
                             self.banned.insert(link.addr);
+                            let now = Instant::now();
+                            self.refusals.ban(link.addr.ip(), link.peer_id, now);
                             if let Some(l) = link.listen {
                                 self.banned.insert(l);
                                 self.known.remove(&l);

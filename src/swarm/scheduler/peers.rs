@@ -5,7 +5,7 @@
 //! policies get shared references, so a policy cannot change what another
 //! one relies on.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -66,7 +66,18 @@ pub(super) struct Peer {
     /// When piece data last moved either way (at first: when it
     /// connected); a peer idle for long may lose its slot to a newcomer.
     pub(super) last_useful: Instant,
+    /// Pieces it suggested (BEP 6), latest first, at most
+    /// [`MAX_SUGGESTED`]: preferred among pieces as rare.
+    pub(super) suggested: VecDeque<u32>,
+    /// Pieces it lets us fetch while it chokes us (BEP 6 allowed fast), at
+    /// most [`MAX_ALLOWED_FAST`].
+    pub(super) allowed_fast: Vec<u32>,
 }
+
+/// Suggestions kept per peer (libtorrent keeps a handful too).
+pub(super) const MAX_SUGGESTED: usize = 16;
+/// Allowed-fast pieces kept per peer (BEP 6 sets are about 10).
+pub(super) const MAX_ALLOWED_FAST: usize = 32;
 
 impl Peer {
     /// A peer just connected at `now` to a torrent of `pieces` pieces: it
@@ -80,6 +91,8 @@ impl Peer {
             down: RateMeter::default(),
             up: RateMeter::default(),
             last_useful: now,
+            suggested: VecDeque::new(),
+            allowed_fast: Vec::new(),
         }
     }
 

@@ -194,12 +194,18 @@ impl Picker {
     }
 
     /// The peer choked us: BEP 3 says every pending request is discarded.
-    pub(super) fn choked_by(&mut self, peer: PeerKey, avail: &Availability) {
+    pub(super) fn choked_by(&mut self, peer: PeerKey, allowed_fast: &[u32], avail: &Availability) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        p.inflight_bytes = 0;
-        for (r, _) in std::mem::take(&mut p.inflight) {
+        // Requests of allowed-fast pieces stand (BEP 6: a choke rejects
+        // the others, not these).
+        let (kept, dropped): (Vec<_>, Vec<_>) = std::mem::take(&mut p.inflight)
+            .into_iter()
+            .partition(|(r, _)| allowed_fast.contains(&r.index));
+        p.inflight_bytes = kept.iter().map(|(r, _)| u64::from(r.length)).sum();
+        p.inflight = kept.into();
+        for (r, _) in dropped {
             self.release(&r, avail);
         }
     }

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use super::Scheduler;
+use crate::swarm::pieces::PeerKey;
 use crate::swarm::StreamId;
 
 impl Scheduler {
@@ -32,6 +33,17 @@ impl Scheduler {
         let pieces = self.picker.pieces();
         self.deadlines.remove(now, id, |i| !pieces.has(i));
         self.rescue_critical(now);
+    }
+
+    /// The peer plays the torrent while it downloads (its extension
+    /// handshake says so): a super-seed shows it every piece, since the
+    /// piece it waits for is the one at its play position, whatever the
+    /// swarm's spread (offering pieces one at a time held a capped player's
+    /// first byte for seconds).
+    pub fn handle_peer_streams(&mut self, _now: Instant, peer: PeerKey) {
+        if let (Some(seed), Some(view)) = (&mut self.super_seed, self.peers.get(&peer)) {
+            seed.streams(peer, view, &self.avail, &mut self.outputs);
+        }
     }
 
     /// Number of open streams.

@@ -21,7 +21,12 @@
 //! them is not alone (a bitfield to it cost the swarm benchmark a tenth of
 //! its efficiency, the seed sending 1.2 copies instead of 1.05). In either
 //! mode a peer that took all it was offered and
-//! announces nothing for [`FALLBACK_AFTER`] becomes full.
+//! announces nothing for [`FALLBACK_AFTER`] becomes full. A peer that says
+//! it plays the torrent while it downloads (the `stream` key of its
+//! extension handshake) becomes full at once, in any mode: the piece a
+//! player waits for is the one at its play position, and super-seeding
+//! must never delay it. Among pieces spread alike the first and the last go
+//! first, which every player needs before anything else.
 //!
 //! [`SuperSeed`] owns every offer and what it knows of each peer's offers;
 //! the scheduler tells it what changed (a peer's pieces, our choking of it,
@@ -37,32 +42,21 @@ use crate::swarm::pieces::PeerKey;
 
 mod check;
 mod full;
+mod window;
 
 use full::{AUTO_WAIT, FALLBACK_AFTER};
 
 /// A peer with no new piece for this long may be offered pieces others have.
 const STALL: Duration = Duration::from_secs(2);
 
-/// Largest offer window of one peer, in bytes (64 pieces of 1 MiB). In
-/// pieces it was 64 whatever their size: 1 MiB in flight with 16 KiB
-/// pieces, which held a lone leecher to a tenth of its speed.
-const MAX_WINDOW_BYTES: u64 = 64 << 20;
 /// Offer window of a new peer (grows per completed piece until measured).
 /// Two, so that an unchoked peer still wants a piece from us while it
 /// completes the other: libtorrent that runs out of pieces to want ends its
 /// request slow start and keeps two requests in flight for a second.
 const FIRST_WINDOW: u32 = 2;
-/// Unchoked time after which the bytes a peer took say its rate, before the
-/// first tick measures it. Until then a fast peer had a window of a piece or
-/// two: libtorrent requested every block on offer, took that for its
-/// end-game and kept one request in flight, a third of its speed.
-const EARLY_RATE_AFTER: Duration = Duration::from_millis(5);
-/// Seconds of a peer's rate kept on offer: short, so that the seed's pieces
-/// complete one after another rather than all at once.
-const OFFER_SECONDS: f64 = 1.0;
 
 /// A piece's offer rank: (holders plus unchoked offers, all offers, random
-/// rank, piece).
+/// rank (0 for the first and last piece), piece).
 type SpreadKey = (u32, u32, u32, u32);
 
 /// What the super-seed keeps about one peer.
@@ -147,10 +141,20 @@ impl SuperSeed {
         self.key_with(i, avail.holders(i), avail)
     }
 
-    /// Piece `i`'s offer rank were it held by `holders` peers.
+    /// Piece `i`'s offer rank were it held by `holders` peers. Among
+    /// pieces spread alike, the first and the last go first: every player
+    /// needs them before anything else (the first byte; tags and seek
+    /// tables), and a player that does not say it streams still gets them
+    /// early from a super-seed.
     fn key_with(&self, i: u32, holders: u32, avail: &Availability) -> SpreadKey {
         let u = i as usize;
-        (holders + self.offers[u], self.pending[u], avail.rank(i), i)
+        let ends = i == 0 || u + 1 == self.offers.len();
+        let rank = if ends {
+            0
+        } else {
+            avail.rank(i).saturating_add(1)
+        };
+        (holders + self.offers[u], self.pending[u], rank, i)
     }
 
     /// A peer connected at `now` (to a torrent of `pieces` pieces), while
@@ -291,31 +295,6 @@ impl SuperSeed {
         self.pending[piece as usize] -= 1;
         self.offers[piece as usize] -= u32::from(unchoked);
         self.by_spread.insert(self.key(piece, avail));
-    }
-
-    /// Number of pieces the peer may hold on offer at once.
-    fn window(&self, now: Instant, p: &Offered, view: &Peer) -> u32 {
-        if !p.unchoked {
-            // One piece keeps it interested until a slot frees up.
-            return 1;
-        }
-        let rate = if view.up.measured {
-            view.up.rate
-        } else {
-            match p.unchoked_at.map(|t| now.saturating_duration_since(t)) {
-                Some(d) if d >= EARLY_RATE_AFTER => p.taken_since_unchoke as f64 / d.as_secs_f64(),
-                _ => 0.0,
-            }
-        };
-        let piece = self.geometry.piece_length.max(1);
-        let by_rate = (rate * OFFER_SECONDS / piece as f64).ceil() as u32;
-        by_rate.max(p.window).clamp(FIRST_WINDOW, self.max_window())
-    }
-
-    /// Largest offer window of one peer, in pieces.
-    fn max_window(&self) -> u32 {
-        let piece = self.geometry.piece_length.max(1);
-        (MAX_WINDOW_BYTES / piece).clamp(1, u64::from(u32::MAX)) as u32
     }
 
     /// Tops up every peer's offers.

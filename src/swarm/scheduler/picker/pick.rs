@@ -55,13 +55,19 @@ impl Picker {
         let Some(p) = self.peers.get(&peer) else {
             return;
         };
-        if view.peer_choking || !p.am_interested {
+        if !p.am_interested || (view.peer_choking && view.allowed_fast.is_empty()) {
             return;
         }
         let target = self.pipeline_target(p, view, deadlines.streaming(now));
         let mut batch = Vec::new();
         while self.peers[&peer].inflight.len() < target {
-            let Some(r) = self.pick_block(peer, view, avail, deadlines) else {
+            // A peer that chokes us serves its allowed-fast pieces only.
+            let r = if view.peer_choking {
+                self.allowed_fast_block(peer, view, avail)
+            } else {
+                self.pick_block(peer, view, avail, deadlines)
+            };
+            let Some(r) = r else {
                 break;
             };
             self.pieces.mark_requested(&r);
@@ -95,6 +101,24 @@ impl Picker {
         by_rate
             .clamp(self.cfg.min_pipeline, self.cfg.max_pipeline)
             .min(p.reqq)
+    }
+
+    /// A block of a piece `peer` lets us fetch while it chokes us (BEP 6
+    /// allowed fast), or None.
+    fn allowed_fast_block(
+        &mut self,
+        peer: PeerKey,
+        view: &Peer,
+        avail: &Availability,
+    ) -> Option<BlockRef> {
+        for &i in &view.allowed_fast {
+            if view.have[i as usize] && self.pieces.wants(i) {
+                if let Some(r) = self.free_block_in(peer, i, avail) {
+                    return Some(r);
+                }
+            }
+        }
+        None
     }
 
     /// The next block to ask `peer` for, or None.
@@ -131,11 +155,19 @@ impl Picker {
             // The peer's own pieces have at least one holder: the pieces
             // nobody has (all of them but the few on offer, from a
             // super-seed) are not looked at.
-            best = self
+            let rarest = self
                 .rarest
                 .range((1, 0, 0)..)
-                .map(|k| k.2)
-                .find(|&i| view.have[i as usize]);
+                .find(|k| view.have[k.2 as usize]);
+            // A piece the peer suggested (BEP 6: it has it at hand) goes
+            // first among pieces as rare as the rarest.
+            let suggested = rarest.and_then(|&(holders, ..)| {
+                (view.suggested.iter()).copied().find(|&i| {
+                    let key = rarity(avail, i);
+                    key.0 == holders && view.have[i as usize] && self.rarest.contains(&key)
+                })
+            });
+            best = suggested.or(rarest.map(|k| k.2));
         }
         if let Some(i) = best {
             self.partials.push(i);

@@ -1,6 +1,8 @@
 //! Peers that get every piece announced, as from a normal seed: a leecher
-//! alone in `auto` mode, and a peer that does not report (HAVE) the pieces
-//! it completes, which super-seeding would leave waiting for ever.
+//! alone in `auto` mode, a peer that does not report (HAVE) the pieces
+//! it completes, which super-seeding would leave waiting for ever, and a
+//! peer that plays the song while it downloads, which needs the pieces at
+//! its play position, not the least spread ones.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -48,6 +50,20 @@ impl SuperSeed {
             if let Some(view) = views.get(&key) {
                 self.fall_back(key, view, avail, out);
             }
+        }
+    }
+
+    /// The peer plays the torrent while it downloads (it said so in its
+    /// extension handshake): it gets every piece at once, in any mode.
+    pub(in crate::swarm::scheduler) fn streams(
+        &mut self,
+        peer: PeerKey,
+        view: &Peer,
+        avail: &Availability,
+        out: &mut VecDeque<Output>,
+    ) {
+        if self.is_offering(peer) {
+            self.fall_back(peer, view, avail, out);
         }
     }
 
