@@ -42,6 +42,8 @@
 //!   to wait on), one task per peer [`swarm::connection`], rate caps
 //!   [`swarm::rate`], and metadata exchange (BEP 9): [`swarm::metadata`] (the
 //!   pure assembler) and [`swarm::magnet`] (fetching by info-hash).
+//! - [`words`]: search words (case-folded, accents stripped, stop words
+//!   dropped) and the ring keys of their posting lists.
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.
 //! - [`http`]: the HTTP room (axum): song URLs with the Range semantics
 //!   players send, bodies read from verified pieces only
@@ -76,6 +78,7 @@ pub mod piece_hash;
 pub mod storage;
 pub mod swarm;
 pub mod wire;
+pub mod words;
 
 // Lets tests inside the crate name it as integration tests do: the Chord
 // simulation in tests/support also runs a test-only record kind (chord::records).

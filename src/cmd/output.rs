@@ -15,10 +15,16 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::app::demo::DemoReport;
+use crate::chord::records::Song;
 use crate::chord::{LookupInfo, RingInfo, Role};
 use crate::id::Id;
 use crate::manifest::Manifest;
 use crate::swarm::coordinator::TorrentStats;
+use crate::wire::chord::Hit;
+
+mod catalog;
+mod ring;
+use ring::ring_text;
 
 /// What a command tells its user.
 pub enum Event<'a> {
@@ -121,6 +127,24 @@ pub enum Event<'a> {
         /// The listener's web player.
         player_url: &'a str,
     },
+    /// `search`: the songs matching a query, best first.
+    Hits {
+        /// The query as given.
+        query: &'a str,
+        /// The results.
+        hits: &'a [Hit],
+    },
+    /// `library`: one page of songs.
+    Songs(&'a [Song]),
+    /// `dht put` was acknowledged.
+    StoredValue {
+        /// The value's key (its SHA-1).
+        key: Id,
+        /// Its length.
+        bytes: usize,
+    },
+    /// `dht get`: the value under `key`, if any.
+    Value { key: Id, value: &'a Option<Vec<u8>> },
 }
 
 /// How this run of a command prints.
@@ -188,10 +212,9 @@ fn text_of(event: &Event) -> Option<String> {
             player_url,
         } => format!("playing {title}\nsong        {song_url}\nweb player  {player_url}"),
         Event::Leaving => "leaving the ring".to_string(),
-        Event::MetadataFetched { name, saved } => format!(
-            "metadata of {name} fetched from the swarm, saved as {}",
-            saved.display()
-        ),
+        Event::MetadataFetched { name, saved } => {
+            format!("metadata of {name} fetched, saved as {}", saved.display())
+        }
         Event::Done {
             name,
             stats,
@@ -237,6 +260,10 @@ fn text_of(event: &Event) -> Option<String> {
         Event::DemoKept { player_url } => format!(
             "the demo swarm keeps running: open {player_url} to play the album; Ctrl-C ends it"
         ),
+        Event::Hits { query, hits } => catalog::hits_text(query, hits),
+        Event::Songs(songs) => catalog::songs_text(songs),
+        Event::StoredValue { key, .. } => format!("stored under {key}"),
+        Event::Value { value, .. } => catalog::value_text(value),
     })
 }
 
@@ -333,6 +360,10 @@ fn json_of(event: &Event) -> Option<String> {
         }
         Event::Located(info) => return serde_json::to_string(info).ok(),
         Event::Walked(members) => json!({"size": members.len(), "members": members}),
+        Event::Hits { query, hits } => catalog::hits_json(query, hits),
+        Event::Songs(songs) => return Some(catalog::songs_json(songs)),
+        Event::StoredValue { key, bytes } => catalog::stored_json(*key, *bytes),
+        Event::Value { key, value } => catalog::value_json(*key, value),
         Event::Ring(info) => return serde_json::to_string(info).ok(),
         Event::Demo(report) => return serde_json::to_string(report).ok(),
         Event::DemoKept { player_url } => json!({"event": "kept", "player_url": player_url}),
@@ -358,23 +389,6 @@ fn with_http(v: &mut Value, http: Option<SocketAddr>) {
     if let Some(a) = http {
         v["http"] = json!(a.to_string());
     }
-}
-
-fn ring_text(info: &RingInfo) -> String {
-    let pred = info
-        .predecessor
-        .map_or("none".to_string(), |p| p.to_string());
-    let mut lines = vec![
-        format!("id          {}", info.id),
-        format!("address     {}", info.addr),
-        format!("predecessor {pred}"),
-    ];
-    for (i, s) in info.successors.iter().enumerate() {
-        lines.push(format!("successor {i} {s}"));
-    }
-    lines.push(format!("fingers     {}", info.fingers));
-    lines.push(format!("keys        {}", info.keys));
-    lines.join("\n")
 }
 
 #[cfg(test)]
