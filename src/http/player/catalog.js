@@ -93,7 +93,8 @@
         }
         out.push(sec);
       }
-      show(out, `${lib.songs.length} songs on ${lib.members} ring members${lib.truncated ? " (first ones)" : ""}. Click an artist to open it.`);
+      const n = lib.songs.length;
+      show(out, `${n === 1 ? "1 song" : n + " songs"} on ${lib.members} ring member${lib.members === 1 ? "" : "s"}${lib.truncated ? " (the first ones)" : ""}. Click an artist to open it.`);
     } catch (e) { if (mine === asked) show([], "The library walk failed."); }
   }
   $("browse").addEventListener("click", library);
