@@ -24,6 +24,10 @@ use crate::id::Id;
 /// Songs lists of info-hashes kept at most.
 const CACHE: usize = 4096;
 
+/// Stores waiting at most; more are refused (a node flooding us with
+/// postings of made-up songs costs a bounded amount).
+pub(crate) const MAX_PARKED: usize = 1024;
+
 /// A `Store` of postings waiting for metadata.
 #[derive(Debug)]
 pub(crate) struct Parked {
@@ -92,9 +96,14 @@ impl Vouch {
         self.fetching.insert(op, ih);
     }
 
-    /// Park `parked` until the reads it needs end.
-    pub(crate) fn park(&mut self, parked: Parked) {
+    /// Park `parked` until the reads it needs end; false (not parked) if
+    /// [`MAX_PARKED`] stores wait already.
+    pub(crate) fn park(&mut self, parked: Parked) -> bool {
+        if self.parked.len() >= MAX_PARKED {
+            return false;
+        }
         self.parked.push(parked);
+        true
     }
 
     /// Read `op` ended with `result`: cache what it found, and hand back
@@ -127,5 +136,46 @@ impl Vouch {
     /// with no metadata in the ring vouches for nothing).
     pub(crate) fn vouches(&self, postings: &Postings) -> bool {
         postings.vouched_by(|ih| self.known.get(ih).map(|(_, s)| s.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn parked(n: u8) -> Parked {
+        let song = Song {
+            info_hash: Id::hash(&[n]),
+            file: 0,
+            title: "Flood".into(),
+            artist: String::new(),
+            album: String::new(),
+            duration_ms: 0,
+        };
+        let now = Instant::now();
+        Parked {
+            from: "127.0.0.1:9".parse().expect("an address"),
+            req: u64::from(n),
+            key: Id::hash(b"flood"),
+            postings: Postings::new("flood", &[song], now, Duration::from_secs(60)),
+        }
+    }
+
+    #[test]
+    fn parked_stores_are_bounded_and_leave_when_their_read_ends() {
+        let mut vouch = Vouch::default();
+        vouch.fetch(1, Id::hash(&[0]));
+        for _ in 0..MAX_PARKED {
+            assert!(vouch.park(parked(0)));
+        }
+        assert!(!vouch.park(parked(0)), "room for one more than the cap");
+        let failed = Err(ChordError::QuorumFailed { got: 0, needed: 2 });
+        let ready = vouch.fetched(1, &failed);
+        assert_eq!(ready.len(), MAX_PARKED);
+        // Nothing was learnt: none of them is vouched for.
+        assert!(ready.iter().all(|p| !vouch.vouches(&p.postings)));
+        assert!(vouch.park(parked(0)), "room again");
     }
 }

@@ -48,12 +48,16 @@ impl Node {
             self.rpcs.send(from, Message::Stored { req, ok });
             return;
         }
-        self.vouch.park(Parked {
+        let parked = Parked {
             from,
             req,
             key,
             postings,
-        });
+        };
+        if !self.vouch.park(parked) {
+            self.rpcs.send(from, Message::Stored { req, ok: false });
+            return;
+        }
         for ih in missing {
             if !self.vouch.fetching(&ih) {
                 let op = self.ops.new_op();
