@@ -34,6 +34,7 @@ const RANKED: usize = 64;
 pub const MAX_QUERY_WORDS: usize = 8;
 
 /// Store `manifest`'s metadata and postings in the ring, living `ttl`.
+/// Fails if the metadata, or every posting, could not be stored.
 pub async fn publish(
     chord: &ChordHandle,
     manifest: &Manifest,
@@ -56,7 +57,15 @@ pub async fn publish(
             Postings::new(&word, &songs, now, ttl).into()
         })
     });
-    join_all(writes).await.into_iter().collect()
+    // A posting refused by a full list (a very common word) is not worth
+    // publishing again at once: only a publish where no posting was stored
+    // is a failure; the rest are tried again at the next publish.
+    let results = join_all(writes).await;
+    let stored = results.iter().filter(|r| r.is_ok()).count();
+    match results.into_iter().find_map(Result::err) {
+        Some(e) if stored == 0 => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Each search word of `manifest`'s songs, with the songs it finds.
