@@ -32,8 +32,9 @@
 //!   replication); the async shell: [`chord::driver`] (the task that owns
 //!   the node, on tokio's clock), [`chord::handle`] (what the rest of the
 //!   process holds) and [`chord::connection`] (one task per Chord
-//!   connection); and a
-//!   [`chord::client`] for the `dht` commands.
+//!   connection); [`chord::catalog`], which publishes songs (metadata and
+//!   keyword postings) and searches them through a running node; and a
+//!   [`chord::client`] for the `dht`, `search` and `library` commands.
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],
 //!   the pure [`swarm::scheduler`] (a dispatcher over the leech picker, the
 //!   streams' deadlines, the choker and the super-seed policy, each owning
@@ -48,7 +49,8 @@
 //! - [`http`]: the HTTP room (axum): song URLs with the Range semantics
 //!   players send, bodies read from verified pieces only
 //!   ([`http::range`] decides status and bytes as one pure function),
-//!   the JSON API, `/metrics`, and the web player's page, embedded.
+//!   the JSON API (with the ring's library: [`http::search`]), `/metrics`,
+//!   and the web player's page, embedded.
 //! - [`app`]: one process ([`app::App`]): [`app::listener`] is the single
 //!   accept loop and first-byte router (peer wire to the torrent's
 //!   coordinator, anything else to the Chord node), [`app::shutdown`] the
@@ -58,7 +60,8 @@
 //!   system in one process, [`app::alloc`] sets the heap up.
 //! - [`cmd`]: the commands of the binary, one file each ([`cmd::create`],
 //!   [`cmd::seed`], [`cmd::leech`], [`cmd::play`], [`cmd::node`],
-//!   [`cmd::dht`], [`cmd::demo`]), and [`cmd::output`], which prints every result as
+//!   [`cmd::dht`], [`cmd::search`], [`cmd::library`], [`cmd::demo`]), and
+//!   [`cmd::output`], which prints every result as
 //!   text or as `--json`. `main.rs` is clap and one call to [`cmd::main`].
 
 // A panic in a peer's or node's task would end a connection for a reason
