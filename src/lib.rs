@@ -32,8 +32,9 @@
 //!   replication); the async shell: [`chord::driver`] (the task that owns
 //!   the node, on tokio's clock), [`chord::handle`] (what the rest of the
 //!   process holds) and [`chord::connection`] (one task per Chord
-//!   connection); and a
-//!   [`chord::client`] for the `dht` commands.
+//!   connection); [`chord::catalog`], which publishes songs (metadata and
+//!   keyword postings) and searches them through a running node; and a
+//!   [`chord::client`] for the `dht`, `search` and `library` commands.
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],
 //!   the pure [`swarm::scheduler`] (a dispatcher over the leech picker, the
 //!   streams' deadlines, the choker and the super-seed policy, each owning
@@ -42,11 +43,14 @@
 //!   to wait on), one task per peer [`swarm::connection`], rate caps
 //!   [`swarm::rate`], and metadata exchange (BEP 9): [`swarm::metadata`] (the
 //!   pure assembler) and [`swarm::magnet`] (fetching by info-hash).
+//! - [`words`]: search words (case-folded, accents stripped, stop words
+//!   dropped) and the ring keys of their posting lists.
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.
 //! - [`http`]: the HTTP room (axum): song URLs with the Range semantics
 //!   players send, bodies read from verified pieces only
 //!   ([`http::range`] decides status and bytes as one pure function),
-//!   the JSON API, `/metrics`, and the web player's page, embedded.
+//!   the JSON API (with the ring's library: [`http::search`]), `/metrics`,
+//!   and the web player's page, embedded.
 //! - [`app`]: one process ([`app::App`]): [`app::listener`] is the single
 //!   accept loop and first-byte router (peer wire to the torrent's
 //!   coordinator, anything else to the Chord node), [`app::shutdown`] the
@@ -56,7 +60,8 @@
 //!   system in one process, [`app::alloc`] sets the heap up.
 //! - [`cmd`]: the commands of the binary, one file each ([`cmd::create`],
 //!   [`cmd::seed`], [`cmd::leech`], [`cmd::play`], [`cmd::node`],
-//!   [`cmd::dht`], [`cmd::demo`]), and [`cmd::output`], which prints every result as
+//!   [`cmd::dht`], [`cmd::search`], [`cmd::library`], [`cmd::demo`]), and
+//!   [`cmd::output`], which prints every result as
 //!   text or as `--json`. `main.rs` is clap and one call to [`cmd::main`].
 
 // A panic in a peer's or node's task would end a connection for a reason
@@ -76,6 +81,7 @@ pub mod piece_hash;
 pub mod storage;
 pub mod swarm;
 pub mod wire;
+pub mod words;
 
 // Lets tests inside the crate name it as integration tests do: the Chord
 // simulation in tests/support also runs a test-only record kind (chord::records).

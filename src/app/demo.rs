@@ -250,6 +250,7 @@ async fn start_peer(
     let handle = app.add_torrent(manifest, storage, have);
     if let Some(ring) = app.ring() {
         ring.track(handle.clone(), None);
+        ring.publish(Arc::new(manifest.clone()), handle.clone());
     }
     Ok((app, handle))
 }

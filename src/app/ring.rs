@@ -20,6 +20,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use crate::chord::catalog;
 use crate::chord::driver::{ChordHandle, Driver};
 use crate::chord::Role;
 use crate::config::{AnnounceConfig, ChordConfig};
@@ -29,6 +30,8 @@ use crate::manifest::Manifest;
 use crate::swarm::coordinator::TorrentHandle;
 use crate::swarm::magnet::{self, MagnetError};
 use crate::swarm::TorrentEvent;
+
+mod publish;
 
 /// How this process takes part in the ring.
 #[derive(Clone, Debug, Default)]
@@ -164,8 +167,10 @@ impl Ring {
 }
 
 impl Ring {
-    /// Finds peers of `info_hash` in the ring (and `extra`) and fetches the
-    /// manifest from them, retrying while the swarm is being announced.
+    /// Finds the manifest of `info_hash`: its metadata record in the ring
+    /// (stored by the swarm's seeders), else from the peers of its swarm
+    /// (the ring's and `extra`) by BEP 9, retrying while the swarm is being
+    /// announced.
     pub async fn fetch_manifest(
         &self,
         info_hash: Id,
@@ -176,13 +181,31 @@ impl Ring {
         let peer_id = super::new_peer_id();
         loop {
             let mut peers = extra.to_vec();
-            if let Ok(found) = self.chord.peers(info_hash).await {
+            // The ring's copy of the metadata, if the torrent was
+            // published, and the swarm, both at once.
+            let (found, in_ring) = tokio::join!(
+                self.chord.peers(info_hash),
+                catalog::get_value(&self.chord, info_hash)
+            );
+            if let Ok(found) = found {
                 peers.extend(
                     found
                         .into_iter()
                         .map(|(a, _)| a)
                         .filter(|&a| a != self.advertise),
                 );
+            }
+            peers.sort();
+            peers.dedup();
+            if let Ok(Some(info)) = in_ring {
+                // The replicas checked that it hashes to the info-hash.
+                debug!(%info_hash, "metadata found in the ring");
+                let manifest = Manifest::from_info_bytes(&info).map_err(MagnetError::Unusable)?;
+                return Ok(FetchedManifest {
+                    manifest,
+                    peers,
+                    looked_up: Instant::now(),
+                });
             }
             let error = match fetch_once(peers, info_hash, peer_id).await {
                 Err(MagnetError::Unusable(e)) => return Err(MagnetError::Unusable(e)),

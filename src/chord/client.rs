@@ -13,7 +13,7 @@ use tokio_util::codec::Framed;
 use crate::chord::message::ReqId;
 use crate::chord::{ChordError, LookupInfo, RingInfo, Role};
 use crate::id::Id;
-use crate::wire::chord::{ChordCodec, ClientReply, ClientRequest, Frame};
+use crate::wire::chord::{ChordCodec, ClientReply, ClientRequest, Frame, Hit, Song};
 
 /// Largest answer a client accepts.
 const MAX_REPLY: usize = 1 << 20;
@@ -125,6 +125,43 @@ impl ChordClient {
         }
     }
 
+    /// The songs matching every word of `query`, best first.
+    pub async fn search(&mut self, query: &str, limit: u32) -> Result<Vec<Hit>, ChordError> {
+        let query = query.to_string();
+        match self.call(ClientRequest::Search { query, limit }).await? {
+            ClientReply::Hits(hits) => Ok(hits),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// One page of the songs whose metadata the node owns, after `after`.
+    pub async fn library_page(
+        &mut self,
+        after: Option<Id>,
+        limit: u32,
+    ) -> Result<(Vec<Song>, Option<Id>), ChordError> {
+        match self.call(ClientRequest::Library { after, limit }).await? {
+            ClientReply::Songs { songs, next } => Ok((songs, next)),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Store `value` under its SHA-1 (acknowledged after W replicas).
+    pub async fn put(&mut self, value: Vec<u8>) -> Result<(), ChordError> {
+        match self.call(ClientRequest::Put { value }).await? {
+            ClientReply::Ok => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The immutable value under `key`, if the ring holds one.
+    pub async fn get(&mut self, key: Id) -> Result<Option<Vec<u8>>, ChordError> {
+        match self.call(ClientRequest::Get { key }).await? {
+            ClientReply::Value(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// The node's view of the ring.
     pub async fn ring(&mut self) -> Result<RingInfo, ChordError> {
         match self.call(ClientRequest::Ring).await? {
@@ -162,6 +199,34 @@ pub async fn walk(
         members.push(next);
         at = next;
     }
+}
+
+/// Lists every song in the ring: walks the members from `start` along
+/// their successors and asks each for the songs whose metadata it owns,
+/// `page` torrents at a time, handing each page to `each` as it comes.
+/// Returns the number of members asked.
+pub async fn walk_library(
+    start: SocketAddr,
+    timeout: Duration,
+    page: u32,
+    mut each: impl FnMut(SocketAddr, Vec<Song>),
+) -> Result<usize, ChordError> {
+    let members = walk(start, timeout, 100_000).await?;
+    for &member in &members {
+        let mut client = ChordClient::connect(member, timeout).await?;
+        let mut after = None;
+        loop {
+            let (songs, next) = client.library_page(after, page).await?;
+            if !songs.is_empty() {
+                each(member, songs);
+            }
+            match next {
+                Some(n) if Some(n) != after => after = Some(n),
+                _ => break,
+            }
+        }
+    }
+    Ok(members.len())
 }
 
 fn unexpected(reply: ClientReply) -> ChordError {

@@ -17,7 +17,8 @@ use tracing::Instrument;
 
 use crate::chord::handle::{ChordHandle, Command};
 use crate::chord::message::Message;
-use crate::chord::{ChordError, Peer};
+use crate::chord::records::MAX_VALUE_TTL;
+use crate::chord::{catalog, ChordError, Peer};
 use crate::wire::chord::{ChordCodec, ClientReply, ClientRequest, Frame};
 
 /// Messages queued per connection before the node task treats it as stuck.
@@ -241,6 +242,12 @@ async fn run_client_conn(handle: ChordHandle, mut framed: Framed<TcpStream, Chor
     }
 }
 
+/// Most hits one search answers with.
+const MAX_HITS: usize = 200;
+
+/// Most torrents one page of a node's library holds.
+const MAX_LIBRARY_PAGE: usize = 100;
+
 async fn answer(handle: &ChordHandle, body: ClientRequest) -> ClientReply {
     let err = |e: ChordError| ClientReply::Error(e.to_string());
     match body {
@@ -263,5 +270,24 @@ async fn answer(handle: &ChordHandle, body: ClientRequest) -> ClientReply {
             Ok(info) => ClientReply::Ring(info),
             Err(e) => err(e),
         },
+        ClientRequest::Search { query, limit } => {
+            let limit = (limit as usize).min(MAX_HITS);
+            catalog::search(handle, &query, limit)
+                .await
+                .map_or_else(err, ClientReply::Hits)
+        }
+        ClientRequest::Library { after, limit } => {
+            let limit = (limit as usize).clamp(1, MAX_LIBRARY_PAGE);
+            match handle.library_page(after, limit).await {
+                Ok((songs, next)) => ClientReply::Songs { songs, next },
+                Err(e) => err(e),
+            }
+        }
+        ClientRequest::Put { value } => catalog::put_value(handle, value, MAX_VALUE_TTL)
+            .await
+            .map_or_else(err, |_| ClientReply::Ok),
+        ClientRequest::Get { key } => catalog::get_value(handle, key)
+            .await
+            .map_or_else(err, ClientReply::Value),
     }
 }

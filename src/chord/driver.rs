@@ -212,6 +212,13 @@ impl NodeTask {
             Command::Ring { reply } => {
                 let _ = reply.send(self.node.ring_info());
             }
+            Command::Library {
+                after,
+                limit,
+                reply,
+            } => {
+                let _ = reply.send(self.node.library_page(after, limit));
+            }
         }
     }
 

@@ -19,9 +19,11 @@ use tokio_util::task::TaskTracker;
 use crate::chord::message::Message;
 use crate::chord::metrics::RingMetrics;
 use crate::chord::node::{Node, OpId, OpOutcome};
+use crate::chord::records::{Record, Song};
 use crate::chord::{ChordError, LookupInfo, RingInfo, Role};
 use crate::config::ChordConfig;
 use crate::id::Id;
+use crate::wire::chord::message::Kind;
 
 /// Starts a client operation on the node, returning its handle.
 pub(crate) type StartOp = Box<dyn FnOnce(&mut Node, Instant) -> OpId + Send>;
@@ -57,7 +59,16 @@ pub(crate) enum Command {
     },
     /// A snapshot of the node's view.
     Ring { reply: oneshot::Sender<RingInfo> },
+    /// One page of the songs whose metadata the node owns.
+    Library {
+        after: Option<Id>,
+        limit: usize,
+        reply: oneshot::Sender<LibraryPage>,
+    },
 }
+
+/// One page of a node's songs, and the cursor of the next page, if any.
+pub type LibraryPage = (Vec<Song>, Option<Id>);
 
 /// A running node; cheap to clone, every clone talks to the same node.
 #[derive(Clone)]
@@ -157,6 +168,46 @@ impl ChordHandle {
             OpOutcome::Located(info) => Ok(info),
             other => Err(ChordError::Remote(format!("unexpected outcome {other:?}"))),
         }
+    }
+
+    /// Merge the record `make(now)` into the one of its kind at `key`; Ok
+    /// once W replicas stored it. (`now` is the node's clock, which
+    /// expiries are measured on.)
+    pub async fn put(
+        &self,
+        key: Id,
+        make: impl FnOnce(Instant) -> Record + Send + 'static,
+    ) -> Result<(), ChordError> {
+        let result = self.op(move |n, now| n.put(now, key, make(now))).await;
+        self.metrics.quorum(true, &result);
+        result.map(|_| ())
+    }
+
+    /// The record of `kind` at `key`, merged from R replicas (empty if
+    /// none holds one). Not for swarm lists: see [`ChordHandle::peers`].
+    pub async fn get(&self, key: Id, kind: Kind) -> Result<Record, ChordError> {
+        let result = self.op(move |n, now| n.get(now, key, kind)).await;
+        self.metrics.quorum(false, &result);
+        match result? {
+            OpOutcome::Record(r) => Ok(r),
+            other => Err(ChordError::Remote(format!("unexpected outcome {other:?}"))),
+        }
+    }
+
+    /// One page of the songs whose metadata this node owns, after `after`.
+    pub async fn library_page(
+        &self,
+        after: Option<Id>,
+        limit: usize,
+    ) -> Result<LibraryPage, ChordError> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command::Library {
+            after,
+            limit,
+            reply,
+        };
+        self.tx.send(cmd).await.map_err(|_| ChordError::Shutdown)?;
+        rx.await.map_err(|_| ChordError::Shutdown)
     }
 
     /// This node's view of the ring.

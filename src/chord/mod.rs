@@ -16,8 +16,12 @@
 //! - `ops`: client writes and reads in flight, over [`quorum`] (the quorum
 //!   arithmetic);
 //! - `replication`: anti-entropy, hand-off, a joiner's key range;
+//! - `vouch`: postings from other nodes waiting until their songs'
+//!   metadata, read from the ring once and cached, vouches for them;
 //! - `rpc`, `rtt`, `timers`: requests in flight and their time-outs, the
 //!   output queue, periodic tasks.
+//!
+//! [`catalog`] publishes songs and searches them through a running node.
 //!
 //! [`driver`] is the async shell that moves the node's inputs and outputs
 //! over TCP ([`connection`]: one task per connection), and [`client`] talks
@@ -31,6 +35,7 @@ use std::net::SocketAddr;
 
 use crate::id::Id;
 
+pub mod catalog;
 pub mod client;
 pub mod connection;
 mod contacts;
@@ -50,6 +55,7 @@ mod rpc;
 mod rtt;
 mod store;
 mod timers;
+mod vouch;
 
 pub use crate::wire::chord::message;
 pub use crate::wire::chord::{LookupInfo, RingInfo, Role};

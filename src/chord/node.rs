@@ -38,6 +38,7 @@ use crate::chord::replication::Replication;
 use crate::chord::rpc::Rpcs;
 use crate::chord::store::Store;
 use crate::chord::timers::{jitter, Timer, Timers};
+use crate::chord::vouch::Vouch;
 use crate::chord::{Peer, RingInfo, Role};
 use crate::config::ChordConfig;
 use crate::id::Id;
@@ -45,6 +46,7 @@ use crate::wire::chord::message::Kind;
 
 pub use crate::chord::Phase;
 
+mod catalog;
 mod routing;
 pub use crate::chord::rpc::{OpId, OpOutcome, Output};
 
@@ -73,6 +75,8 @@ pub struct Node {
     rpcs: Rpcs,
     /// Periodic tasks.
     timers: Timers,
+    /// Postings from other nodes waiting for their songs' metadata.
+    vouch: Vouch,
 }
 
 impl Node {
@@ -95,6 +99,7 @@ impl Node {
             replication: Replication::new(me, &config),
             rpcs: Rpcs::new(config.rpc_timeout),
             timers: Timers::new(now),
+            vouch: Vouch::default(),
             config,
         }
     }
@@ -196,10 +201,7 @@ impl Node {
             Message::FindSuccessor { req, key } => {
                 self.lookups.answer_find(&self.ring, from, req, key, rpcs)
             }
-            Message::Store { req, key, value } => {
-                let ok = self.store.merge_wire(now, key, &value);
-                rpcs.send(from, Message::Stored { req, ok });
-            }
+            Message::Store { req, key, value } => self.on_store(now, from, req, key, &value),
             Message::Fetch { req, key, kind } => {
                 let ready = self.ring.phase() == Phase::Member && self.store.is_ready();
                 let (ready, value) = self.store.fetch(now, key, kind, ready);
@@ -305,7 +307,16 @@ impl Node {
 
     /// The next output, if any. Drain after every input.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.rpcs.poll_output()
+        loop {
+            let output = self.rpcs.poll_output()?;
+            match output {
+                // Our own reads of song metadata (see `vouch`).
+                Output::Done { op, result } if self.vouch.is_fetch(op) => {
+                    self.on_metadata(op, &result)
+                }
+                output => return Some(output),
+            }
+        }
     }
 
     /// When `handle_timeout` must be called next.

@@ -28,6 +28,18 @@ const HELD_CHECK_EVERY: u64 = 4;
 /// Keys per hand-off page: keeps each frame well under the size limit.
 const HANDOFF_PAGE: usize = 64;
 
+/// Bytes of records after which a hand-off page ends (a key is never
+/// split): well under the frame limit whatever the kinds.
+const HANDOFF_BYTES: usize = 256 * 1024;
+
+/// About the bytes `wire` takes in a frame.
+fn wire_size(wire: &WireRecord) -> usize {
+    match wire {
+        WireRecord::Swarm(entries) => 40 * entries.len() + 8,
+        WireRecord::Tagged { body, .. } => body.len() + 8,
+    }
+}
+
 /// A record pushed to its rightful replicas, deleted here once all acknowledge.
 #[derive(Debug)]
 struct HandoffOp {
@@ -263,12 +275,22 @@ impl Replication {
         let me = self.me.id;
         // Everything except what stays ours once `upto` sits before us.
         let keys = store.keys_after(after, HANDOFF_PAGE, |k| !k.in_open_closed(upto, me));
-        let next = (keys.len() == HANDOFF_PAGE).then(|| keys[keys.len() - 1]);
-        let keys = keys
-            .into_iter()
-            .flat_map(|k| store.at(k).map(move |r| (k, r.to_wire(now))))
-            .collect();
-        (keys, next)
+        let mut next = (keys.len() == HANDOFF_PAGE).then(|| keys[keys.len() - 1]);
+        // Whole keys until the page's bytes reach HANDOFF_BYTES (records of
+        // some kinds are kilobytes: song metadata, posting lists).
+        let (mut page, mut bytes) = (Vec::new(), 0);
+        for k in keys {
+            if bytes >= HANDOFF_BYTES {
+                next = page.last().map(|&(k, _)| k);
+                break;
+            }
+            for r in store.at(k) {
+                let wire = r.to_wire(now);
+                bytes += wire_size(&wire);
+                page.push((k, wire));
+            }
+        }
+        (page, next)
     }
 
     /// Ask `from` for the page of our key range after `after`.

@@ -69,6 +69,11 @@ impl Store {
         self.at(key).next().is_some()
     }
 
+    /// Every record held, with its key, in key order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (Id, &Record)> {
+        self.records.iter().map(|(&(key, _), r)| (key, r))
+    }
+
     /// Every key held (once, whatever its kinds), in order.
     pub(crate) fn keys(&self) -> Vec<Id> {
         self.keys_after(None, usize::MAX, |_| true)

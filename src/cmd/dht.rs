@@ -55,6 +55,24 @@ pub enum DhtCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Store a value in the ring under its SHA-1 (immutable; it lives two
+    /// hours unless stored again).
+    Put {
+        value: String,
+        #[arg(long)]
+        node: SocketAddr,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The value stored under a key (`dht put`'s key, or an info-hash:
+    /// the torrent's raw info dictionary).
+    Get {
+        key: String,
+        #[arg(long)]
+        node: SocketAddr,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one node's view of the ring.
     Ring {
         #[arg(long)]
@@ -104,6 +122,20 @@ pub async fn run(command: DhtCommand) -> Result<(), CmdError> {
         DhtCommand::Walk { node, json } => {
             let members = client::walk(node, DHT_TIMEOUT, WALK_LIMIT).await?;
             Output::new(json).print(&Event::Walked(&members));
+        }
+        DhtCommand::Put { value, node, json } => {
+            let value = value.into_bytes();
+            let (key, bytes) = (Id::hash(&value), value.len());
+            connect(node).await?.put(value).await?;
+            Output::new(json).print(&Event::StoredValue { key, bytes });
+        }
+        DhtCommand::Get { key, node, json } => {
+            let key = parse_id(&key)?;
+            let value = connect(node).await?.get(key).await?;
+            if value.is_none() && !json {
+                return Err(CmdError::NotFound(key));
+            }
+            Output::new(json).print(&Event::Value { key, value: &value });
         }
         DhtCommand::Ring { node, json } => {
             let info = connect(node).await?.ring().await?;

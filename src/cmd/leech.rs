@@ -187,6 +187,7 @@ pub async fn start(opts: &LeechOptions, out: Output) -> Result<Started, AppError
     let handle = app.add_torrent(&manifest, storage.clone(), have);
     if let Some(ring) = app.ring() {
         ring.track(handle.clone(), found.looked_up);
+        ring.publish(Arc::new(manifest.clone()), handle.clone());
     }
     // One listener for the whole run: a signal at any point after
     // `listening` (during the download or right after `done`) is seen.

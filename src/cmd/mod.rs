@@ -8,6 +8,8 @@
 //!   HTTP to a player while it downloads.
 //! - [`node`]: a process that is only a ring node.
 //! - [`dht`]: talk to the ring from outside.
+//! - [`search`]: find songs in the ring by their words.
+//! - [`library`]: list every song in the ring.
 //! - [`demo`]: the whole system in one process on loopback.
 //! - [`probe`]: (hidden) a song URL's time to first byte, for the
 //!   multi-network simulation.
@@ -20,10 +22,12 @@ pub mod create;
 pub mod demo;
 pub mod dht;
 pub mod leech;
+pub mod library;
 pub mod node;
 pub mod output;
 pub mod play;
 pub mod probe;
+pub mod search;
 pub mod seed;
 
 use std::path::PathBuf;
@@ -54,6 +58,10 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Run a bare Chord node until SIGINT/SIGTERM.
     Node(node::NodeArgs),
+    /// Find songs in the ring by words of their title, artist or album.
+    Search(search::SearchArgs),
+    /// List every song in the ring, page by page.
+    Library(library::LibraryArgs),
     /// Talk to the Chord ring through any node.
     Dht {
         #[command(subcommand)]
@@ -87,6 +95,12 @@ pub enum CmdError {
         /// Why it is not an id.
         source: ParseIdError,
     },
+    /// `dht get` found no value under the key.
+    #[error("the ring holds no value under {0}")]
+    NotFound(crate::id::Id),
+    /// `search` or `play <WORDS>` found no song.
+    #[error("no song in the ring matches {0:?}")]
+    NoMatch(String),
     /// `demo` without the demo album at hand.
     #[error("cannot find the demo album torrents/demo-album.torrent here or in {}: run `songswarm demo` from the songswarm source directory, or give --manifest and --data", source_tree.display())]
     NoDemoAlbum {
@@ -143,5 +157,7 @@ pub async fn run(command: Command) -> Result<(), CmdError> {
         Command::Node(args) => Ok(node::run(args).await?),
         Command::Dht { command } => dht::run(command).await,
         Command::Probe(args) => probe::run(args).await,
+        Command::Search(args) => search::run(args).await,
+        Command::Library(args) => library::run(args).await,
     }
 }

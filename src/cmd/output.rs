@@ -14,10 +14,16 @@ use std::path::Path;
 
 use crate::app::demo::DemoReport;
 use crate::app::stall::StallReason;
+use crate::chord::records::Song;
 use crate::chord::{LookupInfo, RingInfo, Role};
 use crate::id::Id;
 use crate::manifest::Manifest;
 use crate::swarm::coordinator::TorrentStats;
+use crate::wire::chord::Hit;
+
+mod catalog;
+mod ring;
+use ring::ring_text;
 
 /// What a command tells its user.
 pub enum Event<'a> {
@@ -140,6 +146,24 @@ pub enum Event<'a> {
         /// The listener's web player.
         player_url: &'a str,
     },
+    /// `search`: the songs matching a query, best first.
+    Hits {
+        /// The query as given.
+        query: &'a str,
+        /// The results.
+        hits: &'a [Hit],
+    },
+    /// `library`: one page of songs.
+    Songs(&'a [Song]),
+    /// `dht put` was acknowledged.
+    StoredValue {
+        /// The value's key (its SHA-1).
+        key: Id,
+        /// Its length.
+        bytes: usize,
+    },
+    /// `dht get`: the value under `key`, if any.
+    Value { key: Id, value: &'a Option<Vec<u8>> },
 }
 
 /// How this run of a command prints.
@@ -207,10 +231,9 @@ fn text_of(event: &Event) -> Option<String> {
             player_url,
         } => format!("playing {title}\nsong        {song_url}\nweb player  {player_url}"),
         Event::Leaving => "leaving the ring".to_string(),
-        Event::MetadataFetched { name, saved } => format!(
-            "metadata of {name} fetched from the swarm, saved as {}",
-            saved.display()
-        ),
+        Event::MetadataFetched { name, saved } => {
+            format!("metadata of {name} fetched, saved as {}", saved.display())
+        }
         Event::Done {
             name,
             stats,
@@ -269,6 +292,10 @@ fn text_of(event: &Event) -> Option<String> {
         Event::DemoKept { player_url } => format!(
             "the demo swarm keeps running: open {player_url} to play the album; Ctrl-C ends it"
         ),
+        Event::Hits { query, hits } => catalog::hits_text(query, hits),
+        Event::Songs(songs) => catalog::songs_text(songs),
+        Event::StoredValue { key, .. } => format!("stored under {key}"),
+        Event::Value { value, .. } => catalog::value_text(value),
     })
 }
 
@@ -283,23 +310,6 @@ fn role_name(role: Role) -> &'static str {
 fn http_text(http: Option<SocketAddr>) -> String {
     http.map(|a| format!(", HTTP on http://{a}/"))
         .unwrap_or_default()
-}
-
-fn ring_text(info: &RingInfo) -> String {
-    let pred = info
-        .predecessor
-        .map_or("none".to_string(), |p| p.to_string());
-    let mut lines = vec![
-        format!("id          {}", info.id),
-        format!("address     {}", info.addr),
-        format!("predecessor {pred}"),
-    ];
-    for (i, s) in info.successors.iter().enumerate() {
-        lines.push(format!("successor {i} {s}"));
-    }
-    lines.push(format!("fingers     {}", info.fingers));
-    lines.push(format!("keys        {}", info.keys));
-    lines.join("\n")
 }
 
 mod json;

@@ -15,6 +15,7 @@ use clap::Args;
 use super::args::{addresses, host_port, http_addr, HostPort, RateArgs, RingArgs};
 use super::leech::{start, LeechOptions, LeechTarget, Started};
 use super::output::{Event, Output};
+use super::search::find;
 use super::seed::{print_stats, serve};
 use crate::app::AppError;
 use crate::http::body::new_stream_id;
@@ -25,10 +26,13 @@ use crate::swarm::TorrentEvent;
 /// Flags of `play`.
 #[derive(Args, Debug)]
 pub struct PlayArgs {
-    /// Manifest file of the song (or album), or a 40-hex-digit info-hash to
-    /// find in the ring or at the `--peer`s.
-    manifest: String,
-    /// Which song of an album to play (its file index, from 0).
+    /// Manifest file of the song (or album), a 40-hex-digit info-hash to
+    /// find in the ring or at the `--peer`s, or words of a song's title,
+    /// artist or album: the best match of a search in the ring plays.
+    #[arg(required = true, value_name = "MANIFEST|INFO-HASH|WORDS")]
+    target: Vec<String>,
+    /// Which song of an album to play (its file index, from 0; with WORDS,
+    /// the song found).
     #[arg(long, default_value_t = 0)]
     file: usize,
     /// A player to start on the song's URL, e.g. `mpv` or `"vlc --intf
@@ -72,6 +76,12 @@ pub enum PlayError {
         /// Files in the torrent.
         count: usize,
     },
+    /// A search for the song failed.
+    #[error(transparent)]
+    Search(Box<super::CmdError>),
+    /// No song matches the words.
+    #[error("no song in the ring matches {0:?}")]
+    NoMatch(String),
     /// The player could not be started.
     #[error("cannot start the player {command:?}: {source}")]
     Player {
@@ -82,11 +92,39 @@ pub enum PlayError {
     },
 }
 
+/// What `play` was given: one manifest path or info-hash, else words.
+fn parse_target(args: &[String]) -> Option<LeechTarget> {
+    match args {
+        [one] => match LeechTarget::parse(one) {
+            LeechTarget::Manifest(path) if !path.exists() && !one.ends_with(".torrent") => None,
+            target => Some(target),
+        },
+        _ => None,
+    }
+}
+
 /// Plays until SIGINT/SIGTERM.
-pub async fn run(args: PlayArgs) -> Result<(), PlayError> {
+pub async fn run(mut args: PlayArgs) -> Result<(), PlayError> {
     let out = Output::new(args.json);
+    let target = match parse_target(&args.target) {
+        Some(target) => target,
+        None => {
+            // Words: the best match of a search, through a ring node.
+            let query = args.target.join(" ");
+            let node = args
+                .ring
+                .options()
+                .and_then(|o| o.bootstrap.first().copied());
+            let hits = find(node, &query, 1)
+                .await
+                .map_err(|e| PlayError::Search(Box::new(e)))?;
+            let hit = hits.first().ok_or(PlayError::NoMatch(query))?;
+            args.file = hit.song.file as usize;
+            LeechTarget::InfoHash(hit.song.info_hash)
+        }
+    };
     let opts = LeechOptions {
-        target: LeechTarget::parse(&args.manifest),
+        target,
         out: args.out.unwrap_or_else(default_out),
         peers: addresses(&args.peers),
         listen: args.listen,

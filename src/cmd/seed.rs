@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::Args;
 use futures_util::stream::FuturesUnordered;
@@ -116,6 +117,7 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
         let handle = app.add_torrent(&manifest, storage, vec![true; n]);
         if let Some(ring) = app.ring() {
             ring.track(handle.clone(), None);
+            ring.publish(Arc::new(manifest.clone()), handle.clone());
         }
         if !opts.peers.is_empty() {
             let named = TorrentEvent::NamedPeers(opts.peers.clone());

@@ -10,6 +10,7 @@
 //! - [`body`]: a song's body, read from verified pieces only, telling the
 //!   torrent's coordinator where the stream is (`StreamAt`/`StreamClosed`).
 //! - [`api`]: `/api/songs`, `/api/torrents[/{info-hash}]` (JSON).
+//! - [`search`]: `/api/search` and `/api/library`, the ring's library.
 //! - [`metrics`]: `/metrics` in the Prometheus text format.
 //! - [`rates`]: download and upload rates from byte counters.
 //! - [`probe`]: a player's view of a song URL (time to first byte), for
@@ -27,6 +28,7 @@ pub mod metrics;
 pub mod probe;
 pub mod range;
 pub mod rates;
+pub mod search;
 pub mod song;
 
 use std::net::SocketAddr;
@@ -51,7 +53,7 @@ use metrics::Metrics;
 use crate::chord::driver::ChordHandle;
 
 /// What every handler may ask: the process's torrents and counters.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HttpContext {
     /// The torrents of the process, by info-hash.
     pub catalog: Catalog,
@@ -59,6 +61,17 @@ pub struct HttpContext {
     pub metrics: Metrics,
     /// Cancelled when the process stops: every stream ends with it.
     pub cancel: CancellationToken,
+    /// The process's ring node, once it has joined (searches go there).
+    pub chord: Arc<OnceLock<ChordHandle>>,
+}
+
+impl std::fmt::Debug for HttpContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpContext")
+            .field("catalog", &self.catalog)
+            .field("in_ring", &self.chord.get().is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl HttpContext {
@@ -69,9 +82,10 @@ impl HttpContext {
         cancel: CancellationToken,
     ) -> HttpContext {
         HttpContext {
-            metrics: Metrics::new(catalog.clone(), chord),
+            metrics: Metrics::new(catalog.clone(), chord.clone()),
             catalog,
             cancel,
+            chord,
         }
     }
 }
@@ -186,6 +200,9 @@ pub fn router(ctx: HttpContext) -> Router {
         .route("/api/songs", get(api::songs))
         .route("/api/torrents", get(api::torrents))
         .route("/api/torrents/{hash}", get(api::torrent))
+        .route("/api/search", get(search::search))
+        .route("/api/library", get(search::library))
+        .route("/catalog.js", get(catalog_script))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
         .layer(TraceLayer::new_for_http())
@@ -202,6 +219,15 @@ pub fn song_path(info_hash: &crate::id::Id, index: Option<usize>) -> String {
 
 async fn player_page() -> Html<&'static str> {
     Html(include_str!("player/index.html"))
+}
+
+/// The web player's search, browse and library views.
+async fn catalog_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("player/catalog.js"),
+    )
+        .into_response()
 }
 
 async fn metrics_text(axum::extract::State(ctx): axum::extract::State<HttpContext>) -> Response {

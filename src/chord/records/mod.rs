@@ -10,6 +10,9 @@
 //! Adding a kind takes one file that implements [`RecordKind`] and one line
 //! in the list at the bottom of this file. Kinds so far:
 //! - [`SwarmList`]: who shares an info-hash (its frames predate kinds);
+//! - [`Immutable`]: bytes under their own SHA-1 (a song's metadata, `dht
+//!   put` values);
+//! - [`Postings`]: one shard of a search word's list of songs;
 //! - a grow-only set of numbers, in tests only: the proof that a second kind
 //!   needs nothing else.
 
@@ -21,6 +24,8 @@ use std::time::{Duration, Instant};
 use crate::id::Id;
 use crate::wire::chord::message::{Kind, WireRecord};
 
+pub use immutable::{MAX_TTL as MAX_VALUE_TTL, MAX_VALUE};
+pub use postings::{song_words, songs_of, songs_of_info, Song, MAX_POSTINGS};
 pub use swarm::{Entry, TOMBSTONE_MARGIN};
 
 /// One kind of record: its merge, validation, expiry, caps and wire form.
@@ -253,6 +258,8 @@ macro_rules! record_kinds {
 // The record kinds. A new kind is its file and one line here.
 record_kinds! {
     swarm::SwarmList => Swarm,
+    immutable::Immutable => Immutable,
+    postings::Postings => Postings,
     #[cfg(test)]
     grow_set::GrowSet => GrowSet,
 }

@@ -122,6 +122,10 @@ pub(super) fn json_of(event: &Event) -> Option<String> {
         }
         Event::Located(info) => return serde_json::to_string(info).ok(),
         Event::Walked(members) => json!({"size": members.len(), "members": members}),
+        Event::Hits { query, hits } => super::catalog::hits_json(query, hits),
+        Event::Songs(songs) => return Some(super::catalog::songs_json(songs)),
+        Event::StoredValue { key, bytes } => super::catalog::stored_json(*key, *bytes),
+        Event::Value { key, value } => super::catalog::value_json(*key, value),
         Event::Ring(info) => return serde_json::to_string(info).ok(),
         Event::Demo(report) => return serde_json::to_string(report).ok(),
         Event::DemoKept { player_url } => json!({"event": "kept", "player_url": player_url}),

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use bendy::decoding::{Decoder as BDecoder, FromBencode};
 use bendy::value::Value;
 
-use super::message::{Kind, Message, Role, WireEntry, WireRecord, SWARM_LIST};
+use super::message::{Hit, Kind, Message, Role, Song, WireEntry, WireRecord, SWARM_LIST};
 use super::{ChordCodecError, ClientReply, ClientRequest, Frame, LookupInfo, RingInfo};
 use crate::id::Id;
 
@@ -101,6 +101,35 @@ fn as_role(v: &Value, k: &str) -> Result<Role, ChordCodecError> {
         0 => Ok(Role::Leecher),
         1 => Ok(Role::Seeder),
         _ => Err(bad(format!("field {k:?} is not a role"))),
+    }
+}
+
+/// A song: `[info-hash, file, title, artist, album, duration]`.
+fn as_song(items: &[Value]) -> Result<Song, ChordCodecError> {
+    let text = |v: &Value| as_bytes(v, "l").map(|b| String::from_utf8_lossy(b).into_owned());
+    match items {
+        [ih, file, title, artist, album, duration, ..] => Ok(Song {
+            info_hash: as_id(ih, "l")?,
+            file: as_int(file, "l")?.min(u32::MAX as u64) as u32,
+            title: text(title)?,
+            artist: text(artist)?,
+            album: text(album)?,
+            duration_ms: as_int(duration, "l")?,
+        }),
+        _ => Err(bad("field \"l\" has a malformed song")),
+    }
+}
+
+/// A search hit: a song's six items, then seeders and peers.
+fn as_hit(v: &Value) -> Result<Hit, ChordCodecError> {
+    let items = as_list(v, "l")?;
+    match items {
+        [_, _, _, _, _, _, seeders, peers] => Ok(Hit {
+            song: as_song(items)?,
+            seeders: as_int(seeders, "l")?.min(u32::MAX as u64) as u32,
+            peers: as_int(peers, "l")?.min(u32::MAX as u64) as u32,
+        }),
+        _ => Err(bad("field \"l\" has a malformed hit")),
     }
 }
 
@@ -237,7 +266,8 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
                 next: f.opt_id("n")?,
             })
         }
-        "c_announce" | "c_remove" | "c_peers" | "c_lookup" | "c_ring" => {
+        "c_announce" | "c_remove" | "c_peers" | "c_lookup" | "c_ring" | "c_search"
+        | "c_library" | "c_put" | "c_get" => {
             let req = f.int("q")?;
             let body = match t.as_str() {
                 "c_announce" => ClientRequest::Announce {
@@ -251,11 +281,23 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
                 },
                 "c_peers" => ClientRequest::Peers { key: f.id("k")? },
                 "c_lookup" => ClientRequest::Lookup { key: f.id("k")? },
+                "c_search" => ClientRequest::Search {
+                    query: f.text("s")?,
+                    limit: f.int("n")?.min(u32::MAX as u64) as u32,
+                },
+                "c_library" => ClientRequest::Library {
+                    after: f.opt_id("a")?,
+                    limit: f.int("n")?.min(u32::MAX as u64) as u32,
+                },
+                "c_put" => ClientRequest::Put {
+                    value: as_bytes(f.get("v")?, "v")?.to_vec(),
+                },
+                "c_get" => ClientRequest::Get { key: f.id("k")? },
                 _ => ClientRequest::Ring,
             };
             Ok(Frame::Request { req, body })
         }
-        "r_ok" | "r_err" | "r_peers" | "r_lookup" | "r_ring" => {
+        "r_ok" | "r_err" | "r_peers" | "r_lookup" | "r_ring" | "r_hits" | "r_songs" | "r_value" => {
             let req = f.int("q")?;
             let body = match t.as_str() {
                 "r_ok" => ClientReply::Ok,
@@ -268,6 +310,24 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
                             _ => Err(bad("field \"l\" has a malformed peer")),
                         })
                         .collect::<Result<_, _>>()?,
+                ),
+                "r_hits" => ClientReply::Hits(
+                    as_list(f.get("l")?, "l")?
+                        .iter()
+                        .map(as_hit)
+                        .collect::<Result<_, _>>()?,
+                ),
+                "r_songs" => ClientReply::Songs {
+                    songs: as_list(f.get("l")?, "l")?
+                        .iter()
+                        .map(|v| as_song(as_list(v, "l")?))
+                        .collect::<Result<_, _>>()?,
+                    next: f.opt_id("a")?,
+                },
+                "r_value" => ClientReply::Value(
+                    f.opt("v")
+                        .map(|v| as_bytes(v, "v").map(<[u8]>::to_vec))
+                        .transpose()?,
                 ),
                 "r_lookup" => ClientReply::Lookup(LookupInfo {
                     key: f.id("k")?,

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use bendy::encoding::ToBencode;
 use bendy::value::Value;
 
-use super::message::{Kind, Message, Role, WireEntry, WireRecord, SWARM_LIST};
+use super::message::{Kind, Message, Role, Song, WireEntry, WireRecord, SWARM_LIST};
 use super::{ChordCodecError, ClientReply, ClientRequest, Frame};
 use crate::id::Id;
 
@@ -57,6 +57,18 @@ fn entries_v(entries: &[WireEntry]) -> Value<'static> {
             })
             .collect(),
     )
+}
+
+/// A song as a list: `[info-hash, file, title, artist, album, duration]`.
+fn song_items(s: &Song) -> Vec<Value<'static>> {
+    vec![
+        id_v(s.info_hash),
+        int(s.file as u64),
+        bytes(s.title.as_bytes()),
+        bytes(s.artist.as_bytes()),
+        bytes(s.album.as_bytes()),
+        int(s.duration_ms),
+    ]
 }
 
 fn kind_v(kind: Kind) -> Value<'static> {
@@ -120,6 +132,19 @@ pub(super) fn encode_frame(frame: &Frame) -> Result<Vec<u8>, ChordCodecError> {
                 ClientRequest::Peers { key: k } => msg("c_peers", vec![q, ("k", id_v(*k))]),
                 ClientRequest::Lookup { key: k } => msg("c_lookup", vec![q, ("k", id_v(*k))]),
                 ClientRequest::Ring => msg("c_ring", vec![q]),
+                ClientRequest::Search { query, limit } => msg(
+                    "c_search",
+                    vec![q, ("s", bytes(query.as_bytes())), ("n", int(*limit as u64))],
+                ),
+                ClientRequest::Library { after, limit } => {
+                    let mut f = vec![q, ("n", int(*limit as u64))];
+                    if let Some(a) = after {
+                        f.push(("a", id_v(*a)));
+                    }
+                    msg("c_library", f)
+                }
+                ClientRequest::Put { value } => msg("c_put", vec![q, ("v", bytes(value.clone()))]),
+                ClientRequest::Get { key: k } => msg("c_get", vec![q, ("k", id_v(*k))]),
             }
         }
         Frame::Reply { req, body } => {
@@ -158,6 +183,32 @@ pub(super) fn encode_frame(frame: &Frame) -> Result<Vec<u8>, ChordCodecError> {
                         f.push(("p", addr_v(p)));
                     }
                     msg("r_ring", f)
+                }
+                ClientReply::Hits(hits) => {
+                    let list = hits
+                        .iter()
+                        .map(|h| {
+                            let mut items = song_items(&h.song);
+                            items.extend([int(h.seeders as u64), int(h.peers as u64)]);
+                            Value::List(items)
+                        })
+                        .collect();
+                    msg("r_hits", vec![q, ("l", Value::List(list))])
+                }
+                ClientReply::Songs { songs, next } => {
+                    let list = songs.iter().map(|s| Value::List(song_items(s))).collect();
+                    let mut f = vec![q, ("l", Value::List(list))];
+                    if let Some(n) = next {
+                        f.push(("a", id_v(*n)));
+                    }
+                    msg("r_songs", f)
+                }
+                ClientReply::Value(value) => {
+                    let mut f = vec![q];
+                    if let Some(v) = value {
+                        f.push(("v", bytes(v.clone())));
+                    }
+                    msg("r_value", f)
                 }
             }
         }

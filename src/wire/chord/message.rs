@@ -40,6 +40,35 @@ pub struct WireEntry {
     pub removed: bool,
 }
 
+/// One song as the catalog lists it: a file of a torrent and its tags.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Song {
+    /// The torrent's info-hash.
+    pub info_hash: Id,
+    /// The file's index in the torrent (0 for a single song).
+    pub file: u32,
+    /// Title (a file without one: its file name).
+    pub title: String,
+    /// Artist, or empty.
+    pub artist: String,
+    /// Album, or empty.
+    pub album: String,
+    /// Play time in milliseconds (0: unknown).
+    pub duration_ms: u64,
+}
+
+/// One search result: a song and its swarm as the ring lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Hit {
+    /// The song.
+    #[serde(flatten)]
+    pub song: Song,
+    /// Live seeders of its torrent.
+    pub seeders: u32,
+    /// Live peers of its torrent, seeders included.
+    pub peers: u32,
+}
+
 /// The tag that names a record kind on the wire.
 pub type Kind = u8;
 

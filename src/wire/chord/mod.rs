@@ -35,7 +35,7 @@ pub mod message;
 
 use decode::decode_frame;
 use encode::encode_frame;
-pub use message::{Kind, Message, ReqId, Role, WireEntry, WireRecord, SWARM_LIST};
+pub use message::{Hit, Kind, Message, ReqId, Role, Song, WireEntry, WireRecord, SWARM_LIST};
 
 /// First bytes of every Chord connection, in each direction.
 pub const PREAMBLE: &[u8; 8] = b"SSCHORD1";
@@ -76,6 +76,24 @@ pub enum ClientRequest {
         key: Id,
     },
     Ring,
+    /// Search the catalog for songs matching every word of `query`.
+    Search {
+        query: String,
+        limit: u32,
+    },
+    /// One page of the songs whose metadata the node owns.
+    Library {
+        after: Option<Id>,
+        limit: u32,
+    },
+    /// Store an immutable value under its SHA-1.
+    Put {
+        value: Vec<u8>,
+    },
+    /// The immutable value under `key`.
+    Get {
+        key: Id,
+    },
 }
 
 /// A node's answer to a [`ClientRequest`].
@@ -86,6 +104,15 @@ pub enum ClientReply {
     Lookup(LookupInfo),
     Ring(RingInfo),
     Error(String),
+    /// Search results, best first.
+    Hits(Vec<Hit>),
+    /// A page of songs and the cursor of the next one.
+    Songs {
+        songs: Vec<Song>,
+        next: Option<Id>,
+    },
+    /// An immutable value, if the ring holds one.
+    Value(Option<Vec<u8>>),
 }
 
 /// Where a key lives, as found by a lookup.
