@@ -10,6 +10,8 @@
 //! Adding a kind takes one file that implements [`RecordKind`] and one line
 //! in the list at the bottom of this file. Kinds so far:
 //! - [`SwarmList`]: who shares an info-hash (its frames predate kinds);
+//! - [`Mutable`]: signed mutable items in BEP 44's layout (playlists,
+//!   `dht put --mutable`);
 //! - a grow-only set of numbers, in tests only: the proof that a second kind
 //!   needs nothing else.
 
@@ -21,6 +23,9 @@ use std::time::{Duration, Instant};
 use crate::id::Id;
 use crate::wire::chord::message::{Kind, WireRecord};
 
+pub use mutable::{
+    decode_one, signing_buffer, target, MutableError, SignedItem, MAX_SALT, MAX_VALUE,
+};
 pub use swarm::{Entry, TOMBSTONE_MARGIN};
 
 /// One kind of record: its merge, validation, expiry, caps and wire form.
@@ -253,6 +258,7 @@ macro_rules! record_kinds {
 // The record kinds. A new kind is its file and one line here.
 record_kinds! {
     swarm::SwarmList => Swarm,
+    mutable::Mutable => Mutable,
     #[cfg(test)]
     grow_set::GrowSet => GrowSet,
 }
