@@ -42,6 +42,10 @@
 //!   to wait on), one task per peer [`swarm::connection`], rate caps
 //!   [`swarm::rate`], and metadata exchange (BEP 9): [`swarm::metadata`] (the
 //!   pure assembler) and [`swarm::magnet`] (fetching by info-hash).
+//! - [`identity`]: the user's ed25519 key pair, kept in the config
+//!   directory (mode 0600).
+//! - [`playlist`]: playlists as chains of signed items in the ring, and
+//!   [`playlist::ring`], reading and writing signed items through a node.
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.
 //! - [`http`]: the HTTP room (axum): song URLs with the Range semantics
 //!   players send, bodies read from verified pieces only
@@ -71,8 +75,10 @@ pub mod discovery;
 pub mod geometry;
 pub mod http;
 pub mod id;
+pub mod identity;
 pub mod manifest;
 pub mod piece_hash;
+pub mod playlist;
 pub mod storage;
 pub mod swarm;
 pub mod wire;

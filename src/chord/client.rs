@@ -13,7 +13,7 @@ use tokio_util::codec::Framed;
 use crate::chord::message::ReqId;
 use crate::chord::{ChordError, LookupInfo, RingInfo, Role};
 use crate::id::Id;
-use crate::wire::chord::{ChordCodec, ClientReply, ClientRequest, Frame};
+use crate::wire::chord::{ChordCodec, ClientReply, ClientRequest, Frame, Kind, WireRecord};
 
 /// Largest answer a client accepts.
 const MAX_REPLY: usize = 1 << 20;
@@ -121,6 +121,23 @@ impl ChordClient {
     pub async fn lookup(&mut self, key: Id) -> Result<LookupInfo, ChordError> {
         match self.call(ClientRequest::Lookup { key }).await? {
             ClientReply::Lookup(info) => Ok(info),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Merge `value` into the record of its kind at `key` (acknowledged
+    /// after W replicas).
+    pub async fn put(&mut self, key: Id, value: WireRecord) -> Result<(), ChordError> {
+        match self.call(ClientRequest::Put { key, value }).await? {
+            ClientReply::Ok => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The record of `kind` at `key`, merged from R replicas.
+    pub async fn get(&mut self, key: Id, kind: Kind) -> Result<WireRecord, ChordError> {
+        match self.call(ClientRequest::Get { key, kind }).await? {
+            ClientReply::Record(value) => Ok(value),
             other => Err(unexpected(other)),
         }
     }

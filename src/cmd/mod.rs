@@ -8,6 +8,7 @@
 //!   HTTP to a player while it downloads.
 //! - [`node`]: a process that is only a ring node.
 //! - [`dht`]: talk to the ring from outside.
+//! - [`playlist`]: `id` and `playlist`: the user's key and signed playlists.
 //! - [`demo`]: the whole system in one process on loopback.
 //! - [`args`]: flags several commands share.
 //!
@@ -21,6 +22,7 @@ pub mod leech;
 pub mod node;
 pub mod output;
 pub mod play;
+pub mod playlist;
 pub mod seed;
 
 use std::path::PathBuf;
@@ -56,6 +58,13 @@ pub enum Command {
         #[command(subcommand)]
         command: dht::DhtCommand,
     },
+    /// Show your public key (made on first use): it names your playlists.
+    Id(playlist::IdArgs),
+    /// Make, change and show signed playlists in the ring.
+    Playlist {
+        #[command(subcommand)]
+        command: playlist::PlaylistCommand,
+    },
 }
 
 /// Why a command failed: its last line, `songswarm: <this>`.
@@ -90,6 +99,12 @@ pub enum CmdError {
     /// A demo leecher ended with other bytes than the seeder's.
     #[error("a leecher's files differ from the originals")]
     DemoMismatch,
+    /// The identity key cannot be read or made.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
+    /// A playlist or signed value could not be read or written.
+    #[error(transparent)]
+    Playlist(#[from] crate::playlist::ring::PlaylistError),
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -128,5 +143,7 @@ pub async fn run(command: Command) -> Result<(), CmdError> {
         Command::Demo(args) => demo::run(args).await,
         Command::Node(args) => Ok(node::run(args).await?),
         Command::Dht { command } => dht::run(command).await,
+        Command::Id(args) => playlist::id(args),
+        Command::Playlist { command } => playlist::run(command).await,
     }
 }

@@ -16,12 +16,24 @@ use serde_json::{json, Value};
 
 use crate::app::demo::DemoReport;
 use crate::chord::{LookupInfo, RingInfo, Role};
+use crate::cmd::playlist::{PlaylistSummary, PlaylistView};
 use crate::id::Id;
 use crate::manifest::Manifest;
 use crate::swarm::coordinator::TorrentStats;
 
 /// What a command tells its user.
 pub enum Event<'a> {
+    /// `id`: the user's public key.
+    Identity {
+        /// The public key, hex.
+        public_key: &'a str,
+        /// Where the secret key is kept.
+        key_file: &'a Path,
+    },
+    /// A playlist as read or written (`playlist`).
+    Playlist(&'a PlaylistView),
+    /// The user's own playlists (`playlist list`).
+    Playlists(&'a [PlaylistSummary]),
     /// `create` wrote a manifest.
     Created {
         /// The manifest.
@@ -166,6 +178,22 @@ pub fn error(e: &dyn std::error::Error) {
 /// The text form; None for events only `--json` shows.
 fn text_of(event: &Event) -> Option<String> {
     Some(match event {
+        Event::Identity {
+            public_key,
+            key_file,
+        } => {
+            format!("{public_key}\n(secret key in {})", key_file.display())
+        }
+        Event::Playlist(view) => view.to_text(),
+        Event::Playlists([]) => "no playlists made here yet".to_string(),
+        Event::Playlists(list) => list
+            .iter()
+            .map(|p| match p.version {
+                Some(v) => format!("{} (version {v}, {} tracks)", p.playlist, p.tracks),
+                None => format!("{} (not in the ring)", p.playlist),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
         Event::Created { manifest, out } => format!(
             "info-hash {}\nname {}\npieces {} x {} bytes, {} bytes in {} file(s)\nwrote {}",
             manifest.info_hash,
@@ -244,6 +272,14 @@ fn text_of(event: &Event) -> Option<String> {
 /// answers keep their fields' order.
 fn json_of(event: &Event) -> Option<String> {
     let value = match event {
+        Event::Identity {
+            public_key,
+            key_file,
+        } => {
+            json!({"public_key": public_key, "key_file": key_file})
+        }
+        Event::Playlist(view) => return serde_json::to_string(view).ok(),
+        Event::Playlists(list) => json!({"playlists": list}),
         Event::Created { manifest, out } => {
             let files: Vec<Value> = manifest
                 .files

@@ -237,7 +237,7 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
                 next: f.opt_id("n")?,
             })
         }
-        "c_announce" | "c_remove" | "c_peers" | "c_lookup" | "c_ring" => {
+        "c_announce" | "c_remove" | "c_peers" | "c_lookup" | "c_ring" | "c_put" | "c_get" => {
             let req = f.int("q")?;
             let body = match t.as_str() {
                 "c_announce" => ClientRequest::Announce {
@@ -251,15 +251,24 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
                 },
                 "c_peers" => ClientRequest::Peers { key: f.id("k")? },
                 "c_lookup" => ClientRequest::Lookup { key: f.id("k")? },
+                "c_put" => ClientRequest::Put {
+                    key: f.id("k")?,
+                    value: as_record(&f)?,
+                },
+                "c_get" => ClientRequest::Get {
+                    key: f.id("k")?,
+                    kind: as_kind(f.get("y")?, "y")?,
+                },
                 _ => ClientRequest::Ring,
             };
             Ok(Frame::Request { req, body })
         }
-        "r_ok" | "r_err" | "r_peers" | "r_lookup" | "r_ring" => {
+        "r_ok" | "r_err" | "r_peers" | "r_lookup" | "r_ring" | "r_record" => {
             let req = f.int("q")?;
             let body = match t.as_str() {
                 "r_ok" => ClientReply::Ok,
                 "r_err" => ClientReply::Error(f.text("e")?),
+                "r_record" => ClientReply::Record(as_record(&f)?),
                 "r_peers" => ClientReply::Peers(
                     as_list(f.get("l")?, "l")?
                         .iter()

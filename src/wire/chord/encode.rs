@@ -120,6 +120,14 @@ pub(super) fn encode_frame(frame: &Frame) -> Result<Vec<u8>, ChordCodecError> {
                 ClientRequest::Peers { key: k } => msg("c_peers", vec![q, ("k", id_v(*k))]),
                 ClientRequest::Lookup { key: k } => msg("c_lookup", vec![q, ("k", id_v(*k))]),
                 ClientRequest::Ring => msg("c_ring", vec![q]),
+                ClientRequest::Put { key: k, value } => {
+                    let mut f = vec![q, ("k", id_v(*k))];
+                    f.extend(record_fields(value));
+                    msg("c_put", f)
+                }
+                ClientRequest::Get { key: k, kind } => {
+                    msg("c_get", vec![q, ("k", id_v(*k)), ("y", kind_v(*kind))])
+                }
             }
         }
         Frame::Reply { req, body } => {
@@ -127,6 +135,11 @@ pub(super) fn encode_frame(frame: &Frame) -> Result<Vec<u8>, ChordCodecError> {
             match body {
                 ClientReply::Ok => msg("r_ok", vec![q]),
                 ClientReply::Error(e) => msg("r_err", vec![q, ("e", bytes(e.as_bytes()))]),
+                ClientReply::Record(value) => {
+                    let mut f = vec![q];
+                    f.extend(record_fields(value));
+                    msg("r_record", f)
+                }
                 ClientReply::Peers(peers) => {
                     let list = peers
                         .iter()

@@ -76,6 +76,18 @@ pub enum ClientRequest {
         key: Id,
     },
     Ring,
+    /// Merge a record (any kind but swarm lists) into its key's replicas;
+    /// answered [`ClientReply::Ok`] once W stored it.
+    Put {
+        key: Id,
+        value: WireRecord,
+    },
+    /// Read the record of `kind` at `key` from R replicas, repairing those
+    /// behind; answered [`ClientReply::Record`].
+    Get {
+        key: Id,
+        kind: Kind,
+    },
 }
 
 /// A node's answer to a [`ClientRequest`].
@@ -85,6 +97,8 @@ pub enum ClientReply {
     Peers(Vec<(SocketAddr, Role)>),
     Lookup(LookupInfo),
     Ring(RingInfo),
+    /// The merged record a [`ClientRequest::Get`] read.
+    Record(WireRecord),
     Error(String),
 }
 
