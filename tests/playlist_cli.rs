@@ -106,7 +106,7 @@ async fn playlists_through_a_ring_of_processes() {
     let addrs: Vec<String> = (0..3).map(|_| free_addr()).collect();
     let _a = start_node(&addrs[0], None);
     let _b = start_node(&addrs[1], Some(&addrs[0]));
-    let _c = start_node(&addrs[2], Some(&addrs[0]));
+    let mut c = start_node(&addrs[2], Some(&addrs[0]));
     wait_ring(&addrs);
     let dirs = tempfile::tempdir().unwrap();
     let alice = dirs.path().join("alice");
@@ -171,7 +171,7 @@ async fn playlists_through_a_ring_of_processes() {
         &bob,
         &["playlist", "add", "road trip", &t1, "--node", &addrs[0]],
     );
-    assert!(err.contains("no playlist"), "{err}");
+    assert!(err.contains("nothing is stored as"), "{err}");
     let err = failure(
         &alice,
         &[
@@ -262,4 +262,65 @@ async fn playlists_through_a_ring_of_processes() {
     assert_eq!(list["playlists"][0]["tracks"], 41);
     let text = songswarm(&bob, &["playlist", "list", "--node", &addrs[2]]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("no playlists made here yet"));
+
+    // A signed value under Alice's key: versions, Bob reads it, a name of
+    // a playlist is not taken, and it survives the loss of a replica.
+    let put = ok_json(
+        &alice,
+        &[
+            "dht",
+            "put",
+            "--mutable",
+            "status",
+            "hello",
+            "--node",
+            &addrs[0],
+        ],
+    );
+    assert_eq!(put["seq"], 1);
+    let put = ok_json(
+        &alice,
+        &[
+            "dht",
+            "put",
+            "--mutable",
+            "status",
+            "on the road",
+            "--node",
+            &addrs[1],
+        ],
+    );
+    assert_eq!(put["seq"], 2);
+    let name = format!("{key}/status");
+    let got = ok_json(&bob, &["dht", "get", &name, "--node", &addrs[2]]);
+    assert_eq!(
+        (got["seq"].as_u64(), got["value"].as_str()),
+        (Some(2), Some("on the road"))
+    );
+    let err = failure(
+        &alice,
+        &[
+            "dht",
+            "put",
+            "--mutable",
+            "road trip",
+            "x",
+            "--node",
+            &addrs[0],
+        ],
+    );
+    assert!(err.contains("one of your playlists"), "{err}");
+    let err = failure(
+        &bob,
+        &["dht", "get", &format!("{key}/nothing"), "--node", &addrs[0]],
+    );
+    assert!(err.contains("nothing is stored"), "{err}");
+    let err = failure(&bob, &["dht", "get", "status", "--node", &addrs[0]]);
+    assert!(err.contains("not OWNER/NAME"), "{err}");
+    let _ = c.0.kill();
+    let _ = c.0.wait();
+    let got = ok_json(&bob, &["dht", "get", &name, "--node", &addrs[0]]);
+    assert_eq!(got["value"], "on the road");
+    let seen = ok_json(&bob, &["playlist", "show", &reference, "--node", &addrs[1]]);
+    assert_eq!(seen["version"], 3);
 }

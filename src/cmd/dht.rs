@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use clap::Subcommand;
 
+use super::dht_mutable;
 use super::output::{Event, Output};
+use super::playlist::IdentityArgs;
 use super::CmdError;
 use crate::chord::client::{self, ChordClient};
 use crate::chord::Role;
@@ -50,6 +52,28 @@ pub enum DhtCommand {
     },
     /// Walk the ring from one node along successor pointers: its members.
     Walk {
+        #[arg(long)]
+        node: SocketAddr,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign VALUE as the next version of your value NAME and store it in
+    /// the ring (compare-and-swap on the version read).
+    Put {
+        /// The value's name (1-64 bytes): others read it as YOUR-KEY/NAME.
+        #[arg(long, value_name = "NAME", required = true)]
+        mutable: String,
+        value: String,
+        #[arg(long)]
+        node: SocketAddr,
+        #[command(flatten)]
+        identity: IdentityArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Read the signed value OWNER/NAME (OWNER: a public key, 64 hex digits).
+    Get {
+        key: String,
         #[arg(long)]
         node: SocketAddr,
         #[arg(long)]
@@ -105,6 +129,14 @@ pub async fn run(command: DhtCommand) -> Result<(), CmdError> {
             let members = client::walk(node, DHT_TIMEOUT, WALK_LIMIT).await?;
             Output::new(json).print(&Event::Walked(&members));
         }
+        DhtCommand::Put {
+            mutable,
+            value,
+            node,
+            identity,
+            json,
+        } => dht_mutable::put(node, &identity, &mutable, &value, json).await?,
+        DhtCommand::Get { key, node, json } => dht_mutable::get(node, &key, json).await?,
         DhtCommand::Ring { node, json } => {
             let info = connect(node).await?.ring().await?;
             Output::new(json).print(&Event::Ring(&info));

@@ -18,6 +18,7 @@ pub mod args;
 pub mod create;
 pub mod demo;
 pub mod dht;
+pub mod dht_mutable;
 pub mod leech;
 pub mod node;
 pub mod output;

@@ -16,24 +16,24 @@ use serde_json::{json, Value};
 
 use crate::app::demo::DemoReport;
 use crate::chord::{LookupInfo, RingInfo, Role};
-use crate::cmd::playlist::{PlaylistSummary, PlaylistView};
 use crate::id::Id;
 use crate::manifest::Manifest;
 use crate::swarm::coordinator::TorrentStats;
 
+/// A one-shot answer that renders itself, for the commands whose answers
+/// are their own types.
+pub trait Answer {
+    /// The text form.
+    fn to_text(&self) -> String;
+    /// The JSON object.
+    fn to_json(&self) -> Value;
+}
+
 /// What a command tells its user.
 pub enum Event<'a> {
-    /// `id`: the user's public key.
-    Identity {
-        /// The public key, hex.
-        public_key: &'a str,
-        /// Where the secret key is kept.
-        key_file: &'a Path,
-    },
-    /// A playlist as read or written (`playlist`).
-    Playlist(&'a PlaylistView),
-    /// The user's own playlists (`playlist list`).
-    Playlists(&'a [PlaylistSummary]),
+    /// A one-shot answer that renders itself (`id`, `playlist`,
+    /// `dht put --mutable`, `dht get`).
+    Answer(&'a dyn Answer),
     /// `create` wrote a manifest.
     Created {
         /// The manifest.
@@ -178,22 +178,7 @@ pub fn error(e: &dyn std::error::Error) {
 /// The text form; None for events only `--json` shows.
 fn text_of(event: &Event) -> Option<String> {
     Some(match event {
-        Event::Identity {
-            public_key,
-            key_file,
-        } => {
-            format!("{public_key}\n(secret key in {})", key_file.display())
-        }
-        Event::Playlist(view) => view.to_text(),
-        Event::Playlists([]) => "no playlists made here yet".to_string(),
-        Event::Playlists(list) => list
-            .iter()
-            .map(|p| match p.version {
-                Some(v) => format!("{} (version {v}, {} tracks)", p.playlist, p.tracks),
-                None => format!("{} (not in the ring)", p.playlist),
-            })
-            .collect::<Vec<_>>()
-            .join("\n"),
+        Event::Answer(answer) => answer.to_text(),
         Event::Created { manifest, out } => format!(
             "info-hash {}\nname {}\npieces {} x {} bytes, {} bytes in {} file(s)\nwrote {}",
             manifest.info_hash,
@@ -272,14 +257,7 @@ fn text_of(event: &Event) -> Option<String> {
 /// answers keep their fields' order.
 fn json_of(event: &Event) -> Option<String> {
     let value = match event {
-        Event::Identity {
-            public_key,
-            key_file,
-        } => {
-            json!({"public_key": public_key, "key_file": key_file})
-        }
-        Event::Playlist(view) => return serde_json::to_string(view).ok(),
-        Event::Playlists(list) => json!({"playlists": list}),
+        Event::Answer(answer) => answer.to_json(),
         Event::Created { manifest, out } => {
             let files: Vec<Value> = manifest
                 .files

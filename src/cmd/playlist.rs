@@ -15,7 +15,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::output::{Event, Output};
+use super::output::{Answer, Event, Output};
 use super::CmdError;
 use crate::chord::client::ChordClient;
 use crate::id::Id;
@@ -125,9 +125,9 @@ pub struct PlaylistView {
     pub records: usize,
 }
 
-impl PlaylistView {
-    /// The text form: a header line, then one numbered track a line.
-    pub fn to_text(&self) -> String {
+impl Answer for PlaylistView {
+    /// A header line, then one numbered track a line.
+    fn to_text(&self) -> String {
         let mut out = format!(
             "playlist {} (version {}, {} tracks)",
             self.playlist,
@@ -138,6 +138,61 @@ impl PlaylistView {
             out.push_str(&format!("\n{:>4}. {t}", i + 1));
         }
         out
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// The user's own playlists, as `playlist list` prints them.
+#[derive(Debug, Serialize)]
+pub struct PlaylistList {
+    /// One line each.
+    pub playlists: Vec<PlaylistSummary>,
+}
+
+impl Answer for PlaylistList {
+    fn to_text(&self) -> String {
+        if self.playlists.is_empty() {
+            return "no playlists made here yet".to_string();
+        }
+        let line = |p: &PlaylistSummary| match p.version {
+            Some(v) => format!("{} (version {v}, {} tracks)", p.playlist, p.tracks),
+            None => format!("{} (not in the ring)", p.playlist),
+        };
+        self.playlists
+            .iter()
+            .map(line)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+/// What `id` prints.
+#[derive(Debug, Serialize)]
+pub struct IdentityView {
+    /// The public key, hex.
+    pub public_key: String,
+    /// Where the secret key is kept.
+    pub key_file: PathBuf,
+}
+
+impl Answer for IdentityView {
+    fn to_text(&self) -> String {
+        format!(
+            "{}\n(secret key in {})",
+            self.public_key,
+            self.key_file.display()
+        )
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
     }
 }
 
@@ -159,10 +214,11 @@ pub fn id(args: IdArgs) -> Result<(), CmdError> {
     let dir = args.identity.dir();
     let me = Identity::load_or_create(&dir)?;
     let key_file = dir.join(KEY_FILE);
-    Output::new(args.json).print(&Event::Identity {
-        public_key: &me.public_hex(),
-        key_file: &key_file,
-    });
+    let view = IdentityView {
+        public_key: me.public_hex(),
+        key_file,
+    };
+    Output::new(args.json).print(&Event::Answer(&view));
     Ok(())
 }
 
@@ -205,7 +261,7 @@ pub async fn run(command: PlaylistCommand) -> Result<(), CmdError> {
                 .await?
                 .ok_or_else(|| PlaylistError::NotFound(r.to_string()))?;
             let view = view(&r, loaded.seq, loaded.tracks, loaded.records);
-            Output::new(at.json).print(&Event::Playlist(&view));
+            Output::new(at.json).print(&Event::Answer(&view));
             Ok(())
         }
         PlaylistCommand::List { at } => {
@@ -225,7 +281,8 @@ pub async fn run(command: PlaylistCommand) -> Result<(), CmdError> {
                     tracks: loaded.map_or(0, |l| l.tracks.len()),
                 });
             }
-            Output::new(at.json).print(&Event::Playlists(&out));
+            let list = PlaylistList { playlists: out };
+            Output::new(at.json).print(&Event::Answer(&list));
             Ok(())
         }
     }
@@ -278,7 +335,7 @@ async fn edit(
     let version = ring::write(&mut node, me.signing_key(), name, &tracks, expected).await?;
     remember(&dir, name)?;
     let records = crate::playlist::chain(&r.owner, name, &tracks).len();
-    Output::new(at.json).print(&Event::Playlist(&view(&r, version, tracks, records)));
+    Output::new(at.json).print(&Event::Answer(&view(&r, version, tracks, records)));
     Ok(())
 }
 

@@ -80,7 +80,7 @@ pub enum PlaylistError {
         seq: u64,
     },
     /// Nothing is stored under that owner and name.
-    #[error("no playlist {0} in the ring")]
+    #[error("nothing is stored as {0} in the ring")]
     NotFound(String),
     /// A node answered with an item that does not verify or does not fit.
     #[error("the ring answered with a bad record for {key}: {why}")]
