@@ -23,6 +23,7 @@ pub mod leech;
 pub mod node;
 pub mod output;
 pub mod play;
+pub mod play_list;
 pub mod playlist;
 pub mod seed;
 
