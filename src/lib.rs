@@ -60,7 +60,9 @@
 //!   system in one process, [`app::alloc`] sets the heap up.
 //! - [`cmd`]: the commands of the binary, one file each ([`cmd::create`],
 //!   [`cmd::seed`], [`cmd::leech`], [`cmd::play`], [`cmd::node`],
-//!   [`cmd::dht`], [`cmd::demo`]), and [`cmd::output`], which prints every result as
+//!   [`cmd::dht`], [`cmd::demo`], [`cmd::playlist`] with `id`,
+//!   [`cmd::dht_mutable`], and [`cmd::play_list`], which plays a playlist
+//!   with the next track prefetched), and [`cmd::output`], which prints every result as
 //!   text or as `--json`. `main.rs` is clap and one call to [`cmd::main`].
 
 // A panic in a peer's or node's task would end a connection for a reason

@@ -9,6 +9,8 @@
 //! - [`node`]: a process that is only a ring node.
 //! - [`dht`]: talk to the ring from outside.
 //! - [`playlist`]: `id` and `playlist`: the user's key and signed playlists.
+//! - [`dht_mutable`]: `dht put --mutable` and `dht get OWNER/NAME`.
+//! - [`play_list`]: `play OWNER/NAME`, a playlist in order, prefetching.
 //! - [`demo`]: the whole system in one process on loopback.
 //! - [`args`]: flags several commands share.
 //!
