@@ -45,6 +45,10 @@
 //!   pure assembler) and [`swarm::magnet`] (fetching by info-hash).
 //! - [`words`]: search words (case-folded, accents stripped, stop words
 //!   dropped) and the ring keys of their posting lists.
+//! - [`identity`]: the user's ed25519 key pair, kept in the config
+//!   directory (mode 0600).
+//! - [`playlist`]: playlists as chains of signed items in the ring, and
+//!   [`playlist::ring`], reading and writing signed items through a node.
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.
 //! - [`http`]: the HTTP room (axum): song URLs with the Range semantics
 //!   players send, bodies read from verified pieces only
@@ -60,8 +64,10 @@
 //!   system in one process, [`app::alloc`] sets the heap up.
 //! - [`cmd`]: the commands of the binary, one file each ([`cmd::create`],
 //!   [`cmd::seed`], [`cmd::leech`], [`cmd::play`], [`cmd::node`],
-//!   [`cmd::dht`], [`cmd::search`], [`cmd::library`], [`cmd::demo`]), and
-//!   [`cmd::output`], which prints every result as
+//!   [`cmd::dht`], [`cmd::search`], [`cmd::library`], [`cmd::demo`],
+//!   [`cmd::playlist`] with `id`, [`cmd::dht_mutable`], and
+//!   [`cmd::play_list`], which plays a playlist with the next track
+//!   prefetched), and [`cmd::output`], which prints every result as
 //!   text or as `--json`. `main.rs` is clap and one call to [`cmd::main`].
 
 // A panic in a peer's or node's task would end a connection for a reason
@@ -76,8 +82,10 @@ pub mod discovery;
 pub mod geometry;
 pub mod http;
 pub mod id;
+pub mod identity;
 pub mod manifest;
 pub mod piece_hash;
+pub mod playlist;
 pub mod storage;
 pub mod swarm;
 pub mod wire;

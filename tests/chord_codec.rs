@@ -113,12 +113,24 @@ fn every_frame() -> Vec<Frame> {
         ClientRequest::Peers { key: k },
         ClientRequest::Lookup { key: k },
         ClientRequest::Ring,
+        ClientRequest::Put {
+            key: k,
+            value: WireRecord::Tagged {
+                kind: 44,
+                body: b"de".to_vec(),
+            },
+        },
+        ClientRequest::Get { key: k, kind: 44 },
     ] {
         frames.push(Frame::Request { req: 99, body });
     }
     for body in [
         ClientReply::Ok,
         ClientReply::Error("no".into()),
+        ClientReply::Record(WireRecord::Tagged {
+            kind: 44,
+            body: b"d1:ai1ee".to_vec(),
+        }),
         ClientReply::Peers(vec![(a(1), Role::Seeder), (a(2), Role::Leecher)]),
         ClientReply::Lookup(LookupInfo {
             key: k,

@@ -13,7 +13,9 @@ use tokio_util::codec::Framed;
 use crate::chord::message::ReqId;
 use crate::chord::{ChordError, LookupInfo, RingInfo, Role};
 use crate::id::Id;
-use crate::wire::chord::{ChordCodec, ClientReply, ClientRequest, Frame, Hit, Song};
+use crate::wire::chord::{
+    ChordCodec, ClientReply, ClientRequest, Frame, Hit, Kind, Song, WireRecord,
+};
 
 /// Largest answer a client accepts.
 const MAX_REPLY: usize = 1 << 20;
@@ -147,17 +149,34 @@ impl ChordClient {
     }
 
     /// Store `value` under its SHA-1 (acknowledged after W replicas).
-    pub async fn put(&mut self, value: Vec<u8>) -> Result<(), ChordError> {
-        match self.call(ClientRequest::Put { value }).await? {
+    pub async fn put_value(&mut self, value: Vec<u8>) -> Result<(), ChordError> {
+        match self.call(ClientRequest::PutValue { value }).await? {
+            ClientReply::Ok => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Merge `value` into the record of its kind at `key` (acknowledged
+    /// after W replicas).
+    pub async fn put(&mut self, key: Id, value: WireRecord) -> Result<(), ChordError> {
+        match self.call(ClientRequest::Put { key, value }).await? {
             ClientReply::Ok => Ok(()),
             other => Err(unexpected(other)),
         }
     }
 
     /// The immutable value under `key`, if the ring holds one.
-    pub async fn get(&mut self, key: Id) -> Result<Option<Vec<u8>>, ChordError> {
-        match self.call(ClientRequest::Get { key }).await? {
+    pub async fn get_value(&mut self, key: Id) -> Result<Option<Vec<u8>>, ChordError> {
+        match self.call(ClientRequest::GetValue { key }).await? {
             ClientReply::Value(v) => Ok(v),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// The record of `kind` at `key`, merged from R replicas.
+    pub async fn get(&mut self, key: Id, kind: Kind) -> Result<WireRecord, ChordError> {
+        match self.call(ClientRequest::Get { key, kind }).await? {
+            ClientReply::Record(value) => Ok(value),
             other => Err(unexpected(other)),
         }
     }

@@ -266,6 +266,14 @@ async fn answer(handle: &ChordHandle, body: ClientRequest) -> ClientReply {
             .lookup(key)
             .await
             .map_or_else(err, ClientReply::Lookup),
+        ClientRequest::Put { key, value } => handle
+            .put_wire(key, value)
+            .await
+            .map_or_else(err, |_| ClientReply::Ok),
+        ClientRequest::Get { key, kind } => handle
+            .get_wire(key, kind)
+            .await
+            .map_or_else(err, ClientReply::Record),
         ClientRequest::Ring => match handle.ring_info().await {
             Ok(info) => ClientReply::Ring(info),
             Err(e) => err(e),
@@ -283,10 +291,10 @@ async fn answer(handle: &ChordHandle, body: ClientRequest) -> ClientReply {
                 Err(e) => err(e),
             }
         }
-        ClientRequest::Put { value } => catalog::put_value(handle, value, MAX_VALUE_TTL)
+        ClientRequest::PutValue { value } => catalog::put_value(handle, value, MAX_VALUE_TTL)
             .await
             .map_or_else(err, |_| ClientReply::Ok),
-        ClientRequest::Get { key } => catalog::get_value(handle, key)
+        ClientRequest::GetValue { key } => catalog::get_value(handle, key)
             .await
             .map_or_else(err, ClientReply::Value),
     }

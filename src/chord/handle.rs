@@ -23,7 +23,7 @@ use crate::chord::records::{Record, Song};
 use crate::chord::{ChordError, LookupInfo, RingInfo, Role};
 use crate::config::ChordConfig;
 use crate::id::Id;
-use crate::wire::chord::message::Kind;
+use crate::wire::chord::message::{Kind, WireRecord};
 
 /// Starts a client operation on the node, returning its handle.
 pub(crate) type StartOp = Box<dyn FnOnce(&mut Node, Instant) -> OpId + Send>;
@@ -158,6 +158,25 @@ impl ChordHandle {
         self.metrics.quorum(false, &result);
         match result? {
             OpOutcome::Peers(p) => Ok(p),
+            other => Err(ChordError::Remote(format!("unexpected outcome {other:?}"))),
+        }
+    }
+
+    /// Merge the record `value` (as it travels) into `key`'s replicas; Ok
+    /// once W stored it.
+    pub async fn put_wire(&self, key: Id, value: WireRecord) -> Result<(), ChordError> {
+        let result = self.op(move |n, now| n.put_wire(now, key, &value)).await;
+        self.metrics.quorum(true, &result);
+        result.map(|_| ())
+    }
+
+    /// The record of `kind` at `key`, merged from R replicas (those behind
+    /// are repaired), as it travels. Swarm lists are read with [`Self::peers`].
+    pub async fn get_wire(&self, key: Id, kind: Kind) -> Result<WireRecord, ChordError> {
+        let result = self.op(move |n, now| n.get(now, key, kind)).await;
+        self.metrics.quorum(false, &result);
+        match result? {
+            OpOutcome::Record(record) => Ok(record.to_wire(Instant::now())),
             other => Err(ChordError::Remote(format!("unexpected outcome {other:?}"))),
         }
     }

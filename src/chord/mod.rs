@@ -117,6 +117,15 @@ pub enum ChordError {
     /// A read of a record kind this node does not know.
     #[error("unknown record kind {0}")]
     UnknownKind(crate::wire::chord::message::Kind),
+    /// A record that does not parse or validate under its key (e.g. a
+    /// signed item with a bad signature): no replica would store it.
+    #[error("the record of kind {kind} does not parse or validate under key {key}")]
+    Invalid {
+        /// The key written.
+        key: Id,
+        /// The record's kind.
+        kind: crate::wire::chord::message::Kind,
+    },
     /// The node is shutting down.
     #[error("the node is shutting down")]
     Shutdown,

@@ -39,10 +39,10 @@ use crate::chord::rpc::Rpcs;
 use crate::chord::store::Store;
 use crate::chord::timers::{jitter, Timer, Timers};
 use crate::chord::vouch::Vouch;
-use crate::chord::{Peer, RingInfo, Role};
+use crate::chord::{ChordError, Peer, RingInfo, Role};
 use crate::config::ChordConfig;
 use crate::id::Id;
-use crate::wire::chord::message::Kind;
+use crate::wire::chord::message::{Kind, WireRecord};
 
 pub use crate::chord::Phase;
 
@@ -272,6 +272,24 @@ impl Node {
         }
         self.client_lookup(now, key, Purpose::Write { op });
         op
+    }
+
+    /// [`Node::put`] of a record as a client sent it: fails at once with
+    /// [`ChordError::Invalid`] if it does not parse or validate under `key`
+    /// (no replica would store it).
+    pub fn put_wire(&mut self, now: Instant, key: Id, value: &WireRecord) -> OpId {
+        match self.store.decode(now, key, value) {
+            Some(record) => self.put(now, key, record),
+            None => {
+                let op = self.ops.new_op();
+                let err = ChordError::Invalid {
+                    key,
+                    kind: value.kind(),
+                };
+                self.ops.fail(op, err, &mut self.rpcs);
+                op
+            }
+        }
     }
 
     /// The record of `kind` at `key`, merged from R replicas (a swarm list

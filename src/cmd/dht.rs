@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use clap::Subcommand;
 
+use super::dht_mutable;
 use super::output::{Event, Output};
+use super::playlist::IdentityArgs;
 use super::CmdError;
 use crate::chord::client::{self, ChordClient};
 use crate::chord::Role;
@@ -55,17 +57,25 @@ pub enum DhtCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Store a value in the ring under its SHA-1 (immutable; it lives two
-    /// hours unless stored again).
+    /// Store a value in the ring: without `--mutable`, immutable under
+    /// its SHA-1 (it lives two hours unless stored again); with
+    /// `--mutable NAME`, signed as the next version of your value NAME
+    /// (compare-and-swap on the version read).
     Put {
         value: String,
+        /// The value's name (1-64 bytes): others read it as YOUR-KEY/NAME.
+        #[arg(long, value_name = "NAME")]
+        mutable: Option<String>,
         #[arg(long)]
         node: SocketAddr,
+        #[command(flatten)]
+        identity: IdentityArgs,
         #[arg(long)]
         json: bool,
     },
     /// The value stored under a key (`dht put`'s key, or an info-hash:
-    /// the torrent's raw info dictionary).
+    /// the torrent's raw info dictionary), or the signed value OWNER/NAME
+    /// (OWNER: a public key, 64 hex digits).
     Get {
         key: String,
         #[arg(long)]
@@ -123,15 +133,31 @@ pub async fn run(command: DhtCommand) -> Result<(), CmdError> {
             let members = client::walk(node, DHT_TIMEOUT, WALK_LIMIT).await?;
             Output::new(json).print(&Event::Walked(&members));
         }
-        DhtCommand::Put { value, node, json } => {
+        DhtCommand::Put {
+            mutable: Some(name),
+            value,
+            node,
+            identity,
+            json,
+        } => dht_mutable::put(node, &identity, &name, &value, json).await?,
+        DhtCommand::Put {
+            mutable: None,
+            value,
+            node,
+            json,
+            ..
+        } => {
             let value = value.into_bytes();
             let (key, bytes) = (Id::hash(&value), value.len());
-            connect(node).await?.put(value).await?;
+            connect(node).await?.put_value(value).await?;
             Output::new(json).print(&Event::StoredValue { key, bytes });
+        }
+        DhtCommand::Get { key, node, json } if key.contains('/') => {
+            dht_mutable::get(node, &key, json).await?
         }
         DhtCommand::Get { key, node, json } => {
             let key = parse_id(&key)?;
-            let value = connect(node).await?.get(key).await?;
+            let value = connect(node).await?.get_value(key).await?;
             if value.is_none() && !json {
                 return Err(CmdError::NotFound(key));
             }

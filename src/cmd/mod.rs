@@ -10,6 +10,9 @@
 //! - [`dht`]: talk to the ring from outside.
 //! - [`search`]: find songs in the ring by their words.
 //! - [`library`]: list every song in the ring.
+//! - [`playlist`]: `id` and `playlist`: the user's key and signed playlists.
+//! - [`dht_mutable`]: `dht put --mutable` and `dht get OWNER/NAME`.
+//! - [`play_list`]: `play OWNER/NAME`, a playlist in order, prefetching.
 //! - [`demo`]: the whole system in one process on loopback.
 //! - [`probe`]: (hidden) a song URL's time to first byte, for the
 //!   multi-network simulation.
@@ -21,6 +24,7 @@ pub mod args;
 pub mod create;
 pub mod demo;
 pub mod dht;
+pub mod dht_mutable;
 pub mod leech;
 pub mod library;
 pub mod node;
@@ -28,6 +32,8 @@ pub mod output;
 pub mod play;
 pub mod probe;
 pub mod search;
+pub mod play_list;
+pub mod playlist;
 pub mod seed;
 
 use std::path::PathBuf;
@@ -70,6 +76,13 @@ pub enum Command {
     /// A song URL's time to first byte (for the multi-network simulation).
     #[command(hide = true)]
     Probe(probe::ProbeArgs),
+    /// Show your public key (made on first use): it names your playlists.
+    Id(playlist::IdArgs),
+    /// Make, change and show signed playlists in the ring.
+    Playlist {
+        #[command(subcommand)]
+        command: playlist::PlaylistCommand,
+    },
 }
 
 /// Why a command failed: its last line, `songswarm: <this>`.
@@ -118,6 +131,12 @@ pub enum CmdError {
         /// The last answer (or failure).
         why: String,
     },
+    /// The identity key cannot be read or made.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
+    /// A playlist or signed value could not be read or written.
+    #[error(transparent)]
+    Playlist(#[from] crate::playlist::ring::PlaylistError),
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
@@ -159,5 +178,7 @@ pub async fn run(command: Command) -> Result<(), CmdError> {
         Command::Probe(args) => probe::run(args).await,
         Command::Search(args) => search::run(args).await,
         Command::Library(args) => library::run(args).await,
+        Command::Id(args) => playlist::id(args),
+        Command::Playlist { command } => playlist::run(command).await,
     }
 }

@@ -25,8 +25,20 @@ mod catalog;
 mod ring;
 use ring::ring_text;
 
+/// A one-shot answer that renders itself, for the commands whose answers
+/// are their own types.
+pub trait Answer {
+    /// The text form.
+    fn to_text(&self) -> String;
+    /// The JSON object.
+    fn to_json(&self) -> Value;
+}
+
 /// What a command tells its user.
 pub enum Event<'a> {
+    /// A one-shot answer that renders itself (`id`, `playlist`,
+    /// `dht put --mutable`, `dht get`).
+    Answer(&'a dyn Answer),
     /// `create` wrote a manifest.
     Created {
         /// The manifest.
@@ -209,6 +221,7 @@ pub fn error(e: &dyn std::error::Error) {
 /// The text form; None for events only `--json` shows.
 fn text_of(event: &Event) -> Option<String> {
     Some(match event {
+        Event::Answer(answer) => answer.to_text(),
         Event::Created { manifest, out } => format!(
             "info-hash {}\nname {}\npieces {} x {} bytes, {} bytes in {} file(s)\nwrote {}",
             manifest.info_hash,

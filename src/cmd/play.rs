@@ -16,6 +16,7 @@ use super::args::{addresses, host_port, http_addr, HostPort, RateArgs, RingArgs}
 use super::leech::{start, LeechOptions, LeechTarget, Started};
 use super::output::{Event, Output};
 use super::search::find;
+use super::play_list::{self, PlayTarget};
 use super::seed::{print_stats, serve};
 use crate::app::AppError;
 use crate::http::body::new_stream_id;
@@ -27,39 +28,40 @@ use crate::swarm::TorrentEvent;
 #[derive(Args, Debug)]
 pub struct PlayArgs {
     /// Manifest file of the song (or album), a 40-hex-digit info-hash to
-    /// find in the ring or at the `--peer`s, or words of a song's title,
-    /// artist or album: the best match of a search in the ring plays.
-    #[arg(required = true, value_name = "MANIFEST|INFO-HASH|WORDS")]
-    target: Vec<String>,
+    /// find in the ring or at the `--peer`s, a playlist OWNER-KEY/NAME to
+    /// play in order, or words of a song's title, artist or album: the
+    /// best match of a search in the ring plays.
+    #[arg(required = true, value_name = "MANIFEST|INFO-HASH|OWNER/NAME|WORDS")]
+    pub(super) target: Vec<String>,
     /// Which song of an album to play (its file index, from 0; with WORDS,
     /// the song found).
     #[arg(long, default_value_t = 0)]
-    file: usize,
+    pub(super) file: usize,
     /// A player to start on the song's URL, e.g. `mpv` or `"vlc --intf
     /// dummy"` (split at spaces; the URL is added last).
     #[arg(long, value_name = "CMD")]
-    player: Option<String>,
+    pub(super) player: Option<String>,
     /// Directory to download into (default: $XDG_CACHE_HOME/songswarm, or
     /// ~/.cache/songswarm).
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(super) out: Option<PathBuf>,
     /// A peer to connect to, HOST:PORT (repeatable).
     #[arg(long = "peer", value_parser = host_port)]
-    peers: Vec<HostPort>,
+    pub(super) peers: Vec<HostPort>,
     /// Address to listen on for other peers.
     #[arg(long, default_value = "0.0.0.0:0")]
-    listen: SocketAddr,
+    pub(super) listen: SocketAddr,
     /// Where to serve HTTP: a port alone is on loopback (127.0.0.1:PORT),
     /// IP:PORT or HOST:PORT binds that address; 0 picks a free port.
     #[arg(long, value_name = "ADDR", default_value = "0", value_parser = http_addr)]
-    http: SocketAddr,
+    pub(super) http: SocketAddr,
     #[command(flatten)]
-    rates: RateArgs,
+    pub(super) rates: RateArgs,
     #[command(flatten)]
-    ring: RingArgs,
+    pub(super) ring: RingArgs,
     /// Print JSON lines instead of text.
     #[arg(long)]
-    json: bool,
+    pub(super) json: bool,
 }
 
 /// Why `play` cannot play what it was given.
@@ -103,8 +105,18 @@ fn parse_target(args: &[String]) -> Option<LeechTarget> {
     }
 }
 
-/// Plays until SIGINT/SIGTERM.
-pub async fn run(mut args: PlayArgs) -> Result<(), PlayError> {
+/// Plays until SIGINT/SIGTERM (a playlist: until its end).
+pub async fn run(args: PlayArgs) -> Result<(), PlayError> {
+    if let [one] = args.target.as_slice() {
+        if let PlayTarget::Playlist(r) = PlayTarget::parse(one) {
+            return play_list::run(args, r).await;
+        }
+    }
+    play_song(args).await
+}
+
+/// Plays one song until SIGINT/SIGTERM.
+async fn play_song(mut args: PlayArgs) -> Result<(), PlayError> {
     let out = Output::new(args.json);
     let target = match parse_target(&args.target) {
         Some(target) => target,
@@ -195,6 +207,18 @@ pub async fn run(mut args: PlayArgs) -> Result<(), PlayError> {
 /// Starts `command` (split at spaces) with `url` as its last argument; a
 /// thread waits for it so it leaves no zombie.
 fn start_player(command: &str, url: &str) -> Result<(), PlayError> {
+    let mut child = start_player_child(command, url)?;
+    std::thread::spawn(move || {
+        let _ = child.wait();
+    });
+    Ok(())
+}
+
+/// Starts `command` (split at spaces) with `url` as its last argument.
+pub(super) fn start_player_child(
+    command: &str,
+    url: &str,
+) -> Result<std::process::Child, PlayError> {
     let failed = |source| PlayError::Player {
         command: command.to_string(),
         source,
@@ -203,20 +227,16 @@ fn start_player(command: &str, url: &str) -> Result<(), PlayError> {
     let program = words
         .next()
         .ok_or_else(|| failed(std::io::ErrorKind::InvalidInput.into()))?;
-    let mut child = std::process::Command::new(program)
+    std::process::Command::new(program)
         .args(words)
         .arg(url)
         .spawn()
-        .map_err(failed)?;
-    std::thread::spawn(move || {
-        let _ = child.wait();
-    });
-    Ok(())
+        .map_err(failed)
 }
 
 /// `$XDG_CACHE_HOME/songswarm`, else `~/.cache/songswarm`, else
 /// `./songswarm-cache`.
-fn default_out() -> PathBuf {
+pub(super) fn default_out() -> PathBuf {
     let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
     if let Some(cache) = var("XDG_CACHE_HOME") {
         return PathBuf::from(cache).join("songswarm");

@@ -13,6 +13,8 @@
 //! - [`Immutable`]: bytes under their own SHA-1 (a song's metadata, `dht
 //!   put` values);
 //! - [`Postings`]: one shard of a search word's list of songs;
+//! - [`Mutable`]: signed mutable items in BEP 44's layout (playlists,
+//!   `dht put --mutable`);
 //! - a grow-only set of numbers, in tests only: the proof that a second kind
 //!   needs nothing else.
 
@@ -26,6 +28,10 @@ use crate::wire::chord::message::{Kind, WireRecord};
 
 pub use immutable::{MAX_TTL as MAX_VALUE_TTL, MAX_VALUE};
 pub use postings::{song_words, songs_of, songs_of_info, Song, MAX_POSTINGS};
+pub use mutable::{
+    decode_one, signing_buffer, target, MutableError, SignedItem, MAX_SALT,
+    MAX_VALUE as MAX_MUTABLE_VALUE,
+};
 pub use swarm::{Entry, TOMBSTONE_MARGIN};
 
 /// One kind of record: its merge, validation, expiry, caps and wire form.
@@ -260,6 +266,7 @@ record_kinds! {
     swarm::SwarmList => Swarm,
     immutable::Immutable => Immutable,
     postings::Postings => Postings,
+    mutable::Mutable => Mutable,
     #[cfg(test)]
     grow_set::GrowSet => GrowSet,
 }

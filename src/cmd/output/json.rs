@@ -10,6 +10,7 @@ use super::Event;
 /// answers keep their fields' order.
 pub(super) fn json_of(event: &Event) -> Option<String> {
     let value = match event {
+        Event::Answer(answer) => answer.to_json(),
         Event::Created { manifest, out } => {
             let files: Vec<Value> = manifest
                 .files

@@ -267,7 +267,7 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
             })
         }
         "c_announce" | "c_remove" | "c_peers" | "c_lookup" | "c_ring" | "c_search"
-        | "c_library" | "c_put" | "c_get" => {
+        | "c_library" | "c_putv" | "c_getv" | "c_put" | "c_get" => {
             let req = f.int("q")?;
             let body = match t.as_str() {
                 "c_announce" => ClientRequest::Announce {
@@ -289,19 +289,29 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
                     after: f.opt_id("a")?,
                     limit: f.int("n")?.min(u32::MAX as u64) as u32,
                 },
-                "c_put" => ClientRequest::Put {
+                "c_putv" => ClientRequest::PutValue {
                     value: as_bytes(f.get("v")?, "v")?.to_vec(),
                 },
-                "c_get" => ClientRequest::Get { key: f.id("k")? },
+                "c_getv" => ClientRequest::GetValue { key: f.id("k")? },
+                "c_put" => ClientRequest::Put {
+                    key: f.id("k")?,
+                    value: as_record(&f)?,
+                },
+                "c_get" => ClientRequest::Get {
+                    key: f.id("k")?,
+                    kind: as_kind(f.get("y")?, "y")?,
+                },
                 _ => ClientRequest::Ring,
             };
             Ok(Frame::Request { req, body })
         }
-        "r_ok" | "r_err" | "r_peers" | "r_lookup" | "r_ring" | "r_hits" | "r_songs" | "r_value" => {
+        "r_ok" | "r_err" | "r_peers" | "r_lookup" | "r_ring" | "r_hits" | "r_songs" | "r_value"
+        | "r_record" => {
             let req = f.int("q")?;
             let body = match t.as_str() {
                 "r_ok" => ClientReply::Ok,
                 "r_err" => ClientReply::Error(f.text("e")?),
+                "r_record" => ClientReply::Record(as_record(&f)?),
                 "r_peers" => ClientReply::Peers(
                     as_list(f.get("l")?, "l")?
                         .iter()

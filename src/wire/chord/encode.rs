@@ -143,8 +143,16 @@ pub(super) fn encode_frame(frame: &Frame) -> Result<Vec<u8>, ChordCodecError> {
                     }
                     msg("c_library", f)
                 }
-                ClientRequest::Put { value } => msg("c_put", vec![q, ("v", bytes(value.clone()))]),
-                ClientRequest::Get { key: k } => msg("c_get", vec![q, ("k", id_v(*k))]),
+                ClientRequest::PutValue { value } => msg("c_putv", vec![q, ("v", bytes(value.clone()))]),
+                ClientRequest::GetValue { key: k } => msg("c_getv", vec![q, ("k", id_v(*k))]),
+                ClientRequest::Put { key: k, value } => {
+                    let mut f = vec![q, ("k", id_v(*k))];
+                    f.extend(record_fields(value));
+                    msg("c_put", f)
+                }
+                ClientRequest::Get { key: k, kind } => {
+                    msg("c_get", vec![q, ("k", id_v(*k)), ("y", kind_v(*kind))])
+                }
             }
         }
         Frame::Reply { req, body } => {
@@ -152,6 +160,11 @@ pub(super) fn encode_frame(frame: &Frame) -> Result<Vec<u8>, ChordCodecError> {
             match body {
                 ClientReply::Ok => msg("r_ok", vec![q]),
                 ClientReply::Error(e) => msg("r_err", vec![q, ("e", bytes(e.as_bytes()))]),
+                ClientReply::Record(value) => {
+                    let mut f = vec![q];
+                    f.extend(record_fields(value));
+                    msg("r_record", f)
+                }
                 ClientReply::Peers(peers) => {
                     let list = peers
                         .iter()

@@ -87,12 +87,24 @@ pub enum ClientRequest {
         limit: u32,
     },
     /// Store an immutable value under its SHA-1.
-    Put {
+    PutValue {
         value: Vec<u8>,
     },
     /// The immutable value under `key`.
+    GetValue {
+        key: Id,
+    },
+    /// Merge a record (any kind but swarm lists) into its key's replicas;
+    /// answered [`ClientReply::Ok`] once W stored it.
+    Put {
+        key: Id,
+        value: WireRecord,
+    },
+    /// Read the record of `kind` at `key` from R replicas, repairing those
+    /// behind; answered [`ClientReply::Record`].
     Get {
         key: Id,
+        kind: Kind,
     },
 }
 
@@ -103,6 +115,8 @@ pub enum ClientReply {
     Peers(Vec<(SocketAddr, Role)>),
     Lookup(LookupInfo),
     Ring(RingInfo),
+    /// The merged record a [`ClientRequest::Get`] read.
+    Record(WireRecord),
     Error(String),
     /// Search results, best first.
     Hits(Vec<Hit>),

@@ -1,0 +1,335 @@
+//! Signed mutable items, in the layout of BEP 44's mutable items, so that
+//! one could be stored in the Mainline DHT unchanged: an ed25519 public key
+//! `k`, a `salt` (at most 64 bytes), a sequence number `seq`, a bencoded
+//! value `v` (at most 1000 bytes) and the signature `sig` of BEP 44's
+//! signing buffer `4:salt<len>:<salt>3:seqi<seq>e1:v<v>`. An item lives at
+//! SHA-1(k ‖ salt): only the holder of the secret key can write there.
+//!
+//! A replica stores an item only if its signature verifies and its key is
+//! SHA-1(k ‖ salt) of the item's own `k` and `salt`. It keeps the highest
+//! `seq` and refuses a lower one. A write may carry `cas`, the sequence
+//! number it expects the replica to hold (0: none): a replica holding
+//! another refuses it, so two devices of one owner cannot silently
+//! overwrite each other. Repairs and hand-offs carry no `cas`.
+//!
+//! Merge (the CRDT join): the greater of (seq, sig, v, salt, k) wins, so
+//! two items of one seq (two devices that raced) resolve the same way on
+//! every replica, whatever the order they arrive in.
+//!
+//! On the wire: a bencoded dictionary {cas?, k, salt, seq, sig, v}, with
+//! `v` as a byte string (its bencoded bytes, exactly as signed); an empty
+//! record is `de`. Items never expire.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use bendy::decoding::{Decoder, FromBencode};
+use bendy::encoding::ToBencode;
+use bendy::value::Value;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+
+use crate::chord::records::{Limits, Quota, RecordKind};
+use crate::id::Id;
+use crate::wire::chord::message::{Kind, WireRecord};
+
+/// Largest bencoded value an item holds (BEP 44's limit).
+pub const MAX_VALUE: usize = 1000;
+/// Longest salt (BEP 44's limit).
+pub const MAX_SALT: usize = 64;
+/// Deepest nesting accepted in a value or a wire body.
+const MAX_DEPTH: usize = 8;
+
+/// Why a replica refuses a mutable item.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MutableError {
+    /// The signature does not verify for `k` over the signing buffer.
+    #[error("the signature does not verify")]
+    BadSignature,
+    /// `k` is not a valid ed25519 public key.
+    #[error("the public key is not a valid ed25519 point")]
+    BadPublicKey,
+    /// The item is offered under another key than SHA-1(k ‖ salt).
+    #[error("the key is not SHA-1 of the item's public key and salt")]
+    KeyMismatch,
+    /// The value is longer than [`MAX_VALUE`].
+    #[error("the value is {len} bytes, more than the {MAX_VALUE} an item holds")]
+    Oversize {
+        /// The value's length.
+        len: usize,
+    },
+    /// The salt is longer than [`MAX_SALT`].
+    #[error("the salt is {len} bytes, more than {MAX_SALT}")]
+    SaltTooLong {
+        /// The salt's length.
+        len: usize,
+    },
+    /// The value is not one well-formed bencoded value.
+    #[error("the value is not bencode")]
+    NotBencode,
+    /// The replica holds a higher sequence number.
+    #[error("sequence number {offered} is lower than the {held} held")]
+    LowerSeq {
+        /// The item's seq.
+        offered: u64,
+        /// The replica's.
+        held: u64,
+    },
+    /// Compare-and-swap failed: the replica holds another seq than expected.
+    #[error("compare-and-swap failed: expected sequence number {expected}, the replica holds {held}")]
+    CasFailed {
+        /// The seq the write expected.
+        expected: u64,
+        /// The seq the replica holds (0: none).
+        held: u64,
+    },
+}
+
+/// The key an item of public key `k` and `salt` lives at.
+pub fn target(k: &[u8; 32], salt: &[u8]) -> Id {
+    let mut buf = Vec::with_capacity(32 + salt.len());
+    buf.extend_from_slice(k);
+    buf.extend_from_slice(salt);
+    Id::hash(&buf)
+}
+
+/// BEP 44's signing buffer: `4:salt<len>:<salt>3:seqi<seq>e1:v<v>` (the
+/// salt part only when there is a salt).
+pub fn signing_buffer(salt: &[u8], seq: u64, v: &[u8]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(salt.len() + v.len() + 40);
+    if !salt.is_empty() {
+        buf.extend_from_slice(format!("4:salt{}:", salt.len()).as_bytes());
+        buf.extend_from_slice(salt);
+    }
+    buf.extend_from_slice(format!("3:seqi{seq}e1:v").as_bytes());
+    buf.extend_from_slice(v);
+    buf
+}
+
+/// One signed item.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct SignedItem {
+    // Field order is the merge order: seq first, then the signature.
+    /// Sequence number: the item's version.
+    pub seq: u64,
+    /// ed25519 signature of the signing buffer.
+    pub sig: [u8; 64],
+    /// The bencoded value, as signed.
+    pub v: Vec<u8>,
+    /// The salt (e.g. a playlist's name).
+    pub salt: Vec<u8>,
+    /// The owner's ed25519 public key.
+    pub k: [u8; 32],
+}
+
+impl SignedItem {
+    /// `v` under `salt` at `seq`, signed with `key`; refused if it would be
+    /// refused by a replica for its size or form.
+    pub fn sign(key: &SigningKey, salt: &[u8], seq: u64, v: Vec<u8>) -> Result<SignedItem, MutableError> {
+        check_form(salt, &v)?;
+        let sig = key.sign(&signing_buffer(salt, seq, &v)).to_bytes();
+        Ok(SignedItem {
+            seq,
+            sig,
+            v,
+            salt: salt.to_vec(),
+            k: key.verifying_key().to_bytes(),
+        })
+    }
+
+    /// The key this item lives at.
+    pub fn target(&self) -> Id {
+        target(&self.k, &self.salt)
+    }
+
+    /// Ok if a replica may store this item under `key`.
+    pub fn verify(&self, key: &Id) -> Result<(), MutableError> {
+        check_form(&self.salt, &self.v)?;
+        if self.target() != *key {
+            return Err(MutableError::KeyMismatch);
+        }
+        let public = VerifyingKey::from_bytes(&self.k).map_err(|_| MutableError::BadPublicKey)?;
+        let sig = Signature::from_bytes(&self.sig);
+        public
+            .verify(&signing_buffer(&self.salt, self.seq, &self.v), &sig)
+            .map_err(|_| MutableError::BadSignature)
+    }
+}
+
+/// Size and form checks of BEP 44: salt and value lengths, `v` bencode.
+fn check_form(salt: &[u8], v: &[u8]) -> Result<(), MutableError> {
+    if salt.len() > MAX_SALT {
+        return Err(MutableError::SaltTooLong { len: salt.len() });
+    }
+    if v.len() > MAX_VALUE {
+        return Err(MutableError::Oversize { len: v.len() });
+    }
+    decode_one(v).map(|_| ()).ok_or(MutableError::NotBencode)
+}
+
+/// `bytes` as exactly one bencoded value, nesting limited.
+pub fn decode_one(bytes: &[u8]) -> Option<Value<'static>> {
+    let mut decoder = Decoder::new(bytes).with_max_depth(MAX_DEPTH);
+    let object = decoder.next_object().ok()??;
+    let value = Value::decode_bencode_object(object).ok()?.into_owned();
+    let trailing = !matches!(decoder.next_object(), Ok(None));
+    (!trailing).then_some(value)
+}
+
+/// The record kind: at most one signed item per key, and on a write in
+/// flight the sequence number it expects the replica to hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mutable {
+    /// The winning item, if any.
+    pub item: Option<SignedItem>,
+    /// Compare-and-swap: the seq a write expects (0: none held). Never
+    /// stored; repairs and hand-offs carry none.
+    pub cas: Option<u64>,
+}
+
+impl Mutable {
+    /// A write of `item` with no compare-and-swap.
+    pub fn put(item: SignedItem) -> Mutable {
+        Mutable {
+            item: Some(item),
+            cas: None,
+        }
+    }
+
+    /// A write of `item` that only a replica holding `expected` takes.
+    pub fn swap(item: SignedItem, expected: u64) -> Mutable {
+        Mutable {
+            item: Some(item),
+            cas: Some(expected),
+        }
+    }
+
+    /// The held item's seq, 0 if none.
+    pub fn seq(&self) -> u64 {
+        self.item.as_ref().map_or(0, |i| i.seq)
+    }
+
+    /// Ok if a replica may store this under `key` (an empty one always).
+    pub fn check(&self, key: &Id) -> Result<(), MutableError> {
+        self.item.as_ref().map_or(Ok(()), |i| i.verify(key))
+    }
+
+    /// Ok if a replica holding `self` takes `incoming` (already checked by
+    /// [`Mutable::check`]): the compare-and-swap and the seq rules.
+    pub fn admit(&self, incoming: &Mutable) -> Result<(), MutableError> {
+        let Some(item) = &incoming.item else {
+            return Ok(());
+        };
+        let held = self.seq();
+        if let Some(expected) = incoming.cas {
+            if expected != held {
+                return Err(MutableError::CasFailed { expected, held });
+            }
+        }
+        if self.item.is_some() && item.seq < held {
+            return Err(MutableError::LowerSeq {
+                offered: item.seq,
+                held,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl RecordKind for Mutable {
+    const KIND: Kind = 44;
+
+    fn merge(&mut self, other: &Mutable) {
+        if other.item > self.item {
+            self.item = other.item.clone();
+        }
+        self.cas = self.cas.max(other.cas);
+    }
+
+    /// Takes `incoming` if [`Mutable::admit`] does; never keeps a `cas`.
+    fn merge_capped(&mut self, incoming: &Mutable, _limits: &Limits, _quota: &mut Quota) -> bool {
+        if let Err(why) = self.admit(incoming) {
+            tracing::debug!("mutable item refused: {why}");
+            return false;
+        }
+        if incoming.item > self.item {
+            self.item = incoming.item.clone();
+        }
+        self.cas = None;
+        true
+    }
+
+    fn validate(&self, key: &Id) -> bool {
+        match self.check(key) {
+            Ok(()) => true,
+            Err(why) => {
+                tracing::debug!("mutable item for {key} refused: {why}");
+                false
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.item.is_none()
+    }
+
+    fn to_wire(&self, _now: Instant) -> WireRecord {
+        let mut d: BTreeMap<Cow<'static, [u8]>, Value<'static>> = BTreeMap::new();
+        let bytes = |b: &[u8]| Value::Bytes(Cow::Owned(b.to_vec()));
+        let int = |i: u64| Value::Integer(i.min(i64::MAX as u64) as i64);
+        if let Some(cas) = self.cas {
+            d.insert(Cow::Borrowed(b"cas"), int(cas));
+        }
+        if let Some(i) = &self.item {
+            d.insert(Cow::Borrowed(b"k"), bytes(&i.k));
+            d.insert(Cow::Borrowed(b"salt"), bytes(&i.salt));
+            d.insert(Cow::Borrowed(b"seq"), int(i.seq));
+            d.insert(Cow::Borrowed(b"sig"), bytes(&i.sig));
+            d.insert(Cow::Borrowed(b"v"), bytes(&i.v));
+        }
+        let body = Value::Dict(d).to_bencode().unwrap_or_else(|_| b"de".to_vec());
+        WireRecord::Tagged {
+            kind: Self::KIND,
+            body,
+        }
+    }
+
+    fn from_wire(_now: Instant, wire: &WireRecord, _limits: &Limits) -> Option<Mutable> {
+        let WireRecord::Tagged { kind, body } = wire else {
+            return None;
+        };
+        if *kind != Self::KIND {
+            return None;
+        }
+        let Value::Dict(d) = decode_one(body)? else {
+            return None;
+        };
+        let int = |k: &[u8]| match d.get(k) {
+            Some(Value::Integer(i)) if *i >= 0 => Some(Some(*i as u64)),
+            None => Some(None),
+            _ => None,
+        };
+        let bytes = |k: &[u8]| match d.get(k) {
+            Some(Value::Bytes(b)) => Some(b.to_vec()),
+            _ => None,
+        };
+        let cas = int(b"cas")?;
+        if !d.contains_key(&b"k"[..]) {
+            return Some(Mutable { item: None, cas });
+        }
+        let item = SignedItem {
+            seq: int(b"seq")??,
+            sig: bytes(b"sig")?.try_into().ok()?,
+            v: bytes(b"v")?,
+            salt: bytes(b"salt")?,
+            k: bytes(b"k")?.try_into().ok()?,
+        };
+        Some(Mutable {
+            item: Some(item),
+            cas,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
