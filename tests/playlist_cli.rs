@@ -316,7 +316,7 @@ async fn playlists_through_a_ring_of_processes() {
     );
     assert!(err.contains("nothing is stored"), "{err}");
     let err = failure(&bob, &["dht", "get", "status", "--node", &addrs[0]]);
-    assert!(err.contains("not OWNER/NAME"), "{err}");
+    assert!(err.contains("expected 40 hexadecimal digits"), "{err}");
     let _ = c.0.kill();
     let _ = c.0.wait();
     let got = ok_json(&bob, &["dht", "get", &name, "--node", &addrs[0]]);

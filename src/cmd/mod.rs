@@ -30,10 +30,10 @@ pub mod library;
 pub mod node;
 pub mod output;
 pub mod play;
-pub mod probe;
-pub mod search;
 pub mod play_list;
 pub mod playlist;
+pub mod probe;
+pub mod search;
 pub mod seed;
 
 use std::path::PathBuf;

@@ -31,7 +31,7 @@ pub trait Answer {
     /// The text form.
     fn to_text(&self) -> String;
     /// The JSON object.
-    fn to_json(&self) -> Value;
+    fn to_json(&self) -> serde_json::Value;
 }
 
 /// What a command tells its user.

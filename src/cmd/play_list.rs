@@ -218,7 +218,7 @@ async fn start_track(
     http: std::net::SocketAddr,
 ) -> Result<Track, PlayError> {
     let fetched = ring
-        .fetch_manifest(info_hash, &[])
+        .fetch_manifest(info_hash, &[], None)
         .await
         .map_err(|e| AppError::Failed(format!("track {info_hash}: {e}")))?;
     let manifest = fetched.manifest;

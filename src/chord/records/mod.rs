@@ -27,11 +27,11 @@ use crate::id::Id;
 use crate::wire::chord::message::{Kind, WireRecord};
 
 pub use immutable::{MAX_TTL as MAX_VALUE_TTL, MAX_VALUE};
-pub use postings::{song_words, songs_of, songs_of_info, Song, MAX_POSTINGS};
 pub use mutable::{
     decode_one, signing_buffer, target, MutableError, SignedItem, MAX_SALT,
     MAX_VALUE as MAX_MUTABLE_VALUE,
 };
+pub use postings::{song_words, songs_of, songs_of_info, Song, MAX_POSTINGS};
 pub use swarm::{Entry, TOMBSTONE_MARGIN};
 
 /// One kind of record: its merge, validation, expiry, caps and wire form.

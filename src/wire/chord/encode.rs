@@ -143,7 +143,9 @@ pub(super) fn encode_frame(frame: &Frame) -> Result<Vec<u8>, ChordCodecError> {
                     }
                     msg("c_library", f)
                 }
-                ClientRequest::PutValue { value } => msg("c_putv", vec![q, ("v", bytes(value.clone()))]),
+                ClientRequest::PutValue { value } => {
+                    msg("c_putv", vec![q, ("v", bytes(value.clone()))])
+                }
                 ClientRequest::GetValue { key: k } => msg("c_getv", vec![q, ("k", id_v(*k))]),
                 ClientRequest::Put { key: k, value } => {
                     let mut f = vec![q, ("k", id_v(*k))];
