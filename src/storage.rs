@@ -20,10 +20,12 @@ use crate::geometry::{file_at, file_segments, FileSpan, Geometry};
 use crate::manifest::Manifest;
 
 mod file;
+pub mod handles;
 mod open;
 mod verify;
 
 use file::StoredFile;
+pub use handles::FileCache;
 
 /// Errors of opening and checking a torrent's data.
 #[derive(Debug, thiserror::Error)]

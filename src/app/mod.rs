@@ -9,6 +9,7 @@
 //! - [`demo`]: the whole system in one process (`songswarm demo`).
 //! - [`error`]: what can go wrong, for the user.
 //! - [`alloc`]: the heap's settings, set first thing in `main`.
+//! - [`fds`]: the open-file limit, shared by sockets and song files.
 //!
 //! [`App::serve_http`] starts the HTTP room ([`crate::http`]) on the
 //! process's token and tracker.
@@ -19,6 +20,7 @@
 pub mod alloc;
 pub mod demo;
 pub mod error;
+pub mod fds;
 pub mod listener;
 pub mod progress;
 pub mod ring;
@@ -80,6 +82,7 @@ pub fn new_peer_id() -> [u8; 20] {
 impl App {
     /// Binds the listener and starts accepting.
     pub async fn bind(listen: SocketAddr, config: SwarmConfig) -> Result<App, AppError> {
+        fds::size_file_cache(config.max_open_files);
         let listener = Listener::bind(listen)?;
         let app = App {
             router: Router::default(),
