@@ -6,6 +6,8 @@
 //!   tracker every task of the process runs under.
 //! - [`ring`]: joining the ring and keeping the torrents announced in it.
 //! - [`progress`]: progress bars of downloads.
+//! - [`resume`]: fast resume: trusting unchanged files at start, and the
+//!   record of a download's progress.
 //! - [`demo`]: the whole system in one process (`songswarm demo`).
 //! - [`error`]: what can go wrong, for the user.
 //! - [`alloc`]: the heap's settings, set first thing in `main`.
@@ -23,6 +25,7 @@ pub mod error;
 pub mod fds;
 pub mod listener;
 pub mod progress;
+pub mod resume;
 pub mod ring;
 pub mod shutdown;
 

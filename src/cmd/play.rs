@@ -91,6 +91,7 @@ pub async fn run(args: PlayArgs) -> Result<(), PlayError> {
         peers: addresses(&args.peers),
         listen: args.listen,
         seed_after: true,
+        recheck: false,
         config: args.rates.config(),
         ring: args.ring.options(),
         json: args.json,

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use super::args::{addresses, host_port, HostPort, HttpArgs, RateArgs, RingArgs};
 use super::output::{Event, Output};
 use crate::app::ring::RingOptions;
-use crate::app::{load_manifest, open_complete, shutdown, App, AppError};
+use crate::app::{load_manifest, resume, shutdown, App, AppError};
 use crate::config::SwarmConfig;
 use crate::manifest::Manifest;
 use crate::swarm::coordinator::TorrentHandle;
@@ -44,6 +44,10 @@ pub struct SeedArgs {
     /// Print a JSON line when ready instead of text.
     #[arg(long)]
     json: bool,
+    /// Hash every piece, trusting no resume record (by default only files
+    /// changed since the last run are read).
+    #[arg(long)]
+    recheck: bool,
 }
 
 impl SeedArgs {
@@ -57,6 +61,7 @@ impl SeedArgs {
             listen: self.listen,
             peers: addresses(&self.peers),
             json: self.json,
+            recheck: self.recheck,
             http: self.http.http,
         }
     }
@@ -81,6 +86,8 @@ pub struct SeedOptions {
     pub json: bool,
     /// Where to serve HTTP (`--http`), if anywhere.
     pub http: Option<SocketAddr>,
+    /// Hash every piece at start, ignoring resume records.
+    pub recheck: bool,
 }
 
 /// Serves torrents until SIGINT/SIGTERM.
@@ -95,7 +102,7 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
         {
             return Err(AppError::Duplicate(path.display().to_string()));
         }
-        let storage = open_complete(&opts.data, &manifest).await?;
+        let storage = resume::open_seeding(&opts.data, &manifest, opts.recheck).await?;
         torrents.push((manifest, storage));
     }
     let mut app = App::bind(opts.listen, opts.config).await?;

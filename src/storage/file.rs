@@ -189,6 +189,29 @@ impl StoredFile {
         }
     }
 
+    /// The file as it is now, for a resume record (zeros for a pad file).
+    pub(super) fn stamp(&self) -> io::Result<super::resume::FileStamp> {
+        let Backing::Disk(handle) = &self.backing else {
+            return Ok(Default::default());
+        };
+        let meta = handle.file()?.metadata()?;
+        Ok(super::resume::FileStamp {
+            len: meta.len(),
+            mtime: meta.mtime(),
+            mtime_nsec: meta.mtime_nsec() as u32,
+            ino: meta.ino(),
+        })
+    }
+
+    /// Makes what was written to the file durable (`fdatasync`; any
+    /// descriptor of the file will do, so a reopened one too).
+    pub(super) fn sync(&self) -> io::Result<()> {
+        match &self.backing {
+            Backing::Disk(handle) => handle.file()?.sync_data(),
+            Backing::Zeros => Ok(()),
+        }
+    }
+
     /// Cuts the file back to `length` bytes if it is longer.
     pub(super) fn trim(&self, length: u64) -> io::Result<()> {
         match &self.backing {
