@@ -180,6 +180,9 @@ pub struct AnnounceConfig {
     pub retry: Duration,
     /// Longest a clean exit waits for its removal to be stored.
     pub remove_timeout: Duration,
+    /// Most announces and swarm lookups a second over all torrents of the
+    /// process (a library of 10,000 songs spreads its announces out).
+    pub max_ops_per_second: u32,
 }
 
 impl Default for AnnounceConfig {
@@ -189,6 +192,7 @@ impl Default for AnnounceConfig {
             requery_seeding: Duration::from_secs(15),
             retry: Duration::from_secs(2),
             remove_timeout: Duration::from_secs(5),
+            max_ops_per_second: 50,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`shutdown`]: the one wait for SIGINT/SIGTERM, and the token and
 //!   tracker every task of the process runs under.
 //! - [`ring`]: joining the ring and keeping the torrents announced in it.
+//! - [`pace`]: the bounded, jittered rate of a process's ring traffic.
 //! - [`progress`]: progress bars of downloads.
 //! - [`resume`]: fast resume: trusting unchanged files at start, and the
 //!   record of a download's progress.
@@ -24,6 +25,7 @@ pub mod demo;
 pub mod error;
 pub mod fds;
 pub mod listener;
+pub mod pace;
 pub mod progress;
 pub mod resume;
 pub mod ring;

@@ -10,6 +10,7 @@
 //! - [`dht`]: talk to the ring from outside.
 //! - [`demo`]: the whole system in one process on loopback.
 //! - [`args`]: flags several commands share.
+//! - [`library`]: a directory tree of songs and their manifests.
 //!
 //! `main.rs` parses [`Command`] with clap and calls [`main`].
 
@@ -18,6 +19,7 @@ pub mod create;
 pub mod demo;
 pub mod dht;
 pub mod leech;
+pub mod library;
 pub mod node;
 pub mod output;
 pub mod play;
@@ -93,6 +95,9 @@ pub enum CmdError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// Arguments that do not go together, or name nothing to work on.
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// Runs `command` to its end: logging to stderr (`RUST_LOG`), the async

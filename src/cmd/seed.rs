@@ -10,6 +10,7 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 
 use super::args::{addresses, host_port, HostPort, HttpArgs, RateArgs, RingArgs};
+use super::library;
 use super::output::{Event, Output};
 use crate::app::ring::RingOptions;
 use crate::app::{load_manifest, resume, shutdown, App, AppError};
@@ -22,12 +23,18 @@ use crate::swarm::TorrentEvent;
 #[derive(Args, Debug)]
 pub struct SeedArgs {
     /// Manifests to serve.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "library")]
     manifests: Vec<PathBuf>,
     /// Where the data lives: the directory that holds each torrent's name, or
-    /// for a single-file torrent the file itself.
-    #[arg(long)]
-    data: PathBuf,
+    /// for a single-file torrent the file itself. With --library, the tree
+    /// the library mirrors (default: the library itself).
+    #[arg(long, required_unless_present = "library")]
+    data: Option<PathBuf>,
+    /// Serve every manifest (*.torrent) under DIR, recursively: the one at
+    /// DIR/a/b.torrent with its data under DATA/a/. A manifest that cannot
+    /// be served is skipped with a warning.
+    #[arg(long, value_name = "DIR")]
+    library: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:6881")]
     listen: SocketAddr,
@@ -57,7 +64,11 @@ impl SeedArgs {
             config: self.rates.config(),
             ring: self.ring.options(),
             manifests: self.manifests,
-            data: self.data,
+            data: self
+                .data
+                .or_else(|| self.library.clone())
+                .unwrap_or_default(),
+            library: self.library,
             listen: self.listen,
             peers: addresses(&self.peers),
             json: self.json,
@@ -74,6 +85,8 @@ pub struct SeedOptions {
     pub manifests: Vec<PathBuf>,
     /// Data root.
     pub data: PathBuf,
+    /// A library directory: every manifest under it (data under `data`).
+    pub library: Option<PathBuf>,
     /// Listen address.
     pub listen: SocketAddr,
     /// Peers to dial and serve.
@@ -104,6 +117,22 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
         }
         let storage = resume::open_seeding(&opts.data, &manifest, opts.recheck).await?;
         torrents.push((manifest, storage));
+    }
+    if let Some(dir) = &opts.library {
+        let found = library::open_all(dir, &opts.data, opts.recheck, out).await?;
+        for (manifest, storage) in found {
+            if torrents
+                .iter()
+                .any(|(m, _)| m.info_hash == manifest.info_hash)
+            {
+                out.warn(format_args!(
+                    "{} is given twice; served once",
+                    manifest.name
+                ));
+                continue;
+            }
+            torrents.push((manifest, storage));
+        }
     }
     let mut app = App::bind(opts.listen, opts.config).await?;
     let http = match opts.http {
