@@ -120,6 +120,10 @@ pub struct SwarmConfig {
     /// Speak the fast extension (BEP 6) with peers that do: have-all and
     /// have-none, and a reject for every request we will not serve.
     pub fast_extension: bool,
+    /// Most song files the process keeps open at once, over all its
+    /// torrents (a least-recently-used cache; files are opened again when
+    /// needed). Never more than a quarter of the open-file limit.
+    pub max_open_files: usize,
 }
 
 impl Default for SwarmConfig {
@@ -144,6 +148,7 @@ impl Default for SwarmConfig {
             peer_queue: 1024,
             critical_duplicates: true,
             fast_extension: true,
+            max_open_files: crate::storage::handles::DEFAULT_CAPACITY,
         }
     }
 }
@@ -175,6 +180,9 @@ pub struct AnnounceConfig {
     pub retry: Duration,
     /// Longest a clean exit waits for its removal to be stored.
     pub remove_timeout: Duration,
+    /// Most announces and swarm lookups a second over all torrents of the
+    /// process (a library of 10,000 songs spreads its announces out).
+    pub max_ops_per_second: u32,
 }
 
 impl Default for AnnounceConfig {
@@ -184,6 +192,7 @@ impl Default for AnnounceConfig {
             requery_seeding: Duration::from_secs(15),
             retry: Duration::from_secs(2),
             remove_timeout: Duration::from_secs(5),
+            max_ops_per_second: 50,
         }
     }
 }

@@ -8,7 +8,9 @@
 //! Layout: `open` opens the files beneath the data root, never through a
 //! symbolic link and never a device or FIFO; `file` is one file's I/O, or
 //! zeros for a BEP 47 pad file, which is never stored; where each file lies
-//! in the torrent's byte stream is the manifest's [`FileSpan`]s.
+//! in the torrent's byte stream is the manifest's [`FileSpan`]s; `handles`
+//! is the process's bounded cache of open files; `resume` the records that
+//! let a restart trust unchanged files without reading them.
 
 use std::io::{self, IoSlice};
 use std::ops::Range;
@@ -20,10 +22,15 @@ use crate::geometry::{file_at, file_segments, FileSpan, Geometry};
 use crate::manifest::Manifest;
 
 mod file;
+pub mod handles;
 mod open;
+pub mod resume;
 mod verify;
 
 use file::StoredFile;
+pub use handles::FileCache;
+pub use resume::{ResumeDir, ResumeRecord};
+pub use verify::Resumed;
 
 /// Errors of opening and checking a torrent's data.
 #[derive(Debug, thiserror::Error)]

@@ -62,11 +62,15 @@ fn hybrid_album(root: &Path, manifest: &Path) -> (Content, String) {
     (content, hash)
 }
 
-/// Every regular file under `dir`, relative to it, sorted.
+/// Every regular file under `dir`, relative to it, sorted (songswarm's
+/// resume records left out).
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     fn walk(base: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).expect("read_dir") {
             let path = entry.expect("entry").path();
+            if path.ends_with(songswarm::storage::resume::RESUME_DIR) {
+                continue;
+            }
             if path.is_dir() {
                 walk(base, &path, out);
             } else {

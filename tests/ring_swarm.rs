@@ -258,6 +258,7 @@ async fn leech_by_info_hash_alone() {
         peers: vec![],
         listen: "127.0.0.1:0".parse().unwrap(),
         seed_after: false,
+        recheck: false,
         config: SwarmConfig::default(),
         ring: Some(ring_options(nodes[1].addr())),
         json: true,

@@ -38,6 +38,14 @@ pub enum AppError {
     /// The HTTP address could not be bound.
     #[error("{0} (is another process using the port? try --http 127.0.0.1:0)")]
     Http(#[from] crate::http::HttpError),
+    /// `seed --library` found nothing it could serve.
+    #[error("nothing to serve in the library {dir}: {why}")]
+    EmptyLibrary {
+        /// The library directory.
+        dir: PathBuf,
+        /// What was found instead.
+        why: String,
+    },
     /// The same manifest was given twice.
     #[error("torrent {0} is given twice")]
     Duplicate(String),

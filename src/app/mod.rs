@@ -5,11 +5,15 @@
 //! - [`shutdown`]: the one wait for SIGINT/SIGTERM, and the token and
 //!   tracker every task of the process runs under.
 //! - [`ring`]: joining the ring and keeping the torrents announced in it.
+//! - [`pace`]: the bounded, jittered rate of a process's ring traffic.
 //! - [`progress`]: progress bars of downloads.
 //! - [`stall`]: why a download makes no progress, and when to give up.
+//! - [`resume`]: fast resume: trusting unchanged files at start, and the
+//!   record of a download's progress.
 //! - [`demo`]: the whole system in one process (`songswarm demo`).
 //! - [`error`]: what can go wrong, for the user.
 //! - [`alloc`]: the heap's settings, set first thing in `main`.
+//! - [`fds`]: the open-file limit, shared by sockets and song files.
 //!
 //! [`App::serve_http`] starts the HTTP room ([`crate::http`]) on the
 //! process's token and tracker.
@@ -20,8 +24,11 @@
 pub mod alloc;
 pub mod demo;
 pub mod error;
+pub mod fds;
 pub mod listener;
+pub mod pace;
 pub mod progress;
+pub mod resume;
 pub mod ring;
 pub mod shutdown;
 pub mod stall;
@@ -82,6 +89,7 @@ pub fn new_peer_id() -> [u8; 20] {
 impl App {
     /// Binds the listener and starts accepting.
     pub async fn bind(listen: SocketAddr, config: SwarmConfig) -> Result<App, AppError> {
+        fds::size_file_cache(config.max_open_files);
         let listener = Listener::bind(listen)?;
         let app = App {
             router: Router::default(),

@@ -13,7 +13,11 @@
 //! again at once; and on a clean exit it removes us.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
 use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -21,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use crate::chord::catalog;
+use super::pace::{jittered, Pace};
 use crate::chord::driver::{ChordHandle, Driver};
 use crate::chord::Role;
 use crate::config::{AnnounceConfig, ChordConfig};
@@ -77,6 +82,8 @@ pub struct Ring {
     pub source: BootstrapSource,
     /// Announce periods.
     announce: AnnounceConfig,
+    /// The process's budget of announces and lookups, shared by announcers.
+    pace: Arc<Pace>,
     /// Cancelled to stop announcers (they then remove us) and the responder.
     cancel: CancellationToken,
     /// The announcer tasks and the discovery responder.
@@ -120,6 +127,7 @@ impl Ring {
             advertise,
             source,
             announce: opts.announce.clone(),
+            pace: Arc::new(Pace::new(opts.announce.max_ops_per_second)),
             cancel: CancellationToken::new(),
             tasks: TaskTracker::new(),
         };
@@ -147,6 +155,7 @@ impl Ring {
             me: self.advertise,
             ttl: self.chord_ttl(),
             config: self.announce.clone(),
+            pace: self.pace.clone(),
             torrent,
         };
         self.tasks.spawn(announcer.run(self.cancel.child_token()));
@@ -297,6 +306,8 @@ struct Announcer {
     ttl: Duration,
     /// Periods.
     config: AnnounceConfig,
+    /// The process's budget of ring operations.
+    pace: Arc<Pace>,
     /// The torrent's coordinator and progress.
     torrent: TorrentHandle,
     /// When the swarm was last looked up before we started (None: never).
@@ -312,6 +323,7 @@ impl Announcer {
             .looked_up
             .map_or(now, |at| (at + self.requery_period()).max(now));
         let mut announced: Option<Role> = None;
+        let mut rng = StdRng::from_entropy();
         loop {
             let role = self.role();
             if announced != Some(role) {
@@ -329,11 +341,14 @@ impl Announcer {
             }
             let now = Instant::now();
             if now >= next_announce {
+                if !self.turn(&cancel).await {
+                    break;
+                }
                 match self.chord.announce(info_hash, self.me, role).await {
                     Ok(()) => {
                         debug!(%info_hash, ?role, "announced");
                         announced = Some(role);
-                        next_announce = now + self.ttl / 2;
+                        next_announce = now + jittered(self.ttl / 2, &mut rng);
                     }
                     Err(e) => {
                         debug!(%info_hash, error = %e, "announce failed; retrying");
@@ -342,9 +357,12 @@ impl Announcer {
                 }
             }
             if now >= next_query {
+                if !self.turn(&cancel).await {
+                    break;
+                }
                 match self.query().await {
                     Some(listed) => {
-                        next_query = now + self.requery_period();
+                        next_query = now + jittered(self.requery_period(), &mut rng);
                         if !listed && announced.is_some() {
                             // Our entry is gone (replicas lost, or the other
                             // side of a healed partition): announce again now.
@@ -356,6 +374,15 @@ impl Announcer {
             }
         }
         self.remove(info_hash).await;
+    }
+
+    /// Waits for this process's next ring operation to be due (every
+    /// announcer shares one budget); false when cancelled meanwhile.
+    async fn turn(&self, cancel: &CancellationToken) -> bool {
+        tokio::select! {
+            _ = cancel.cancelled() => false,
+            _ = self.pace.ready() => true,
+        }
     }
 
     /// Looks the swarm up and hands the peers to the coordinator. Returns

@@ -34,6 +34,11 @@ pub struct RateArgs {
     /// reject for each request not served) even with peers that do.
     #[arg(long)]
     no_fast_extension: bool,
+    /// Most song files kept open at once, over all torrents of the process
+    /// (others are opened again when needed); at most a quarter of the
+    /// open-file limit.
+    #[arg(long, default_value_t = SwarmConfig::default().max_open_files)]
+    max_open_files: usize,
 }
 
 /// The values of `--super-seed`.
@@ -56,6 +61,7 @@ impl RateArgs {
             max_peers: self.max_peers.max(1),
             max_peers_per_ip: self.max_peers_per_ip.max(1),
             fast_extension: !self.no_fast_extension,
+            max_open_files: self.max_open_files.max(1),
             super_seed: match self.super_seed {
                 SuperSeedArg::Auto => SuperSeedMode::Auto,
                 SuperSeedArg::On => SuperSeedMode::On,

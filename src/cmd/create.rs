@@ -1,12 +1,13 @@
 //! `songswarm create`: make a manifest for a song or an album.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use super::music_dir;
 use super::output::{Event, Output};
 use super::CmdError;
-use crate::manifest::{build, check_output, BuildOptions};
+use crate::manifest::{build, check_output, BuildOptions, ManifestError};
 
 /// Flags of `create`.
 #[derive(Args, Debug)]
@@ -15,9 +16,15 @@ pub struct CreateArgs {
     /// (an album named after that directory).
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
-    /// Where to write the manifest.
+    /// Where to write the manifest (with --per-song: the directory of the
+    /// manifests).
     #[arg(short, long)]
     out: PathBuf,
+    /// One manifest per song of the directory given (recursively; hidden
+    /// entries and links skipped): DIR/a/b.flac gets OUT/a/b.flac.torrent,
+    /// the layout `seed --library OUT --data DIR` serves.
+    #[arg(long, conflicts_with = "title")]
+    per_song: bool,
     /// Piece length in bytes (power of two, at least 16 KiB); default: the
     /// smallest power of two ≥ 32 KiB giving at most 64 pieces, capped at 1 MiB.
     #[arg(long)]
@@ -41,7 +48,6 @@ pub struct CreateArgs {
 
 /// Builds the manifest, writes it atomically, prints it.
 pub fn run(args: CreateArgs) -> Result<(), CmdError> {
-    check_output(&args.out, &args.inputs)?;
     let opts = BuildOptions {
         piece_length: args.piece_length,
         title: args.title,
@@ -49,11 +55,56 @@ pub fn run(args: CreateArgs) -> Result<(), CmdError> {
         album: args.album,
         nodes: args.nodes,
     };
+    if args.per_song {
+        return per_song(&args.inputs, &args.out, &opts, Output::new(args.json));
+    }
+    check_output(&args.out, &args.inputs)?;
     let manifest = build(&args.inputs, &opts)?;
     manifest.save(&args.out)?;
     Output::new(args.json).print(&Event::Created {
         manifest: &manifest,
         out: &args.out,
     });
+    Ok(())
+}
+
+/// `create DIR --per-song -o OUT`: one manifest per song under `DIR`.
+fn per_song(
+    inputs: &[PathBuf],
+    out: &Path,
+    opts: &BuildOptions,
+    output: Output,
+) -> Result<(), CmdError> {
+    let [dir] = inputs else {
+        return Err(CmdError::Usage(
+            "--per-song takes one directory of songs".into(),
+        ));
+    };
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ManifestError::Io { path, source }
+    };
+    let songs = music_dir::songs(dir).map_err(io(dir))?;
+    if songs.is_empty() {
+        return Err(CmdError::Usage(format!(
+            "no songs under {} (files ending in {})",
+            dir.display(),
+            music_dir::SONG_EXTENSIONS.join(", .")
+        )));
+    }
+    for rel in songs {
+        let manifest = build(&[dir.join(&rel)], opts)?;
+        let mut target = out.join(&rel).into_os_string();
+        target.push(".torrent");
+        let target = PathBuf::from(target);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        manifest.save(&target)?;
+        output.print(&Event::Created {
+            manifest: &manifest,
+            out: &target,
+        });
+    }
     Ok(())
 }

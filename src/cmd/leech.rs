@@ -16,11 +16,11 @@ use super::seed::{print_stats, serve};
 use crate::app::progress::Progress;
 use crate::app::ring::{fetch_manifest_from, RingOptions};
 use crate::app::stall::{Stall, StallWatch};
-use crate::app::{hashing_threads, load_manifest, shutdown, App, AppError};
+use crate::app::{load_manifest, resume, shutdown, App, AppError};
 use crate::config::SwarmConfig;
 use crate::id::Id;
 use crate::manifest::Manifest;
-use crate::storage::Storage;
+use crate::storage::{ResumeDir, Storage};
 use crate::swarm::coordinator::{TorrentHandle, TorrentStats};
 use crate::swarm::TorrentEvent;
 
@@ -49,6 +49,9 @@ pub struct LeechArgs {
     /// Keep seeding after the download completes.
     #[arg(long)]
     seed_after: bool,
+    /// Hash every piece already on disk, trusting no resume record.
+    #[arg(long)]
+    recheck: bool,
     #[command(flatten)]
     rates: RateArgs,
     #[command(flatten)]
@@ -76,6 +79,7 @@ impl LeechArgs {
             out: self.out,
             listen: self.listen,
             seed_after: self.seed_after,
+            recheck: self.recheck,
             json: self.json,
             http: self.http.http,
             give_up_after: self.give_up_after.map(std::time::Duration::from_secs),
@@ -107,6 +111,8 @@ pub struct LeechOptions {
     /// Give up after this long without progress (and fetching the
     /// metadata: after this long instead of a minute).
     pub give_up_after: Option<std::time::Duration>,
+    /// Hash every piece on disk at start, ignoring the resume record.
+    pub recheck: bool,
 }
 
 /// The outcome of a completed download.
@@ -180,11 +186,13 @@ pub async fn start(opts: &LeechOptions, out: Output) -> Result<Started, AppError
     let found = target_manifest(&mut app, opts, out).await?;
     let manifest = found.manifest;
     let storage = Arc::new(Storage::open_or_create(&opts.out, &manifest)?);
-    let s = storage.clone();
-    let have = tokio::task::spawn_blocking(move || s.verify_all(hashing_threads()))
-        .await
-        .map_err(|e| AppError::Failed(e.to_string()))?;
-    let handle = app.add_torrent(&manifest, storage.clone(), have);
+    let place = ResumeDir::for_root(&opts.out, &manifest.name);
+    let info_hash = manifest.info_hash.0;
+    let have = resume::check(&storage, place.as_ref(), info_hash, opts.recheck).await?;
+    let handle = app.add_torrent(&manifest, storage.clone(), have.verified);
+    if let Some(place) = place {
+        app.keep_resume_record(&handle, place);
+    }
     if let Some(ring) = app.ring() {
         ring.track(handle.clone(), found.looked_up);
         ring.publish(Arc::new(manifest.clone()), handle.clone());

@@ -17,6 +17,7 @@
 //! - [`probe`]: (hidden) a song URL's time to first byte, for the
 //!   multi-network simulation.
 //! - [`args`]: flags several commands share.
+//! - [`music_dir`]: a directory tree of songs and their manifests.
 //!
 //! `main.rs` parses [`Command`] with clap and calls [`main`].
 
@@ -27,6 +28,7 @@ pub mod dht;
 pub mod dht_mutable;
 pub mod leech;
 pub mod library;
+pub mod music_dir;
 pub mod node;
 pub mod output;
 pub mod play;
@@ -140,6 +142,9 @@ pub enum CmdError {
     /// The async runtime could not start.
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    /// Arguments that do not go together, or name nothing to work on.
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// Runs `command` to its end: logging to stderr (`RUST_LOG`), the async

@@ -141,6 +141,7 @@ async fn play_song(mut args: PlayArgs) -> Result<(), PlayError> {
         peers: addresses(&args.peers),
         listen: args.listen,
         seed_after: true,
+        recheck: false,
         config: args.rates.config(),
         ring: args.ring.options(),
         json: args.json,

@@ -11,9 +11,10 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 
 use super::args::{addresses, host_port, HostPort, HttpArgs, RateArgs, RingArgs};
+use super::music_dir;
 use super::output::{Event, Output};
 use crate::app::ring::RingOptions;
-use crate::app::{load_manifest, open_complete, shutdown, App, AppError};
+use crate::app::{load_manifest, resume, shutdown, App, AppError};
 use crate::config::SwarmConfig;
 use crate::manifest::Manifest;
 use crate::swarm::coordinator::TorrentHandle;
@@ -23,12 +24,18 @@ use crate::swarm::TorrentEvent;
 #[derive(Args, Debug)]
 pub struct SeedArgs {
     /// Manifests to serve.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "library")]
     manifests: Vec<PathBuf>,
     /// Where the data lives: the directory that holds each torrent's name, or
-    /// for a single-file torrent the file itself.
-    #[arg(long)]
-    data: PathBuf,
+    /// for a single-file torrent the file itself. With --library, the tree
+    /// the library mirrors (default: the library itself).
+    #[arg(long, required_unless_present = "library")]
+    data: Option<PathBuf>,
+    /// Serve every manifest (*.torrent) under DIR, recursively: the one at
+    /// DIR/a/b.torrent with its data under DATA/a/. A manifest that cannot
+    /// be served is skipped with a warning.
+    #[arg(long, value_name = "DIR")]
+    library: Option<PathBuf>,
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0:6881")]
     listen: SocketAddr,
@@ -45,6 +52,10 @@ pub struct SeedArgs {
     /// Print a JSON line when ready instead of text.
     #[arg(long)]
     json: bool,
+    /// Hash every piece, trusting no resume record (by default only files
+    /// changed since the last run are read).
+    #[arg(long)]
+    recheck: bool,
 }
 
 impl SeedArgs {
@@ -54,10 +65,15 @@ impl SeedArgs {
             config: self.rates.config(),
             ring: self.ring.options(),
             manifests: self.manifests,
-            data: self.data,
+            data: self
+                .data
+                .or_else(|| self.library.clone())
+                .unwrap_or_default(),
+            library: self.library,
             listen: self.listen,
             peers: addresses(&self.peers),
             json: self.json,
+            recheck: self.recheck,
             http: self.http.http,
         }
     }
@@ -70,6 +86,8 @@ pub struct SeedOptions {
     pub manifests: Vec<PathBuf>,
     /// Data root.
     pub data: PathBuf,
+    /// A library directory: every manifest under it (data under `data`).
+    pub library: Option<PathBuf>,
     /// Listen address.
     pub listen: SocketAddr,
     /// Peers to dial and serve.
@@ -82,6 +100,8 @@ pub struct SeedOptions {
     pub json: bool,
     /// Where to serve HTTP (`--http`), if anywhere.
     pub http: Option<SocketAddr>,
+    /// Hash every piece at start, ignoring resume records.
+    pub recheck: bool,
 }
 
 /// Serves torrents until SIGINT/SIGTERM.
@@ -96,8 +116,24 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
         {
             return Err(AppError::Duplicate(path.display().to_string()));
         }
-        let storage = open_complete(&opts.data, &manifest).await?;
+        let storage = resume::open_seeding(&opts.data, &manifest, opts.recheck).await?;
         torrents.push((manifest, storage));
+    }
+    if let Some(dir) = &opts.library {
+        let found = music_dir::open_all(dir, &opts.data, opts.recheck, out).await?;
+        for (manifest, storage) in found {
+            if torrents
+                .iter()
+                .any(|(m, _)| m.info_hash == manifest.info_hash)
+            {
+                out.warn(format_args!(
+                    "{} is given twice; served once",
+                    manifest.name
+                ));
+                continue;
+            }
+            torrents.push((manifest, storage));
+        }
     }
     let mut app = App::bind(opts.listen, opts.config).await?;
     let http = match opts.http {

@@ -19,21 +19,24 @@ use std::ffi::OsStr;
 use std::fs::File;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
-use super::file::{Backing, StoredFile};
+use super::file::{Backing, Handle, StoredFile};
 use super::{Storage, StorageError};
 use crate::manifest::Manifest;
 
 /// Whether a file is only read (seeding) or may be created and written.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Access {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Access {
     /// Open an existing file read-only.
     Read,
     /// Open read-write, creating the file and its directories as needed.
     Create,
+    /// Open an existing file read-write (a reopen: the file was created).
+    Write,
 }
 
 /// A directory under which a torrent's files are opened.
@@ -42,6 +45,54 @@ struct Root {
     dir: OwnedFd,
     /// Its path, for messages.
     path: PathBuf,
+}
+
+/// How a file of a torrent is opened again after the cache of open files
+/// closed it: exactly as the first time.
+#[derive(Debug)]
+pub(super) enum Opener {
+    /// `rel` beneath the data root `root`, through no link.
+    Beneath {
+        /// The data root (shared by the torrent's files).
+        root: Arc<Path>,
+        /// The manifest's path of the file.
+        rel: PathBuf,
+        /// Read-only, or read-write.
+        access: Access,
+    },
+    /// The file the user named (`--data` as the song itself).
+    User(PathBuf),
+}
+
+impl Opener {
+    /// Opens the file again (a file that is missing now is not created
+    /// again: it was there, so its absence is an error).
+    pub(super) fn open(&self) -> Result<File, StorageError> {
+        match self {
+            Opener::User(path) => open_user_file(path),
+            Opener::Beneath { root, rel, access } => {
+                let dir = Root::open_dir(root).map_err(|e| StorageError::Io {
+                    path: root.to_path_buf(),
+                    source: e.into(),
+                })?;
+                let access = match access {
+                    Access::Create => Access::Write,
+                    other => *other,
+                };
+                dir.open_file(rel, access)
+            }
+        }
+    }
+}
+
+/// Wraps a file just opened in its cached handle.
+fn cached(opener: Opener, file: File, path: &Path) -> Result<Backing, StorageError> {
+    Handle::new(opener, file)
+        .map(Backing::Disk)
+        .map_err(|source| StorageError::Io {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 impl Storage {
@@ -63,32 +114,44 @@ impl Storage {
             true => None,
             false => Some(Root::open(root, manifest)?),
         };
+        let shared: Arc<Path> = Arc::from(root);
         let mut files = Vec::new();
         for (f, pad) in manifest.files.iter().zip(manifest.pad_files()) {
-            let (path, backing) = match &dir {
-                _ if pad => (root.join(&f.path), Backing::Zeros),
-                None => (root.to_path_buf(), Backing::Disk(open_user_file(root)?)),
+            if pad {
+                files.push(StoredFile::new(root.join(&f.path), Backing::Zeros));
+                continue;
+            }
+            let (path, file, opener) = match &dir {
+                None => (
+                    root.to_path_buf(),
+                    open_user_file(root)?,
+                    Opener::User(root.to_path_buf()),
+                ),
                 Some(dir) => (
                     dir.path.join(&f.path),
                     dir.open_file(&f.path, Access::Read)?,
+                    Opener::Beneath {
+                        root: shared.clone(),
+                        rel: f.path.clone(),
+                        access: Access::Read,
+                    },
                 ),
             };
-            if let Backing::Disk(file) = &backing {
-                let actual = file
-                    .metadata()
-                    .map_err(|source| StorageError::Io {
-                        path: path.clone(),
-                        source,
-                    })?
-                    .len();
-                if actual != f.length {
-                    return Err(StorageError::WrongSize {
-                        path,
-                        actual,
-                        expected: f.length,
-                    });
-                }
+            let actual = file
+                .metadata()
+                .map_err(|source| StorageError::Io {
+                    path: path.clone(),
+                    source,
+                })?
+                .len();
+            if actual != f.length {
+                return Err(StorageError::WrongSize {
+                    path,
+                    actual,
+                    expected: f.length,
+                });
             }
+            let backing = cached(opener, file, &path)?;
             files.push(StoredFile::new(path, backing));
         }
         Ok(Storage::assemble(manifest, files))
@@ -103,13 +166,23 @@ impl Storage {
             source,
         })?;
         let dir = Root::open(root, manifest)?;
+        let shared: Arc<Path> = Arc::from(root);
         let mut files = Vec::new();
         for (f, pad) in manifest.files.iter().zip(manifest.pad_files()) {
+            let path = root.join(&f.path);
             let backing = match pad {
                 true => Backing::Zeros,
-                false => dir.open_file(&f.path, Access::Create)?,
+                false => {
+                    let file = dir.open_file(&f.path, Access::Create)?;
+                    let opener = Opener::Beneath {
+                        root: shared.clone(),
+                        rel: f.path.clone(),
+                        access: Access::Create,
+                    };
+                    cached(opener, file, &path)?
+                }
             };
-            files.push(StoredFile::new(root.join(&f.path), backing));
+            files.push(StoredFile::new(path, backing));
         }
         Ok(Storage::assemble(manifest, files))
     }
@@ -135,12 +208,8 @@ impl Root {
     /// Opens the data root; a missing root is reported as the torrent's
     /// first file missing, which says which directory was expected.
     fn open(path: &Path, manifest: &Manifest) -> Result<Root, StorageError> {
-        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
-        match rustix::fs::open(path, flags, Mode::empty()) {
-            Ok(dir) => Ok(Root {
-                dir,
-                path: path.to_path_buf(),
-            }),
+        match Root::open_dir(path) {
+            Ok(root) => Ok(root),
             Err(Errno::NOENT) => Err(StorageError::Missing {
                 path: manifest
                     .files
@@ -154,13 +223,23 @@ impl Root {
         }
     }
 
+    /// Opens the directory `path` (following links: the user chose it).
+    fn open_dir(path: &Path) -> rustix::io::Result<Root> {
+        let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        Ok(Root {
+            dir: rustix::fs::open(path, flags, Mode::empty())?,
+            path: path.to_path_buf(),
+        })
+    }
+
     /// Opens `rel` (a manifest path: plain components only) beneath the
     /// root, through no link, and checks that it is a regular file.
-    fn open_file(&self, rel: &Path, access: Access) -> Result<Backing, StorageError> {
+    fn open_file(&self, rel: &Path, access: Access) -> Result<File, StorageError> {
         let full = self.path.join(rel);
         let mut flags = OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC;
         flags |= match access {
             Access::Read => OFlags::RDONLY,
+            Access::Write => OFlags::RDWR,
             Access::Create => OFlags::RDWR | OFlags::CREATE,
         };
         let opened = match access {
@@ -173,10 +252,10 @@ impl Root {
                     r => r,
                 }
             }
-            Access::Create => self.walk(rel, flags, access),
+            Access::Write | Access::Create => self.walk(rel, flags, access),
         };
         let fd = opened.map_err(|e| self.explain(rel, e, access))?;
-        regular(fd, &full).map(Backing::Disk)
+        regular(fd, &full)
     }
 
     /// Opens `rel` one component at a time, each with `O_NOFOLLOW`, holding
@@ -220,7 +299,7 @@ impl Root {
         }
         let path = self.path.join(rel);
         match (e, access) {
-            (Errno::NOENT, Access::Read) => StorageError::Missing { path },
+            (Errno::NOENT, Access::Read | Access::Write) => StorageError::Missing { path },
             (e, _) => StorageError::Io {
                 path,
                 source: e.into(),

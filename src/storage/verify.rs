@@ -5,8 +5,19 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use bytes::Bytes;
 
+use super::resume::{FileStamp, ResumeRecord};
 use super::{Storage, StorageError};
 use crate::piece_hash;
+
+/// What a start found on disk: the verified pieces, and how many of them
+/// had to be read to know.
+#[derive(Clone, Debug)]
+pub struct Resumed {
+    /// One flag per piece: verified.
+    pub verified: Vec<bool>,
+    /// Pieces read and hashed (the rest were trusted from the record).
+    pub checked: u32,
+}
 
 /// Bytes each thread of [`Storage::verify_all`] reads ahead to hash pieces
 /// together (four 4 MiB pieces; pieces of 16 MiB are hashed one by one).
@@ -57,12 +68,21 @@ impl Storage {
     /// `VERIFY_BUFFER` bytes read ahead). Returns one flag per piece: true
     /// when the data there is verified.
     pub fn verify_all(&self, threads: usize) -> Vec<bool> {
-        let n = self.geometry.piece_count;
+        let all: Vec<u32> = (0..self.geometry.piece_count).collect();
+        self.verify_pieces(&all, threads)
+    }
+
+    /// Re-hashes the pieces `which` (in increasing order) like
+    /// [`Storage::verify_all`]; one flag per piece of the torrent, false for
+    /// pieces not in `which`.
+    pub fn verify_pieces(&self, which: &[u32], threads: usize) -> Vec<bool> {
+        let n = which.len() as u32;
         let piece_length = self.geometry.piece_length.max(1);
         let lanes = (VERIFY_BUFFER / piece_length).clamp(1, piece_hash::LANES as u64) as u32;
         let next = AtomicU32::new(0);
-        let results: Vec<std::sync::atomic::AtomicBool> =
-            (0..n).map(|_| Default::default()).collect();
+        let results: Vec<std::sync::atomic::AtomicBool> = (0..self.geometry.piece_count)
+            .map(|_| Default::default())
+            .collect();
         std::thread::scope(|s| {
             for _ in 0..threads.max(1) {
                 s.spawn(|| {
@@ -73,7 +93,8 @@ impl Storage {
                             break;
                         }
                         let (mut read, mut data) = (Vec::new(), Vec::new());
-                        for (i, buf) in (first..n.min(first + lanes)).zip(&mut bufs) {
+                        let batch = &which[first as usize..n.min(first + lanes) as usize];
+                        for (&i, buf) in batch.iter().zip(&mut bufs) {
                             buf.resize(self.geometry.piece_len(i) as usize, 0);
                             if self.present(i) && self.read(i, 0, buf).is_ok() {
                                 read.push(i as usize);
@@ -92,10 +113,99 @@ impl Storage {
         results.into_iter().map(|r| r.into_inner()).collect()
     }
 
+    /// Each file as it is now (size, time, inode), for a resume record.
+    pub fn file_stamps(&self) -> Result<Vec<FileStamp>, StorageError> {
+        self.files
+            .iter()
+            .map(|f| {
+                f.stamp().map_err(|source| StorageError::Io {
+                    path: f.path.clone(),
+                    source,
+                })
+            })
+            .collect()
+    }
+
+    /// Makes every write so far durable (`fdatasync` of each file).
+    pub fn sync(&self) -> Result<(), StorageError> {
+        for f in &self.files {
+            f.sync().map_err(|source| StorageError::Io {
+                path: f.path.clone(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// A resume record of `verified` for the files as they are now. Call
+    /// [`Storage::sync`] between taking `verified` and this.
+    pub fn record(
+        &self,
+        info_hash: [u8; 20],
+        verified: Vec<bool>,
+    ) -> Result<ResumeRecord, StorageError> {
+        Ok(ResumeRecord {
+            info_hash,
+            verified,
+            files: self.file_stamps()?,
+        })
+    }
+
+    /// The verified pieces at start: a piece whose files are all as
+    /// `record` saw them is what the record says, unread; every piece that
+    /// touches a changed file (or all, without a record, or with one of
+    /// another shape) is read and hashed.
+    pub fn resume(&self, record: Option<&ResumeRecord>, threads: usize) -> Resumed {
+        let n = self.geometry.piece_count;
+        let now: Vec<Option<FileStamp>> = self.files.iter().map(|f| f.stamp().ok()).collect();
+        let record =
+            record.filter(|r| r.verified.len() == n as usize && r.files.len() == self.files.len());
+        let Some(record) = record else {
+            return Resumed {
+                verified: self.verify_all(threads),
+                checked: n,
+            };
+        };
+        let unchanged: Vec<bool> = now
+            .iter()
+            .zip(&record.files)
+            .map(|(now, then)| now.as_ref() == Some(then))
+            .collect();
+        let mut verified = vec![false; n as usize];
+        let mut check = Vec::new();
+        for piece in 0..n {
+            let start = self.geometry.piece_offset(piece);
+            let end = start + u64::from(self.geometry.piece_len(piece));
+            let trusted = self
+                .spans
+                .iter()
+                .zip(&unchanged)
+                .filter(|(s, _)| s.length > 0 && s.offset < end && s.end() > start)
+                .all(|(_, same)| *same);
+            match trusted {
+                true => verified[piece as usize] = record.verified[piece as usize],
+                false => check.push(piece),
+            }
+        }
+        let checked = self.verify_pieces(&check, threads);
+        for &piece in &check {
+            verified[piece as usize] = checked[piece as usize];
+        }
+        Resumed {
+            verified,
+            checked: check.len() as u32,
+        }
+    }
+
     /// Checks seeding data: every piece must verify, or a clear error names
     /// the first file whose data is wrong.
     pub fn check_complete(&self, threads: usize) -> Result<(), StorageError> {
-        let ok = self.verify_all(threads);
+        self.check_resumed(&self.verify_all(threads))
+    }
+
+    /// Fails, naming the first file whose data is wrong, unless every piece
+    /// of `ok` is verified.
+    pub fn check_resumed(&self, ok: &[bool]) -> Result<(), StorageError> {
         let bad: Vec<u32> = ok
             .iter()
             .enumerate()

@@ -86,9 +86,25 @@ impl Proc {
         Proc::spawn(args, true)
     }
 
+    /// Starts `songswarm args…` under a shell's `ulimit -n` of `soft`
+    /// descriptors (and `hard` as the hard limit).
+    pub fn start_with_fd_limit(soft: u32, hard: u32, args: &[&str]) -> Proc {
+        let mut cmd = Command::new("sh");
+        let script = format!("ulimit -S -n {soft} && ulimit -H -n {hard} && exec \"$0\" \"$@\"");
+        cmd.arg("-c")
+            .arg(script)
+            .arg(env!("CARGO_BIN_EXE_songswarm"));
+        Proc::spawn_command(cmd, args, false)
+    }
+
     fn spawn(args: &[&str], watch_stderr: bool) -> Proc {
+        let cmd = Command::new(env!("CARGO_BIN_EXE_songswarm"));
+        Proc::spawn_command(cmd, args, watch_stderr)
+    }
+
+    fn spawn_command(mut cmd: Command, args: &[&str], watch_stderr: bool) -> Proc {
         // These runs name their peers with --peer: no ring, no LAN discovery.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_songswarm"))
+        let mut child = cmd
             .env("SONGSWARM_NO_RING", "1")
             .args(args)
             .stdout(Stdio::piped())
@@ -105,7 +121,7 @@ impl Proc {
             child,
             lines,
             errors,
-            what: args.join(" "),
+            what: args.join(" ").chars().take(300).collect(),
         }
     }
 
