@@ -2,10 +2,14 @@
 //!
 //! The asking node keeps the candidates itself and asks one node at a time,
 //! so a dead hop costs one time-out and the lookup carries on with the next
-//! closest candidate (retry around dead hops). The number of questions asked
-//! is the hop count, and it is bounded.
+//! closest candidate (retry around dead hops). A node that failed to
+//! answer is suspected for the rest of the lookup: never asked again. Only
+//! a second silence (see [`DEAD_AFTER`]) makes it dead enough to be left
+//! out of an owner's list: one lost message must not give a key to the
+//! wrong node. The number of questions asked is the hop count, and it is
+//! bounded.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use crate::chord::Peer;
@@ -13,6 +17,9 @@ use crate::id::Id;
 
 /// Most candidates remembered per lookup; the closest ones are the useful ones.
 const MAX_CANDIDATES: usize = 16;
+
+/// Requests a node must have failed in one lookup to count as dead there.
+pub const DEAD_AFTER: u32 = 2;
 
 /// The state of one lookup.
 #[derive(Debug)]
@@ -25,6 +32,8 @@ pub struct Lookup {
     candidates: Vec<Peer>,
     /// Already asked (answered or not): never asked twice.
     tried: BTreeSet<SocketAddr>,
+    /// Requests of this lookup that each node failed (time-out, refused).
+    failures: BTreeMap<SocketAddr, u32>,
 }
 
 impl Lookup {
@@ -35,6 +44,7 @@ impl Lookup {
             hops: 0,
             candidates: Vec::new(),
             tried: BTreeSet::new(),
+            failures: BTreeMap::new(),
         };
         // Keep the caller's order for the first candidates (bootstrap nodes,
         // or the caller's own closest fingers, already sorted).
@@ -58,6 +68,19 @@ impl Lookup {
         None
     }
 
+    /// `addr` did not answer: it is suspected for the rest of the lookup,
+    /// and never asked as a hop again.
+    pub fn suspect(&mut self, addr: SocketAddr) {
+        self.tried.insert(addr);
+        *self.failures.entry(addr).or_default() += 1;
+        self.candidates.retain(|c| c.addr != addr);
+    }
+
+    /// True if `addr` failed this lookup [`DEAD_AFTER`] times.
+    pub fn is_dead(&self, addr: SocketAddr) -> bool {
+        self.failures.get(&addr).is_some_and(|&n| n >= DEAD_AFTER)
+    }
+
     /// `from` answered with nodes that precede the key more closely. Only
     /// nodes strictly between `from` and the key are kept, so every answer
     /// makes progress around the ring.
@@ -71,7 +94,8 @@ impl Lookup {
             }
         }
         let key = self.key;
-        self.candidates.sort_by_key(|c| c.id.distance_to(key));
+        self.candidates
+            .sort_by_cached_key(|c| c.id.distance_to(key));
         self.candidates.truncate(MAX_CANDIDATES);
     }
 }

@@ -1,7 +1,18 @@
-//! Routing: answering `FindSuccessor` from our own tables, and driving our
-//! own iterative lookups (hop limit, retry around a dead hop) to an end
-//! that the node routes by its [`Purpose`]. Owns the finger table, whose
-//! refresh is a lookup like any other.
+//! Routing: answering `FindSuccessor` from our own tables (`answer`), and
+//! driving our own iterative lookups to an end that the node routes by its
+//! [`Purpose`]. Owns the finger table, whose refresh is a lookup like any
+//! other.
+//!
+//! A lookup does not wait for stabilization to repair what a failure broke:
+//! - a hop that does not answer (time-out, refused) is suspected for the
+//!   rest of the lookup and dropped from the fingers, and the lookup asks at
+//!   once the next-closest preceding node not suspected, from the answers so
+//!   far and from our own successor list and fingers;
+//! - the owner a `Found` answer names is checked alive before a lookup whose
+//!   result is that owner ends (the answerer's successor may have died
+//!   unnoticed); if it is dead (silent twice in this lookup, so that one
+//!   lost message does not move the key), the next entry of the answerer's
+//!   list owns the key, and is checked in turn.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,17 +20,20 @@ use std::time::Instant;
 
 use crate::chord::fingers::Fingers;
 use crate::chord::lookup::Lookup;
-use crate::chord::message::{Message, ReqId};
+use crate::chord::message::Message;
 use crate::chord::neighbours::Neighbours;
 use crate::chord::rpc::{OpId, RouteRpc, Rpcs};
 use crate::chord::Peer;
-use crate::chord::Phase;
 use crate::config::ChordConfig;
 use crate::id::Id;
 use crate::wire::chord::message::Kind;
 
 /// Candidates returned in a `Closer` answer.
 pub(crate) const CLOSER_COUNT: usize = 4;
+
+/// Most nodes of our own tables added to a lookup's candidates after a
+/// dead hop.
+const MAX_REFILL: usize = 8;
 
 /// Why a lookup runs, i.e. what to do with its result.
 #[derive(Debug)]
@@ -40,6 +54,17 @@ pub(crate) enum Purpose {
     Read { op: OpId, kind: Kind },
     /// Client lookup `op`.
     Locate { op: OpId },
+}
+
+impl Purpose {
+    /// True if the lookup's result is the owner itself: it is checked alive
+    /// before the lookup ends. Writes and reads go on to ask the replicas
+    /// themselves and handle their silence as the quorum rules say (a
+    /// replica skipped on a lost message would shift the set they use); the
+    /// ring checks what it adopts itself; a finger is checked as it is set.
+    fn checks_owner(&self) -> bool {
+        matches!(self, Purpose::Locate { .. } | Purpose::Replicate)
+    }
 }
 
 /// How a lookup ended.
@@ -63,10 +88,17 @@ pub(crate) enum LookupEnd {
 /// A lookup with its purpose.
 #[derive(Debug)]
 struct Running {
-    /// Its candidates and hop count.
+    /// Its candidates, suspects and hop count.
     lookup: Lookup,
     /// What its result is for.
     purpose: Purpose,
+    /// Started from our own tables: after a dead hop they give more
+    /// candidates. (A lookup through given nodes, such as a rejoin through
+    /// a past contact, goes only where it was sent.)
+    own_tables: bool,
+    /// The owner's list from a `Found` answer while its head is checked
+    /// alive (empty before).
+    found: Vec<Peer>,
 }
 
 /// The finger table and every lookup in flight.
@@ -117,84 +149,6 @@ impl Lookups {
         self.running.values().any(|r| f(r.lookup.key, &r.purpose))
     }
 
-    /// The owner's successor list for `key` if this node knows it.
-    pub(crate) fn local_answer(&self, ring: &Neighbours, key: Id) -> Option<Vec<Peer>> {
-        if ring.phase() != Phase::Member {
-            return None;
-        }
-        let succs = ring.successors();
-        if succs.is_empty() {
-            return Some(vec![self.me]);
-        }
-        let mut with_me = vec![self.me];
-        with_me.extend(succs.iter().copied());
-        if let Some(p) = ring.predecessor() {
-            if key.in_open_closed(p.id, self.me.id) {
-                return Some(with_me);
-            }
-        }
-        // A short list means the ring is small and we see all of it.
-        let whole_ring = succs.len() < self.list_len;
-        let mut prev = self.me.id;
-        for (i, s) in succs.iter().enumerate() {
-            if key.in_open_closed(prev, s.id) {
-                if whole_ring {
-                    let mut list = with_me[i + 1..].to_vec();
-                    list.extend_from_slice(&with_me[..=i]);
-                    return Some(list);
-                }
-                // Answer only with enough followers for a replica set.
-                if i == 0 || succs.len() - i >= self.replicas {
-                    return Some(succs[i..].to_vec());
-                }
-                return None;
-            }
-            prev = s.id;
-        }
-        None
-    }
-
-    /// Known nodes in (me, key), closest to the key first.
-    pub(crate) fn closest_preceding(&self, ring: &Neighbours, key: Id, count: usize) -> Vec<Peer> {
-        let mut all: Vec<Peer> = self
-            .fingers
-            .iter()
-            .chain(ring.successors().iter())
-            .filter(|p| p.id.in_open(self.me.id, key))
-            .copied()
-            .collect();
-        all.sort_by_key(|p| (p.id.distance_to(key), p.addr));
-        all.dedup_by_key(|p| p.addr);
-        all.truncate(count);
-        all
-    }
-
-    /// Answer one hop of someone else's lookup.
-    pub(crate) fn answer_find(
-        &self,
-        ring: &Neighbours,
-        from: SocketAddr,
-        req: ReqId,
-        key: Id,
-        rpcs: &mut Rpcs,
-    ) {
-        let msg = match self.local_answer(ring, key) {
-            Some(list) => Message::Found {
-                req,
-                succs: list.iter().map(|p| p.addr).collect(),
-            },
-            None => Message::Closer {
-                req,
-                nodes: self
-                    .closest_preceding(ring, key, CLOSER_COUNT)
-                    .iter()
-                    .map(|p| p.addr)
-                    .collect(),
-            },
-        };
-        rpcs.send(from, msg);
-    }
-
     /// Look `key` up, asking `start` first, or answering locally / from
     /// our own table when `start` is None. Returns the end if it came at once.
     pub(crate) fn start(
@@ -206,20 +160,34 @@ impl Lookups {
         start: Option<Vec<Peer>>,
         rpcs: &mut Rpcs,
     ) -> Option<LookupEnd> {
+        let own_tables = start.is_none();
+        let id = self.next_id;
+        self.next_id += 1;
         let start = match start {
             Some(s) => s,
             None => {
                 if let Some(list) = self.local_answer(ring, key) {
-                    return self.finish(now, key, purpose, list, 0, rpcs);
+                    let lookup = Lookup::new(key, Vec::new());
+                    let running = Running {
+                        lookup,
+                        purpose,
+                        own_tables,
+                        found: list,
+                    };
+                    self.running.insert(id, running);
+                    return self.check_owner(now, id, rpcs);
                 }
                 self.closest_preceding(ring, key, CLOSER_COUNT)
             }
         };
-        let id = self.next_id;
-        self.next_id += 1;
         let start = start.into_iter().filter(|p| *p != self.me).collect();
-        let lookup = Lookup::new(key, start);
-        self.running.insert(id, Running { lookup, purpose });
+        let running = Running {
+            lookup: Lookup::new(key, start),
+            purpose,
+            own_tables,
+            found: Vec::new(),
+        };
+        self.running.insert(id, running);
         self.advance(now, id, rpcs)
     }
 
@@ -240,6 +208,7 @@ impl Lookups {
         from: Peer,
         kind: RouteRpc,
         msg: Message,
+        ring: &Neighbours,
         rpcs: &mut Rpcs,
     ) -> Option<LookupEnd> {
         match (kind, msg) {
@@ -250,24 +219,56 @@ impl Lookups {
                 self.fingers.set(k, Some(from));
                 None
             }
+            (RouteRpc::OwnerCheck { lookup }, Message::Pong { .. }) => {
+                let running = self.running.remove(&lookup)?;
+                let (key, hops) = (running.lookup.key, running.lookup.hops);
+                self.finish(now, key, running.purpose, running.found, hops, rpcs)
+            }
             // A well-formed answer of the wrong kind: count it as a failure.
-            (kind, _) => self.on_failure(now, from, kind, rpcs),
+            (kind, _) => self.on_failure(now, from, kind, ring, rpcs),
         }
     }
 
     /// The routing request `kind` to `dead` went unanswered: forget it, and
-    /// go round it if it was a lookup's hop.
+    /// go round it if it was a lookup's hop or the owner a lookup found.
     pub(crate) fn on_failure(
         &mut self,
         now: Instant,
         dead: Peer,
         kind: RouteRpc,
+        ring: &Neighbours,
         rpcs: &mut Rpcs,
     ) -> Option<LookupEnd> {
         self.forget(dead.addr);
         match kind {
-            RouteRpc::Hop { lookup } => self.advance(now, lookup, rpcs),
+            RouteRpc::Hop { lookup } => {
+                self.suspect(lookup, dead, ring);
+                self.advance(now, lookup, rpcs)
+            }
+            RouteRpc::OwnerCheck { lookup } => {
+                self.suspect(lookup, dead, ring);
+                self.check_owner(now, lookup, rpcs)
+            }
             RouteRpc::FingerCheck { .. } => None,
+        }
+    }
+
+    /// `dead` failed lookup `id`: it is suspected for the rest of the
+    /// lookup, and the lookup gets the closest preceding nodes of our own
+    /// tables as candidates, in case the answers so far run out.
+    fn suspect(&mut self, id: u64, dead: Peer, ring: &Neighbours) {
+        let Some(running) = self.running.get(&id) else {
+            return;
+        };
+        let known = if running.own_tables {
+            self.closest_preceding(ring, running.lookup.key, MAX_REFILL)
+        } else {
+            Vec::new()
+        };
+        let me = self.me.id;
+        if let Some(running) = self.running.get_mut(&id) {
+            running.lookup.suspect(dead.addr);
+            running.lookup.add_closer(me, &known);
         }
     }
 
@@ -282,10 +283,9 @@ impl Lookups {
     ) -> Option<LookupEnd> {
         match msg {
             Message::Found { succs, .. } if !succs.is_empty() => {
-                let running = self.running.remove(&id)?;
-                let list = succs.iter().map(|a| Peer::new(*a)).collect();
-                let (key, hops) = (running.lookup.key, running.lookup.hops);
-                self.finish(now, key, running.purpose, list, hops, rpcs)
+                let running = self.running.get_mut(&id)?;
+                running.found = succs.iter().map(|a| Peer::new(*a)).collect();
+                self.check_owner(now, id, rpcs)
             }
             Message::Closer { nodes, .. } => {
                 let me = self.me;
@@ -303,10 +303,32 @@ impl Lookups {
         }
     }
 
+    /// Lookup `id` has an owner's list: end it, after checking the owner
+    /// alive if its purpose needs that. Nodes dead in this lookup are left
+    /// out: the first of the rest owns the key. With the list used up, the
+    /// lookup goes on with its other candidates.
+    fn check_owner(&mut self, now: Instant, id: u64, rpcs: &mut Rpcs) -> Option<LookupEnd> {
+        let running = self.running.get_mut(&id)?;
+        let lookup = &running.lookup;
+        running.found.retain(|p| !lookup.is_dead(p.addr));
+        let Some(&owner) = running.found.first() else {
+            return self.advance(now, id, rpcs);
+        };
+        if owner != self.me && running.purpose.checks_owner() {
+            let kind = RouteRpc::OwnerCheck { lookup: id };
+            rpcs.request(now, owner, |req| Message::Ping { req }, kind);
+            return None;
+        }
+        let running = self.running.remove(&id)?;
+        let (key, hops) = (running.lookup.key, running.lookup.hops);
+        self.finish(now, key, running.purpose, running.found, hops, rpcs)
+    }
+
     /// Ask lookup `id`'s next candidate, or end it if none is left or the
     /// hop limit is reached.
     fn advance(&mut self, now: Instant, id: u64, rpcs: &mut Rpcs) -> Option<LookupEnd> {
         let running = self.running.get_mut(&id)?;
+        running.found.clear();
         let next = if running.lookup.hops >= self.max_hops {
             None
         } else {
@@ -356,5 +378,6 @@ impl Lookups {
     }
 }
 
+mod answer;
 #[cfg(test)]
 mod tests;

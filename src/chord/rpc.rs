@@ -81,6 +81,9 @@ pub(crate) enum RouteRpc {
     Hop { lookup: u64 },
     /// Liveness check of a new finger `k`.
     FingerCheck { k: usize },
+    /// Liveness check of the owner that a `Found` answer to lookup
+    /// `lookup` named: the answerer's successor may have died unnoticed.
+    OwnerCheck { lookup: u64 },
 }
 
 /// Requests of client operations.

@@ -148,7 +148,7 @@ impl Node {
                 self.on_ring_report(now, report);
             }
             Pending::Route(kind) => {
-                let end = self.lookups.on_answer(now, to, kind, msg, rpcs);
+                let end = self.lookups.on_answer(now, to, kind, msg, &self.ring, rpcs);
                 self.lookup_ended(now, end);
             }
             Pending::Op(kind) => {
@@ -173,7 +173,7 @@ impl Node {
                 self.on_ring_report(now, report);
             }
             Pending::Route(kind) => {
-                let end = self.lookups.on_failure(now, dead, kind, rpcs);
+                let end = self.lookups.on_failure(now, dead, kind, &self.ring, rpcs);
                 self.lookup_ended(now, end);
             }
             Pending::Op(kind) => self.ops.on_failure(now, dead, kind, store, rpcs),
