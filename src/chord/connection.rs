@@ -24,7 +24,8 @@ use crate::wire::chord::{ChordCodec, ClientReply, ClientRequest, Frame};
 pub(crate) const CONN_QUEUE: usize = 256;
 
 /// Dial `to`, introduce ourselves, then run the connection. Reports a
-/// failed dial to the node task as [`Command::DialFailed`].
+/// failed dial to the node task as [`Command::DialFailed`], saying whether
+/// it is evidence that `to` is gone.
 pub(crate) async fn dial(
     handle: ChordHandle,
     to: SocketAddr,
@@ -35,12 +36,14 @@ pub(crate) async fn dial(
     async move {
         let framed = match open(&handle, to).await {
             Ok(framed) => framed,
-            Err(why) => {
+            Err((gone, why)) => {
                 tracing::debug!("dial failed: {why}");
-                let _ = handle
-                    .tx
-                    .send(Command::DialFailed { addr: to, conn_id })
-                    .await;
+                let failed = Command::DialFailed {
+                    addr: to,
+                    conn_id,
+                    gone,
+                };
+                let _ = handle.tx.send(failed).await;
                 return;
             }
         };
@@ -50,16 +53,28 @@ pub(crate) async fn dial(
     .await
 }
 
-/// Connect to `to` and introduce ourselves.
+/// True if `e` is evidence that the other side is gone: nothing listens
+/// there, it reset the connection, or no route leads to it. A time-out or
+/// a shortage of our own (descriptors, ports, memory) says nothing of it.
+fn is_gone(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | HostUnreachable
+    )
+}
+
+/// Connect to `to` and introduce ourselves. An error says whether `to`
+/// is gone (see [`is_gone`]) and why.
 async fn open(
     handle: &ChordHandle,
     to: SocketAddr,
-) -> Result<Framed<TcpStream, ChordCodec>, String> {
+) -> Result<Framed<TcpStream, ChordCodec>, (bool, String)> {
     let timeout = handle.config.rpc_timeout;
     let stream = tokio::time::timeout(timeout, TcpStream::connect(to))
         .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| format!("connect: {e}"))?;
+        .map_err(|_| (false, "connect timed out".to_string()))?
+        .map_err(|e| (is_gone(&e), format!("connect: {e}")))?;
     let _ = stream.set_nodelay(true);
     let mut framed = Framed::new(stream, ChordCodec::new(handle.config.max_frame));
     let me = Peer::new(handle.addr);
@@ -67,10 +82,10 @@ async fn open(
         id: me.id,
         addr: Some(me.addr),
     };
-    framed
-        .send(hello)
-        .await
-        .map_err(|e| format!("hello: {e}"))?;
+    framed.send(hello).await.map_err(|e| match e {
+        crate::wire::chord::ChordCodecError::Io(io) => (is_gone(&io), format!("hello: {io}")),
+        other => (true, format!("hello: {other}")),
+    })?;
     Ok(framed)
 }
 

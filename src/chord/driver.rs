@@ -187,11 +187,19 @@ impl NodeTask {
                     );
                 }
             }
-            Command::DialFailed { addr, conn_id } => {
+            Command::DialFailed {
+                addr,
+                conn_id,
+                gone,
+            } => {
                 if self.pool.get(&addr).is_some_and(|e| e.conn_id == conn_id) {
                     self.pool.remove(&addr);
                 }
-                self.node.handle_unreachable(now, addr);
+                // A dial that timed out may have met a loaded host: its
+                // requests time out and are retried as the node sees fit.
+                if gone {
+                    self.node.handle_unreachable(now, addr);
+                }
             }
             Command::Closed {
                 addr,

@@ -42,9 +42,15 @@ pub(crate) enum Command {
         conn_id: u64,
         tx: mpsc::Sender<Message>,
     },
-    /// Dialing `addr` failed.
-    DialFailed { addr: SocketAddr, conn_id: u64 },
-    /// A connection ended (`failed`: by an error rather than idleness).
+    /// Dialing `addr` failed; `gone`: refused or reset (evidence that it
+    /// is gone), not a time-out or a shortage of our own.
+    DialFailed {
+        addr: SocketAddr,
+        conn_id: u64,
+        gone: bool,
+    },
+    /// A connection ended (`failed`: by an error, a reset or a broken
+    /// frame, rather than a close).
     Closed {
         addr: SocketAddr,
         conn_id: u64,

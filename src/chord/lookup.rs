@@ -1,15 +1,14 @@
 //! One iterative lookup: which nodes to ask next about a key.
 //!
 //! The asking node keeps the candidates itself and asks one node at a time,
-//! so a dead hop costs one time-out and the lookup carries on with the next
-//! closest candidate (retry around dead hops). A node that failed to
-//! answer is suspected for the rest of the lookup: never asked again. Only
-//! a second silence (see [`DEAD_AFTER`]) makes it dead enough to be left
-//! out of an owner's list: one lost message must not give a key to the
-//! wrong node. The number of questions asked is the hop count, and it is
-//! bounded.
+//! so a dead hop costs its time-outs and the lookup carries on with the
+//! next closest candidate (retry around dead hops). A node the lookup
+//! found dead (the caller decides on what evidence: see
+//! [`crate::chord::lookups`]) is never asked again and is left out of an
+//! owner's list. The number of questions asked is the hop count, and it
+//! is bounded.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
 use crate::chord::Peer;
@@ -17,9 +16,6 @@ use crate::id::Id;
 
 /// Most candidates remembered per lookup; the closest ones are the useful ones.
 const MAX_CANDIDATES: usize = 16;
-
-/// Requests a node must have failed in one lookup to count as dead there.
-pub const DEAD_AFTER: u32 = 2;
 
 /// The state of one lookup.
 #[derive(Debug)]
@@ -32,8 +28,8 @@ pub struct Lookup {
     candidates: Vec<Peer>,
     /// Already asked (answered or not): never asked twice.
     tried: BTreeSet<SocketAddr>,
-    /// Requests of this lookup that each node failed (time-out, refused).
-    failures: BTreeMap<SocketAddr, u32>,
+    /// Nodes found dead in this lookup.
+    dead: BTreeSet<SocketAddr>,
 }
 
 impl Lookup {
@@ -44,7 +40,7 @@ impl Lookup {
             hops: 0,
             candidates: Vec::new(),
             tried: BTreeSet::new(),
-            failures: BTreeMap::new(),
+            dead: BTreeSet::new(),
         };
         // Keep the caller's order for the first candidates (bootstrap nodes,
         // or the caller's own closest fingers, already sorted).
@@ -68,17 +64,17 @@ impl Lookup {
         None
     }
 
-    /// `addr` did not answer: it is suspected for the rest of the lookup,
-    /// and never asked as a hop again.
-    pub fn suspect(&mut self, addr: SocketAddr) {
+    /// `addr` is dead for the rest of the lookup: never asked as a hop
+    /// again, and no owner.
+    pub fn dead(&mut self, addr: SocketAddr) {
         self.tried.insert(addr);
-        *self.failures.entry(addr).or_default() += 1;
+        self.dead.insert(addr);
         self.candidates.retain(|c| c.addr != addr);
     }
 
-    /// True if `addr` failed this lookup [`DEAD_AFTER`] times.
+    /// True if `addr` was found dead in this lookup.
     pub fn is_dead(&self, addr: SocketAddr) -> bool {
-        self.failures.get(&addr).is_some_and(|&n| n >= DEAD_AFTER)
+        self.dead.contains(&addr)
     }
 
     /// `from` answered with nodes that precede the key more closely. Only

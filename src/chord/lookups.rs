@@ -3,16 +3,23 @@
 //! [`Purpose`]. Owns the finger table, whose refresh is a lookup like any
 //! other.
 //!
-//! A lookup does not wait for stabilization to repair what a failure broke:
-//! - a hop that does not answer (time-out, refused) is suspected for the
-//!   rest of the lookup and dropped from the fingers, and the lookup asks at
-//!   once the next-closest preceding node not suspected, from the answers so
-//!   far and from our own successor list and fingers;
+//! A lookup does not wait for stabilization to repair what a failure broke,
+//! but it tells a dead node from a slow one: only definite evidence (a
+//! refused or reset connection, a broken answer) or silence through
+//! several sends with a doubling patience make a node dead for the lookup.
+//! A node that is merely slow (a loaded host) is waited for, not skipped:
+//! skipping the owner a `Found` answer names would name the wrong node.
+//! - a hop that fails is dead for the rest of the lookup (and, once dead,
+//!   dropped from the fingers), and the lookup asks at once the
+//!   next-closest preceding node, from the answers so far and from our own
+//!   successor list and fingers;
+//! - a hop that times out is asked again, with twice the patience
+//!   ([`HOP_SENDS`] sends in all) before it counts as failed;
 //! - the owner a `Found` answer names is checked alive before a lookup whose
 //!   result is that owner ends (the answerer's successor may have died
-//!   unnoticed); if it is dead (silent twice in this lookup, so that one
-//!   lost message does not move the key), the next entry of the answerer's
-//!   list owns the key, and is checked in turn.
+//!   unnoticed); it is pinged up to [`OWNER_SENDS`] times, each with twice
+//!   the patience of the last. Only if it is dead does the next entry of
+//!   the answerer's list own the key, and that one is checked in turn.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -22,7 +29,7 @@ use crate::chord::fingers::Fingers;
 use crate::chord::lookup::Lookup;
 use crate::chord::message::Message;
 use crate::chord::neighbours::Neighbours;
-use crate::chord::rpc::{OpId, RouteRpc, Rpcs};
+use crate::chord::rpc::{Failure, OpId, RouteRpc, Rpcs};
 use crate::chord::Peer;
 use crate::config::ChordConfig;
 use crate::id::Id;
@@ -34,6 +41,14 @@ pub(crate) const CLOSER_COUNT: usize = 4;
 /// Most nodes of our own tables added to a lookup's candidates after a
 /// dead hop.
 const MAX_REFILL: usize = 8;
+
+/// Sends of one hop's question before its silence counts as a failure: the
+/// patience is one time-out, then two (the time-out follows the round trip).
+pub(crate) const HOP_SENDS: u32 = 2;
+
+/// Sends of an owner check before a silent owner counts as dead: one, two,
+/// then four time-outs. A wrong owner is worse than a slow lookup.
+pub(crate) const OWNER_SENDS: u32 = 3;
 
 /// Why a lookup runs, i.e. what to do with its result.
 #[derive(Debug)]
@@ -224,39 +239,68 @@ impl Lookups {
                 let (key, hops) = (running.lookup.key, running.lookup.hops);
                 self.finish(now, key, running.purpose, running.found, hops, rpcs)
             }
-            // A well-formed answer of the wrong kind: count it as a failure.
-            (kind, _) => self.on_failure(now, from, kind, ring, rpcs),
+            // A well-formed answer of the wrong kind: a broken node.
+            (kind, _) => self.on_failure(now, from, kind, Failure::Refused, ring, rpcs),
         }
     }
 
-    /// The routing request `kind` to `dead` went unanswered: forget it, and
-    /// go round it if it was a lookup's hop or the owner a lookup found.
+    /// The routing request `kind` to `to` failed (`why`). A time-out within
+    /// the request's patience is sent again; otherwise `to` is dead: it is
+    /// forgotten, and a lookup whose hop or owner it was goes round it.
     pub(crate) fn on_failure(
         &mut self,
         now: Instant,
-        dead: Peer,
+        to: Peer,
         kind: RouteRpc,
+        why: Failure,
         ring: &Neighbours,
         rpcs: &mut Rpcs,
     ) -> Option<LookupEnd> {
-        self.forget(dead.addr);
+        if let Failure::TimedOut(sends) = why {
+            let key = match kind {
+                RouteRpc::Hop { lookup } if sends.tries < HOP_SENDS => {
+                    self.running.get(&lookup).map(|r| Some(r.lookup.key))
+                }
+                RouteRpc::OwnerCheck { lookup } if sends.tries < OWNER_SENDS => {
+                    self.running.get(&lookup).map(|_| None)
+                }
+                _ => None,
+            };
+            if let Some(key) = key {
+                let make = |req| match key {
+                    Some(key) => Message::FindSuccessor { req, key },
+                    None => Message::Ping { req },
+                };
+                rpcs.retry(now, to, sends, make, kind);
+                return None;
+            }
+        }
         match kind {
             RouteRpc::Hop { lookup } => {
-                self.suspect(lookup, dead, ring);
+                self.forget(to.addr);
+                self.bury(lookup, to, ring);
                 self.advance(now, lookup, rpcs)
             }
             RouteRpc::OwnerCheck { lookup } => {
-                self.suspect(lookup, dead, ring);
+                self.forget(to.addr);
+                self.bury(lookup, to, ring);
                 self.check_owner(now, lookup, rpcs)
             }
-            RouteRpc::FingerCheck { .. } => None,
+            // A finger is checked again on a later refresh; one that timed
+            // out may only be slow, and was never set.
+            RouteRpc::FingerCheck { .. } => {
+                if why == Failure::Refused {
+                    self.forget(to.addr);
+                }
+                None
+            }
         }
     }
 
-    /// `dead` failed lookup `id`: it is suspected for the rest of the
-    /// lookup, and the lookup gets the closest preceding nodes of our own
-    /// tables as candidates, in case the answers so far run out.
-    fn suspect(&mut self, id: u64, dead: Peer, ring: &Neighbours) {
+    /// `dead` failed lookup `id`: it is dead for the rest of the lookup,
+    /// and the lookup gets the closest preceding nodes of our own tables as
+    /// candidates, in case the answers so far run out.
+    fn bury(&mut self, id: u64, dead: Peer, ring: &Neighbours) {
         let Some(running) = self.running.get(&id) else {
             return;
         };
@@ -267,7 +311,7 @@ impl Lookups {
         };
         let me = self.me.id;
         if let Some(running) = self.running.get_mut(&id) {
-            running.lookup.suspect(dead.addr);
+            running.lookup.dead(dead.addr);
             running.lookup.add_closer(me, &known);
         }
     }
@@ -304,8 +348,9 @@ impl Lookups {
     }
 
     /// Lookup `id` has an owner's list: end it, after checking the owner
-    /// alive if its purpose needs that. Nodes dead in this lookup are left
-    /// out: the first of the rest owns the key. With the list used up, the
+    /// alive if its purpose needs that. Nodes dead in this lookup (refused,
+    /// or silent through every send) are left out: the first of the rest
+    /// owns the key. With the list used up, the
     /// lookup goes on with its other candidates.
     fn check_owner(&mut self, now: Instant, id: u64, rpcs: &mut Rpcs) -> Option<LookupEnd> {
         let running = self.running.get_mut(&id)?;

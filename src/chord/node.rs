@@ -35,7 +35,7 @@ use crate::chord::neighbours::Neighbours;
 use crate::chord::ops::Ops;
 use crate::chord::records::{Limits, Record, RecordKind, SwarmList};
 use crate::chord::replication::Replication;
-use crate::chord::rpc::Rpcs;
+use crate::chord::rpc::{Failure, Rpcs};
 use crate::chord::store::Store;
 use crate::chord::timers::{jitter, Timer, Timers};
 use crate::chord::{Peer, RingInfo, Role};
@@ -213,12 +213,16 @@ impl Node {
         }
     }
 
-    /// The driver could not reach `addr`: fail its requests now rather than
-    /// at their time-outs.
+    /// `addr` is gone, on definite evidence (its connection was refused or
+    /// reset, or it broke the protocol): fail its requests now rather than
+    /// at their time-outs. The driver reports only such evidence: a
+    /// connection that timed out, or that failed for a reason of our own
+    /// (out of descriptors), says nothing of the other node, and its
+    /// requests time out instead.
     pub fn handle_unreachable(&mut self, now: Instant, addr: SocketAddr) {
         for req in self.rpcs.sent_to(addr) {
             if let Some(rpc) = self.rpcs.take(req) {
-                self.rpc_failed(now, rpc.to, rpc.kind);
+                self.rpc_failed(now, rpc.to, rpc.kind, Failure::Refused);
             }
         }
     }
@@ -226,7 +230,8 @@ impl Node {
     /// Time has reached `now`: expire requests and run due periodic tasks.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(rpc) = self.rpcs.take_expired(now) {
-            self.rpc_failed(now, rpc.to, rpc.kind);
+            let why = rpc.timed_out();
+            self.rpc_failed(now, rpc.to, rpc.kind, why);
         }
         match self.ring.phase() {
             Phase::Joining if self.timers.is_due(Timer::Stabilize, now) => {
