@@ -147,6 +147,8 @@ async fn bench(n: usize, fds: u64) {
             .and_then(|s| s.parse().ok())
             .unwrap_or(if n > 256 { 8 } else { 32 }),
         idle_timeout: Duration::from_secs(5),
+        // One process, one address: every node is the same source.
+        max_requests_per_source: 1_000_000,
         ..ChordConfig::default()
     };
     let r = config.successor_list_len;
@@ -185,7 +187,8 @@ async fn bench(n: usize, fds: u64) {
     // Announces.
     let announces: Vec<(Id, SocketAddr)> = (0..1000u32)
         .map(|k| {
-            let peer = SocketAddr::from(([10, 1, (k >> 8) as u8, k as u8], 6881));
+            // Every node of this process is at 127.0.0.1: so are its peers.
+            let peer = SocketAddr::from(([127, 0, 0, 1], 20_000 + k as u16));
             (Id::hash(format!("bench song {k}").as_bytes()), peer)
         })
         .collect();

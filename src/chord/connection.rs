@@ -6,7 +6,7 @@
 //! connection carries requests that are answered on the same connection.
 //! Any decoding error closes that one connection, with the reason logged.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -17,6 +17,7 @@ use tracing::Instrument;
 
 use crate::chord::handle::{ChordHandle, Command};
 use crate::chord::message::Message;
+use crate::chord::records::same_ip;
 use crate::chord::{ChordError, Peer};
 use crate::wire::chord::{ChordCodec, ClientReply, ClientRequest, Frame};
 
@@ -105,6 +106,12 @@ pub(crate) async fn serve(handle: ChordHandle, stream: TcpStream, remote: Socket
                     tracing::info!("closing: a peer claims our own address");
                     return;
                 }
+                // A node is its advertised address, and what it writes is
+                // bound to that address's IP: it must be where it calls from.
+                if !same_ip(addr.ip(), remote.ip()) {
+                    tracing::info!(claimed = %addr, "closing: a node calls from another address than it claims");
+                    return;
+                }
                 let (tx, rx) = mpsc::channel(CONN_QUEUE);
                 let conn_id = handle.next_conn_id();
                 let register = Command::Register { addr, conn_id, tx };
@@ -113,7 +120,9 @@ pub(crate) async fn serve(handle: ChordHandle, stream: TcpStream, remote: Socket
                 }
                 run_node_conn(handle, framed, addr, conn_id, rx).await;
             }
-            Ok(Some(Ok(Frame::Hello { addr: None, .. }))) => run_client_conn(handle, framed).await,
+            Ok(Some(Ok(Frame::Hello { addr: None, .. }))) => {
+                run_client_conn(handle, framed, remote).await
+            }
             Ok(Some(Ok(other))) => tracing::info!("closing: expected a hello, got {other:?}"),
             Ok(Some(Err(e))) => tracing::info!("closing: {e}"),
             Ok(None) => {}
@@ -182,6 +191,10 @@ async fn run_node_conn(
             },
             frame = framed.next(), if !peer_done => match frame {
                 Some(Ok(Frame::Node(msg))) => {
+                    // Answers to our own requests always pass.
+                    if msg.answer_to().is_none() && !handle.admit(peer.ip()) {
+                        continue;
+                    }
                     if handle.tx.send(Command::Inbound { from: peer, msg }).await.is_err() {
                         break;
                     }
@@ -227,8 +240,12 @@ async fn run_node_conn(
     }
 }
 
-/// Answer client requests one at a time on this connection.
-async fn run_client_conn(handle: ChordHandle, mut framed: Framed<TcpStream, ChordCodec>) {
+/// Answer client requests one at a time on this connection, from `remote`.
+async fn run_client_conn(
+    handle: ChordHandle,
+    mut framed: Framed<TcpStream, ChordCodec>,
+    remote: SocketAddr,
+) {
     let token: CancellationToken = handle.conn_token.clone();
     loop {
         let frame = tokio::select! {
@@ -248,7 +265,11 @@ async fn run_client_conn(handle: ChordHandle, mut framed: Framed<TcpStream, Chor
             }
             None => return,
         };
-        let reply = answer(&handle, body).await;
+        let reply = if handle.admit(remote.ip()) {
+            answer(&handle, body, remote.ip()).await
+        } else {
+            ClientReply::Error("too many requests from this address: try again later".into())
+        };
         if let Err(e) = framed.send(Frame::Reply { req, body: reply }).await {
             tracing::debug!("client write failed: {e}");
             return;
@@ -256,9 +277,24 @@ async fn run_client_conn(handle: ChordHandle, mut framed: Framed<TcpStream, Chor
     }
 }
 
-async fn answer(handle: &ChordHandle, body: ClientRequest) -> ClientReply {
+/// A client may announce or remove only a peer at its own address (as an
+/// HTTP tracker takes the address an announce comes from).
+fn own_peer(peer: SocketAddr, source_ip: IpAddr) -> Result<(), ChordError> {
+    if same_ip(peer.ip(), source_ip) {
+        Ok(())
+    } else {
+        Err(ChordError::NotYourAddress { peer, source_ip })
+    }
+}
+
+async fn answer(handle: &ChordHandle, body: ClientRequest, source: IpAddr) -> ClientReply {
     let err = |e: ChordError| ClientReply::Error(e.to_string());
     match body {
+        ClientRequest::Announce { peer, .. } | ClientRequest::Remove { peer, .. }
+            if own_peer(peer, source).is_err() =>
+        {
+            own_peer(peer, source).map_or_else(err, |_| ClientReply::Ok)
+        }
         ClientRequest::Announce { key, peer, role } => handle
             .announce(key, peer, role)
             .await

@@ -64,6 +64,7 @@ impl Driver {
             tracker: TaskTracker::new(),
             conn_ids: Arc::new(AtomicU64::new(1)),
             metrics: Default::default(),
+            limiter: crate::chord::handle::limiter(&config),
         };
         let mut node = Node::new(advertise, config, rng_seed, now());
         node.start(now(), bootstrap);

@@ -6,11 +6,13 @@
 //! itself, so this file depends on neither the driver nor the connections,
 //! and both depend on it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -65,6 +67,12 @@ pub(crate) enum Command {
     Ring { reply: oneshot::Sender<RingInfo> },
 }
 
+/// The per-source request limiter of a node with `config`.
+pub(crate) fn limiter(config: &ChordConfig) -> Arc<DefaultKeyedRateLimiter<IpAddr>> {
+    let rate = NonZeroU32::new(config.max_requests_per_source).unwrap_or(NonZeroU32::MIN);
+    Arc::new(RateLimiter::keyed(Quota::per_second(rate)))
+}
+
 /// A running node; cheap to clone, every clone talks to the same node.
 #[derive(Clone)]
 pub struct ChordHandle {
@@ -85,6 +93,10 @@ pub struct ChordHandle {
     pub(crate) conn_ids: Arc<AtomicU64>,
     /// The node's counters, shared with the driver, read by `/metrics`.
     pub(crate) metrics: RingMetrics,
+    /// Requests per source address (nodes and clients alike), so that no
+    /// one address can keep the node busy: beyond its rate, requests go
+    /// unanswered.
+    pub(crate) limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 impl ChordHandle {
@@ -107,6 +119,15 @@ impl ChordHandle {
             .send(Command::Accept { stream, remote })
             .await
             .map_err(|_| ChordError::Shutdown)
+    }
+
+    /// True if `source` may make one more request now.
+    pub(crate) fn admit(&self, source: IpAddr) -> bool {
+        // Forget idle sources now and then: the map stays small.
+        if self.limiter.len() > 4096 {
+            self.limiter.retain_recent();
+        }
+        self.limiter.check_key(&source.to_canonical()).is_ok()
     }
 
     pub(crate) fn next_conn_id(&self) -> u64 {

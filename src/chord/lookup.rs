@@ -3,9 +3,8 @@
 //! The asking node keeps the candidates itself and asks one node at a time,
 //! so a dead hop costs its time-outs and the lookup carries on with the
 //! next closest candidate (retry around dead hops). A node the lookup
-//! found dead (the caller decides on what evidence: see
-//! [`crate::chord::lookups`]) is never asked again and is left out of an
-//! owner's list. The number of questions asked is the hop count, and it
+//! found dead (the caller decides on what evidence) is never asked again
+//! and is left out of an owner's list. The number of questions asked is the hop count, and it
 //! is bounded.
 
 use std::collections::BTreeSet;

@@ -33,12 +33,12 @@ use crate::chord::lookups::{Lookups, Purpose};
 use crate::chord::message::Message;
 use crate::chord::neighbours::Neighbours;
 use crate::chord::ops::Ops;
-use crate::chord::records::{Limits, Record, RecordKind, SwarmList};
+use crate::chord::records::{same_ip, Limits, Record, RecordKind, SwarmList};
 use crate::chord::replication::Replication;
 use crate::chord::rpc::{Failure, Rpcs};
 use crate::chord::store::Store;
 use crate::chord::timers::{jitter, Timer, Timers};
-use crate::chord::{Peer, RingInfo, Role};
+use crate::chord::{ChordError, Peer, RingInfo, Role};
 use crate::config::ChordConfig;
 use crate::id::Id;
 use crate::wire::chord::message::Kind;
@@ -82,6 +82,8 @@ impl Node {
         let limits = Limits {
             max_items_per_key: config.max_peers_per_key,
             max_items_per_source: config.max_keys_per_source,
+            max_items_per_key_per_source: config.max_peers_per_key_per_source,
+            max_items: config.max_items_per_node,
             max_ttl: config.announce_ttl,
         };
         Node {
@@ -133,6 +135,12 @@ impl Node {
     pub fn stored(&self, key: &Id) -> Option<&SwarmList> {
         let record = self.store.get(*key, SwarmList::KIND)?;
         <&SwarmList>::try_from(record).ok()
+    }
+
+    /// Items held here in all, and of the peers at `source` (tests and
+    /// diagnostics of the caps).
+    pub fn items(&self, source: std::net::IpAddr) -> (usize, usize) {
+        (self.store.items(), self.store.items_of(source))
     }
 
     /// The record of `kind` at `key` held here (tests and diagnostics).
@@ -197,7 +205,11 @@ impl Node {
                 self.lookups.answer_find(&self.ring, from, req, key, rpcs)
             }
             Message::Store { req, key, value } => {
-                let ok = self.store.merge_wire(now, key, &value);
+                // A node writes its own address's entries; other sources'
+                // are taken only as relays from where a holder would be.
+                let relay = self.ring.may_relay(Peer::new(from), key);
+                let bound = (!relay).then_some(from.ip());
+                let ok = self.store.merge_wire(now, key, &value, bound);
                 rpcs.send(from, Message::Stored { req, ok });
             }
             Message::Fetch { req, key, kind } => {
@@ -249,16 +261,31 @@ impl Node {
 
     // ----- client calls (inputs too) -----
 
-    /// Announce `peer` for `key`; done once W replicas stored it.
+    /// Announce `peer` for `key`; done once W replicas stored it. `peer`
+    /// must be at this node's own IP address: replicas store a node's
+    /// announces only for the address it writes from.
     pub fn announce(&mut self, now: Instant, key: Id, peer: SocketAddr, role: Role) -> OpId {
         let ttl = self.config.announce_ttl;
-        self.put(now, key, SwarmList::announce(peer, role, now, ttl).into())
+        self.put_own(now, key, peer, SwarmList::announce(peer, role, now, ttl))
     }
 
-    /// Remove `peer` from `key` (a tombstone that outlives the announce).
+    /// Remove `peer` from `key` (a tombstone that outlives the announce);
+    /// `peer` must be at this node's own IP address, as for an announce.
     pub fn remove(&mut self, now: Instant, key: Id, peer: SocketAddr) -> OpId {
         let ttl = self.config.announce_ttl;
-        self.put(now, key, SwarmList::removal(peer, now, ttl).into())
+        self.put_own(now, key, peer, SwarmList::removal(peer, now, ttl))
+    }
+
+    /// Write `list`, about `peer`, if `peer` is at our own address.
+    fn put_own(&mut self, now: Instant, key: Id, peer: SocketAddr, list: SwarmList) -> OpId {
+        let source_ip = self.me.addr.ip();
+        if !same_ip(peer.ip(), source_ip) {
+            let op = self.ops.new_op();
+            let err = ChordError::NotYourAddress { peer, source_ip };
+            self.rpcs.done(op, Err(err));
+            return op;
+        }
+        self.put(now, key, list.into())
     }
 
     /// The live peers of `key`, merged from R replicas.

@@ -243,6 +243,12 @@ impl Sim {
         }
     }
 
+    /// Send `msg` from node `from` to `to` as if `from`'s node had: for
+    /// nodes that do not follow the protocol (spoofers, flooders).
+    pub fn send_raw(&mut self, from: usize, to: SocketAddr, msg: Message) {
+        self.transmit(from, to, msg);
+    }
+
     fn transmit(&mut self, from: usize, to: SocketAddr, msg: Message) {
         let Some(&j) = self.index.get(&to) else {
             return;
