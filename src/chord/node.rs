@@ -190,6 +190,17 @@ impl Node {
             return;
         }
         self.contacts.note(from, &mut self.rng);
+        if self.ring.phase() == Phase::Joining {
+            // A joiner learns of the nodes named in answers: should every
+            // node it heard from die before it has joined, it joins
+            // through these.
+            if let Message::Closer { nodes: named, .. } | Message::Found { succs: named, .. } = &msg
+            {
+                for a in named {
+                    self.contacts.note(*a, &mut self.rng);
+                }
+            }
+        }
         if let Some(req) = msg.answer_to() {
             if let Some(rpc) = self.rpcs.take_answer(now, req, from) {
                 self.handle_answer(now, rpc.to, rpc.kind, msg);
