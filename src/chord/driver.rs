@@ -281,20 +281,24 @@ impl NodeTask {
     }
 
     /// Close least recently used dialed connections beyond the limit,
-    /// sparing those an answer is awaited on: closing one would lose the
-    /// answer and make a live node look dead. The limit is soft: it may be
-    /// exceeded while every dialed connection carries a request.
+    /// sparing those an answer is awaited on while the pool is under twice
+    /// the limit: past that, they go too, so that slow answers (waited for
+    /// long: see `lookups`) cannot pile connections up until the process
+    /// runs out of descriptors. A close is graceful (see `connection`): an
+    /// answer still comes, on it or on a connection the other side dials.
     fn evict(&mut self) {
+        let limit = self.handle.config.max_connections;
         loop {
             let dialed = self.pool.values().filter(|e| e.dialed).count();
-            if dialed <= self.handle.config.max_connections {
+            if dialed <= limit {
                 return;
             }
             let node = &self.node;
+            let any = dialed > 2 * limit;
             let oldest = self
                 .pool
                 .iter()
-                .filter(|(a, e)| e.dialed && !node.awaits_answer_from(**a))
+                .filter(|(a, e)| e.dialed && (any || !node.awaits_answer_from(**a)))
                 .min_by_key(|(_, e)| e.last_used)
                 .map(|(a, _)| *a);
             match oldest {
