@@ -19,7 +19,6 @@ use std::time::Instant;
 use crate::chord::message::{Message, ReqId};
 use crate::chord::rpc::{Pending, RingRpc, Rpcs};
 use crate::chord::{Peer, Phase};
-use crate::id::Id;
 
 use predecessor::Predecessor;
 
@@ -190,17 +189,6 @@ impl Neighbours {
         if !self.stabilizing {
             self.stabilize(now, rpcs);
         }
-    }
-
-    /// True if `from` may relay other sources' records of `key` to us:
-    /// our predecessor, a node of our successor list, or a node between
-    /// the key and us (where the key's earlier replicas are). Hand-off,
-    /// anti-entropy and a leaving node's pushes all come from such nodes.
-    pub(crate) fn may_relay(&self, from: Peer, key: Id) -> bool {
-        self.pred.get() == Some(from)
-            || self.succs.contains(&from)
-            || from.id == key
-            || from.id.in_open(key, self.me.id)
     }
 
     /// Ask the first successor for its state.

@@ -216,11 +216,10 @@ impl Node {
                 self.lookups.answer_find(&self.ring, from, req, key, rpcs)
             }
             Message::Store { req, key, value } => {
-                // A node writes its own address's entries; other sources'
-                // are taken only as relays from where a holder would be.
-                let relay = self.ring.may_relay(Peer::new(from), key);
-                let bound = (!relay).then_some(from.ip());
-                let ok = self.store.merge_wire(now, key, &value, bound);
+                // A write and a relay (hand-off, anti-entropy, repair) look
+                // alike: other sources' entries are taken from any node
+                // (see README: a node that writes them is trusted).
+                let ok = self.store.merge_wire(now, key, &value, None);
                 rpcs.send(from, Message::Stored { req, ok });
             }
             Message::Fetch { req, key, kind } => {
