@@ -258,9 +258,13 @@ impl Lookups {
     ) -> Option<LookupEnd> {
         if let Failure::TimedOut(sends) = why {
             let key = match kind {
-                RouteRpc::Hop { lookup } if sends.tries < HOP_SENDS => {
-                    self.running.get(&lookup).map(|r| Some(r.lookup.key))
-                }
+                // A joiner's hops are asked once: its few contacts may die
+                // under it, and a join is checked before it counts anyway.
+                RouteRpc::Hop { lookup } if sends.tries < HOP_SENDS => self
+                    .running
+                    .get(&lookup)
+                    .filter(|r| !matches!(r.purpose, Purpose::Join))
+                    .map(|r| Some(r.lookup.key)),
                 RouteRpc::OwnerCheck { lookup } if sends.tries < OWNER_SENDS => {
                     self.running.get(&lookup).map(|_| None)
                 }
