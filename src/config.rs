@@ -34,6 +34,13 @@ pub struct ChordConfig {
     pub max_peers_per_key: usize,
     /// Most keys one source address may hold entries for.
     pub max_keys_per_source: usize,
+    /// Most entries one source address may hold in one key's list.
+    pub max_peers_per_key_per_source: usize,
+    /// Most entries one node holds over all keys and sources.
+    pub max_items_per_node: usize,
+    /// Requests one source address may make of a node per second (a
+    /// burst of as many is allowed); beyond it they go unanswered.
+    pub max_requests_per_source: u32,
     /// Largest Chord frame accepted, in bytes.
     pub max_frame: usize,
     /// Most open connections to other nodes; the least recently used is
@@ -59,6 +66,9 @@ impl Default for ChordConfig {
             announce_ttl: Duration::from_secs(30 * 60),
             max_peers_per_key: 200,
             max_keys_per_source: 1000,
+            max_peers_per_key_per_source: 16,
+            max_items_per_node: 100_000,
+            max_requests_per_source: 2000,
             max_frame: 1 << 20,
             max_connections: 64,
             idle_timeout: Duration::from_secs(30),

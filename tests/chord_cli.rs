@@ -77,9 +77,21 @@ fn node_and_dht_commands_work_together() {
         "--json",
     ]);
     assert!(out.status.success(), "{out:?}");
+    // Announces are bound to their source: from 127.0.0.1, another
+    // address is refused, with the reason, and nothing is stored.
+    {
+        let out = dht(&["announce", hash, "10.0.0.5:6881", "--node", &b]);
+        assert!(!out.status.success(), "{out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("refused: 10.0.0.5:6881 is not at 127.0.0.1"),
+            "{err}"
+        );
+    }
     let out = dht(&["peers", hash, "--node", &a, "--json"]);
     assert!(out.status.success(), "{out:?}");
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["peers"].as_array().map(Vec::len), Some(1), "{v}");
     assert_eq!(v["peers"][0]["peer"], "127.0.0.1:6881");
     assert_eq!(v["peers"][0]["role"], "seeder");
 

@@ -53,10 +53,9 @@ impl Workload {
             if let Some(i) = sim.random_member() {
                 let key = self.keys[sim.rng.gen_range(0..self.keys.len())];
                 self.next_peer += 1;
-                let peer = SocketAddr::from((
-                    [10, 9, (self.next_peer >> 8) as u8, self.next_peer as u8],
-                    6881,
-                ));
+                // A node announces peers at its own address only.
+                let ip = sim.nodes[i].node.addr().ip();
+                let peer = SocketAddr::new(ip, 1024 + (self.next_peer % 60_000) as u16);
                 let op = sim.call(i, |n, now| n.announce(now, key, peer, Role::Seeder));
                 self.announces.push(Announce {
                     node: i,
@@ -273,9 +272,10 @@ fn announces_expire_and_removals_stick() {
         }
         sim.converge(Duration::from_secs(60), ring_invariants);
         let key = Id::hash(b"expiring");
+        // Peers at their announcers' addresses (nodes 0 and 3).
         let (a, b) = (
-            SocketAddr::from(([10, 0, 0, 1], 1)),
-            SocketAddr::from(([10, 0, 0, 2], 2)),
+            SocketAddr::new(sim.nodes[0].node.addr().ip(), 1),
+            SocketAddr::new(sim.nodes[3].node.addr().ip(), 2),
         );
         let mut ops = vec![];
         ops.push((
@@ -287,7 +287,7 @@ fn announces_expire_and_removals_stick() {
             sim.call(3, |n, now| n.announce(now, key, b, Role::Leecher)),
         ));
         sim.run_for(Duration::from_secs(2), ring_invariants);
-        ops.push((5, sim.call(5, |n, now| n.remove(now, key, b))));
+        ops.push((3, sim.call(3, |n, now| n.remove(now, key, b))));
         sim.run_for(Duration::from_secs(4), ring_invariants);
         for (i, op) in ops {
             let f = sim.result(i, op).expect("finished");

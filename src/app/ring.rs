@@ -24,8 +24,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use crate::chord::catalog;
 use super::pace::{jittered, Pace};
+use crate::chord::catalog;
 use crate::chord::driver::{ChordHandle, Driver};
 use crate::chord::Role;
 use crate::config::{AnnounceConfig, ChordConfig};

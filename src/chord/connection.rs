@@ -6,7 +6,7 @@
 //! connection carries requests that are answered on the same connection.
 //! Any decoding error closes that one connection, with the reason logged.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
@@ -17,7 +17,7 @@ use tracing::Instrument;
 
 use crate::chord::handle::{ChordHandle, Command};
 use crate::chord::message::Message;
-use crate::chord::records::MAX_VALUE_TTL;
+use crate::chord::records::{same_ip, MAX_VALUE_TTL};
 use crate::chord::{catalog, ChordError, Peer};
 use crate::wire::chord::{ChordCodec, ClientReply, ClientRequest, Frame};
 
@@ -25,7 +25,8 @@ use crate::wire::chord::{ChordCodec, ClientReply, ClientRequest, Frame};
 pub(crate) const CONN_QUEUE: usize = 256;
 
 /// Dial `to`, introduce ourselves, then run the connection. Reports a
-/// failed dial to the node task as [`Command::DialFailed`].
+/// failed dial to the node task as [`Command::DialFailed`], saying whether
+/// it is evidence that `to` is gone.
 pub(crate) async fn dial(
     handle: ChordHandle,
     to: SocketAddr,
@@ -36,12 +37,14 @@ pub(crate) async fn dial(
     async move {
         let framed = match open(&handle, to).await {
             Ok(framed) => framed,
-            Err(why) => {
+            Err((gone, why)) => {
                 tracing::debug!("dial failed: {why}");
-                let _ = handle
-                    .tx
-                    .send(Command::DialFailed { addr: to, conn_id })
-                    .await;
+                let failed = Command::DialFailed {
+                    addr: to,
+                    conn_id,
+                    gone,
+                };
+                let _ = handle.tx.send(failed).await;
                 return;
             }
         };
@@ -51,16 +54,28 @@ pub(crate) async fn dial(
     .await
 }
 
-/// Connect to `to` and introduce ourselves.
+/// True if `e` is evidence that the other side is gone: nothing listens
+/// there, it reset the connection, or no route leads to it. A time-out or
+/// a shortage of our own (descriptors, ports, memory) says nothing of it.
+fn is_gone(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionReset | ConnectionAborted | BrokenPipe | HostUnreachable
+    )
+}
+
+/// Connect to `to` and introduce ourselves. An error says whether `to`
+/// is gone (see [`is_gone`]) and why.
 async fn open(
     handle: &ChordHandle,
     to: SocketAddr,
-) -> Result<Framed<TcpStream, ChordCodec>, String> {
+) -> Result<Framed<TcpStream, ChordCodec>, (bool, String)> {
     let timeout = handle.config.rpc_timeout;
     let stream = tokio::time::timeout(timeout, TcpStream::connect(to))
         .await
-        .map_err(|_| "connect timed out".to_string())?
-        .map_err(|e| format!("connect: {e}"))?;
+        .map_err(|_| (false, "connect timed out".to_string()))?
+        .map_err(|e| (is_gone(&e), format!("connect: {e}")))?;
     let _ = stream.set_nodelay(true);
     let mut framed = Framed::new(stream, ChordCodec::new(handle.config.max_frame));
     let me = Peer::new(handle.addr);
@@ -68,10 +83,10 @@ async fn open(
         id: me.id,
         addr: Some(me.addr),
     };
-    framed
-        .send(hello)
-        .await
-        .map_err(|e| format!("hello: {e}"))?;
+    framed.send(hello).await.map_err(|e| match e {
+        crate::wire::chord::ChordCodecError::Io(io) => (is_gone(&io), format!("hello: {io}")),
+        other => (true, format!("hello: {other}")),
+    })?;
     Ok(framed)
 }
 
@@ -91,6 +106,12 @@ pub(crate) async fn serve(handle: ChordHandle, stream: TcpStream, remote: Socket
                     tracing::info!("closing: a peer claims our own address");
                     return;
                 }
+                // A node is its advertised address, and what it writes is
+                // bound to that address's IP: it must be where it calls from.
+                if !same_ip(addr.ip(), remote.ip()) {
+                    tracing::info!(claimed = %addr, "closing: a node calls from another address than it claims");
+                    return;
+                }
                 let (tx, rx) = mpsc::channel(CONN_QUEUE);
                 let conn_id = handle.next_conn_id();
                 let register = Command::Register { addr, conn_id, tx };
@@ -99,7 +120,9 @@ pub(crate) async fn serve(handle: ChordHandle, stream: TcpStream, remote: Socket
                 }
                 run_node_conn(handle, framed, addr, conn_id, rx).await;
             }
-            Ok(Some(Ok(Frame::Hello { addr: None, .. }))) => run_client_conn(handle, framed).await,
+            Ok(Some(Ok(Frame::Hello { addr: None, .. }))) => {
+                run_client_conn(handle, framed, remote).await
+            }
             Ok(Some(Ok(other))) => tracing::info!("closing: expected a hello, got {other:?}"),
             Ok(Some(Err(e))) => tracing::info!("closing: {e}"),
             Ok(None) => {}
@@ -168,6 +191,10 @@ async fn run_node_conn(
             },
             frame = framed.next(), if !peer_done => match frame {
                 Some(Ok(Frame::Node(msg))) => {
+                    // Answers to our own requests always pass.
+                    if msg.answer_to().is_none() && !handle.admit(peer.ip()) {
+                        continue;
+                    }
                     if handle.tx.send(Command::Inbound { from: peer, msg }).await.is_err() {
                         break;
                     }
@@ -213,8 +240,12 @@ async fn run_node_conn(
     }
 }
 
-/// Answer client requests one at a time on this connection.
-async fn run_client_conn(handle: ChordHandle, mut framed: Framed<TcpStream, ChordCodec>) {
+/// Answer client requests one at a time on this connection, from `remote`.
+async fn run_client_conn(
+    handle: ChordHandle,
+    mut framed: Framed<TcpStream, ChordCodec>,
+    remote: SocketAddr,
+) {
     let token: CancellationToken = handle.conn_token.clone();
     loop {
         let frame = tokio::select! {
@@ -234,7 +265,11 @@ async fn run_client_conn(handle: ChordHandle, mut framed: Framed<TcpStream, Chor
             }
             None => return,
         };
-        let reply = answer(&handle, body).await;
+        let reply = if handle.admit(remote.ip()) {
+            answer(&handle, body, remote.ip()).await
+        } else {
+            ClientReply::Error("too many requests from this address: try again later".into())
+        };
         if let Err(e) = framed.send(Frame::Reply { req, body: reply }).await {
             tracing::debug!("client write failed: {e}");
             return;
@@ -248,9 +283,24 @@ const MAX_HITS: usize = 200;
 /// Most torrents one page of a node's library holds.
 const MAX_LIBRARY_PAGE: usize = 100;
 
-async fn answer(handle: &ChordHandle, body: ClientRequest) -> ClientReply {
+/// A client may announce or remove only a peer at its own address (as an
+/// HTTP tracker takes the address an announce comes from).
+fn own_peer(peer: SocketAddr, source_ip: IpAddr) -> Result<(), ChordError> {
+    if same_ip(peer.ip(), source_ip) {
+        Ok(())
+    } else {
+        Err(ChordError::NotYourAddress { peer, source_ip })
+    }
+}
+
+async fn answer(handle: &ChordHandle, body: ClientRequest, source: IpAddr) -> ClientReply {
     let err = |e: ChordError| ClientReply::Error(e.to_string());
     match body {
+        ClientRequest::Announce { peer, .. } | ClientRequest::Remove { peer, .. }
+            if own_peer(peer, source).is_err() =>
+        {
+            own_peer(peer, source).map_or_else(err, |_| ClientReply::Ok)
+        }
         ClientRequest::Announce { key, peer, role } => handle
             .announce(key, peer, role)
             .await

@@ -64,6 +64,7 @@ impl Driver {
             tracker: TaskTracker::new(),
             conn_ids: Arc::new(AtomicU64::new(1)),
             metrics: Default::default(),
+            limiter: crate::chord::handle::limiter(&config),
         };
         let mut node = Node::new(advertise, config, rng_seed, now());
         node.start(now(), bootstrap);
@@ -187,11 +188,19 @@ impl NodeTask {
                     );
                 }
             }
-            Command::DialFailed { addr, conn_id } => {
+            Command::DialFailed {
+                addr,
+                conn_id,
+                gone,
+            } => {
                 if self.pool.get(&addr).is_some_and(|e| e.conn_id == conn_id) {
                     self.pool.remove(&addr);
                 }
-                self.node.handle_unreachable(now, addr);
+                // A dial that timed out may have met a loaded host: its
+                // requests time out and are retried as the node sees fit.
+                if gone {
+                    self.node.handle_unreachable(now, addr);
+                }
             }
             Command::Closed {
                 addr,
@@ -279,20 +288,24 @@ impl NodeTask {
     }
 
     /// Close least recently used dialed connections beyond the limit,
-    /// sparing those an answer is awaited on: closing one would lose the
-    /// answer and make a live node look dead. The limit is soft: it may be
-    /// exceeded while every dialed connection carries a request.
+    /// sparing those an answer is awaited on while the pool is under twice
+    /// the limit: past that, they go too, so that slow answers (waited for
+    /// long: see `lookups`) cannot pile connections up until the process
+    /// runs out of descriptors. A close is graceful (see `connection`): an
+    /// answer still comes, on it or on a connection the other side dials.
     fn evict(&mut self) {
+        let limit = self.handle.config.max_connections;
         loop {
             let dialed = self.pool.values().filter(|e| e.dialed).count();
-            if dialed <= self.handle.config.max_connections {
+            if dialed <= limit {
                 return;
             }
             let node = &self.node;
+            let any = dialed > 2 * limit;
             let oldest = self
                 .pool
                 .iter()
-                .filter(|(a, e)| e.dialed && !node.awaits_answer_from(**a))
+                .filter(|(a, e)| e.dialed && (any || !node.awaits_answer_from(**a)))
                 .min_by_key(|(_, e)| e.last_used)
                 .map(|(a, _)| *a);
             match oldest {

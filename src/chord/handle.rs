@@ -6,11 +6,13 @@
 //! itself, so this file depends on neither the driver nor the connections,
 //! and both depend on it.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -44,9 +46,15 @@ pub(crate) enum Command {
         conn_id: u64,
         tx: mpsc::Sender<Message>,
     },
-    /// Dialing `addr` failed.
-    DialFailed { addr: SocketAddr, conn_id: u64 },
-    /// A connection ended (`failed`: by an error rather than idleness).
+    /// Dialing `addr` failed; `gone`: refused or reset (evidence that it
+    /// is gone), not a time-out or a shortage of our own.
+    DialFailed {
+        addr: SocketAddr,
+        conn_id: u64,
+        gone: bool,
+    },
+    /// A connection ended (`failed`: by an error, a reset or a broken
+    /// frame, rather than a close).
     Closed {
         addr: SocketAddr,
         conn_id: u64,
@@ -70,6 +78,12 @@ pub(crate) enum Command {
 /// One page of a node's songs, and the cursor of the next page, if any.
 pub type LibraryPage = (Vec<Song>, Option<Id>);
 
+/// The per-source request limiter of a node with `config`.
+pub(crate) fn limiter(config: &ChordConfig) -> Arc<DefaultKeyedRateLimiter<IpAddr>> {
+    let rate = NonZeroU32::new(config.max_requests_per_source).unwrap_or(NonZeroU32::MIN);
+    Arc::new(RateLimiter::keyed(Quota::per_second(rate)))
+}
+
 /// A running node; cheap to clone, every clone talks to the same node.
 #[derive(Clone)]
 pub struct ChordHandle {
@@ -90,6 +104,10 @@ pub struct ChordHandle {
     pub(crate) conn_ids: Arc<AtomicU64>,
     /// The node's counters, shared with the driver, read by `/metrics`.
     pub(crate) metrics: RingMetrics,
+    /// Requests per source address (nodes and clients alike), so that no
+    /// one address can keep the node busy: beyond its rate, requests go
+    /// unanswered.
+    pub(crate) limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
 }
 
 impl ChordHandle {
@@ -112,6 +130,15 @@ impl ChordHandle {
             .send(Command::Accept { stream, remote })
             .await
             .map_err(|_| ChordError::Shutdown)
+    }
+
+    /// True if `source` may make one more request now.
+    pub(crate) fn admit(&self, source: IpAddr) -> bool {
+        // Forget idle sources now and then: the map stays small.
+        if self.limiter.len() > 4096 {
+            self.limiter.retain_recent();
+        }
+        self.limiter.check_key(&source.to_canonical()).is_ok()
     }
 
     pub(crate) fn next_conn_id(&self) -> u64 {

@@ -1,9 +1,11 @@
 //! One iterative lookup: which nodes to ask next about a key.
 //!
 //! The asking node keeps the candidates itself and asks one node at a time,
-//! so a dead hop costs one time-out and the lookup carries on with the next
-//! closest candidate (retry around dead hops). The number of questions asked
-//! is the hop count, and it is bounded.
+//! so a dead hop costs its time-outs and the lookup carries on with the
+//! next closest candidate (retry around dead hops). A node the lookup
+//! found dead (the caller decides on what evidence) is never asked again
+//! and is left out of an owner's list. The number of questions asked is the hop count, and it
+//! is bounded.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -25,6 +27,8 @@ pub struct Lookup {
     candidates: Vec<Peer>,
     /// Already asked (answered or not): never asked twice.
     tried: BTreeSet<SocketAddr>,
+    /// Nodes found dead in this lookup.
+    dead: BTreeSet<SocketAddr>,
 }
 
 impl Lookup {
@@ -35,6 +39,7 @@ impl Lookup {
             hops: 0,
             candidates: Vec::new(),
             tried: BTreeSet::new(),
+            dead: BTreeSet::new(),
         };
         // Keep the caller's order for the first candidates (bootstrap nodes,
         // or the caller's own closest fingers, already sorted).
@@ -58,6 +63,19 @@ impl Lookup {
         None
     }
 
+    /// `addr` is dead for the rest of the lookup: never asked as a hop
+    /// again, and no owner.
+    pub fn dead(&mut self, addr: SocketAddr) {
+        self.tried.insert(addr);
+        self.dead.insert(addr);
+        self.candidates.retain(|c| c.addr != addr);
+    }
+
+    /// True if `addr` was found dead in this lookup.
+    pub fn is_dead(&self, addr: SocketAddr) -> bool {
+        self.dead.contains(&addr)
+    }
+
     /// `from` answered with nodes that precede the key more closely. Only
     /// nodes strictly between `from` and the key are kept, so every answer
     /// makes progress around the ring.
@@ -71,7 +89,8 @@ impl Lookup {
             }
         }
         let key = self.key;
-        self.candidates.sort_by_key(|c| c.id.distance_to(key));
+        self.candidates
+            .sort_by_cached_key(|c| c.id.distance_to(key));
         self.candidates.truncate(MAX_CANDIDATES);
     }
 }

@@ -1,7 +1,25 @@
-//! Routing: answering `FindSuccessor` from our own tables, and driving our
-//! own iterative lookups (hop limit, retry around a dead hop) to an end
-//! that the node routes by its [`Purpose`]. Owns the finger table, whose
-//! refresh is a lookup like any other.
+//! Routing: answering `FindSuccessor` from our own tables (`answer`), and
+//! driving our own iterative lookups to an end that the node routes by its
+//! [`Purpose`]. Owns the finger table, whose refresh is a lookup like any
+//! other.
+//!
+//! A lookup does not wait for stabilization to repair what a failure broke,
+//! but it tells a dead node from a slow one: only definite evidence (a
+//! refused or reset connection, a broken answer) or silence through
+//! several sends with a doubling patience make a node dead for the lookup.
+//! A node that is merely slow (a loaded host) is waited for, not skipped:
+//! skipping the owner a `Found` answer names would name the wrong node.
+//! - a hop that fails is dead for the rest of the lookup (and, once dead,
+//!   dropped from the fingers), and the lookup asks at once the
+//!   next-closest preceding node, from the answers so far and from our own
+//!   successor list and fingers;
+//! - a hop that times out is asked again, with twice the patience
+//!   ([`HOP_SENDS`] sends in all) before it counts as failed;
+//! - the owner a `Found` answer names is checked alive before a lookup whose
+//!   result is that owner ends (the answerer's successor may have died
+//!   unnoticed); it is pinged up to [`OWNER_SENDS`] times, each with twice
+//!   the patience of the last. Only if it is dead does the next entry of
+//!   the answerer's list own the key, and that one is checked in turn.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,17 +27,28 @@ use std::time::Instant;
 
 use crate::chord::fingers::Fingers;
 use crate::chord::lookup::Lookup;
-use crate::chord::message::{Message, ReqId};
+use crate::chord::message::Message;
 use crate::chord::neighbours::Neighbours;
-use crate::chord::rpc::{OpId, RouteRpc, Rpcs};
+use crate::chord::rpc::{Failure, OpId, RouteRpc, Rpcs};
 use crate::chord::Peer;
-use crate::chord::Phase;
 use crate::config::ChordConfig;
 use crate::id::Id;
 use crate::wire::chord::message::Kind;
 
 /// Candidates returned in a `Closer` answer.
 pub(crate) const CLOSER_COUNT: usize = 4;
+
+/// Most nodes of our own tables added to a lookup's candidates after a
+/// dead hop.
+const MAX_REFILL: usize = 8;
+
+/// Sends of one hop's question before its silence counts as a failure: the
+/// patience is one time-out, then two (the time-out follows the round trip).
+pub(crate) const HOP_SENDS: u32 = 2;
+
+/// Sends of an owner check before a silent owner counts as dead: one, two,
+/// then four time-outs. A wrong owner is worse than a slow lookup.
+pub(crate) const OWNER_SENDS: u32 = 3;
 
 /// Why a lookup runs, i.e. what to do with its result.
 #[derive(Debug)]
@@ -40,6 +69,17 @@ pub(crate) enum Purpose {
     Read { op: OpId, kind: Kind },
     /// Client lookup `op`.
     Locate { op: OpId },
+}
+
+impl Purpose {
+    /// True if the lookup's result is the owner itself: it is checked alive
+    /// before the lookup ends. Writes and reads go on to ask the replicas
+    /// themselves and handle their silence as the quorum rules say (a
+    /// replica skipped on a lost message would shift the set they use); the
+    /// ring checks what it adopts itself; a finger is checked as it is set.
+    fn checks_owner(&self) -> bool {
+        matches!(self, Purpose::Locate { .. } | Purpose::Replicate)
+    }
 }
 
 /// How a lookup ended.
@@ -63,10 +103,17 @@ pub(crate) enum LookupEnd {
 /// A lookup with its purpose.
 #[derive(Debug)]
 struct Running {
-    /// Its candidates and hop count.
+    /// Its candidates, suspects and hop count.
     lookup: Lookup,
     /// What its result is for.
     purpose: Purpose,
+    /// Started from our own tables: after a dead hop they give more
+    /// candidates. (A lookup through given nodes, such as a rejoin through
+    /// a past contact, goes only where it was sent.)
+    own_tables: bool,
+    /// The owner's list from a `Found` answer while its head is checked
+    /// alive (empty before).
+    found: Vec<Peer>,
 }
 
 /// The finger table and every lookup in flight.
@@ -117,84 +164,6 @@ impl Lookups {
         self.running.values().any(|r| f(r.lookup.key, &r.purpose))
     }
 
-    /// The owner's successor list for `key` if this node knows it.
-    pub(crate) fn local_answer(&self, ring: &Neighbours, key: Id) -> Option<Vec<Peer>> {
-        if ring.phase() != Phase::Member {
-            return None;
-        }
-        let succs = ring.successors();
-        if succs.is_empty() {
-            return Some(vec![self.me]);
-        }
-        let mut with_me = vec![self.me];
-        with_me.extend(succs.iter().copied());
-        if let Some(p) = ring.predecessor() {
-            if key.in_open_closed(p.id, self.me.id) {
-                return Some(with_me);
-            }
-        }
-        // A short list means the ring is small and we see all of it.
-        let whole_ring = succs.len() < self.list_len;
-        let mut prev = self.me.id;
-        for (i, s) in succs.iter().enumerate() {
-            if key.in_open_closed(prev, s.id) {
-                if whole_ring {
-                    let mut list = with_me[i + 1..].to_vec();
-                    list.extend_from_slice(&with_me[..=i]);
-                    return Some(list);
-                }
-                // Answer only with enough followers for a replica set.
-                if i == 0 || succs.len() - i >= self.replicas {
-                    return Some(succs[i..].to_vec());
-                }
-                return None;
-            }
-            prev = s.id;
-        }
-        None
-    }
-
-    /// Known nodes in (me, key), closest to the key first.
-    pub(crate) fn closest_preceding(&self, ring: &Neighbours, key: Id, count: usize) -> Vec<Peer> {
-        let mut all: Vec<Peer> = self
-            .fingers
-            .iter()
-            .chain(ring.successors().iter())
-            .filter(|p| p.id.in_open(self.me.id, key))
-            .copied()
-            .collect();
-        all.sort_by_key(|p| (p.id.distance_to(key), p.addr));
-        all.dedup_by_key(|p| p.addr);
-        all.truncate(count);
-        all
-    }
-
-    /// Answer one hop of someone else's lookup.
-    pub(crate) fn answer_find(
-        &self,
-        ring: &Neighbours,
-        from: SocketAddr,
-        req: ReqId,
-        key: Id,
-        rpcs: &mut Rpcs,
-    ) {
-        let msg = match self.local_answer(ring, key) {
-            Some(list) => Message::Found {
-                req,
-                succs: list.iter().map(|p| p.addr).collect(),
-            },
-            None => Message::Closer {
-                req,
-                nodes: self
-                    .closest_preceding(ring, key, CLOSER_COUNT)
-                    .iter()
-                    .map(|p| p.addr)
-                    .collect(),
-            },
-        };
-        rpcs.send(from, msg);
-    }
-
     /// Look `key` up, asking `start` first, or answering locally / from
     /// our own table when `start` is None. Returns the end if it came at once.
     pub(crate) fn start(
@@ -206,20 +175,34 @@ impl Lookups {
         start: Option<Vec<Peer>>,
         rpcs: &mut Rpcs,
     ) -> Option<LookupEnd> {
+        let own_tables = start.is_none();
+        let id = self.next_id;
+        self.next_id += 1;
         let start = match start {
             Some(s) => s,
             None => {
                 if let Some(list) = self.local_answer(ring, key) {
-                    return self.finish(now, key, purpose, list, 0, rpcs);
+                    let lookup = Lookup::new(key, Vec::new());
+                    let running = Running {
+                        lookup,
+                        purpose,
+                        own_tables,
+                        found: list,
+                    };
+                    self.running.insert(id, running);
+                    return self.check_owner(now, id, rpcs);
                 }
                 self.closest_preceding(ring, key, CLOSER_COUNT)
             }
         };
-        let id = self.next_id;
-        self.next_id += 1;
         let start = start.into_iter().filter(|p| *p != self.me).collect();
-        let lookup = Lookup::new(key, start);
-        self.running.insert(id, Running { lookup, purpose });
+        let running = Running {
+            lookup: Lookup::new(key, start),
+            purpose,
+            own_tables,
+            found: Vec::new(),
+        };
+        self.running.insert(id, running);
         self.advance(now, id, rpcs)
     }
 
@@ -240,6 +223,7 @@ impl Lookups {
         from: Peer,
         kind: RouteRpc,
         msg: Message,
+        ring: &Neighbours,
         rpcs: &mut Rpcs,
     ) -> Option<LookupEnd> {
         match (kind, msg) {
@@ -250,24 +234,89 @@ impl Lookups {
                 self.fingers.set(k, Some(from));
                 None
             }
-            // A well-formed answer of the wrong kind: count it as a failure.
-            (kind, _) => self.on_failure(now, from, kind, rpcs),
+            (RouteRpc::OwnerCheck { lookup }, Message::Pong { .. }) => {
+                let running = self.running.remove(&lookup)?;
+                let (key, hops) = (running.lookup.key, running.lookup.hops);
+                self.finish(now, key, running.purpose, running.found, hops, rpcs)
+            }
+            // A well-formed answer of the wrong kind: a broken node.
+            (kind, _) => self.on_failure(now, from, kind, Failure::Refused, ring, rpcs),
         }
     }
 
-    /// The routing request `kind` to `dead` went unanswered: forget it, and
-    /// go round it if it was a lookup's hop.
+    /// The routing request `kind` to `to` failed (`why`). A time-out within
+    /// the request's patience is sent again; otherwise `to` is dead: it is
+    /// forgotten, and a lookup whose hop or owner it was goes round it.
     pub(crate) fn on_failure(
         &mut self,
         now: Instant,
-        dead: Peer,
+        to: Peer,
         kind: RouteRpc,
+        why: Failure,
+        ring: &Neighbours,
         rpcs: &mut Rpcs,
     ) -> Option<LookupEnd> {
-        self.forget(dead.addr);
+        if let Failure::TimedOut(sends) = why {
+            let key = match kind {
+                // A joiner's hops are asked once: its few contacts may die
+                // under it, and a join is checked before it counts anyway.
+                RouteRpc::Hop { lookup } if sends.tries < HOP_SENDS => self
+                    .running
+                    .get(&lookup)
+                    .filter(|r| !matches!(r.purpose, Purpose::Join))
+                    .map(|r| Some(r.lookup.key)),
+                RouteRpc::OwnerCheck { lookup } if sends.tries < OWNER_SENDS => {
+                    self.running.get(&lookup).map(|_| None)
+                }
+                _ => None,
+            };
+            if let Some(key) = key {
+                let make = |req| match key {
+                    Some(key) => Message::FindSuccessor { req, key },
+                    None => Message::Ping { req },
+                };
+                rpcs.retry(now, to, sends, make, kind);
+                return None;
+            }
+        }
         match kind {
-            RouteRpc::Hop { lookup } => self.advance(now, lookup, rpcs),
-            RouteRpc::FingerCheck { .. } => None,
+            RouteRpc::Hop { lookup } => {
+                self.forget(to.addr);
+                self.bury(lookup, to, ring);
+                self.advance(now, lookup, rpcs)
+            }
+            RouteRpc::OwnerCheck { lookup } => {
+                self.forget(to.addr);
+                self.bury(lookup, to, ring);
+                self.check_owner(now, lookup, rpcs)
+            }
+            // A finger is checked again on a later refresh; one that timed
+            // out may only be slow, and was never set.
+            RouteRpc::FingerCheck { .. } => {
+                if why == Failure::Refused {
+                    self.forget(to.addr);
+                }
+                None
+            }
+        }
+    }
+
+    /// `dead` failed lookup `id`: it is dead for the rest of the lookup,
+    /// and the lookup gets the closest preceding nodes of our own tables as
+    /// candidates, in case the answers so far run out.
+    fn bury(&mut self, id: u64, dead: Peer, ring: &Neighbours) {
+        let Some(running) = self.running.get(&id) else {
+            return;
+        };
+        let known = if running.own_tables {
+            self.closest_preceding(ring, running.lookup.key, MAX_REFILL)
+        } else {
+            Vec::new()
+        };
+        let me = self.me.id;
+        if let Some(running) = self.running.get_mut(&id) {
+            running.lookup.dead(dead.addr);
+            running.lookup.add_closer(me, &known);
         }
     }
 
@@ -282,10 +331,9 @@ impl Lookups {
     ) -> Option<LookupEnd> {
         match msg {
             Message::Found { succs, .. } if !succs.is_empty() => {
-                let running = self.running.remove(&id)?;
-                let list = succs.iter().map(|a| Peer::new(*a)).collect();
-                let (key, hops) = (running.lookup.key, running.lookup.hops);
-                self.finish(now, key, running.purpose, list, hops, rpcs)
+                let running = self.running.get_mut(&id)?;
+                running.found = succs.iter().map(|a| Peer::new(*a)).collect();
+                self.check_owner(now, id, rpcs)
             }
             Message::Closer { nodes, .. } => {
                 let me = self.me;
@@ -303,10 +351,33 @@ impl Lookups {
         }
     }
 
+    /// Lookup `id` has an owner's list: end it, after checking the owner
+    /// alive if its purpose needs that. Nodes dead in this lookup (refused,
+    /// or silent through every send) are left out: the first of the rest
+    /// owns the key. With the list used up, the
+    /// lookup goes on with its other candidates.
+    fn check_owner(&mut self, now: Instant, id: u64, rpcs: &mut Rpcs) -> Option<LookupEnd> {
+        let running = self.running.get_mut(&id)?;
+        let lookup = &running.lookup;
+        running.found.retain(|p| !lookup.is_dead(p.addr));
+        let Some(&owner) = running.found.first() else {
+            return self.advance(now, id, rpcs);
+        };
+        if owner != self.me && running.purpose.checks_owner() {
+            let kind = RouteRpc::OwnerCheck { lookup: id };
+            rpcs.request(now, owner, |req| Message::Ping { req }, kind);
+            return None;
+        }
+        let running = self.running.remove(&id)?;
+        let (key, hops) = (running.lookup.key, running.lookup.hops);
+        self.finish(now, key, running.purpose, running.found, hops, rpcs)
+    }
+
     /// Ask lookup `id`'s next candidate, or end it if none is left or the
     /// hop limit is reached.
     fn advance(&mut self, now: Instant, id: u64, rpcs: &mut Rpcs) -> Option<LookupEnd> {
         let running = self.running.get_mut(&id)?;
+        running.found.clear();
         let next = if running.lookup.hops >= self.max_hops {
             None
         } else {
@@ -356,5 +427,6 @@ impl Lookups {
     }
 }
 
+mod answer;
 #[cfg(test)]
 mod tests;

@@ -126,6 +126,18 @@ pub enum ChordError {
         /// The record's kind.
         kind: crate::wire::chord::message::Kind,
     },
+    /// An announce or removal for an address that is not the announcer's
+    /// own: the ring stores a peer only for the IP address it comes from.
+    #[error(
+        "refused: {peer} is not at {source_ip}, the address this request comes from \
+         (announces are bound to their source: announce your own address, from its host)"
+    )]
+    NotYourAddress {
+        /// The peer announced.
+        peer: std::net::SocketAddr,
+        /// Where the request came from.
+        source_ip: std::net::IpAddr,
+    },
     /// The node is shutting down.
     #[error("the node is shutting down")]
     Shutdown,

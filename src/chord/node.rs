@@ -33,9 +33,9 @@ use crate::chord::lookups::{Lookups, Purpose};
 use crate::chord::message::Message;
 use crate::chord::neighbours::Neighbours;
 use crate::chord::ops::Ops;
-use crate::chord::records::{Limits, Record, RecordKind, SwarmList};
+use crate::chord::records::{same_ip, Limits, Record, RecordKind, SwarmList};
 use crate::chord::replication::Replication;
-use crate::chord::rpc::Rpcs;
+use crate::chord::rpc::{Failure, Rpcs};
 use crate::chord::store::Store;
 use crate::chord::timers::{jitter, Timer, Timers};
 use crate::chord::vouch::Vouch;
@@ -86,6 +86,8 @@ impl Node {
         let limits = Limits {
             max_items_per_key: config.max_peers_per_key,
             max_items_per_source: config.max_keys_per_source,
+            max_items_per_key_per_source: config.max_peers_per_key_per_source,
+            max_items: config.max_items_per_node,
             max_ttl: config.announce_ttl,
         };
         Node {
@@ -140,6 +142,12 @@ impl Node {
         <&SwarmList>::try_from(record).ok()
     }
 
+    /// Items held here in all, and of the peers at `source` (tests and
+    /// diagnostics of the caps).
+    pub fn items(&self, source: std::net::IpAddr) -> (usize, usize) {
+        (self.store.items(), self.store.items_of(source))
+    }
+
     /// The record of `kind` at `key` held here (tests and diagnostics).
     pub fn record(&self, key: &Id, kind: Kind) -> Option<&Record> {
         self.store.get(*key, kind)
@@ -187,6 +195,17 @@ impl Node {
             return;
         }
         self.contacts.note(from, &mut self.rng);
+        if self.ring.phase() == Phase::Joining {
+            // A joiner learns of the nodes named in answers: should every
+            // node it heard from die before it has joined, it joins
+            // through these.
+            if let Message::Closer { nodes: named, .. } | Message::Found { succs: named, .. } = &msg
+            {
+                for a in named {
+                    self.contacts.note(*a, &mut self.rng);
+                }
+            }
+        }
         if let Some(req) = msg.answer_to() {
             if let Some(rpc) = self.rpcs.take_answer(now, req, from) {
                 self.handle_answer(now, rpc.to, rpc.kind, msg);
@@ -215,12 +234,16 @@ impl Node {
         }
     }
 
-    /// The driver could not reach `addr`: fail its requests now rather than
-    /// at their time-outs.
+    /// `addr` is gone, on definite evidence (its connection was refused or
+    /// reset, or it broke the protocol): fail its requests now rather than
+    /// at their time-outs. The driver reports only such evidence: a
+    /// connection that timed out, or that failed for a reason of our own
+    /// (out of descriptors), says nothing of the other node, and its
+    /// requests time out instead.
     pub fn handle_unreachable(&mut self, now: Instant, addr: SocketAddr) {
         for req in self.rpcs.sent_to(addr) {
             if let Some(rpc) = self.rpcs.take(req) {
-                self.rpc_failed(now, rpc.to, rpc.kind);
+                self.rpc_failed(now, rpc.to, rpc.kind, Failure::Refused);
             }
         }
     }
@@ -228,7 +251,8 @@ impl Node {
     /// Time has reached `now`: expire requests and run due periodic tasks.
     pub fn handle_timeout(&mut self, now: Instant) {
         while let Some(rpc) = self.rpcs.take_expired(now) {
-            self.rpc_failed(now, rpc.to, rpc.kind);
+            let why = rpc.timed_out();
+            self.rpc_failed(now, rpc.to, rpc.kind, why);
         }
         match self.ring.phase() {
             Phase::Joining if self.timers.is_due(Timer::Stabilize, now) => {
@@ -246,16 +270,31 @@ impl Node {
 
     // ----- client calls (inputs too) -----
 
-    /// Announce `peer` for `key`; done once W replicas stored it.
+    /// Announce `peer` for `key`; done once W replicas stored it. `peer`
+    /// must be at this node's own IP address: replicas store a node's
+    /// announces only for the address it writes from.
     pub fn announce(&mut self, now: Instant, key: Id, peer: SocketAddr, role: Role) -> OpId {
         let ttl = self.config.announce_ttl;
-        self.put(now, key, SwarmList::announce(peer, role, now, ttl).into())
+        self.put_own(now, key, peer, SwarmList::announce(peer, role, now, ttl))
     }
 
-    /// Remove `peer` from `key` (a tombstone that outlives the announce).
+    /// Remove `peer` from `key` (a tombstone that outlives the announce);
+    /// `peer` must be at this node's own IP address, as for an announce.
     pub fn remove(&mut self, now: Instant, key: Id, peer: SocketAddr) -> OpId {
         let ttl = self.config.announce_ttl;
-        self.put(now, key, SwarmList::removal(peer, now, ttl).into())
+        self.put_own(now, key, peer, SwarmList::removal(peer, now, ttl))
+    }
+
+    /// Write `list`, about `peer`, if `peer` is at our own address.
+    fn put_own(&mut self, now: Instant, key: Id, peer: SocketAddr, list: SwarmList) -> OpId {
+        let source_ip = self.me.addr.ip();
+        if !same_ip(peer.ip(), source_ip) {
+            let op = self.ops.new_op();
+            let err = ChordError::NotYourAddress { peer, source_ip };
+            self.rpcs.done(op, Err(err));
+            return op;
+        }
+        self.put(now, key, list.into())
     }
 
     /// The live peers of `key`, merged from R replicas.

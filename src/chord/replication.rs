@@ -101,7 +101,7 @@ impl Replication {
             }
             (ReplicaRpc::Range { .. }, Message::HandoffData { keys, next, .. }) => {
                 for (key, value) in &keys {
-                    store.merge_wire(now, *key, value);
+                    store.merge_wire(now, *key, value, None);
                 }
                 match next {
                     Some(after) => self.request_range(now, from, Some(after), 0, rpcs),

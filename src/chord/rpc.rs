@@ -3,7 +3,10 @@
 //! Every request is remembered with what its answer is for ([`Pending`])
 //! until the node it was sent to answers it, its deadline passes, or the
 //! driver reports that node unreachable; then it is handed back to the node
-//! to act on. Deadlines follow the round trip ([`Rtt`]).
+//! to act on, with the [`Failure`] that tells a node that is gone from one
+//! that is only slow. Deadlines follow the round trip ([`Rtt`]), and a
+//! request sent again ([`Rpcs::retry`]) keeps its id, so the answer to any
+//! of its sends counts.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -14,6 +17,30 @@ use crate::chord::records::Record;
 use crate::chord::rtt::Rtt;
 use crate::chord::{ChordError, LookupInfo, Peer, Role};
 use crate::id::Id;
+
+/// Why a request failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// No answer by the deadline of its latest send: the node may be dead,
+    /// or only slow (a loaded host, a long queue). No evidence of death by
+    /// itself; [`Rpcs::retry`] can send it again.
+    TimedOut(Sends),
+    /// Definite evidence: the connection was refused or reset, or the
+    /// node broke the protocol.
+    Refused,
+}
+
+/// The sends of one request so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Sends {
+    /// Its id, the same for every send.
+    pub(crate) req: ReqId,
+    /// How many times it was sent.
+    pub(crate) tries: u32,
+    /// When it was first sent: its round trip counts from there (over TCP
+    /// an answer is nearly always to the first send).
+    first: Instant,
+}
 
 /// Handle of a client operation, echoed in its [`Output::Done`].
 pub type OpId = u64;
@@ -81,6 +108,9 @@ pub(crate) enum RouteRpc {
     Hop { lookup: u64 },
     /// Liveness check of a new finger `k`.
     FingerCheck { k: usize },
+    /// Liveness check of the owner that a `Found` answer to lookup
+    /// `lookup` named: the answerer's successor may have died unnoticed.
+    OwnerCheck { lookup: u64 },
 }
 
 /// Requests of client operations.
@@ -137,10 +167,17 @@ pub(crate) struct Rpc {
     pub(crate) to: Peer,
     /// What the answer is for.
     pub(crate) kind: Pending,
-    /// When it was sent (for the round-trip estimate).
-    sent: Instant,
     /// When it counts as failed.
     deadline: Instant,
+    /// Its sends so far (for retries and the round-trip estimate).
+    sends: Sends,
+}
+
+impl Rpc {
+    /// How this request failed, given that its deadline passed.
+    pub(crate) fn timed_out(&self) -> Failure {
+        Failure::TimedOut(self.sends)
+    }
 }
 
 /// The requests in flight and the output queue of one node.
@@ -183,19 +220,49 @@ impl Rpcs {
         make: impl FnOnce(ReqId) -> Message,
         kind: impl Into<Pending>,
     ) {
-        let kind = kind.into();
         let req = self.next_req;
         self.next_req += 1;
-        let deadline = now + self.rtt.rto();
+        let sends = Sends {
+            req,
+            tries: 1,
+            first: now,
+        };
+        self.register(now, to, sends, kind.into());
+        self.send(to.addr, make(req));
+    }
+
+    /// Send again to `to` a request whose `sends` timed out, under the same
+    /// id and with twice the patience of the last send, `make` building
+    /// the message from the id: an answer to any send ends it. For a node
+    /// that may only be slow.
+    pub(crate) fn retry(
+        &mut self,
+        now: Instant,
+        to: Peer,
+        sends: Sends,
+        make: impl FnOnce(ReqId) -> Message,
+        kind: impl Into<Pending>,
+    ) {
+        let sends = Sends {
+            tries: sends.tries + 1,
+            ..sends
+        };
+        self.register(now, to, sends, kind.into());
+        self.send(to.addr, make(sends.req));
+    }
+
+    /// Remember a request sent now for the `sends.tries`th time: its
+    /// deadline doubles with each send.
+    fn register(&mut self, now: Instant, to: Peer, sends: Sends, kind: Pending) {
+        let deadline = now + self.rtt.rto() * (1 << (sends.tries - 1).min(4));
         let rpc = Rpc {
             to,
             kind,
-            sent: now,
             deadline,
+            sends,
         };
-        self.pending.insert(req, rpc);
-        self.deadlines.insert((deadline, req));
-        self.send(to.addr, make(req));
+        self.pending.insert(sends.req, rpc);
+        self.deadlines.insert((deadline, sends.req));
     }
 
     /// Queue the result of client operation `op`.
@@ -225,7 +292,8 @@ impl Rpcs {
             return None;
         }
         let rpc = self.take(req)?;
-        self.rtt.sample(now.saturating_duration_since(rpc.sent));
+        self.rtt
+            .sample(now.saturating_duration_since(rpc.sends.first));
         Some(rpc)
     }
 
@@ -333,6 +401,35 @@ mod tests {
         assert_eq!(rpcs.sent_to(peer(1).addr), vec![2]);
         assert!(
             rpcs.any(|to, kind| to == peer(1) && matches!(kind, Pending::Ring(RingRpc::Stabilize)))
+        );
+    }
+
+    #[test]
+    fn a_retry_keeps_the_id_and_doubles_the_patience() {
+        let t0 = Instant::now();
+        let timeout = Duration::from_millis(800);
+        let mut rpcs = Rpcs::new(timeout);
+        rpcs.request(t0, peer(1), ping, RingRpc::Stabilize);
+        let _ = rpcs.poll_output();
+        let rpc = rpcs.take_expired(t0 + timeout).expect("expired");
+        let Failure::TimedOut(sends) = rpc.timed_out() else {
+            panic!("a time-out");
+        };
+        assert_eq!((sends.req, sends.tries), (1, 1));
+        let t1 = t0 + timeout;
+        rpcs.retry(t1, peer(1), sends, ping, RingRpc::Stabilize);
+        assert_eq!(
+            rpcs.poll_output(),
+            Some(Output::Send {
+                to: peer(1).addr,
+                msg: Message::Ping { req: 1 }
+            })
+        );
+        assert_eq!(rpcs.next_deadline(), Some(t1 + 2 * timeout));
+        let rpc = rpcs.take_answer(t1, 1, peer(1).addr).expect("either send");
+        assert_eq!(
+            rpc.timed_out(),
+            Failure::TimedOut(Sends { tries: 2, ..sends })
         );
     }
 }

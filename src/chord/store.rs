@@ -6,6 +6,7 @@
 //! nothing of kinds beyond [`Record`]'s methods.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::time::Instant;
 
 use crate::chord::records::{Limits, Quota, Record};
@@ -31,7 +32,7 @@ impl Store {
     pub(crate) fn new(limits: Limits) -> Store {
         Store {
             records: BTreeMap::new(),
-            quota: Quota::default(),
+            quota: Quota::new(limits.max_items),
             limits,
             ready: false,
         }
@@ -45,6 +46,16 @@ impl Store {
     /// Mark the key range complete (or, on joining, not yet).
     pub(crate) fn set_ready(&mut self, ready: bool) {
         self.ready = ready;
+    }
+
+    /// Items held in all (for the caps).
+    pub(crate) fn items(&self) -> usize {
+        self.quota.total()
+    }
+
+    /// Items held for `source` (for the caps).
+    pub(crate) fn items_of(&self, source: IpAddr) -> usize {
+        self.quota.held(source)
     }
 
     /// Number of records held.
@@ -112,6 +123,42 @@ impl Store {
         if !incoming.validate(&key) {
             return false;
         }
+        let mut taken = self.merge_once(key, incoming);
+        // Full: make room by the rule of [`Quota`], one item at a time.
+        while let Some(wanting) = self.quota.take_wanted() {
+            if !self.evict_for(wanting) {
+                break;
+            }
+            taken = self.merge_once(key, incoming);
+        }
+        taken
+    }
+
+    /// Drop the soonest-expiring item of the heaviest source, if it holds
+    /// more than `wanting`; false if none may give way.
+    fn evict_for(&mut self, wanting: IpAddr) -> bool {
+        let Some(heaviest) = self.quota.heaviest_above(wanting) else {
+            return false;
+        };
+        let soonest = self
+            .records
+            .iter()
+            .filter_map(|(at, r)| r.soonest_of(heaviest).map(|t| (t, *at)))
+            .min();
+        let Some((_, at)) = soonest else {
+            return false;
+        };
+        if let Some(record) = self.records.get_mut(&at) {
+            record.evict_soonest_of(heaviest, &mut self.quota);
+            if record.is_empty() {
+                self.records.remove(&at);
+            }
+        }
+        true
+    }
+
+    /// [`Store::merge`] without making room.
+    fn merge_once(&mut self, key: Id, incoming: &Record) -> bool {
         let address = (key, incoming.kind());
         let Some(record) = self.records.get_mut(&address) else {
             let Some(mut record) = Record::empty(incoming.kind()) else {
@@ -131,11 +178,24 @@ impl Store {
     }
 
     /// Parse and merge a record received at `now` (see [`Store::decode`]).
-    pub(crate) fn merge_wire(&mut self, now: Instant, key: Id, wire: &WireRecord) -> bool {
-        match self.decode(now, key, wire) {
-            Some(record) => self.merge(key, &record),
-            None => false,
+    /// With `bound`, the record was written by the node at that address for
+    /// itself, not relayed: only what that address may write is taken (see
+    /// [`Record::keep_own`]). Returns false if anything was left out.
+    pub(crate) fn merge_wire(
+        &mut self,
+        now: Instant,
+        key: Id,
+        wire: &WireRecord,
+        bound: Option<IpAddr>,
+    ) -> bool {
+        let Some(mut record) = self.decode(now, key, wire) else {
+            return false;
+        };
+        let own = bound.is_none_or(|ip| record.keep_own(ip));
+        if record.is_empty() {
+            return false;
         }
+        self.merge(key, &record) && own
     }
 
     /// The answer to a read of `kind` at `key` at `now`: the record held or
@@ -177,7 +237,7 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
+    use std::net::{IpAddr, SocketAddr};
     use std::time::Duration;
 
     use super::*;
@@ -201,6 +261,8 @@ mod tests {
         Limits {
             max_items_per_key: per_key,
             max_items_per_source: per_source,
+            max_items_per_key_per_source: per_source,
+            max_items: 0,
             max_ttl: Duration::from_secs(60),
         }
     }
@@ -261,11 +323,11 @@ mod tests {
             kind: 99,
             body: vec![1, 2, 3],
         };
-        assert!(!store.merge_wire(now, key, &unknown));
+        assert!(!store.merge_wire(now, key, &unknown, None));
         assert_eq!(store.decode(now, key, &unknown), None);
         assert_eq!(store.len(), 0);
         let valid = GrowSet::of([7]).to_wire(now);
-        assert!(store.merge_wire(now, key, &valid));
+        assert!(store.merge_wire(now, key, &valid, None));
         assert_eq!(store.len(), 1);
     }
 
@@ -308,5 +370,85 @@ mod tests {
             store.keys_after(None, 2, not_second),
             vec![keys[0], keys[2]]
         );
+    }
+
+    fn at_ip(ip: [u8; 4], port: u16, base: Instant, secs: u64) -> Record {
+        let entry = Entry {
+            expiry: base + Duration::from_secs(secs),
+            role: Role::Leecher,
+            removed: false,
+        };
+        SwarmList::single(SocketAddr::from((ip, port)), entry).into()
+    }
+
+    #[test]
+    fn a_write_bound_to_its_source_keeps_only_that_address() {
+        let now = Instant::now();
+        let mut store = Store::new(limits(10, 10));
+        let key = Id::hash(b"key");
+        let spoof = at_ip([10, 0, 0, 5], 1, now, 10).to_wire(now);
+        let source = "10.0.0.9".parse().expect("ip");
+        assert!(!store.merge_wire(now, key, &spoof, Some(source)));
+        assert!(store.get(key, SwarmList::KIND).is_none());
+        let own = at_ip([10, 0, 0, 9], 1, now, 10).to_wire(now);
+        assert!(store.merge_wire(now, key, &own, Some(source)));
+        assert!(store.merge_wire(now, key, &spoof, None), "a relay");
+        assert_eq!(swarm(&store, key).len(), 2);
+    }
+
+    #[test]
+    fn a_full_list_keeps_the_freshest_and_a_source_its_share() {
+        let base = Instant::now();
+        let mut store = Store::new(Limits {
+            max_items_per_key_per_source: 2,
+            ..limits(3, 100)
+        });
+        let key = Id::hash(b"key");
+        assert!(store.merge(key, &at_ip([10, 0, 0, 1], 1, base, 10)));
+        assert!(store.merge(key, &at_ip([10, 0, 0, 2], 1, base, 20)));
+        assert!(store.merge(key, &at_ip([10, 0, 0, 3], 1, base, 30)));
+        // Full: a fresher newcomer takes the stalest entry's place...
+        assert!(store.merge(key, &at_ip([10, 0, 0, 4], 1, base, 40)));
+        let list = swarm(&store, key);
+        assert!(list
+            .iter()
+            .all(|(p, _)| p.ip() != "10.0.0.1".parse::<IpAddr>().unwrap()));
+        // ...a staler one is refused...
+        assert!(!store.merge(key, &at_ip([10, 0, 0, 5], 1, base, 5)));
+        // ...and a source at its share replaces only its own entries.
+        assert!(store.merge(key, &at_ip([10, 0, 0, 4], 2, base, 50)));
+        assert!(store.merge(key, &at_ip([10, 0, 0, 4], 3, base, 60)));
+        let list = swarm(&store, key);
+        let fours = list
+            .iter()
+            .filter(|(p, _)| p.ip() == IpAddr::from([10, 0, 0, 4]));
+        assert_eq!(fours.count(), 2);
+        assert_eq!(list.len(), 3, "{list:?}");
+    }
+
+    #[test]
+    fn a_full_replica_makes_room_only_from_the_heaviest_source() {
+        let base = Instant::now();
+        let mut store = Store::new(Limits {
+            max_items: 4,
+            ..limits(10, 100)
+        });
+        let flood = [10, 0, 0, 66];
+        for k in 0..4u8 {
+            assert!(store.merge(Id::hash(&[k]), &at_ip(flood, 1, base, 10 + k as u64)));
+        }
+        assert_eq!(store.items(), 4);
+        // The flood cannot grow past the cap, not even by its own items.
+        assert!(!store.merge(Id::hash(b"more"), &at_ip(flood, 1, base, 99)));
+        // Another source gets room: the flood's soonest-expiring item goes.
+        assert!(store.merge(Id::hash(b"honest"), &at_ip([10, 0, 0, 1], 1, base, 5)));
+        assert_eq!(store.items(), 4);
+        assert_eq!(store.items_of(IpAddr::from(flood)), 3);
+        assert!(store.get(Id::hash(&[0]), SwarmList::KIND).is_none());
+        // Never the honest source's, while it holds fewer than the flood.
+        for k in 10..14u8 {
+            store.merge(Id::hash(&[k]), &at_ip(flood, 1, base, 99));
+        }
+        assert_eq!(store.items_of(IpAddr::from([10, 0, 0, 1])), 1);
     }
 }

@@ -103,6 +103,8 @@ pub async fn read_item<A: RecordAccess>(
     let limits = Limits {
         max_items_per_key: 1,
         max_items_per_source: 1,
+        max_items_per_key_per_source: 1,
+        max_items: usize::MAX,
         max_ttl: std::time::Duration::ZERO,
     };
     let record = Mutable::from_wire(std::time::Instant::now(), &wire, &limits)

@@ -12,6 +12,11 @@
 
 #![allow(dead_code)]
 
+#[path = "sim_seeds.rs"]
+mod sim_seeds;
+#[allow(unused_imports)]
+pub use sim_seeds::{for_each_seed, for_each_seed_costly, seeds};
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::net::SocketAddr;
@@ -64,8 +69,9 @@ pub struct Sim {
     pub nodes: Vec<SimNode>,
     /// Address → node index.
     index: HashMap<SocketAddr, usize>,
-    /// Messages in flight by delivery time.
-    in_flight: BTreeMap<(Instant, u64), (usize, SocketAddr, Message)>,
+    /// Messages in flight by delivery time: (to, from, message), where no
+    /// message is the news that `from` refused a connection.
+    in_flight: BTreeMap<(Instant, u64), (usize, SocketAddr, Option<Message>)>,
     /// Node wake-ups (may be stale; checked against `poll_timeout`).
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     /// Tie-breaker for in-flight messages.
@@ -74,6 +80,12 @@ pub struct Sim {
     pub drop_rate: f64,
     /// Smallest and largest one-way delay.
     pub delay: (Duration, Duration),
+    /// Dead nodes refuse connections (a killed process on a live host: the
+    /// sender learns it a round trip later), rather than stay silent (a
+    /// host that vanished, the default).
+    pub refuse_dead: bool,
+    /// Extra delay of everything a node sends: a slow (loaded) node.
+    pub slow: HashMap<usize, Duration>,
     /// Config given to new nodes.
     pub config: ChordConfig,
     /// Client operations finished so far.
@@ -133,6 +145,8 @@ impl Sim {
             seq: 0,
             drop_rate: 0.005,
             delay: (Duration::from_millis(1), Duration::from_millis(30)),
+            refuse_dead: false,
+            slow: HashMap::new(),
             config,
             finished: Vec::new(),
             dirty: true,
@@ -229,6 +243,12 @@ impl Sim {
         }
     }
 
+    /// Send `msg` from node `from` to `to` as if `from`'s node had: for
+    /// nodes that do not follow the protocol (spoofers, flooders).
+    pub fn send_raw(&mut self, from: usize, to: SocketAddr, msg: Message) {
+        self.transmit(from, to, msg);
+    }
+
     fn transmit(&mut self, from: usize, to: SocketAddr, msg: Message) {
         let Some(&j) = self.index.get(&to) else {
             return;
@@ -237,10 +257,12 @@ impl Sim {
             return;
         }
         let (lo, hi) = self.delay;
-        let at = self.now + self.rng.gen_range(lo..=hi);
+        let slow = self.slow.get(&from).copied().unwrap_or_default();
+        let at = self.now + self.rng.gen_range(lo..=hi) + slow;
         self.seq += 1;
         let from_addr = self.nodes[from].node.addr();
-        self.in_flight.insert((at, self.seq), (j, from_addr, msg));
+        self.in_flight
+            .insert((at, self.seq), (j, from_addr, Some(msg)));
     }
 
     /// Process the next event (a delivery or a wake-up); false if none is
@@ -272,6 +294,26 @@ impl Sim {
         if next_msg == Some(next) {
             let (_, (j, from, msg)) = self.in_flight.pop_first().expect("peeked");
             let from_side = self.index.get(&from).map(|&f| self.nodes[f].side);
+            let Some(msg) = msg else {
+                // `from` refused `j`'s connection.
+                if self.nodes[j].alive {
+                    let before = ring_state(&self.nodes[j].node);
+                    self.nodes[j].node.handle_unreachable(self.now, from);
+                    self.dirty |= before != ring_state(&self.nodes[j].node);
+                    self.drain(j);
+                }
+                return true;
+            };
+            if self.refuse_dead && !self.nodes[j].alive && from_side == Some(self.nodes[j].side) {
+                if let Some(&f) = self.index.get(&from) {
+                    let (lo, hi) = self.delay;
+                    let at = self.now + self.rng.gen_range(lo..=hi);
+                    self.seq += 1;
+                    let dead = self.nodes[j].node.addr();
+                    self.in_flight.insert((at, self.seq), (f, dead, None));
+                }
+                return true;
+            }
             if let Ok(t) = std::env::var("CHORD_SIM_TRACE") {
                 let to = self.nodes[j].node.addr().to_string();
                 if t == to || t == from.to_string() || format!("{msg:?}").contains(&t) {
@@ -519,57 +561,6 @@ pub fn ideal_ring(sim: &Sim) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Seeds to run: `CHORD_SIM_SEED=S` replays one, `CHORD_SIM_SEEDS=N` runs
-/// N (divided by `cost` for scenarios that cost that many ordinary ones),
-/// from the `CHORD_SIM_SEED_FROM`th on (a soak runner's share).
-pub fn seeds(default_count: u64, salt: u64, cost: u64) -> Vec<u64> {
-    if let Ok(s) = std::env::var("CHORD_SIM_SEED") {
-        return vec![s.parse().expect("CHORD_SIM_SEED must be a number")];
-    }
-    let number = |var: &str| {
-        std::env::var(var).ok().map(|s| {
-            s.parse::<u64>()
-                .unwrap_or_else(|_| panic!("{var} must be a number"))
-        })
-    };
-    let from = number("CHORD_SIM_SEED_FROM");
-    let ks = match (number("CHORD_SIM_SEEDS"), from) {
-        (None, _) => 0..default_count,
-        (Some(n), None) => 0..(n / cost).max(1),
-        // A share of a larger run: the shares of a costly scenario tile
-        // its seeds as the ordinary ones do.
-        (Some(n), Some(from)) => from / cost..(from + n) / cost,
-    };
-    ks.map(|k| salt * 1_000_000 + k).collect()
-}
-
-/// Run `f` for every seed, printing the seed of a failure so it can be replayed.
-pub fn for_each_seed(default_count: u64, salt: u64, f: impl Fn(u64) + std::panic::RefUnwindSafe) {
-    for_each_seed_costly(default_count, salt, 1, f)
-}
-
-/// [`for_each_seed`] for a scenario `cost` times dearer than the others.
-pub fn for_each_seed_costly(
-    default_count: u64,
-    salt: u64,
-    cost: u64,
-    f: impl Fn(u64) + std::panic::RefUnwindSafe,
-) {
-    let keep_going = std::env::var_os("CHORD_SIM_KEEP_GOING").is_some();
-    let mut failed = Vec::new();
-    for seed in seeds(default_count, salt, cost) {
-        let result = std::panic::catch_unwind(|| f(seed));
-        if let Err(e) = result {
-            eprintln!("FAILED with seed {seed}; replay with CHORD_SIM_SEED={seed}");
-            if !keep_going {
-                std::panic::resume_unwind(e);
-            }
-            failed.push(seed);
-        }
-    }
-    assert!(failed.is_empty(), "failed seeds: {failed:?}");
 }
 
 /// Config for simulations: default sizes, test-speed timers.

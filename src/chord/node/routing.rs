@@ -8,7 +8,7 @@ use super::Node;
 use crate::chord::lookups::{LookupEnd, Purpose, CLOSER_COUNT};
 use crate::chord::message::Message;
 use crate::chord::neighbours::Report;
-use crate::chord::rpc::Pending;
+use crate::chord::rpc::{Failure, Pending};
 use crate::chord::timers::{jitter, Timer};
 use crate::chord::Phase;
 use crate::chord::{ChordError, Peer};
@@ -148,7 +148,7 @@ impl Node {
                 self.on_ring_report(now, report);
             }
             Pending::Route(kind) => {
-                let end = self.lookups.on_answer(now, to, kind, msg, rpcs);
+                let end = self.lookups.on_answer(now, to, kind, msg, &self.ring, rpcs);
                 self.lookup_ended(now, end);
             }
             Pending::Op(kind) => {
@@ -157,15 +157,17 @@ impl Node {
             }
             Pending::Replica(kind) => {
                 if let Err(kind) = self.replication.on_answer(now, to, kind, msg, store, rpcs) {
-                    self.rpc_failed(now, to, Pending::Replica(kind));
+                    self.rpc_failed(now, to, Pending::Replica(kind), Failure::Refused);
                 }
             }
         }
     }
 
-    /// The request to `dead` made for `kind` failed (time-out, unreachable,
-    /// or a wrong answer): the part that made it handles that.
-    pub(super) fn rpc_failed(&mut self, now: Instant, dead: Peer, kind: Pending) {
+    /// The request to `dead` made for `kind` failed (`why`: a time-out, or
+    /// definite evidence: unreachable, or a wrong answer): the part that
+    /// made it handles that. Only routing tells a slow node from a dead
+    /// one; the other parts have their own rules for silence.
+    pub(super) fn rpc_failed(&mut self, now: Instant, dead: Peer, kind: Pending, why: Failure) {
         let (rpcs, store) = (&mut self.rpcs, &mut self.store);
         match kind {
             Pending::Ring(kind) => {
@@ -173,7 +175,9 @@ impl Node {
                 self.on_ring_report(now, report);
             }
             Pending::Route(kind) => {
-                let end = self.lookups.on_failure(now, dead, kind, rpcs);
+                let end = self
+                    .lookups
+                    .on_failure(now, dead, kind, why, &self.ring, rpcs);
                 self.lookup_ended(now, end);
             }
             Pending::Op(kind) => self.ops.on_failure(now, dead, kind, store, rpcs),

@@ -13,6 +13,8 @@ fn limits() -> Limits {
     Limits {
         max_items_per_key: 10,
         max_items_per_source: 10,
+        max_items_per_key_per_source: 10,
+        max_items: 0,
         max_ttl: Duration::from_secs(60),
     }
 }

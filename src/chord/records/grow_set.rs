@@ -86,6 +86,8 @@ mod tests {
         Limits {
             max_items_per_key: max,
             max_items_per_source: max,
+            max_items_per_key_per_source: max,
+            max_items: 0,
             max_ttl: Duration::from_secs(60),
         }
     }
@@ -234,7 +236,7 @@ mod in_the_ring {
             acked.insert(n);
         }
         // A swarm list at the same key is a record of its own.
-        let peer = SocketAddr::from(([10, 0, 0, 1], 6881));
+        let peer = SocketAddr::new(sim.nodes[0].node.addr().ip(), 6881);
         let op = sim.call(0, |node, now| node.announce(now, key, peer, Role::Seeder));
         run(&mut sim, Duration::from_secs(2), true);
         assert_eq!(sim.result(0, op).map(|f| &f.result), Some(&Ok(OpOutcome::Stored)));

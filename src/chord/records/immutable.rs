@@ -143,6 +143,8 @@ mod tests {
         Limits {
             max_items_per_key: 10,
             max_items_per_source: 10,
+            max_items_per_key_per_source: 10,
+            max_items: usize::MAX,
             max_ttl: Duration::from_secs(60),
         }
     }

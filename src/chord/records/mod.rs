@@ -32,7 +32,7 @@ pub use mutable::{
     MAX_VALUE as MAX_MUTABLE_VALUE,
 };
 pub use postings::{song_words, songs_of, songs_of_info, Song, MAX_POSTINGS};
-pub use swarm::{Entry, TOMBSTONE_MARGIN};
+pub use swarm::{same_ip, Entry, TOMBSTONE_MARGIN};
 
 /// One kind of record: its merge, validation, expiry, caps and wire form.
 pub trait RecordKind: Clone + Debug + Default + Eq + Into<Record> {
@@ -55,9 +55,27 @@ pub trait RecordKind: Clone + Debug + Default + Eq + Into<Record> {
         true
     }
 
+    /// Keep only what `source` may write for itself (a swarm list: the
+    /// entries for its own IP address), for a write a node makes rather
+    /// than relays. Returns false if anything was dropped. Kinds whose
+    /// items are not bound to an address keep the default.
+    fn keep_own(&mut self, _source: IpAddr) -> bool {
+        true
+    }
+
     /// Drop what has expired by `now` on this replica's clock, releasing
     /// its quota. Kinds whose items never expire keep the default.
     fn expire(&mut self, _now: Instant, _quota: &mut Quota) {}
+
+    /// When the item of `source` that expires first expires; None if this
+    /// record holds none (or its kind charges no quota).
+    fn soonest_of(&self, _source: IpAddr) -> Option<Instant> {
+        None
+    }
+
+    /// Drop the item of `source` that expires first, releasing its quota
+    /// (the replica is full: see [`Quota`]).
+    fn evict_soonest_of(&mut self, _source: IpAddr, _quota: &mut Quota) {}
 
     /// Release the quota of everything held (the record is being dropped).
     /// Kinds that charge no quota keep the default.
@@ -92,26 +110,59 @@ pub struct Limits {
     /// Most items one source may hold over all keys (a swarm list: entries
     /// per announced IP address).
     pub max_items_per_source: usize,
+    /// Most items one source may hold in one record: a full record makes
+    /// room for a source under this share, never for one at it.
+    pub max_items_per_key_per_source: usize,
+    /// Most items a replica holds in all (see [`Quota`] for who gives way).
+    pub max_items: usize,
     /// Longest time left an item received is taken with (a swarm list: the
     /// announce TTL), so a lying node cannot plant one that never expires.
     pub max_ttl: Duration,
 }
 
-/// Items held per source (an IP address), over every record of a replica.
+/// Items held per source (an IP address), over every record of a replica,
+/// and in all.
+///
+/// At the replica's cap ([`Limits::max_items`]) a new item is refused, and
+/// the source that wanted room is noted: the store then drops the item of
+/// the heaviest source (the most items held) that expires first, if that
+/// source holds more than the one that wanted room, and tries again. So a
+/// flood from one source, once the replica is full, displaces only its own
+/// items, and never another source's.
 #[derive(Debug, Default)]
 pub struct Quota {
     /// Items charged per source; sources at zero are dropped.
     held: BTreeMap<IpAddr, usize>,
+    /// Items charged in all.
+    total: usize,
+    /// Most items in all (0: no cap).
+    max_total: usize,
+    /// A source refused at the total cap since the store last looked.
+    wanted: Option<IpAddr>,
 }
 
 impl Quota {
-    /// Charge one item to `source` unless it already holds `max`.
+    /// No items; at most `max_total` in all (0: no cap).
+    pub fn new(max_total: usize) -> Quota {
+        Quota {
+            max_total,
+            ..Quota::default()
+        }
+    }
+
+    /// Charge one item to `source` unless it already holds `max`, or the
+    /// replica is full (then `source` is noted as wanting room).
     pub fn try_charge(&mut self, source: IpAddr, max: usize) -> bool {
-        let held = self.held.get(&source).copied().unwrap_or(0);
+        let held = self.held(source);
         if held >= max {
             return false;
         }
+        if self.max_total > 0 && self.total >= self.max_total {
+            self.wanted.get_or_insert(source);
+            return false;
+        }
         self.held.insert(source, held + 1);
+        self.total += 1;
         true
     }
 
@@ -119,10 +170,28 @@ impl Quota {
     pub fn release(&mut self, source: IpAddr) {
         if let Some(n) = self.held.get_mut(&source) {
             *n -= 1;
+            self.total -= 1;
             if *n == 0 {
                 self.held.remove(&source);
             }
         }
+    }
+
+    /// Items charged in all.
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    /// The source refused at the total cap since the last call, if any.
+    pub fn take_wanted(&mut self) -> Option<IpAddr> {
+        self.wanted.take()
+    }
+
+    /// The source that may give way to `wanting`: the one holding the most
+    /// items, if it holds more than `wanting` does (after its item came).
+    pub fn heaviest_above(&self, wanting: IpAddr) -> Option<IpAddr> {
+        let (&heaviest, &n) = self.held.iter().max_by_key(|(_, n)| **n)?;
+        (n > self.held(wanting) + 1).then_some(heaviest)
     }
 
     /// Items charged to `source`.
@@ -227,10 +296,32 @@ macro_rules! record_kinds {
                 }
             }
 
+            /// Keep only what `source` may write for itself; false if
+            /// anything was dropped.
+            pub fn keep_own(&mut self, source: IpAddr) -> bool {
+                match self {
+                    $( $(#[$attr])* Record::$variant(value) => value.keep_own(source), )+
+                }
+            }
+
             /// Drop what has expired by `now`, releasing its quota.
             pub fn expire(&mut self, now: Instant, quota: &mut Quota) {
                 match self {
                     $( $(#[$attr])* Record::$variant(value) => value.expire(now, quota), )+
+                }
+            }
+
+            /// When the item of `source` that expires first expires.
+            pub fn soonest_of(&self, source: IpAddr) -> Option<Instant> {
+                match self {
+                    $( $(#[$attr])* Record::$variant(value) => value.soonest_of(source), )+
+                }
+            }
+
+            /// Drop the item of `source` that expires first.
+            pub fn evict_soonest_of(&mut self, source: IpAddr, quota: &mut Quota) {
+                match self {
+                    $( $(#[$attr])* Record::$variant(value) => value.evict_soonest_of(source, quota), )+
                 }
             }
 

@@ -23,11 +23,17 @@
 //! a received entry lives at most the announce TTL (`max_ttl`).
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::chord::records::{Limits, Quota, RecordKind};
 use crate::wire::chord::message::{Kind, Role, WireEntry, WireRecord, SWARM_LIST};
+
+/// True if `a` and `b` are the same address (an IPv4 address and its
+/// IPv6-mapped form are the same).
+pub fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
+}
 
 /// How much longer a removal lives than an announce made at the same moment.
 pub const TOMBSTONE_MARGIN: Duration = Duration::from_secs(1);
@@ -121,6 +127,15 @@ impl SwarmList {
         }
     }
 
+    /// The entry that expires first among those whose peer satisfies `f`.
+    fn soonest(&self, f: impl Fn(&SocketAddr) -> bool) -> Option<(SocketAddr, Entry)> {
+        self.entries
+            .iter()
+            .filter(|(p, _)| f(p))
+            .min_by_key(|(_, e)| e.expiry)
+            .map(|(p, e)| (*p, *e))
+    }
+
     /// The peers currently sharing: unexpired and not removed.
     pub fn live(&self, now: Instant) -> Vec<(SocketAddr, Role)> {
         self.entries
@@ -176,22 +191,73 @@ impl RecordKind for SwarmList {
         }
     }
 
+    /// A new peer takes room in this list and in its address's quota; an
+    /// update of a known one is always taken. A full list keeps the
+    /// freshest: it drops the entry that expires first to take a newcomer
+    /// that expires later, but an address at its share of the list
+    /// (`max_items_per_key_per_source`) can only replace its own entries.
     fn merge_capped(&mut self, incoming: &SwarmList, limits: &Limits, quota: &mut Quota) -> bool {
         let mut all_taken = true;
         for (peer, entry) in incoming.iter() {
-            // A new peer takes room in this list and in its address's quota;
-            // an update of a known one is always taken.
-            let is_new = self.get(peer).is_none();
-            if is_new
-                && (self.len() >= limits.max_items_per_key
-                    || !quota.try_charge(peer.ip(), limits.max_items_per_source))
-            {
+            if self.get(peer).is_some() {
+                self.merge_entry(*peer, *entry);
+                continue;
+            }
+            let ip = peer.ip();
+            let share = self.entries.keys().filter(|p| same_ip(p.ip(), ip)).count();
+            let full = self.len() >= limits.max_items_per_key;
+            let victim = if share >= limits.max_items_per_key_per_source {
+                self.soonest(|p| same_ip(p.ip(), ip))
+            } else if full {
+                self.soonest(|_| true)
+            } else {
+                None
+            };
+            let must_go = full || share >= limits.max_items_per_key_per_source;
+            let own_victim = victim.is_some_and(|(v, _)| same_ip(v.ip(), ip));
+            if !own_victim && quota.held(ip) >= limits.max_items_per_source {
                 all_taken = false;
                 continue;
             }
-            self.merge_entry(*peer, *entry);
+            let room = match victim {
+                Some((v, e)) if must_go && e.expiry < entry.expiry => Some(v),
+                _ if must_go => {
+                    all_taken = false;
+                    continue;
+                }
+                _ => None,
+            };
+            // The victim's quota is released before the newcomer is charged:
+            // a source replacing its own entry at its cap is no newcomer.
+            if let Some(v) = room {
+                self.entries.remove(&v);
+                quota.release(v.ip());
+            }
+            if !quota.try_charge(ip, limits.max_items_per_source) {
+                all_taken = false;
+                continue;
+            }
+            self.entries.insert(*peer, *entry);
         }
         all_taken
+    }
+
+    fn soonest_of(&self, source: IpAddr) -> Option<Instant> {
+        self.soonest(|p| same_ip(p.ip(), source)).map(|(_, e)| e.expiry)
+    }
+
+    fn evict_soonest_of(&mut self, source: IpAddr, quota: &mut Quota) {
+        if let Some((peer, _)) = self.soonest(|p| same_ip(p.ip(), source)) {
+            self.entries.remove(&peer);
+            quota.release(peer.ip());
+        }
+    }
+
+    /// A node announces and removes only peers at its own IP address.
+    fn keep_own(&mut self, source: IpAddr) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|peer, _| same_ip(peer.ip(), source));
+        self.entries.len() == before
     }
 
     /// Drops every entry (announce or tombstone) whose expiry has passed.

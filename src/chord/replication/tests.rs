@@ -20,6 +20,8 @@ fn node(r: &[Peer], keys: &[Id]) -> (Replication, Neighbours, Store, Rpcs) {
     let mut store = Store::new(Limits {
         max_items_per_key: 10,
         max_items_per_source: 10,
+        max_items_per_key_per_source: 10,
+        max_items: 0,
         max_ttl: Duration::from_secs(60),
     });
     store.set_ready(true);

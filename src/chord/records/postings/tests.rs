@@ -5,6 +5,8 @@ fn limits() -> Limits {
     Limits {
         max_items_per_key: 10,
         max_items_per_source: 10,
+        max_items_per_key_per_source: 10,
+        max_items: usize::MAX,
         max_ttl: Duration::from_secs(600),
     }
 }
