@@ -1,7 +1,11 @@
 //! The `node` and `dht` commands, as a user runs them.
 
 use std::net::TcpListener;
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
+
+#[path = "support/cli_node.rs"]
+mod cli_node;
+use cli_node::start_node;
 use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_songswarm");
@@ -18,24 +22,6 @@ fn dht(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run songswarm")
-}
-
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_node(listen: &str, bootstrap: Option<&str>) -> Node {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["node", "--listen", listen]);
-    if let Some(b) = bootstrap {
-        cmd.args(["--bootstrap", b]);
-    }
-    Node(cmd.spawn().expect("spawn node"))
 }
 
 /// Run `dht ring --json` until `ok` holds for its output, or fail at the deadline.

@@ -6,7 +6,11 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
+
+#[path = "support/cli_node.rs"]
+mod cli_node;
+use cli_node::start_node;
 use std::time::{Duration, Instant};
 
 use songswarm::chord::client::ChordClient;
@@ -21,24 +25,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_songswarm");
 fn free_addr() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     l.local_addr().expect("addr").to_string()
-}
-
-struct Node(Child);
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_node(listen: &str, bootstrap: Option<&str>) -> Node {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["node", "--listen", listen]);
-    if let Some(b) = bootstrap {
-        cmd.args(["--bootstrap", b]);
-    }
-    Node(cmd.spawn().expect("spawn node"))
 }
 
 fn songswarm(config: &Path, args: &[&str]) -> Output {
