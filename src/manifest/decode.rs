@@ -16,8 +16,11 @@ use super::bencode::{Decoder, DictDecoder, Object};
 use super::validate::check_node_addr;
 use super::{
     ManifestError, SongMeta, MAX_DEPTH, MAX_DICT_KEYS, MAX_FILES, MAX_NODES, MAX_PATH_COMPONENTS,
-    MAX_PIECE_LENGTH, MAX_STRING_BYTES, MIN_PIECE_LENGTH,
+    MAX_PIECE_LENGTH, MIN_PIECE_LENGTH,
 };
+
+mod text;
+use text::{text, utf8};
 
 /// What the top level of a `.torrent` holds that we care about.
 pub(super) struct Top<'a> {
@@ -132,58 +135,6 @@ fn parse_nodes(value: Object<'_, '_>) -> Result<Vec<String>, ManifestError> {
         nodes.push(addr);
     }
     Ok(nodes)
-}
-
-fn utf8(bytes: &[u8], field: &str) -> Result<String, ManifestError> {
-    check_len(bytes, field)?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| invalid(field, "not valid UTF-8"))
-}
-
-/// A name, path component or tag: [`lossy_utf8`] of at most
-/// [`MAX_STRING_BYTES`] bytes.
-fn text(bytes: &[u8], field: &str) -> Result<String, ManifestError> {
-    check_len(bytes, field)?;
-    Ok(lossy_utf8(bytes))
-}
-
-fn check_len(bytes: &[u8], field: &str) -> Result<(), ManifestError> {
-    if bytes.len() > MAX_STRING_BYTES {
-        return Err(invalid(
-            field,
-            format!("longer than {MAX_STRING_BYTES} bytes"),
-        ));
-    }
-    Ok(())
-}
-
-/// `bytes` as UTF-8, each invalid sequence replaced by one `_` exactly as
-/// libtorrent does it: a sequence is as long as its lead byte says (a stray
-/// continuation byte is one), and a sequence cut short takes the rest of the
-/// string. The result is checked as a path afterwards like any other name.
-fn lossy_utf8(bytes: &[u8]) -> String {
-    if let Ok(text) = std::str::from_utf8(bytes) {
-        return text.to_string();
-    }
-    let mut out = String::with_capacity(bytes.len());
-    let mut rest = bytes;
-    while let Some(&lead) = rest.first() {
-        let len = match lead {
-            0x00..=0x7f => 1,
-            0xc0..=0xdf => 2,
-            0xe0..=0xef => 3,
-            0xf0..=0xf7 => 4,
-            0xf8..=0xfb => 5,
-            // A continuation byte without a lead, or no lead at all.
-            _ => 1,
-        };
-        let take = len.min(rest.len());
-        match std::str::from_utf8(&rest[..take]) {
-            Ok(valid) if take == len => out.push_str(valid),
-            _ => out.push('_'),
-        }
-        rest = &rest[take..];
-    }
-    out
 }
 
 fn integer(text: &str, field: &str) -> Result<i64, ManifestError> {
