@@ -14,6 +14,8 @@
 //! - [`playlists`]: `/api/playlists...` and `/api/identity`: anyone's
 //!   playlists read, the user's own made and edited (signed, with
 //!   compare-and-swap); [`tracks`] describes their tracks.
+//! - [`prefetch`]: `/api/fetch` (start a song of the ring on demand) and
+//!   `/api/prefetch` (the web player's one track ahead, and its cancel).
 //! - [`guard`]: changes (POST, PUT, DELETE) only from the page's own
 //!   origin and with a JSON body.
 //! - [`metrics`]: `/metrics` in the Prometheus text format.
@@ -32,6 +34,7 @@ pub mod catalog;
 pub mod guard;
 pub mod metrics;
 pub mod playlists;
+pub mod prefetch;
 pub mod probe;
 pub mod range;
 pub mod rates;
@@ -75,6 +78,10 @@ pub struct HttpContext {
     /// The config directory holding the user's identity (playlists are
     /// signed with it) and the index of own playlists.
     pub identity_dir: PathBuf,
+    /// Starts and stops torrents on demand (None: this process cannot).
+    pub fetcher: Option<Arc<dyn prefetch::Fetcher>>,
+    /// The web player's track ahead.
+    pub prefetch: prefetch::Slot,
 }
 
 impl std::fmt::Debug for HttpContext {
@@ -103,6 +110,8 @@ impl HttpContext {
                     .filter(|v| !v.is_empty())
                     .map(PathBuf::from),
             ),
+            fetcher: None,
+            prefetch: prefetch::Slot::default(),
         }
     }
 }
@@ -231,6 +240,13 @@ pub fn router(ctx: HttpContext) -> Router {
         .route(
             "/api/playlists/{owner}/{name}/tracks",
             post(playlists::append).delete(playlists::remove),
+        )
+        .route("/api/fetch", post(prefetch::fetch))
+        .route(
+            "/api/prefetch",
+            get(prefetch::show)
+                .put(prefetch::set)
+                .delete(prefetch::skip),
         )
         .route("/catalog.js", get(catalog_script))
         .route("/playlists.js", get(playlists_script))
