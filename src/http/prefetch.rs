@@ -1,6 +1,6 @@
 //! Fetching a song on demand, and the web player's one track ahead:
 //!
-//! - `POST /api/fetch` `{info_hash}`: start a torrent this process does
+//! - `POST /api/fetch` `{info_hash, file?}`: start a torrent this process does
 //!   not hold, from its metadata record in the ring (as `songswarm play
 //!   <INFO-HASH>` does), so a search result plays in the page.
 //! - `PUT /api/prefetch` `{info_hash, file, current?}`: the page's queue
@@ -83,6 +83,8 @@ struct AheadView {
 #[serde(deny_unknown_fields)]
 pub struct FetchBody {
     info_hash: String,
+    #[serde(default)]
+    file: usize,
 }
 
 /// The body of `PUT /api/prefetch`.
@@ -190,8 +192,12 @@ pub async fn fetch(State(ctx): State<HttpContext>, Json(body): Json<FetchBody>) 
     let Some(entry) = ctx.catalog.get(&info_hash) else {
         return fail(StatusCode::BAD_GATEWAY, "the torrent stopped as it started");
     };
-    let single = entry.manifest.files.len() == 1;
-    let url = song_path(&info_hash, (!single).then_some(0));
+    let count = entry.manifest.files.len();
+    if body.file >= count {
+        let why = format!("file {}: the torrent has {count} file(s), numbered from 0", body.file);
+        return fail(StatusCode::BAD_REQUEST, why);
+    }
+    let url = song_path(&info_hash, (count > 1).then_some(body.file));
     Json(serde_json::json!({ "info_hash": info_hash, "started": started, "url": url }))
         .into_response()
 }
