@@ -185,3 +185,94 @@ fn playlists_made_edited_and_read_over_http() {
     let (status, why) = request(&h, "POST", "/api/playlists", &same, r#"{"name":"ok"}"#);
     assert_eq!(status, 201, "{why}");
 }
+
+/// Polls `GET /api/prefetch` until `ok` holds of it.
+fn wait_ahead(h: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let (status, v) = get_json(h, "/api/prefetch");
+        if status == 200 && ok(&v) {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: last {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_skip_cancels_the_track_fetched_ahead_and_keeps_its_data() {
+    let dirs = tempfile::tempdir().unwrap();
+    let song = dirs.path().join("ahead.bin");
+    procs::write_random(&song, 4 << 20, 7);
+    let manifest = dirs.path().join("ahead.torrent");
+    let out = Command::new(BIN)
+        .arg("create")
+        .arg(&song)
+        .arg("--out")
+        .arg(&manifest)
+        .args(["--piece-length", "32768", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let hash = songswarm::manifest::Manifest::load(&manifest)
+        .unwrap()
+        .info_hash
+        .to_hex();
+
+    let ring = free_addr();
+    let _a = start_node(&ring, None);
+    let cache = dirs.path().join("cache");
+    let (_web, h) = http_node(&free_addr(), &ring, &dirs.path().join("me"), &cache);
+    // A slow seeder, so that the fetch is still going when it is skipped.
+    let mut seed = Command::new(BIN);
+    seed.env_remove("SONGSWARM_NO_RING")
+        .arg("seed")
+        .arg(&manifest)
+        .arg("--data")
+        .arg(dirs.path())
+        .args(["--listen", "127.0.0.1:0", "--bootstrap", &ring, "--no-discovery"])
+        .args(["--max-upload-rate", "200000", "--json"]);
+    let mut seeder = procs::Proc::spawn("seed", seed);
+    seeder.expect_event("listening", DEADLINE);
+
+    // The page says the next track is this song, which the process lacks:
+    // it is started from its metadata in the ring (published by the seed).
+    let body = format!(r#"{{"info_hash":"{hash}","file":0}}"#);
+    let deadline = Instant::now() + DEADLINE;
+    let ahead = loop {
+        let (status, v) = json(&h, "PUT", "/api/prefetch", &body);
+        if status == 200 {
+            break serde_json::from_str::<Value>(&v).unwrap();
+        }
+        assert!(Instant::now() < deadline, "never prefetched: {status} {v}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!((ahead["info_hash"].as_str(), ahead["started_here"].as_bool()), (Some(hash.as_str()), Some(true)));
+    let fetching = wait_ahead(&h, "pieces arriving", |v| {
+        v["downloaded_percent"].as_f64().is_some_and(|p| p > 0.0)
+    });
+    assert_eq!(fetching["fetching"], true, "{fetching}");
+    let before = fetching["downloaded_percent"].as_f64().unwrap();
+    assert!(before < 100.0, "the slow seeder sent everything already: {fetching}");
+    let (_, torrents) = get_json(&h, "/api/torrents");
+    assert!(torrents.to_string().contains(&hash), "{torrents}");
+
+    // A skip: the track ahead is cancelled, its torrent stopped.
+    let (status, v) = json(&h, "DELETE", "/api/prefetch", "{}");
+    assert_eq!(status, 200, "{v}");
+    assert!(v.contains(&hash), "{v}");
+    let (_, now) = get_json(&h, "/api/prefetch");
+    assert_eq!(now, Value::Null);
+    let (_, torrents) = get_json(&h, "/api/torrents");
+    assert!(!torrents.to_string().contains(&hash), "still running: {torrents}");
+    let data = cache.join("songswarm").join(&hash).join("ahead.bin");
+    assert!(data.exists(), "the data was deleted: {}", data.display());
+
+    // Fetched ahead again: what was verified counts at once.
+    let (status, v) = json(&h, "PUT", "/api/prefetch", &body);
+    assert_eq!(status, 200, "{v}");
+    let again: Value = serde_json::from_str(&v).unwrap();
+    assert_eq!(again["started_here"], true, "{again}");
+    let kept = again["downloaded_percent"].as_f64().unwrap();
+    assert!(kept >= before, "verified data lost: {kept} % < {before} %");
+}
