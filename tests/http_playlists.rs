@@ -99,7 +99,10 @@ fn playlists_made_edited_and_read_over_http() {
     let (status, made) = json(&h, "POST", "/api/playlists", &body);
     assert_eq!(status, 201, "{made}");
     let made: Value = serde_json::from_str(&made).unwrap();
-    assert_eq!((made["version"].as_u64(), made["mine"].as_bool()), (Some(1), Some(true)));
+    assert_eq!(
+        (made["version"].as_u64(), made["mine"].as_bool()),
+        (Some(1), Some(true))
+    );
     let path = format!("/api/playlists/{key}/road%20trip");
     let body = format!(r#"{{"tracks":["{t3}"],"version":1}}"#);
     let (status, v) = json(&h, "POST", &format!("{path}/tracks"), &body);
@@ -114,10 +117,18 @@ fn playlists_made_edited_and_read_over_http() {
     let body = format!(r#"{{"version":2,"tracks":["{t3}","{t1}","{t2}"]}}"#);
     let (status, v) = json(&h, "PUT", &path, &body);
     assert_eq!(status, 200, "{v}");
-    let (status, v) = json(&h, "DELETE", &format!("{path}/tracks"), r#"{"positions":[0]}"#);
+    let (status, v) = json(
+        &h,
+        "DELETE",
+        &format!("{path}/tracks"),
+        r#"{"positions":[0]}"#,
+    );
     assert_eq!(status, 200, "{v}");
     let (_, v) = get_json(&h, &path);
-    assert_eq!((v["version"].as_u64(), tracks_of(&v)), (Some(4), vec![t1.clone(), t2.clone()]));
+    assert_eq!(
+        (v["version"].as_u64(), tracks_of(&v)),
+        (Some(4), vec![t1.clone(), t2.clone()])
+    );
 
     // Another device of the same user writes version 5 (the CLI, through
     // another node); the page's edit made on version 4 is a conflict.
@@ -126,11 +137,18 @@ fn playlists_made_edited_and_read_over_http() {
         .env("SONGSWARM_CONFIG_DIR", &alice)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let body = format!(r#"{{"version":4,"tracks":["{t2}"]}}"#);
     let (status, why) = json(&h, "PUT", &path, &body);
     assert_eq!(status, 409, "{why}");
-    assert!(why.contains("changed elsewhere") && why.contains("version 5"), "{why}");
+    assert!(
+        why.contains("changed elsewhere") && why.contains("version 5"),
+        "{why}"
+    );
     let (_, v) = get_json(&h, &path);
     assert_eq!(v["version"], 5, "nothing overwritten: {v}");
     assert_eq!(tracks_of(&v), [t1.clone(), t2.clone(), t3.clone()]);
@@ -143,28 +161,45 @@ fn playlists_made_edited_and_read_over_http() {
 
     // Bob's playlist: readable, not writable, by Alice.
     let out = Command::new(BIN)
-        .args(["playlist", "create", "mix", &t2, "--node", &addrs[1], "--json"])
+        .args([
+            "playlist", "create", "mix", &t2, "--node", &addrs[1], "--json",
+        ])
         .env("SONGSWARM_CONFIG_DIR", &bob)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let made: Value = serde_json::from_slice(&out.stdout).unwrap();
     let bobs = made["playlist"].as_str().unwrap().replace("/mix", "");
     let (status, v) = get_json(&h, &format!("/api/playlists/{bobs}/mix"));
     assert_eq!((status, v["mine"].as_bool()), (200, Some(false)), "{v}");
     assert_eq!(tracks_of(&v), [t2.clone()]);
     let body = format!(r#"{{"tracks":["{t1}"]}}"#);
-    let (status, why) = json(&h, "POST", &format!("/api/playlists/{bobs}/mix/tracks"), &body);
+    let (status, why) = json(
+        &h,
+        "POST",
+        &format!("/api/playlists/{bobs}/mix/tracks"),
+        &body,
+    );
     assert_eq!(status, 403, "{why}");
     assert!(why.contains("not yours"), "{why}");
 
     // Cross-site, not JSON, broken JSON, bad values: refused, nothing made.
-    let evil = [("Content-Type", "application/json"), ("Origin", "http://evil.example")];
+    let evil = [
+        ("Content-Type", "application/json"),
+        ("Origin", "http://evil.example"),
+    ];
     let (status, why) = request(&h, "POST", "/api/playlists", &evil, r#"{"name":"evil"}"#);
     assert_eq!(status, 403, "{why}");
     assert!(why.contains("another site"), "{why}");
     let own = format!("http://{h}");
-    let same = [("Content-Type", "application/json"), ("Origin", own.as_str())];
+    let same = [
+        ("Content-Type", "application/json"),
+        ("Origin", own.as_str()),
+    ];
     let form = [("Content-Type", "application/x-www-form-urlencoded")];
     let (status, why) = request(&h, "POST", "/api/playlists", &form, "name=evil");
     assert_eq!(status, 415, "{why}");
@@ -172,10 +207,20 @@ fn playlists_made_edited_and_read_over_http() {
     assert!((400..500).contains(&status), "{status} {why}");
     let (status, why) = json(&h, "POST", "/api/playlists", r#"{"nme": "evil"}"#);
     assert!((400..500).contains(&status), "{status} {why}");
-    let (status, why) = json(&h, "POST", "/api/playlists", r#"{"name":"evil","tracks":["zz"]}"#);
+    let (status, why) = json(
+        &h,
+        "POST",
+        "/api/playlists",
+        r#"{"name":"evil","tracks":["zz"]}"#,
+    );
     assert_eq!(status, 400, "{why}");
     assert!(why.contains("not an info-hash"), "{why}");
-    let (status, why) = json(&h, "DELETE", &format!("{path}/tracks"), r#"{"positions":[9]}"#);
+    let (status, why) = json(
+        &h,
+        "DELETE",
+        &format!("{path}/tracks"),
+        r#"{"positions":[9]}"#,
+    );
     assert_eq!(status, 400, "{why}");
     let (status, _) = get_json(&h, &format!("/api/playlists/{key}/evil"));
     assert_eq!(status, 404, "no playlist was made by the refused requests");
@@ -213,7 +258,11 @@ fn a_skip_cancels_the_track_fetched_ahead_and_keeps_its_data() {
         .args(["--piece-length", "32768", "--json"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let hash = songswarm::manifest::Manifest::load(&manifest)
         .unwrap()
         .info_hash
@@ -230,7 +279,13 @@ fn a_skip_cancels_the_track_fetched_ahead_and_keeps_its_data() {
         .arg(&manifest)
         .arg("--data")
         .arg(dirs.path())
-        .args(["--listen", "127.0.0.1:0", "--bootstrap", &ring, "--no-discovery"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--bootstrap",
+            &ring,
+            "--no-discovery",
+        ])
         .args(["--max-upload-rate", "200000", "--json"]);
     let mut seeder = procs::Proc::spawn("seed", seed);
     seeder.expect_event("listening", DEADLINE);
@@ -247,13 +302,19 @@ fn a_skip_cancels_the_track_fetched_ahead_and_keeps_its_data() {
         assert!(Instant::now() < deadline, "never prefetched: {status} {v}");
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!((ahead["info_hash"].as_str(), ahead["started_here"].as_bool()), (Some(hash.as_str()), Some(true)));
+    assert_eq!(
+        (ahead["info_hash"].as_str(), ahead["started_here"].as_bool()),
+        (Some(hash.as_str()), Some(true))
+    );
     let fetching = wait_ahead(&h, "pieces arriving", |v| {
         v["downloaded_percent"].as_f64().is_some_and(|p| p > 0.0)
     });
     assert_eq!(fetching["fetching"], true, "{fetching}");
     let before = fetching["downloaded_percent"].as_f64().unwrap();
-    assert!(before < 100.0, "the slow seeder sent everything already: {fetching}");
+    assert!(
+        before < 100.0,
+        "the slow seeder sent everything already: {fetching}"
+    );
     let (_, torrents) = get_json(&h, "/api/torrents");
     assert!(torrents.to_string().contains(&hash), "{torrents}");
 
@@ -264,7 +325,10 @@ fn a_skip_cancels_the_track_fetched_ahead_and_keeps_its_data() {
     let (_, now) = get_json(&h, "/api/prefetch");
     assert_eq!(now, Value::Null);
     let (_, torrents) = get_json(&h, "/api/torrents");
-    assert!(!torrents.to_string().contains(&hash), "still running: {torrents}");
+    assert!(
+        !torrents.to_string().contains(&hash),
+        "still running: {torrents}"
+    );
     let data = cache.join("songswarm").join(&hash).join("ahead.bin");
     assert!(data.exists(), "the data was deleted: {}", data.display());
 

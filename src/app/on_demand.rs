@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::hashing_threads;
 use super::listener::Router;
 use super::ring::Ring;
 use super::shutdown::Shutdown;
-use super::hashing_threads;
 use crate::config::SwarmConfig;
 use crate::http::prefetch::{Fetcher, Pending};
 use crate::http::Catalog;

@@ -321,7 +321,12 @@ async fn edit(
         Ok(())
     })
     .await?;
-    let view = view(&edited.playlist, edited.version, edited.tracks, edited.records);
+    let view = view(
+        &edited.playlist,
+        edited.version,
+        edited.tracks,
+        edited.records,
+    );
     Output::new(at.json).print(&Event::Answer(&view));
     Ok(())
 }

@@ -85,19 +85,34 @@ mod tests {
         let json = (header::CONTENT_TYPE, "application/json; charset=utf-8");
         assert_eq!(check(&Method::GET, &headers(&[])), Ok(()));
         let own = (header::ORIGIN, "http://127.0.0.1:8080");
-        assert_eq!(check(&Method::POST, &headers(&[host.clone(), own, json.clone()])), Ok(()));
+        assert_eq!(
+            check(&Method::POST, &headers(&[host.clone(), own, json.clone()])),
+            Ok(())
+        );
         // No Origin (curl, the tests): the content type still counts.
-        assert_eq!(check(&Method::PUT, &headers(&[host.clone(), json.clone()])), Ok(()));
+        assert_eq!(
+            check(&Method::PUT, &headers(&[host.clone(), json.clone()])),
+            Ok(())
+        );
         let evil = (header::ORIGIN, "http://evil.example");
         assert_eq!(
-            check(&Method::DELETE, &headers(&[host.clone(), evil, json.clone()])),
+            check(
+                &Method::DELETE,
+                &headers(&[host.clone(), evil, json.clone()])
+            ),
             Err(Refusal::CrossSite("http://evil.example".into()))
         );
         let null = (header::ORIGIN, "null");
         assert!(check(&Method::POST, &headers(&[host.clone(), null, json])).is_err());
         let form = (header::CONTENT_TYPE, "application/x-www-form-urlencoded");
-        assert_eq!(check(&Method::POST, &headers(&[host.clone(), form])), Err(Refusal::NotJson));
+        assert_eq!(
+            check(&Method::POST, &headers(&[host.clone(), form])),
+            Err(Refusal::NotJson)
+        );
         let plain = (header::CONTENT_TYPE, "text/plain");
-        assert_eq!(check(&Method::POST, &headers(&[host, plain])), Err(Refusal::NotJson));
+        assert_eq!(
+            check(&Method::POST, &headers(&[host, plain])),
+            Err(Refusal::NotJson)
+        );
     }
 }

@@ -262,7 +262,16 @@ async fn apply(
     };
     match own::edit(&mut chord, &me, &dir, name, base, change).await {
         Ok(e) => {
-            let view = render(ctx, &chord, &e.playlist, e.version, &e.tracks, e.records, true).await;
+            let view = render(
+                ctx,
+                &chord,
+                &e.playlist,
+                e.version,
+                &e.tracks,
+                e.records,
+                true,
+            )
+            .await;
             let status = if created {
                 StatusCode::CREATED
             } else {
@@ -355,7 +364,10 @@ pub async fn remove(
         Err(answer) => return answer,
     };
     if tracks.is_empty() && body.positions.is_empty() {
-        return fail(StatusCode::BAD_REQUEST, "give tracks or positions to remove");
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "give tracks or positions to remove",
+        );
     }
     let base = body.version.map_or(Base::Latest, Base::Version);
     let positions = body.positions;

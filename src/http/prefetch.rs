@@ -132,10 +132,12 @@ async fn ensure(ctx: &HttpContext, info_hash: Id) -> Result<bool, Response> {
             "this process cannot fetch songs on demand",
         ));
     };
-    fetcher
-        .start(info_hash)
-        .await
-        .map_err(|e| fail(StatusCode::BAD_GATEWAY, format!("cannot fetch {info_hash}: {e}")))
+    fetcher.start(info_hash).await.map_err(|e| {
+        fail(
+            StatusCode::BAD_GATEWAY,
+            format!("cannot fetch {info_hash}: {e}"),
+        )
+    })
 }
 
 /// Undoes the track ahead `a`: its stream closes; a torrent started for
@@ -162,10 +164,13 @@ async fn clear(ctx: &HttpContext, current: Option<Id>) -> Option<Id> {
     let old = lock(&ctx.prefetch).take()?;
     let id = old.info_hash;
     if Some(id) == current {
-        cancel(ctx, Ahead {
-            started_here: false,
-            ..old
-        })
+        cancel(
+            ctx,
+            Ahead {
+                started_here: false,
+                ..old
+            },
+        )
         .await;
     } else {
         cancel(ctx, old).await;
@@ -194,7 +199,10 @@ pub async fn fetch(State(ctx): State<HttpContext>, Json(body): Json<FetchBody>) 
     };
     let count = entry.manifest.files.len();
     if body.file >= count {
-        let why = format!("file {}: the torrent has {count} file(s), numbered from 0", body.file);
+        let why = format!(
+            "file {}: the torrent has {count} file(s), numbered from 0",
+            body.file
+        );
         return fail(StatusCode::BAD_REQUEST, why);
     }
     let url = song_path(&info_hash, (count > 1).then_some(body.file));
@@ -212,7 +220,10 @@ pub async fn show(State(ctx): State<HttpContext>) -> Response {
             let v = e.handle.verified.borrow().clone();
             let n = v.piece_count().max(1);
             let have = (0..v.piece_count()).filter(|&p| v.has(p)).count() as u32;
-            (have < v.piece_count(), f64::from(have) * 100.0 / f64::from(n))
+            (
+                have < v.piece_count(),
+                f64::from(have) * 100.0 / f64::from(n),
+            )
         }
         None => (false, 0.0),
     };

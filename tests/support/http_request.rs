@@ -37,7 +37,10 @@ pub fn request(
         .and_then(|c| c.parse().ok())
         .expect("a status line");
     // Small JSON answers come whole; a chunked one is unchunked here.
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         unchunk(body)
     } else {
         body.to_string()
