@@ -176,7 +176,7 @@ fn playlists_made_edited_and_read_over_http() {
     let bobs = made["playlist"].as_str().unwrap().replace("/mix", "");
     let (status, v) = get_json(&h, &format!("/api/playlists/{bobs}/mix"));
     assert_eq!((status, v["mine"].as_bool()), (200, Some(false)), "{v}");
-    assert_eq!(tracks_of(&v), [t2.clone()]);
+    assert_eq!(tracks_of(&v), std::slice::from_ref(&t2));
     let body = format!(r#"{{"tracks":["{t1}"]}}"#);
     let (status, why) = json(
         &h,

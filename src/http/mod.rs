@@ -16,6 +16,7 @@
 //!   compare-and-swap); [`tracks`] describes their tracks.
 //! - [`prefetch`]: `/api/fetch` (start a song of the ring on demand) and
 //!   `/api/prefetch` (the web player's one track ahead, and its cancel).
+//! - [`refused`]: a refused request's status and reason.
 //! - [`guard`]: changes (POST, PUT, DELETE) only from the page's own
 //!   origin and with a JSON body.
 //! - [`metrics`]: `/metrics` in the Prometheus text format.
@@ -38,6 +39,7 @@ pub mod prefetch;
 pub mod probe;
 pub mod range;
 pub mod rates;
+pub mod refused;
 pub mod search;
 pub mod song;
 pub mod tracks;

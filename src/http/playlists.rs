@@ -24,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
+use super::refused::{fail, refuse, Refused};
 use super::tracks::{describe, Track};
 use super::HttpContext;
 use crate::chord::driver::ChordHandle;
@@ -93,10 +94,6 @@ pub struct TrackEdit {
     version: Option<u64>,
 }
 
-fn fail(status: StatusCode, why: impl std::fmt::Display) -> Response {
-    (status, format!("{why}\n")).into_response()
-}
-
 fn status_of(e: &PlaylistError) -> StatusCode {
     match e {
         PlaylistError::Form(_) | PlaylistError::Item(_) | PlaylistError::BadEdit(_) => {
@@ -114,16 +111,16 @@ fn playlist_error(e: PlaylistError) -> Response {
 }
 
 /// The ring node and the user's identity, or the answer saying why not.
-fn ring_and_me(ctx: &HttpContext) -> Result<(ChordHandle, Identity, PathBuf), Response> {
+fn ring_and_me(ctx: &HttpContext) -> Result<(ChordHandle, Identity, PathBuf), Refused> {
     let chord = ctx.chord.get().cloned().ok_or_else(|| {
-        fail(
+        refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "this process is not in a ring: start it with the ring (no --no-ring)",
         )
     })?;
     let dir = ctx.identity_dir.clone();
     let me = Identity::load_or_create(&dir).map_err(|e| {
-        fail(
+        refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot load the identity: {e}"),
         )
@@ -131,12 +128,12 @@ fn ring_and_me(ctx: &HttpContext) -> Result<(ChordHandle, Identity, PathBuf), Re
     Ok((chord, me, dir))
 }
 
-fn parse_tracks(tracks: &[String]) -> Result<Vec<Id>, Response> {
+fn parse_tracks(tracks: &[String]) -> Result<Vec<Id>, Refused> {
     tracks
         .iter()
         .map(|t| {
             t.parse::<Id>().map_err(|_| {
-                fail(
+                refuse(
                     StatusCode::BAD_REQUEST,
                     format!("{t:?} is not an info-hash (40 hex digits)"),
                 )
@@ -146,21 +143,21 @@ fn parse_tracks(tracks: &[String]) -> Result<Vec<Id>, Response> {
 }
 
 /// `{owner}/{name}` of a route, which must be ours for a change.
-fn reference(owner: &str, name: String) -> Result<PlaylistRef, Response> {
+fn reference(owner: &str, name: String) -> Result<PlaylistRef, Refused> {
     let owner = parse_hex32(owner).ok_or_else(|| {
-        fail(
+        refuse(
             StatusCode::BAD_REQUEST,
             format!("{owner:?} is not an owner key (64 hex digits)"),
         )
     })?;
-    check_name(&name).map_err(|e| fail(StatusCode::BAD_REQUEST, e))?;
+    check_name(&name).map_err(|e| refuse(StatusCode::BAD_REQUEST, e))?;
     Ok(PlaylistRef { owner, name })
 }
 
-fn own_reference(owner: &str, name: String, me: &Identity) -> Result<PlaylistRef, Response> {
+fn own_reference(owner: &str, name: String, me: &Identity) -> Result<PlaylistRef, Refused> {
     let r = reference(owner, name)?;
     if r.owner != me.public() {
-        return Err(fail(
+        return Err(refuse(
             StatusCode::FORBIDDEN,
             format!("{r} is not yours: only its owner can change it (open it read-only, or make your own)"),
         ));
@@ -203,7 +200,7 @@ pub async fn identity(State(ctx): State<HttpContext>) -> Response {
 pub async fn list(State(ctx): State<HttpContext>) -> Response {
     let (mut chord, me, dir) = match ring_and_me(&ctx) {
         Ok(x) => x,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     let mut playlists = Vec::new();
     for name in read_index(&dir) {
@@ -232,11 +229,11 @@ pub async fn show(
 ) -> Response {
     let (mut chord, me, _) = match ring_and_me(&ctx) {
         Ok(x) => x,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     let r = match reference(&owner, name) {
         Ok(r) => r,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     match ring::read(&mut chord, &r).await {
         Ok(Some(l)) => {
@@ -258,7 +255,7 @@ async fn apply(
 ) -> Response {
     let (mut chord, me, dir) = match ring_and_me(ctx) {
         Ok(x) => x,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     match own::edit(&mut chord, &me, &dir, name, base, change).await {
         Ok(e) => {
@@ -283,9 +280,9 @@ async fn apply(
     }
 }
 
-fn me_of(ctx: &HttpContext) -> Result<Identity, Response> {
+fn me_of(ctx: &HttpContext) -> Result<Identity, Refused> {
     Identity::load_or_create(&ctx.identity_dir).map_err(|e| {
-        fail(
+        refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
             format!("cannot load the identity: {e}"),
         )
@@ -296,7 +293,7 @@ fn me_of(ctx: &HttpContext) -> Result<Identity, Response> {
 pub async fn create(State(ctx): State<HttpContext>, Json(body): Json<Create>) -> Response {
     let tracks = match parse_tracks(&body.tracks) {
         Ok(t) => t,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     apply(&ctx, &body.name, Base::New, true, |list| {
         list.extend(tracks);
@@ -313,11 +310,11 @@ pub async fn replace(
 ) -> Response {
     let r = match me_of(&ctx).and_then(|me| own_reference(&owner, name, &me)) {
         Ok(r) => r,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     let tracks = match parse_tracks(&body.tracks) {
         Ok(t) => t,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     apply(&ctx, &r.name, Base::Version(body.version), false, |list| {
         *list = tracks;
@@ -334,12 +331,12 @@ pub async fn append(
 ) -> Response {
     let r = match me_of(&ctx).and_then(|me| own_reference(&owner, name, &me)) {
         Ok(r) => r,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     let tracks = match parse_tracks(&body.tracks) {
         Ok(t) if !t.is_empty() && body.positions.is_empty() => t,
         Ok(_) => return fail(StatusCode::BAD_REQUEST, "give the tracks to append"),
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     let base = body.version.map_or(Base::Latest, Base::Version);
     apply(&ctx, &r.name, base, false, |list| {
@@ -357,11 +354,11 @@ pub async fn remove(
 ) -> Response {
     let r = match me_of(&ctx).and_then(|me| own_reference(&owner, name, &me)) {
         Ok(r) => r,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     let tracks = match parse_tracks(&body.tracks) {
         Ok(t) => t,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     if tracks.is_empty() && body.positions.is_empty() {
         return fail(

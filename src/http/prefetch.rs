@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::body::new_stream_id;
 use super::catalog::song_of;
+use super::refused::{fail, refuse, Refused};
 use super::{song_path, HttpContext};
 use crate::id::Id;
 use crate::swarm::{StreamId, TorrentEvent};
@@ -104,13 +105,9 @@ pub struct SkipBody {
     current: Option<String>,
 }
 
-fn fail(status: StatusCode, why: impl std::fmt::Display) -> Response {
-    (status, format!("{why}\n")).into_response()
-}
-
-fn parse(hash: &str) -> Result<Id, Response> {
+fn parse(hash: &str) -> Result<Id, Refused> {
     hash.parse::<Id>().map_err(|_| {
-        fail(
+        refuse(
             StatusCode::BAD_REQUEST,
             format!("{hash:?} is not an info-hash (40 hex digits)"),
         )
@@ -122,18 +119,18 @@ fn lock(slot: &Slot) -> std::sync::MutexGuard<'_, Option<Ahead>> {
 }
 
 /// Starts `info_hash` if need be; the answer on failure.
-async fn ensure(ctx: &HttpContext, info_hash: Id) -> Result<bool, Response> {
+async fn ensure(ctx: &HttpContext, info_hash: Id) -> Result<bool, Refused> {
     if ctx.catalog.get(&info_hash).is_some() {
         return Ok(false);
     }
     let Some(fetcher) = &ctx.fetcher else {
-        return Err(fail(
+        return Err(refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "this process cannot fetch songs on demand",
         ));
     };
     fetcher.start(info_hash).await.map_err(|e| {
-        fail(
+        refuse(
             StatusCode::BAD_GATEWAY,
             format!("cannot fetch {info_hash}: {e}"),
         )
@@ -182,11 +179,11 @@ async fn clear(ctx: &HttpContext, current: Option<Id>) -> Option<Id> {
 pub async fn fetch(State(ctx): State<HttpContext>, Json(body): Json<FetchBody>) -> Response {
     let info_hash = match parse(&body.info_hash) {
         Ok(id) => id,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     let started = match ensure(&ctx, info_hash).await {
         Ok(s) => s,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     // A search result played: the song is wanted now, not just ahead.
     if let Some(a) = lock(&ctx.prefetch).as_mut() {
@@ -240,7 +237,7 @@ pub async fn set(State(ctx): State<HttpContext>, Json(body): Json<PrefetchBody>)
     let (info_hash, current) = match (parse(&body.info_hash), body.current.as_deref().map(parse)) {
         (Ok(id), None) => (id, None),
         (Ok(id), Some(Ok(c))) => (id, Some(c)),
-        (Err(answer), _) | (_, Some(Err(answer))) => return answer,
+        (Err(answer), _) | (_, Some(Err(answer))) => return answer.into_response(),
     };
     let same = lock(&ctx.prefetch)
         .as_ref()
@@ -251,7 +248,7 @@ pub async fn set(State(ctx): State<HttpContext>, Json(body): Json<PrefetchBody>)
     clear(&ctx, current).await;
     let started_here = match ensure(&ctx, info_hash).await {
         Ok(s) => s,
-        Err(answer) => return answer,
+        Err(answer) => return answer.into_response(),
     };
     let Some(entry) = ctx.catalog.get(&info_hash) else {
         return fail(StatusCode::BAD_GATEWAY, "the torrent stopped as it started");
@@ -297,7 +294,7 @@ pub async fn skip(State(ctx): State<HttpContext>, Json(body): Json<SkipBody>) ->
     let current = match body.current.as_deref().map(parse) {
         None => None,
         Some(Ok(c)) => Some(c),
-        Some(Err(answer)) => return answer,
+        Some(Err(answer)) => return answer.into_response(),
     };
     let cancelled = clear(&ctx, current).await;
     Json(serde_json::json!({ "cancelled": cancelled })).into_response()
