@@ -138,3 +138,85 @@ fn open_a_playlist_see_it_in_order_play_it_and_see_the_next_fetched_ahead() {
         b.screenshot(std::path::Path::new(&shot));
     }
 }
+
+/// Types the search (Enter) again once a second until a result shows: the
+/// song is published a moment after the seeder joins.
+const SEARCH_UNTIL_FOUND: &str =
+    "(() => { if (document.querySelector('#results li.hit')) return true; \
+    if (Date.now() - (window.lastAsk || 0) < 1000) return false; \
+    window.lastAsk = Date.now(); const q = document.getElementById('q'); q.value = 'tone'; \
+    q.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' })); return false; })()";
+
+#[test]
+fn a_search_result_this_process_lacks_is_fetched_from_the_ring_and_plays() {
+    if !(have("ffmpeg") && have("chromium")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = create(
+        &make_song(dir.path(), "far.flac", Format::Flac, 20),
+        32 * 1024,
+    );
+    let hash = songswarm::manifest::Manifest::load(&manifest)
+        .unwrap()
+        .info_hash
+        .to_hex();
+    let a = free_addr();
+    let _a = cli_node::start_node(&a, None);
+    let mut seed = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"));
+    seed.env_remove("SONGSWARM_NO_RING")
+        .arg("seed")
+        .arg(&manifest)
+        .arg("--data")
+        .arg(dir.path())
+        .args([
+            "--json",
+            "--listen",
+            "127.0.0.1:0",
+            "--bootstrap",
+            &a,
+            "--no-discovery",
+        ]);
+    let mut seeder = procs::Proc::spawn("seed", seed);
+    seeder.expect_event("listening", DEADLINE);
+    // The page is served by a node that holds no song.
+    let mut node = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"));
+    node.env_remove("SONGSWARM_NO_RING")
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .args([
+            "node",
+            "--listen",
+            "127.0.0.1:0",
+            "--bootstrap",
+            &a,
+            "--http",
+            "0",
+            "--json",
+        ]);
+    let mut web = procs::Proc::spawn("node", node);
+    let (_, listening) = web.expect_event("listening", DEADLINE);
+    let http = listening["http"]
+        .as_str()
+        .expect("an HTTP address")
+        .to_string();
+
+    let mut b = Browser::start();
+    b.open(&format!("http://{http}/"));
+    b.wait_for("the search box", "!!document.getElementById('q')");
+    b.wait_for("a search result", SEARCH_UNTIL_FOUND);
+    let remote = b.eval("document.querySelector('#results li.hit').classList.contains('remote')");
+    assert_eq!(
+        remote.as_bool(),
+        Some(true),
+        "the node should not hold the song yet"
+    );
+    b.eval("document.querySelector('#results li.hit').click(), true");
+    b.wait_for(
+        "the fetched song to play",
+        "!document.getElementById('audio').paused && document.getElementById('audio').currentTime > 1",
+    );
+    let src = b.eval("document.getElementById('audio').src");
+    assert!(src.as_str().unwrap().contains(&hash), "{src}");
+    let (_, torrents) = http_request::get_json(&http, "/api/torrents");
+    assert!(torrents.to_string().contains(&hash), "{torrents}");
+}
