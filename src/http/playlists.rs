@@ -34,6 +34,9 @@ use crate::playlist::own::{self, read_index, Base};
 use crate::playlist::ring::{self, PlaylistError};
 use crate::playlist::{check_name, PlaylistRef};
 
+/// Why a process outside a ring cannot answer.
+const NOT_IN_RING: &str = "this process is not in a ring: start it with the ring (no --no-ring)";
+
 /// A playlist as the web player shows it.
 #[derive(Debug, Serialize)]
 pub struct PlaylistJson {
@@ -112,12 +115,11 @@ fn playlist_error(e: PlaylistError) -> Response {
 
 /// The ring node and the user's identity, or the answer saying why not.
 fn ring_and_me(ctx: &HttpContext) -> Result<(ChordHandle, Identity, PathBuf), Refused> {
-    let chord = ctx.chord.get().cloned().ok_or_else(|| {
-        refuse(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this process is not in a ring: start it with the ring (no --no-ring)",
-        )
-    })?;
+    let chord = ctx
+        .chord
+        .get()
+        .cloned()
+        .ok_or_else(|| refuse(StatusCode::SERVICE_UNAVAILABLE, NOT_IN_RING))?;
     let dir = ctx.identity_dir.clone();
     let me = Identity::load_or_create(&dir).map_err(|e| {
         refuse(
@@ -227,17 +229,18 @@ pub async fn show(
     State(ctx): State<HttpContext>,
     Path((owner, name)): Path<(String, String)>,
 ) -> Response {
-    let (mut chord, me, _) = match ring_and_me(&ctx) {
-        Ok(x) => x,
-        Err(answer) => return answer.into_response(),
+    // Anyone's playlist reads without our identity (mine: false then).
+    let Some(mut chord) = ctx.chord.get().cloned() else {
+        return fail(StatusCode::SERVICE_UNAVAILABLE, NOT_IN_RING);
     };
+    let me = Identity::load_or_create(&ctx.identity_dir).ok();
     let r = match reference(&owner, name) {
         Ok(r) => r,
         Err(answer) => return answer.into_response(),
     };
     match ring::read(&mut chord, &r).await {
         Ok(Some(l)) => {
-            let mine = r.owner == me.public();
+            let mine = me.is_some_and(|me| r.owner == me.public());
             Json(render(&ctx, &chord, &r, l.seq, &l.tracks, l.records, mine).await).into_response()
         }
         Ok(None) => playlist_error(PlaylistError::NotFound(r.to_string())),

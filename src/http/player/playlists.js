@@ -194,6 +194,11 @@
   window.onPlay = (t, f) => {
     const a = ahead.shown, hash = hashOf(t, f);
     ahead.asked = null;
+    // A track fetched as it played has its URL now: mark it as current.
+    document.querySelectorAll("#playlist li.track").forEach(li => {
+      if (li.dataset.hash === hash && +li.dataset.file === f.index) li.dataset.url = f.url;
+    });
+    markCurrent();
     if (a && !(a.info_hash === hash && a.file === f.index)) {
       call("DELETE", "/api/prefetch", { current: hash }).catch(() => {});
       ahead.shown = null;
