@@ -88,10 +88,12 @@ fn playlists_made_edited_and_read_over_http() {
     let (_c, h) = http_node(&addrs[2], &addrs[0], &alice, dirs.path());
     wait_ring(&addrs);
 
+    // Reads make no identity; the first change does.
     let (status, me) = get_json(&h, "/api/identity");
-    assert_eq!(status, 200, "{me}");
-    let key = me["public_key"].as_str().unwrap().to_string();
-    assert_eq!(key.len(), 64);
+    assert_eq!((status, &me["public_key"]), (200, &Value::Null), "{me}");
+    let (_, mine) = get_json(&h, "/api/playlists");
+    assert_eq!(mine["playlists"], serde_json::json!([]));
+    assert!(!alice.join("identity.key").exists());
     let (t1, t2, t3) = (track(1), track(2), track(3));
 
     // Made with two tracks, then a third appended: in order.
@@ -99,6 +101,10 @@ fn playlists_made_edited_and_read_over_http() {
     let (status, made) = json(&h, "POST", "/api/playlists", &body);
     assert_eq!(status, 201, "{made}");
     let made: Value = serde_json::from_str(&made).unwrap();
+    let (_, me) = get_json(&h, "/api/identity");
+    let key = me["public_key"].as_str().unwrap().to_string();
+    assert_eq!(key.len(), 64);
+    assert_eq!(made["owner"], key.as_str());
     assert_eq!(
         (made["version"].as_u64(), made["mine"].as_bool()),
         (Some(1), Some(true))

@@ -29,7 +29,7 @@ use super::tracks::{describe, Track};
 use super::HttpContext;
 use crate::chord::driver::ChordHandle;
 use crate::id::Id;
-use crate::identity::{hex, parse_hex32, Identity};
+use crate::identity::{hex, parse_hex32, Identity, KEY_FILE};
 use crate::playlist::own::{self, read_index, Base};
 use crate::playlist::ring::{self, PlaylistError};
 use crate::playlist::{check_name, PlaylistRef};
@@ -187,8 +187,18 @@ async fn render(
     }
 }
 
-/// `GET /api/identity`.
+/// True if the user has an identity already. Reads never make one: a
+/// GET must change nothing (another site can make a browser send one);
+/// the first change (`POST`) makes it, as `songswarm id` would.
+fn has_identity(ctx: &HttpContext) -> bool {
+    ctx.identity_dir.join(KEY_FILE).exists()
+}
+
+/// `GET /api/identity` (`public_key` null until the first change).
 pub async fn identity(State(ctx): State<HttpContext>) -> Response {
+    if !has_identity(&ctx) {
+        return Json(serde_json::json!({ "public_key": null })).into_response();
+    }
     match Identity::load_or_create(&ctx.identity_dir) {
         Ok(me) => Json(serde_json::json!({ "public_key": me.public_hex() })).into_response(),
         Err(e) => fail(
@@ -200,6 +210,10 @@ pub async fn identity(State(ctx): State<HttpContext>) -> Response {
 
 /// `GET /api/playlists`.
 pub async fn list(State(ctx): State<HttpContext>) -> Response {
+    if !has_identity(&ctx) {
+        let none = serde_json::json!({ "owner": null, "playlists": [] });
+        return Json(none).into_response();
+    }
     let (mut chord, me, dir) = match ring_and_me(&ctx) {
         Ok(x) => x,
         Err(answer) => return answer.into_response(),
@@ -233,7 +247,9 @@ pub async fn show(
     let Some(mut chord) = ctx.chord.get().cloned() else {
         return fail(StatusCode::SERVICE_UNAVAILABLE, NOT_IN_RING);
     };
-    let me = Identity::load_or_create(&ctx.identity_dir).ok();
+    let me = has_identity(&ctx)
+        .then(|| Identity::load_or_create(&ctx.identity_dir).ok())
+        .flatten();
     let r = match reference(&owner, name) {
         Ok(r) => r,
         Err(answer) => return answer.into_response(),
