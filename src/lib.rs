@@ -47,19 +47,24 @@
 //!   dropped) and the ring keys of their posting lists.
 //! - [`identity`]: the user's ed25519 key pair, kept in the config
 //!   directory (mode 0600).
-//! - [`playlist`]: playlists as chains of signed items in the ring, and
-//!   [`playlist::ring`], reading and writing signed items through a node.
+//! - [`playlist`]: playlists as chains of signed items in the ring,
+//!   [`playlist::ring`], reading and writing signed items through a node,
+//!   and [`playlist::own`], editing the user's own (the CLI and the HTTP
+//!   API both edit through it).
 //! - [`discovery`]: finding a ring on the local network by UDP multicast.
 //! - [`http`]: the HTTP room (axum): song URLs with the Range semantics
 //!   players send, bodies read from verified pieces only
 //!   ([`http::range`] decides status and bytes as one pure function),
-//!   the JSON API (with the ring's library: [`http::search`]), `/metrics`,
-//!   and the web player's page, embedded.
+//!   the JSON API (with the ring's library: [`http::search`]; playlists:
+//!   [`http::playlists`]; songs fetched on demand and the track ahead:
+//!   [`http::prefetch`]; changes only from the page: [`http::guard`]),
+//!   `/metrics`, and the web player's page, embedded.
 //! - [`app`]: one process ([`app::App`]): [`app::listener`] is the single
 //!   accept loop and first-byte router (peer wire to the torrent's
 //!   coordinator, anything else to the Chord node), [`app::shutdown`] the
 //!   one wait for SIGINT/SIGTERM and the token and tracker of every task,
 //!   [`app::ring`] joins the ring and keeps the torrents announced in it,
+//!   [`app::on_demand`] starts and stops torrents for the HTTP room,
 //!   [`app::progress`] draws progress bars, [`app::demo`] runs the whole
 //!   system in one process, [`app::alloc`] sets the heap up.
 //! - [`cmd`]: the commands of the binary, one file each ([`cmd::create`],

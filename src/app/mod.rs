@@ -5,6 +5,8 @@
 //! - [`shutdown`]: the one wait for SIGINT/SIGTERM, and the token and
 //!   tracker every task of the process runs under.
 //! - [`ring`]: joining the ring and keeping the torrents announced in it.
+//! - [`on_demand`]: torrents the HTTP room starts and stops (a search
+//!   result played, the web player's track ahead).
 //! - [`pace`]: the bounded, jittered rate of a process's ring traffic.
 //! - [`progress`]: progress bars of downloads.
 //! - [`stall`]: why a download makes no progress, and when to give up.
@@ -26,6 +28,7 @@ pub mod demo;
 pub mod error;
 pub mod fds;
 pub mod listener;
+pub mod on_demand;
 pub mod pace;
 pub mod progress;
 pub mod resume;
@@ -34,8 +37,8 @@ pub mod shutdown;
 pub mod stall;
 
 use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::chord::driver::ChordHandle;
@@ -43,7 +46,7 @@ use crate::config::SwarmConfig;
 use crate::http::{Catalog, HttpContext, HttpServer};
 use crate::manifest::{Manifest, ManifestError};
 use crate::storage::Storage;
-use crate::swarm::coordinator::{self, CoordinatorParams, TorrentHandle};
+use crate::swarm::coordinator::TorrentHandle;
 use crate::swarm::rate::RateLimits;
 
 pub use error::AppError;
@@ -73,6 +76,10 @@ pub struct App {
     ring: Option<ring::Ring>,
     /// Every torrent with its manifest, for the HTTP room.
     catalog: Catalog,
+    /// The ring membership again, for torrents started on demand.
+    ring_slot: Arc<OnceLock<ring::Ring>>,
+    /// Where torrents started on demand download to.
+    download_dir: PathBuf,
 }
 
 /// A fresh peer id: client prefix and 12 random bytes. The prefix is
@@ -103,6 +110,8 @@ impl App {
             shutdown: Shutdown::default(),
             ring: None,
             catalog: Catalog::default(),
+            ring_slot: Arc::default(),
+            download_dir: on_demand::default_download_dir(),
         };
         let run = listener.run(app.router.clone(), app.shutdown.clone());
         app.shutdown.spawn(run);
@@ -153,25 +162,25 @@ impl App {
         storage: Arc<Storage>,
         have: Vec<bool>,
     ) -> TorrentHandle {
-        let handle = coordinator::spawn(CoordinatorParams {
-            info_hash: manifest.info_hash,
-            storage,
+        self.parts()
+            .add(manifest, storage, have, self.shutdown.token())
+    }
+
+    fn parts(&self) -> on_demand::Parts {
+        on_demand::Parts {
+            router: self.router.clone(),
+            catalog: self.catalog.clone(),
             config: self.config.clone(),
-            have,
-            peer_id: self.peer_id,
-            listen: Some(self.local_addr),
             limits: self.limits.clone(),
-            cancel: self.shutdown.token(),
-            tracker: self.shutdown.tracker(),
-            rng_seed: rand::random(),
-            info: Some(bytes::Bytes::from(manifest.info_bytes.clone())),
-        });
-        self.router
-            .torrents
-            .insert(manifest.info_hash, handle.clone());
-        self.catalog
-            .insert(Arc::new(manifest.clone()), handle.clone());
-        handle
+            peer_id: self.peer_id,
+            local_addr: self.local_addr,
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
+    /// Where torrents started on demand (from the web player) download.
+    pub fn set_download_dir(&mut self, dir: PathBuf) {
+        self.download_dir = dir;
     }
 
     /// Serves songs, the JSON API, `/metrics` and the web player on `addr`
@@ -179,11 +188,19 @@ impl App {
     pub async fn serve_http(&self, addr: SocketAddr) -> Result<SocketAddr, AppError> {
         let server = HttpServer::bind(addr).await?;
         let bound = server.local_addr();
-        let ctx = HttpContext::new(
+        let mut ctx = HttpContext::new(
             self.catalog.clone(),
             self.router.chord.clone(),
             self.shutdown.token(),
         );
+        let fetcher = on_demand::OnDemand {
+            parts: self.parts(),
+            ring: self.ring_slot.clone(),
+            dir: self.download_dir.clone(),
+            started: Default::default(),
+            starting: Default::default(),
+        };
+        ctx.fetcher = Some(Arc::new(on_demand::SharedOnDemand(Arc::new(fetcher))));
         self.shutdown.spawn(server.run(ctx));
         Ok(bound)
     }
@@ -197,6 +214,7 @@ impl App {
     ) -> &ring::Ring {
         let joined = ring::Ring::join(opts, self.local_addr, manifest_nodes).await;
         let _ = self.router.chord.set(joined.chord.clone());
+        let _ = self.ring_slot.set(joined.clone());
         self.ring.insert(joined)
     }
 

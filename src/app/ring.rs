@@ -72,7 +72,8 @@ pub enum BootstrapSource {
     NewRing,
 }
 
-/// This process's membership of the ring.
+/// This process's membership of the ring (a clone shares it).
+#[derive(Clone)]
 pub struct Ring {
     /// The Chord node (shares the process's one port).
     pub chord: ChordHandle,

@@ -235,15 +235,7 @@ pub(super) fn start_player_child(
         .map_err(failed)
 }
 
-/// `$XDG_CACHE_HOME/songswarm`, else `~/.cache/songswarm`, else
-/// `./songswarm-cache`.
+/// The download directory when `--out` is not given.
 pub(super) fn default_out() -> PathBuf {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty());
-    if let Some(cache) = var("XDG_CACHE_HOME") {
-        return PathBuf::from(cache).join("songswarm");
-    }
-    match var("HOME") {
-        Some(home) => PathBuf::from(home).join(".cache").join("songswarm"),
-        None => PathBuf::from("songswarm-cache"),
-    }
+    crate::app::on_demand::default_download_dir()
 }

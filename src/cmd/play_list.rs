@@ -111,6 +111,7 @@ pub async fn run(args: PlayArgs, r: PlaylistRef) -> Result<(), PlayError> {
     let out = Output::new(args.json);
     let ring_opts = args.ring.options().ok_or(AppError::NeedsRing)?;
     let mut app = App::bind(args.listen, args.rates.config()).await?;
+    app.set_download_dir(args.out.clone().unwrap_or_else(super::play::default_out));
     let http = app.serve_http(args.http).await?;
     let ring_node = app.join_ring(&ring_opts, &[]).await;
     let mut chord = ring_node.chord.clone();

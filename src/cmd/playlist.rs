@@ -7,9 +7,8 @@
 //! of the playlists made here are kept in `playlists` in the config
 //! directory, which `playlist list` reads.
 
-use std::fs;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
@@ -20,14 +19,12 @@ use super::CmdError;
 use crate::chord::client::ChordClient;
 use crate::id::Id;
 use crate::identity::{config_dir, Identity, KEY_FILE};
+use crate::playlist::own::{self, read_index, Base};
 use crate::playlist::ring::{self, PlaylistError};
 use crate::playlist::{check_name, PlaylistRef};
 
 /// Longest wait for one answer of the ring (a quorum takes several RPCs).
 const TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The file listing the playlists made here, one name a line.
-const INDEX_FILE: &str = "playlists";
 
 /// Where the identity is kept.
 #[derive(Args, Debug)]
@@ -307,55 +304,29 @@ fn view(r: &PlaylistRef, version: u64, tracks: Vec<Id>, records: usize) -> Playl
     }
 }
 
-/// Reads the own playlist `name` (which must not exist if `create`),
-/// applies `change`, and writes the next version with compare-and-swap.
+/// Edits the own playlist `name` (which must not exist if `create`)
+/// through `at`'s node and prints the new version.
 async fn edit(
     at: &At,
     name: &str,
     create: bool,
     change: impl FnOnce(&mut Vec<Id>),
 ) -> Result<(), CmdError> {
-    let r = own_ref(at, name)?;
     let dir = at.identity.dir();
     let me = Identity::load_or_create(&dir)?;
     let mut node = ChordClient::connect(at.node, TIMEOUT).await?;
-    let (expected, mut tracks) = match (ring::read(&mut node, &r).await?, create) {
-        (Some(l), true) => {
-            return Err(PlaylistError::Exists {
-                name: name.to_string(),
-                seq: l.seq,
-            }
-            .into())
-        }
-        (Some(l), false) => (l.seq, l.tracks),
-        (None, true) => (0, Vec::new()),
-        (None, false) => return Err(PlaylistError::NotFound(r.to_string()).into()),
-    };
-    change(&mut tracks);
-    let version = ring::write(&mut node, me.signing_key(), name, &tracks, expected).await?;
-    remember(&dir, name)?;
-    let records = crate::playlist::chain(&r.owner, name, &tracks).len();
-    Output::new(at.json).print(&Event::Answer(&view(&r, version, tracks, records)));
+    let base = if create { Base::New } else { Base::Latest };
+    let edited = own::edit(&mut node, &me, &dir, name, base, |tracks| {
+        change(tracks);
+        Ok(())
+    })
+    .await?;
+    let view = view(
+        &edited.playlist,
+        edited.version,
+        edited.tracks,
+        edited.records,
+    );
+    Output::new(at.json).print(&Event::Answer(&view));
     Ok(())
-}
-
-/// The names in the index of own playlists (none if there is no index).
-fn read_index(dir: &Path) -> Vec<String> {
-    let text = fs::read_to_string(dir.join(INDEX_FILE)).unwrap_or_default();
-    text.lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// Adds `name` to the index of own playlists.
-fn remember(dir: &Path, name: &str) -> Result<(), CmdError> {
-    let mut names = read_index(dir);
-    if names.iter().any(|n| n == name) {
-        return Ok(());
-    }
-    names.push(name.to_string());
-    let path = dir.join(INDEX_FILE);
-    fs::write(&path, names.join("\n") + "\n")
-        .map_err(|source| CmdError::Identity(crate::identity::IdentityError::Io { path, source }))
 }

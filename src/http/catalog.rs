@@ -36,7 +36,8 @@ pub struct Entry {
 /// sees the same map.
 #[derive(Clone, Debug, Default)]
 pub struct Catalog {
-    /// Every torrent added to the process, never removed while it runs.
+    /// Every torrent added to the process; removed only when one started
+    /// on demand is stopped.
     torrents: Arc<DashMap<Id, Arc<Entry>>>,
 }
 
@@ -50,6 +51,11 @@ impl Catalog {
         };
         self.torrents
             .insert(entry.handle.info_hash, Arc::new(entry));
+    }
+
+    /// Forgets a torrent (stopped on demand; its data stays on disk).
+    pub fn remove(&self, info_hash: &Id) {
+        self.torrents.remove(info_hash);
     }
 
     /// The torrent `info_hash`, if the process has it.

@@ -11,6 +11,14 @@
 //!   torrent's coordinator where the stream is (`StreamAt`/`StreamClosed`).
 //! - [`api`]: `/api/songs`, `/api/torrents[/{info-hash}]` (JSON).
 //! - [`search`]: `/api/search` and `/api/library`, the ring's library.
+//! - [`playlists`]: `/api/playlists...` and `/api/identity`: anyone's
+//!   playlists read, the user's own made and edited (signed, with
+//!   compare-and-swap); [`tracks`] describes their tracks.
+//! - [`prefetch`]: `/api/fetch` (start a song of the ring on demand) and
+//!   `/api/prefetch` (the web player's one track ahead, and its cancel).
+//! - [`refused`]: a refused request's status and reason.
+//! - [`guard`]: changes (POST, PUT, DELETE) only from the page's own
+//!   origin and with a JSON body.
 //! - [`metrics`]: `/metrics` in the Prometheus text format.
 //! - [`rates`]: download and upload rates from byte counters.
 //! - [`probe`]: a player's view of a song URL (time to first byte), for
@@ -24,20 +32,26 @@
 pub mod api;
 pub mod body;
 pub mod catalog;
+pub mod guard;
 pub mod metrics;
+pub mod playlists;
+pub mod prefetch;
 pub mod probe;
 pub mod range;
 pub mod rates;
+pub mod refused;
 pub mod search;
 pub mod song;
+pub mod tracks;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -63,6 +77,13 @@ pub struct HttpContext {
     pub cancel: CancellationToken,
     /// The process's ring node, once it has joined (searches go there).
     pub chord: Arc<OnceLock<ChordHandle>>,
+    /// The config directory holding the user's identity (playlists are
+    /// signed with it) and the index of own playlists.
+    pub identity_dir: PathBuf,
+    /// Starts and stops torrents on demand (None: this process cannot).
+    pub fetcher: Option<Arc<dyn prefetch::Fetcher>>,
+    /// The web player's track ahead.
+    pub prefetch: prefetch::Slot,
 }
 
 impl std::fmt::Debug for HttpContext {
@@ -86,6 +107,13 @@ impl HttpContext {
             catalog,
             cancel,
             chord,
+            identity_dir: crate::identity::config_dir(
+                std::env::var_os("SONGSWARM_CONFIG_DIR")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from),
+            ),
+            fetcher: None,
+            prefetch: prefetch::Slot::default(),
         }
     }
 }
@@ -202,9 +230,31 @@ pub fn router(ctx: HttpContext) -> Router {
         .route("/api/torrents/{hash}", get(api::torrent))
         .route("/api/search", get(search::search))
         .route("/api/library", get(search::library))
+        .route("/api/identity", get(playlists::identity))
+        .route(
+            "/api/playlists",
+            get(playlists::list).post(playlists::create),
+        )
+        .route(
+            "/api/playlists/{owner}/{name}",
+            get(playlists::show).put(playlists::replace),
+        )
+        .route(
+            "/api/playlists/{owner}/{name}/tracks",
+            post(playlists::append).delete(playlists::remove),
+        )
+        .route("/api/fetch", post(prefetch::fetch))
+        .route(
+            "/api/prefetch",
+            get(prefetch::show)
+                .put(prefetch::set)
+                .delete(prefetch::skip),
+        )
         .route("/catalog.js", get(catalog_script))
+        .route("/playlists.js", get(playlists_script))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(guard::same_origin_json))
         .layer(TraceLayer::new_for_http())
         .with_state(ctx)
 }
@@ -226,6 +276,15 @@ async fn catalog_script() -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("player/catalog.js"),
+    )
+        .into_response()
+}
+
+/// The web player's playlists and prefetch.
+async fn playlists_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("player/playlists.js"),
     )
         .into_response()
 }

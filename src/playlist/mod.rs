@@ -14,7 +14,8 @@
 //! compare-and-swap on it.
 //!
 //! - this file: the value, the chain of parts, names and `OWNER/NAME`;
-//! - [`ring`]: reading and writing them through a node.
+//! - [`ring`]: reading and writing them through a node;
+//! - [`own`]: editing the user's own, and the index of their names.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -26,6 +27,7 @@ use crate::chord::records::{decode_one, target, MAX_SALT};
 use crate::id::Id;
 use crate::identity::{hex, parse_hex32};
 
+pub mod own;
 pub mod ring;
 
 /// Tracks in one record (the head or a part): with the longest name and a

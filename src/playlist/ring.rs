@@ -82,6 +82,13 @@ pub enum PlaylistError {
     /// Nothing is stored under that owner and name.
     #[error("nothing is stored as {0} in the ring")]
     NotFound(String),
+    /// The index of own playlists in the config directory cannot be written.
+    #[error("the playlist was written, but not its name in the index of own playlists: {0}")]
+    Index(String),
+    /// An edit that does not apply to the playlist (e.g. a position past
+    /// its end).
+    #[error("{0}")]
+    BadEdit(String),
     /// A node answered with an item that does not verify or does not fit.
     #[error("the ring answered with a bad record for {key}: {why}")]
     BadAnswer {

@@ -26,13 +26,13 @@
     side.append(el("span", "dur", s.duration_ms ? clock(s.duration_ms / 1000) : ""), el("br"));
     if (s.seeders !== undefined) side.append(el("span", "seeders", s.seeders === 1 ? "1 seeder" : `${s.seeders} seeders`));
     li.append(what, side);
-    if (s.url) {
-      const go = () => { const { t, f } = asTrack(s); play(t, f); };
-      li.addEventListener("click", go);
-      li.addEventListener("keydown", e => { if (e.key === "Enter") go(); });
-    } else {
+    // A song not held here is fetched from the ring as it plays.
+    const go = () => { const { t, f } = asTrack(s); if (!s.url) { f.info_hash = s.info_hash; } play(t, f); };
+    li.addEventListener("click", go);
+    li.addEventListener("keydown", e => { if (e.key === "Enter") go(); });
+    if (!s.url) {
       li.classList.add("remote");
-      li.title = `Not on this peer: songswarm play ${s.info_hash} --file ${s.file}`;
+      li.title = "Not on this peer yet: a click fetches it from the ring";
     }
     return li;
   }
