@@ -153,6 +153,18 @@ impl App {
         storage: Arc<Storage>,
         have: Vec<bool>,
     ) -> TorrentHandle {
+        self.add_shared_torrent(Arc::new(manifest.clone()), storage, have)
+    }
+
+    /// [`App::add_torrent`] of a manifest the caller keeps too (a library
+    /// holds one copy of each manifest, not one per user of it).
+    pub fn add_shared_torrent(
+        &self,
+        manifest: Arc<Manifest>,
+        storage: Arc<Storage>,
+        have: Vec<bool>,
+    ) -> TorrentHandle {
+        let info = bytes::Bytes::from_owner(InfoBytes(manifest.clone()));
         let handle = coordinator::spawn(CoordinatorParams {
             info_hash: manifest.info_hash,
             storage,
@@ -164,13 +176,12 @@ impl App {
             cancel: self.shutdown.token(),
             tracker: self.shutdown.tracker(),
             rng_seed: rand::random(),
-            info: Some(bytes::Bytes::from(manifest.info_bytes.clone())),
+            info: Some(info),
         });
         self.router
             .torrents
             .insert(manifest.info_hash, handle.clone());
-        self.catalog
-            .insert(Arc::new(manifest.clone()), handle.clone());
+        self.catalog.insert(manifest, handle.clone());
         handle
     }
 
@@ -218,6 +229,15 @@ impl App {
             let _ = tokio::time::timeout(LEAVE_LIMIT, ring.leave()).await;
         }
         self.shutdown.stop(STOP_LIMIT).await;
+    }
+}
+
+/// A manifest's raw `info` dictionary as bytes that share the manifest.
+struct InfoBytes(Arc<Manifest>);
+
+impl AsRef<[u8]> for InfoBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.info_bytes
     }
 }
 

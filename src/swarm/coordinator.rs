@@ -259,7 +259,10 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         cancel: params.cancel.clone(),
         tracker: params.tracker.clone(),
     });
-    let coordinator = Coordinator {
+    // Boxed: the task's future then holds a pointer, not the state (an
+    // async fn keeps its argument and the moved-in value apart, so a
+    // by-value state took twice its size in each of a library's tasks).
+    let coordinator = Box::new(Coordinator {
         ctx,
         config: params.config,
         sched,
@@ -283,7 +286,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         current,
         verified: verified_tx,
         told_streaming: false,
-    };
+    });
     let span = tracing::info_span!("torrent", info_hash = %params.info_hash.to_hex()[..8]);
     let cancel = params.cancel;
     params
@@ -299,7 +302,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
 }
 
 impl Coordinator {
-    async fn run(mut self, cancel: CancellationToken) {
+    async fn run(mut self: Box<Self>, cancel: CancellationToken) {
         let timer = tokio::time::sleep_until(self.next_wake());
         tokio::pin!(timer);
         loop {
