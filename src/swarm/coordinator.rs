@@ -32,6 +32,7 @@ use crate::swarm::verified::VerifiedPieces;
 use crate::swarm::{PeerCommand, TorrentEvent};
 
 mod dial;
+mod idle;
 mod inbox;
 mod outputs;
 mod refusals;
@@ -43,11 +44,6 @@ use refusals::Refusals;
 /// How often the coordinator dials the peers that are due, sends peer
 /// exchange and publishes progress (the scheduler says when it needs to run).
 const HOUSEKEEPING: Duration = Duration::from_millis(500);
-/// How long an idle coordinator (no peer, no dial due, nothing to hash)
-/// sleeps before it looks again; an event wakes it at once. A library of
-/// 10,000 songs that woke each one every half second spent 20,000 wake-ups
-/// a second doing nothing.
-const IDLE_HOUSEKEEPING: Duration = Duration::from_secs(3600);
 /// Depth of the coordinator's inbox.
 const INBOX: usize = 4096;
 
@@ -342,39 +338,6 @@ impl Coordinator {
         match self.sched.poll_timeout() {
             Some(t) => Instant::from_std(t).min(self.housekeeping_at),
             None => self.housekeeping_at,
-        }
-    }
-
-    /// True when there is nothing to do until an event comes: no peer
-    /// connected, being dialled or admitted, no piece to hash, and no
-    /// address we would dial.
-    fn is_idle(&self) -> bool {
-        let complete = self.sched.is_complete();
-        self.links.is_empty()
-            && self.dialled.is_empty()
-            && self.accepting.is_empty()
-            && self.to_verify.is_empty()
-            && self.hashing == 0
-            && !self
-                .known
-                .values()
-                .any(|d| d.active.is_none() && (!complete || (d.named && !d.seed)))
-    }
-
-    /// After each batch: an idle coordinator publishes its progress and
-    /// parks its housekeeping; a busy one that was parked resumes it
-    /// now (its half-second rhythm).
-    fn park_or_wake(&mut self, now: Instant) {
-        match self.is_idle() {
-            true => {
-                self.publish();
-                self.housekeeping_at = now + IDLE_HOUSEKEEPING;
-            }
-            false => {
-                if self.housekeeping_at > now + HOUSEKEEPING {
-                    self.housekeeping_at = now;
-                }
-            }
         }
     }
 
