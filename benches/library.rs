@@ -8,7 +8,8 @@
 //! - peak anonymous memory (`RssAnon`), open descriptors (/proc/PID/fd) and
 //!   of them song files, idle CPU over `LIBRARY_IDLE_SECS` (default 5);
 //! - with the ring (the seeder founds a one-node ring and announces every
-//!   song): ring writes a second in steady state, from its `/metrics`;
+//!   song): ring writes a second in steady state, from its `/metrics`, and
+//!   the CPU share over the same window (the budget's steady cost);
 //! - libtorrent (python3-libtorrent) adding the same torrents in seed mode
 //!   (no check, as its `seed_mode` flag promises), in the same run: time to
 //!   every torrent seeding, anonymous memory, descriptors, idle CPU.
@@ -141,17 +142,20 @@ fn seed_run(music: &Path, ring: bool, idle: u64) -> Run {
     let v: serde_json::Value = serde_json::from_str(&line).unwrap();
     let http = v["http"].as_str().unwrap().to_string();
     std::thread::spawn(move || lines.for_each(drop));
+    let mut ring_cpu = f64::NAN;
     let ring_writes = ring.then(|| {
-        // Steady state: after the first burst of the budget.
+        // Steady state: after the first burst of the budget. The CPU share
+        // over the same window is the ring's steady cost (announces and
+        // lookups at the budget), not idleness.
         std::thread::sleep(Duration::from_secs(3));
         let key = "songswarm_ring_quorum_ops_total{op=\"write\"";
         let a = metric(&http, key);
-        std::thread::sleep(Duration::from_secs(idle));
+        ring_cpu = idle_cpu(pid, idle);
         (metric(&http, key) - a) / idle as f64
     });
     let fds = descriptors(pid, music);
     let cpu = match ring {
-        true => f64::NAN,
+        true => ring_cpu,
         false => idle_cpu(pid, idle),
     };
     sigterm(&mut child);

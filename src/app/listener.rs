@@ -143,7 +143,10 @@ impl Router {
             .map(|h| h.events.clone())
             .ok_or(RouteError::UnknownTorrent(handshake.info_hash))?;
         events
-            .send(TorrentEvent::Incoming { stream, handshake })
+            .send(TorrentEvent::Incoming {
+                stream,
+                handshake: Box::new(handshake),
+            })
             .await
             .map_err(|_| RouteError::TorrentStopped)
     }

@@ -162,6 +162,17 @@ impl App {
         storage: Arc<Storage>,
         have: Vec<bool>,
     ) -> TorrentHandle {
+        self.add_shared_torrent(Arc::new(manifest.clone()), storage, have)
+    }
+
+    /// [`App::add_torrent`] of a manifest the caller keeps too (a library
+    /// holds one copy of each manifest, not one per user of it).
+    pub fn add_shared_torrent(
+        &self,
+        manifest: Arc<Manifest>,
+        storage: Arc<Storage>,
+        have: Vec<bool>,
+    ) -> TorrentHandle {
         self.parts()
             .add(manifest, storage, have, self.shutdown.token())
     }
@@ -236,6 +247,15 @@ impl App {
             let _ = tokio::time::timeout(LEAVE_LIMIT, ring.leave()).await;
         }
         self.shutdown.stop(STOP_LIMIT).await;
+    }
+}
+
+/// A manifest's raw `info` dictionary as bytes that share the manifest.
+pub(super) struct InfoBytes(Arc<Manifest>);
+
+impl AsRef<[u8]> for InfoBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0.info_bytes
     }
 }
 

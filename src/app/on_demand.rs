@@ -56,11 +56,12 @@ impl Parts {
     /// `cancel`.
     pub fn add(
         &self,
-        manifest: &Manifest,
+        manifest: Arc<Manifest>,
         storage: Arc<Storage>,
         have: Vec<bool>,
         cancel: CancellationToken,
     ) -> TorrentHandle {
+        let info = bytes::Bytes::from_owner(super::InfoBytes(manifest.clone()));
         let handle = coordinator::spawn(CoordinatorParams {
             info_hash: manifest.info_hash,
             storage,
@@ -72,13 +73,12 @@ impl Parts {
             cancel,
             tracker: self.shutdown.tracker(),
             rng_seed: rand::random(),
-            info: Some(bytes::Bytes::from(manifest.info_bytes.clone())),
+            info: Some(info),
         });
         self.router
             .torrents
             .insert(manifest.info_hash, handle.clone());
-        self.catalog
-            .insert(Arc::new(manifest.clone()), handle.clone());
+        self.catalog.insert(manifest, handle.clone());
         handle
     }
 }
@@ -121,7 +121,9 @@ impl OnDemand {
             .await
             .map_err(|e| e.to_string())?;
         let token = self.parts.shutdown.token().child_token();
-        let handle = self.parts.add(&manifest, storage, have, token.clone());
+        let handle = self
+            .parts
+            .add(Arc::new(manifest), storage, have, token.clone());
         ring.track(handle.clone(), Some(fetched.looked_up));
         let _ = handle
             .events

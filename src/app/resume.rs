@@ -54,16 +54,34 @@ pub async fn open_seeding(
     manifest: &Manifest,
     recheck: bool,
 ) -> Result<Arc<Storage>, AppError> {
+    let (data, manifest) = (data.to_path_buf(), manifest.clone());
+    tokio::task::spawn_blocking(move || {
+        open_seeding_now(&data, &manifest, recheck, hashing_threads())
+    })
+    .await
+    .map_err(|e| AppError::Failed(e.to_string()))?
+}
+
+/// [`open_seeding`] on the calling thread (it may wait for a disk), hashing
+/// on `threads` threads. A library opens its songs this way, a share of
+/// them on each blocking thread: one hand-off per thread, not two per song.
+pub fn open_seeding_now(
+    data: &Path,
+    manifest: &Manifest,
+    recheck: bool,
+    threads: usize,
+) -> Result<Arc<Storage>, AppError> {
     let storage = Arc::new(Storage::open_existing(data, manifest)?);
     let place = ResumeDir::for_root(data, &manifest.name);
     let info_hash = manifest.info_hash.0;
-    let resumed = check(&storage, place.as_ref(), info_hash, recheck).await?;
+    let record = match recheck {
+        true => None,
+        false => place.as_ref().and_then(|p| p.load(&info_hash)),
+    };
+    let resumed = storage.resume(record.as_ref(), threads);
     storage.check_resumed(&resumed.verified)?;
     if let (Some(place), true) = (place, resumed.checked > 0) {
-        let s = storage.clone();
-        tokio::task::spawn_blocking(move || save(&s, &place, info_hash, resumed.verified))
-            .await
-            .map_err(|e| AppError::Failed(e.to_string()))?;
+        save(&storage, &place, info_hash, resumed.verified);
     }
     Ok(storage)
 }

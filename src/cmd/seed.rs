@@ -150,17 +150,19 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
     let (mut hashes, mut served) = (Vec::new(), Vec::new());
     for (manifest, storage) in torrents {
         let n = manifest.piece_count() as usize;
-        let handle = app.add_torrent(&manifest, storage, vec![true; n]);
+        let (info_hash, name) = (manifest.info_hash, manifest.name.clone());
+        let manifest = Arc::new(manifest);
+        let handle = app.add_shared_torrent(manifest.clone(), storage, vec![true; n]);
         if let Some(ring) = app.ring() {
             ring.track(handle.clone(), None);
-            ring.publish(Arc::new(manifest.clone()), handle.clone());
+            ring.publish(manifest, handle.clone());
         }
         if !opts.peers.is_empty() {
             let named = TorrentEvent::NamedPeers(opts.peers.clone());
             let _ = handle.events.send(named).await;
         }
-        hashes.push(manifest.info_hash);
-        served.push((handle, manifest.name));
+        hashes.push(info_hash);
+        served.push((handle, name));
     }
     let stop = shutdown::signal();
     out.print(&Event::Listening {

@@ -293,7 +293,10 @@ async fn read_loop(
             Message::Extended { id: 0, payload } => match ExtensionHandshake::parse(&payload) {
                 Ok(handshake) => {
                     their_metadata_id = handshake.id_of(metadata::EXTENSION_NAME);
-                    TorrentEvent::Extension { key, handshake }
+                    TorrentEvent::Extension {
+                        key,
+                        handshake: Box::new(handshake),
+                    }
                 }
                 Err(e) => return Ending::broke(e.to_string()),
             },

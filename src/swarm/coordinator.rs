@@ -4,7 +4,8 @@
 //! handles it (`inbox`), feeding the pure [`Scheduler`], and carries out its
 //! outputs (`outputs`: commands to peers, piece verification); it sleeps
 //! until the scheduler's next time-out or its own housekeeping, whichever
-//! is sooner. It dials peers with back-off and runs peer exchange (`dial`).
+//! is sooner. A torrent with no peer and nothing to do sleeps until an
+//! event: thousands of idle songs cost no wake-ups. It dials peers with back-off and runs peer exchange (`dial`).
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -31,6 +32,7 @@ use crate::swarm::verified::VerifiedPieces;
 use crate::swarm::{PeerCommand, TorrentEvent};
 
 mod dial;
+mod idle;
 mod inbox;
 mod outputs;
 mod refusals;
@@ -253,7 +255,10 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         cancel: params.cancel.clone(),
         tracker: params.tracker.clone(),
     });
-    let coordinator = Coordinator {
+    // Boxed: the task's future then holds a pointer, not the state (an
+    // async fn keeps its argument and the moved-in value apart, so a
+    // by-value state took twice its size in each of a library's tasks).
+    let coordinator = Box::new(Coordinator {
         ctx,
         config: params.config,
         sched,
@@ -277,7 +282,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         current,
         verified: verified_tx,
         told_streaming: false,
-    };
+    });
     let span = tracing::info_span!("torrent", info_hash = %params.info_hash.to_hex()[..8]);
     let cancel = params.cancel;
     params
@@ -293,7 +298,7 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
 }
 
 impl Coordinator {
-    async fn run(mut self, cancel: CancellationToken) {
+    async fn run(mut self: Box<Self>, cancel: CancellationToken) {
         let timer = tokio::time::sleep_until(self.next_wake());
         tokio::pin!(timer);
         loop {
@@ -318,6 +323,7 @@ impl Coordinator {
                 () = &mut timer => self.handle_timers(Instant::now()),
             }
             self.flush_commands();
+            self.park_or_wake(Instant::now());
             if self.current.error.is_some() {
                 break;
             }

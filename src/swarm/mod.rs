@@ -51,8 +51,9 @@ pub enum TorrentEvent {
     Extension {
         /// Which connection.
         key: PeerKey,
-        /// What it said.
-        handshake: ExtensionHandshake,
+        /// What it said (boxed, like the other rare large events: every
+        /// torrent's inbox holds a block of events from the start).
+        handshake: Box<ExtensionHandshake>,
     },
     /// A protocol message that changes download state (not requests: the
     /// connection serves those itself; have-all and have-none arrive as
@@ -92,7 +93,7 @@ pub enum TorrentEvent {
         /// The socket, right after the peer's 68-byte handshake.
         stream: TcpStream,
         /// The peer's handshake.
-        handshake: Handshake,
+        handshake: Box<Handshake>,
     },
     /// More peer addresses to dial while we lack pieces (Chord lookups,
     /// peer exchange).

@@ -48,8 +48,9 @@ pub struct Partial {
 pub enum PieceState {
     /// Not started.
     Missing,
-    /// Some blocks requested or received.
-    Partial(Partial),
+    /// Some blocks requested or received (boxed: few pieces are partial at
+    /// once, and every piece of a library's every song has a state).
+    Partial(Box<Partial>),
     /// All blocks received; hashing and writing in progress.
     Verifying,
     /// Verified and on disk.
@@ -174,14 +175,14 @@ impl Pieces {
         let s = &mut self.states[index as usize];
         if matches!(s, PieceState::Missing) {
             self.missing -= 1;
-            *s = PieceState::Partial(Partial {
+            *s = PieceState::Partial(Box::new(Partial {
                 blocks: vec![BlockState::Free; n as usize],
                 received: 0,
                 free: n,
                 contributors: Vec::new(),
                 exclusive: None,
                 suspect: self.suspect[index as usize],
-            });
+            }));
         }
         match s {
             PieceState::Partial(p) => p,

@@ -159,9 +159,15 @@ impl Scheduler {
 
     /// When [`Scheduler::handle_timeout`] is next due: the next tick, the
     /// time-out of the oldest request in flight, or the deadline of a
-    /// stream's critical block in flight, whichever comes first. The rate
-    /// meters tick while the torrent runs, so this is never None.
+    /// stream's critical block in flight, whichever comes first. None
+    /// while no peer is connected: a tick then has nothing to measure,
+    /// time out, choke or offer (a library of thousands of idle songs
+    /// must not wake thousands of times a second), and the first peer to
+    /// connect starts the ticks again at once.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.peers.is_empty() {
+            return None;
+        }
         let soonest = [self.picker.next_timeout(), self.picker.critical_check()]
             .into_iter()
             .flatten()
@@ -212,6 +218,12 @@ impl Scheduler {
     pub fn handle_peer_connected(&mut self, now: Instant, peer: PeerKey, reqq: Option<u32>) {
         let n = self.pieces().count() as usize;
         let leechers = self.leechers(now);
+        if self.peers.is_empty() && self.next_tick < now {
+            // Ticks stopped while no peer was connected: the next one
+            // measures from here, and is due now, as in a new scheduler.
+            self.last_tick = now;
+            self.next_tick = now;
+        }
         self.peers.insert(peer, Peer::new(n, now));
         self.picker.add_peer(peer, reqq);
         self.choker.add_peer(peer);

@@ -97,7 +97,7 @@ impl Coordinator {
                     self.ctx.clone(),
                     key,
                     stream,
-                    handshake,
+                    *handshake,
                 ));
             }
             TorrentEvent::AddPeers(addrs) => {
