@@ -198,8 +198,11 @@ async fn run(
     theirs: Handshake,
     outgoing: bool,
 ) {
-    let rtt = socket::fit_send_buffer(&stream);
-    debug!(?rtt, "round trip after the handshakes");
+    // A capped upload is paced already: nothing piles up at the peer.
+    if !ctx.limits.upload_capped() {
+        let rtt = socket::fit_send_buffer(&stream);
+        debug!(?rtt, "round trip after the handshakes");
+    }
     let (read_half, write_half) = stream.into_split();
     let (cmd_tx, cmd_rx) = mpsc::channel(ctx.command_queue);
     let (up_tx, up_rx) = mpsc::channel(REQUEST_QUEUE);

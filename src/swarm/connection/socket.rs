@@ -8,9 +8,12 @@
 //! unread at the peer after each burst of requests we answer; libtorrent
 //! then reads them in a few large gulps and sends its next requests only
 //! after each, so its pipeline runs dry in between. With 256 KiB on
-//! loopback a libtorrent leecher took 64 MiB from us at 1.0–1.4× the rate
-//! a libtorrent seeder gave it, against 0.7–0.8× with 4 MiB (alternating
-//! runs, same machine); a songswarm leecher was no slower.
+//! loopback a libtorrent leecher took 64 MiB from us at 1.15–1.19× the
+//! rate a libtorrent seeder gave it, against mostly 0.71–0.83× with 4 MiB
+//! (medians of alternating runs, same machine); a songswarm leecher was
+//! faster too (256 MiB: 833 MB/s against 589). A capped upload
+//! keeps its large buffer: it is paced already, and the swarm benchmark's
+//! capped super-seed is measured as before.
 //!
 //! [`SOCKET_BUFFER`]: super::SOCKET_BUFFER
 
