@@ -32,19 +32,18 @@
 //! The last line says what a libtorrent leecher gets from a songswarm
 //! seeder, as a share of what a libtorrent seeder gives it.
 
+#[path = "support/floor.rs"]
+mod floor;
 #[path = "support/measure.rs"]
 mod measure;
 #[path = "../tests/support/procs.rs"]
 mod procs;
 
-use std::fs::File;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use songswarm::piece_hash::{digests_of, LANES};
-
+use floor::Floor;
 use measure::{
     bench_mode, cpu_seconds, env_u64, idle_python_anon, median, on_path, peak_rss_bytes, AnonPeak,
     SAMPLE_EVERY,
@@ -312,6 +311,9 @@ fn print_sample(run: u64, label: &str, s: &Sample) {
 struct Medians {
     /// MB/s.
     mb_per_s: f64,
+    /// The slowest and the fastest run, MB/s (a short transfer's rate
+    /// moves with a few milliseconds of scheduling).
+    mb_per_s_range: (f64, f64),
     /// Leecher CPU seconds.
     leech_cpu: f64,
     /// Seeder CPU seconds.
@@ -327,8 +329,13 @@ struct Medians {
 impl Medians {
     fn of(samples: &[Sample]) -> Medians {
         let col = |f: fn(&Sample) -> f64| median(&samples.iter().map(f).collect::<Vec<_>>());
+        let rates = samples.iter().map(|s| s.mb_per_s);
         Medians {
             mb_per_s: col(|s| s.mb_per_s),
+            mb_per_s_range: (
+                rates.clone().fold(f64::INFINITY, f64::min),
+                rates.fold(f64::NEG_INFINITY, f64::max),
+            ),
             leech_cpu: col(|s| s.leech_cpu),
             seed_cpu: col(|s| s.seed_cpu),
             leech_anon: col(|s| s.leech_anon_mib),
@@ -351,90 +358,6 @@ fn print_ratios(other: &str, sw: Medians, them: Medians) {
         them.seed_anon / sw.seed_anon,
         them.leech_rss / sw.leech_rss
     );
-}
-
-/// CPU seconds of the work any verifying client must do for `data`,
-/// measured in this process on this machine: one read of it (the seeder),
-/// its trip through loopback TCP in 1 MiB writes and reads (both ends), the
-/// SHA-1 of every byte, 1 MiB pieces hashed four at a time (the fastest way
-/// we know), and one write into a new file beside it (the leecher). Each is
-/// the least of five passes, taken after the transfers:
-/// noise only adds to a floor, and the first write into memory the machine
-/// has not used for a while costs twice as much (0.74 against 0.31 s per GiB
-/// here), which a median of three still caught.
-struct Floor {
-    read: f64,
-    tcp: f64,
-    sha1: f64,
-    write: f64,
-}
-
-impl Floor {
-    fn measure(data: &Path, scratch: &Path) -> Floor {
-        let me = std::process::id();
-        let cpu = || cpu_seconds(me).expect("own /proc/<pid>/stat");
-        let mut buf = vec![0u8; 1 << 20];
-        let mut pass = |f: &mut dyn FnMut(&mut [u8])| {
-            let t0 = cpu();
-            f(&mut buf);
-            cpu() - t0
-        };
-        let (mut read, mut tcp, mut sha1, mut write) = (vec![], vec![], vec![], vec![]);
-        for _ in 0..5 {
-            read.push(pass(&mut |buf| {
-                let mut file = File::open(data).expect("open bench data");
-                while file.read(buf).expect("read bench data") > 0 {}
-            }));
-            let len = std::fs::metadata(data).expect("bench data").len();
-            tcp.push(pass(&mut |buf| loopback_copy(buf, len)));
-            sha1.push(pass(&mut |buf| {
-                let pieces = len.div_ceil(buf.len() as u64);
-                let group = [&*buf; LANES];
-                for _ in 0..pieces.div_ceil(LANES as u64) {
-                    std::hint::black_box(digests_of(&group));
-                }
-            }));
-            write.push(pass(&mut |buf| {
-                let mut file = File::create(scratch).expect("create scratch file");
-                for _ in 0..len.div_ceil(buf.len() as u64) {
-                    file.write_all(buf).expect("write scratch file");
-                }
-            }));
-            std::fs::remove_file(scratch).expect("remove scratch file");
-        }
-        let least = |xs: &[f64]| xs.iter().copied().fold(f64::INFINITY, f64::min);
-        Floor {
-            read: least(&read),
-            tcp: least(&tcp),
-            sha1: least(&sha1),
-            write: least(&write),
-        }
-    }
-
-    /// The highest throughput, MB/s, for `bytes` when every core does this
-    /// work and nothing else: no peer-wire framing, no scheduling, no
-    /// waiting.
-    fn ceiling(&self, bytes: u64) -> f64 {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-        bytes as f64 / ((self.read + self.tcp + self.sha1 + self.write) / cores) / 1e6
-    }
-}
-
-/// Sends `len` bytes of `buf` (repeated) from one thread to another over a
-/// loopback TCP connection.
-fn loopback_copy(buf: &mut [u8], len: u64) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let addr = listener.local_addr().expect("local addr");
-    let chunk = buf.to_vec();
-    let sender = std::thread::spawn(move || {
-        let mut out = std::net::TcpStream::connect(addr).expect("connect loopback");
-        for _ in 0..len.div_ceil(chunk.len() as u64) {
-            out.write_all(&chunk).expect("send over loopback");
-        }
-    });
-    let (mut input, _) = listener.accept().expect("accept loopback");
-    while input.read(buf).expect("receive over loopback") > 0 {}
-    sender.join().expect("sender thread");
 }
 
 /// Prints how much of libtorrent's anonymous memory is the Python
@@ -577,9 +500,11 @@ fn main() {
     for (i, &pair) in pairs.iter().enumerate() {
         let m = Medians::of(&samples[i]);
         println!(
-            "  {:<11} {:>8.1} MB/s  leech CPU {:>5.2} s  seed CPU {:>5.2} s  leech anon {:>6.1} MiB  seed anon {:>6.1} MiB  leech RSS {:>7.1} MiB  ({} ok runs, bytes checked in each)",
+            "  {:<11} {:>8.1} MB/s ({:.0}-{:.0})  leech CPU {:>5.2} s  seed CPU {:>5.2} s  leech anon {:>6.1} MiB  seed anon {:>6.1} MiB  leech RSS {:>7.1} MiB  ({} ok runs, bytes checked in each)",
             pair.label(),
             m.mb_per_s,
+            m.mb_per_s_range.0,
+            m.mb_per_s_range.1,
             m.leech_cpu,
             m.seed_cpu,
             m.leech_anon,

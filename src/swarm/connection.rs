@@ -6,7 +6,8 @@
 //! which pieces we have and whether the peer is choked from the coordinator's
 //! [`PeerCommand`](crate::swarm::PeerCommand)s. Keeping reads and writes in separate tasks means two
 //! peers that upload to each other can never both block on a full socket.
-//! The writer lives in `writer.rs`, its send queue in `outbox.rs`.
+//! The writer lives in `writer.rs`, its send queue in `outbox.rs`; `socket.rs`
+//! fits the socket's send buffer to the path once the handshakes are done.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +39,7 @@ use crate::wire::peer::{
 use writer::{Upload, Writer};
 
 mod outbox;
+mod socket;
 mod writer;
 
 /// Time allowed to connect and exchange handshakes.
@@ -46,7 +48,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(180);
 /// Requests we queue per peer (what we advertise as `reqq`); more is abuse.
 pub const REQUEST_QUEUE: usize = 1024;
-/// Socket buffer size asked of the kernel: loopback transfers want large ones.
+/// Socket buffer size asked of the kernel: long fast paths want large ones
+/// (a short path gets a smaller send buffer after the handshake, see `socket`).
 pub const SOCKET_BUFFER: u32 = 4 * 1024 * 1024;
 
 /// What every connection of one torrent shares.
@@ -195,6 +198,11 @@ async fn run(
     theirs: Handshake,
     outgoing: bool,
 ) {
+    // A capped upload is paced already: nothing piles up at the peer.
+    if !ctx.limits.upload_capped() {
+        let rtt = socket::fit_send_buffer(&stream);
+        debug!(?rtt, "round trip after the handshakes");
+    }
     let (read_half, write_half) = stream.into_split();
     let (cmd_tx, cmd_rx) = mpsc::channel(ctx.command_queue);
     let (up_tx, up_rx) = mpsc::channel(REQUEST_QUEUE);
