@@ -19,10 +19,10 @@
 //!
 //! - *first byte*: from sending `GET` (from byte 0) to the first body byte,
 //!   sent as soon as the player is ready (songswarm: `play` printed the
-//!   song's URL; rqbit: its API answered the add; a request it answers with
-//!   an error before the torrent is live is sent again, timed from the first
-//!   try), p50 and max over the runs, each with a fresh player and seeders
-//!   that upload as fast as they can;
+//!   song's URL; rqbit: the torrent it was given over its API is live, its
+//!   piece map answers; a request answered with an error is sent again,
+//!   timed from the first try), p50 and max over the runs, each with a
+//!   fresh player and seeders that upload as fast as they can;
 //! - *seek*: a fresh player's first request, `Range: bytes=N-` into the
 //!   first piece at or after 70 % of the song that its piece map shows
 //!   missing, to its first body byte;

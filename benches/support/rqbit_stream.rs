@@ -100,7 +100,25 @@ impl Rqbit {
         }
         let v: serde_json::Value = serde_json::from_slice(&body).expect("JSON from POST /torrents");
         rq.id = v["id"].as_u64().expect("the torrent's id");
+        // Ready as a `play` is when it prints its URL: the torrent is live
+        // (its files checked; its piece map answers).
+        let end = Instant::now() + DEADLINE;
+        while rq.haves().0 != 200 {
+            if Instant::now() > end {
+                rq.fail("the torrent never went live");
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
         rq
+    }
+
+    /// `GET /torrents/ID/haves` as a bitfield: (status, head, bits).
+    fn haves(&self) -> (u16, String, Vec<u8>) {
+        let request = format!(
+            "GET /torrents/{}/haves HTTP/1.1\r\nAccept: application/octet-stream",
+            self.id
+        );
+        exchange(&self.api, &request, b"").expect("GET haves")
     }
 
     /// The song's stream URL.
@@ -111,11 +129,7 @@ impl Rqbit {
     /// A byte in the first piece at or after `share` of the song (else the
     /// first before it) that rqbit does not have; None when it has it all.
     pub fn unverified_after(&self, share: f64, piece_length: u64) -> Option<u64> {
-        let request = format!(
-            "GET /torrents/{}/haves HTTP/1.1\r\nAccept: application/octet-stream",
-            self.id
-        );
-        let (status, head, bits) = exchange(&self.api, &request, b"").expect("GET haves");
+        let (status, head, bits) = self.haves();
         assert_eq!(status, 200, "haves: {head}");
         let len: usize = head
             .lines()
