@@ -70,6 +70,9 @@ struct Figures {
     capped_seek: Option<f64>,
     stalls: u32,
     stalled: Duration,
+    /// The body ended before the song did, during the play before the
+    /// seek or after it.
+    cut: [bool; 2],
     played: f64,
 }
 
@@ -175,14 +178,22 @@ fn main() {
 }
 
 /// `GET` from `from` until the player answers with a body: (time from the
-/// first try to the first body byte, the body).
-fn open<'a>(player: &Player, from: u64, song: &'a [u8]) -> (Duration, Get<'a>) {
+/// first try to the first body byte, the body); None when no body byte came
+/// within [`DEADLINE`] (printed as such, never as a time).
+fn open<'a>(player: &Player, from: u64, song: &'a [u8]) -> Option<(Duration, Get<'a>)> {
     let start = Instant::now();
     loop {
         match Get::open(&player.song_url(), from, song) {
-            Ok((_, get)) => return (start.elapsed(), get),
+            Ok((_, get)) => return Some((start.elapsed(), get)),
             Err(_) if start.elapsed() < DEADLINE => std::thread::sleep(Duration::from_millis(1)),
-            Err(e) => panic!("no body from {}: {e}", player.song_url()),
+            Err(e) => {
+                println!(
+                    "  (no body from {} in {} s: {e})",
+                    player.song_url(),
+                    DEADLINE.as_secs()
+                );
+                return None;
+            }
         }
     }
 }
@@ -200,9 +211,13 @@ fn measure_client(
     let seeders = Seeders::start(manifest, src, s.seeds, None);
     for _ in 0..s.runs {
         let player = seeders.player(client);
-        let (first, mut body) = open(&player, 0, &s.bytes);
-        firsts.push(ms(first));
-        body.close();
+        match open(&player, 0, &s.bytes) {
+            Some((first, mut body)) => {
+                firsts.push(ms(first));
+                body.close();
+            }
+            None => firsts.push(f64::INFINITY),
+        }
         drop(player);
         // On loopback a player has the whole song a moment after its first
         // byte: the seek is a fresh player's first request.
@@ -210,15 +225,19 @@ fn measure_client(
         let target = player
             .unverified_after(0.7, piece_length)
             .expect("a fresh player lacks most of the song");
-        let (seek, mut body) = open(&player, target, &s.bytes);
-        seeks.push(ms(seek));
-        body.close();
+        match open(&player, target, &s.bytes) {
+            Some((seek, mut body)) => {
+                seeks.push(ms(seek));
+                body.close();
+            }
+            None => seeks.push(f64::INFINITY),
+        }
     }
     drop(seeders);
     let cap = (1.5 * s.byte_rate) as u64;
     let seeders = Seeders::start(manifest, src, s.seeds, Some(cap));
     let player = seeders.player(client);
-    let (first, mut body) = open(&player, 0, &s.bytes);
+    let (first, mut body) = open(&player, 0, &s.bytes).expect("a first byte, capped");
     let before = body.play(s.byte_rate, s.play);
     body.close();
     let mut f = Figures {
@@ -228,16 +247,28 @@ fn measure_client(
         capped_seek: None,
         stalls: before.0,
         stalled: before.1,
+        cut: [body.cut, false],
         played: s.play,
     };
     if let Some(target) = player.unverified_after(0.7, piece_length) {
-        let (seek, mut body) = open(&player, target, &s.bytes);
-        let after = body.play(s.byte_rate, s.play);
-        body.close();
-        f.capped_seek = Some(ms(seek));
-        f.stalls += after.0;
-        f.stalled += after.1;
-        f.played += s.play;
+        match open(&player, target, &s.bytes) {
+            Some((seek, mut body)) => {
+                let after = body.play(s.byte_rate, s.play);
+                body.close();
+                f.capped_seek = Some(ms(seek));
+                f.cut[1] = body.cut;
+                f.stalls += after.0;
+                f.stalled += after.1;
+                f.played += s.play;
+            }
+            None => f.capped_seek = Some(f64::INFINITY),
+        }
+    }
+    if f.stalls > 0 || f.cut.contains(&true) {
+        // What the player said while it stalled (only rqbit keeps a log).
+        for line in player.log_tail(6) {
+            println!("    {} log: {line}", client.name());
+        }
     }
     f
 }
@@ -254,7 +285,7 @@ fn print_figures(client: Client, f: &Figures) {
         max(&f.seeks)
     );
     println!(
-        "  {:<9} capped:   first byte {:.0} ms, {}, {} stalls ({:.2} s stalled) in {:.0} s of play",
+        "  {:<9} capped:   first byte {:.0} ms, {}, {} stalls ({:.2} s stalled) in {:.0} s of play{}",
         client.name(),
         f.capped_first,
         match f.capped_seek {
@@ -263,7 +294,13 @@ fn print_figures(client: Client, f: &Figures) {
         },
         f.stalls,
         f.stalled.as_secs_f64(),
-        f.played
+        f.played,
+        match f.cut {
+            [false, false] => "",
+            [true, false] => " (the body ended early before the seek)",
+            [false, true] => " (the body ended early after the seek)",
+            [true, true] => " (the body ended early before and after the seek)",
+        }
     );
 }
 

@@ -147,6 +147,14 @@ impl Rqbit {
         Some(piece as u64 * piece_length + 1000)
     }
 
+    /// The last `n` lines of rqbit's own output (its log and stats lines).
+    pub fn log_tail(&self, n: usize) -> Vec<String> {
+        let log = std::fs::read_to_string(self.log()).unwrap_or_default();
+        let mut tail: Vec<String> = log.lines().rev().take(n).map(str::to_string).collect();
+        tail.reverse();
+        tail
+    }
+
     /// Panics with `why` and the end of rqbit's log.
     fn fail(&self, why: &str) -> ! {
         let log = std::fs::read_to_string(self.log()).unwrap_or_default();

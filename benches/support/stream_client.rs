@@ -62,6 +62,8 @@ pub struct Get<'a> {
     from: u64,
     /// Body bytes in (and checked) so far.
     received: u64,
+    /// The server ended the body before the song's end.
+    pub cut: bool,
 }
 
 impl<'a> Get<'a> {
@@ -86,6 +88,7 @@ impl<'a> Get<'a> {
             song,
             from,
             received: 0,
+            cut: false,
         };
         loop {
             let n = get.stream.read(&mut buf).map_err(|e| e.to_string())?;
@@ -171,7 +174,10 @@ impl<'a> Get<'a> {
             last = now;
             if self.received < left && self.received < played + (BUFFER_SECS * byte_rate) as u64 {
                 match self.stream.read(&mut buf) {
-                    Ok(0) => break,
+                    Ok(0) => {
+                        self.cut = true;
+                        break;
+                    }
                     Ok(n) => self.check(&buf[..n]),
                     Err(e)
                         if matches!(

@@ -109,6 +109,14 @@ impl Player {
         }
     }
 
+    /// The end of the player's own log, where it keeps one (rqbit).
+    pub fn log_tail(&self, n: usize) -> Vec<String> {
+        match self {
+            Player::Songswarm { .. } => Vec::new(),
+            Player::Rqbit(rq) => rq.log_tail(n),
+        }
+    }
+
     /// A byte in the first piece at or after `share` of the song (else the
     /// first before it) that the player has not verified; None when it has
     /// the whole song. From its own piece map: songswarm's
