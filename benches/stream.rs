@@ -1,152 +1,327 @@
-//! Playing a song over HTTP while it downloads, on loopback: a `songswarm
-//! play` that has none of the song and knows its seeders (`--peer`).
+//! Playing a song over HTTP while it downloads, on loopback: a player that
+//! has none of the song and knows its seeders, `songswarm play` (`--peer`)
+//! and, when `rqbit` is on PATH, rqbit's HTTP stream API
+//! (`rqbit server start`, the torrent added with the seeders as its
+//! `initial_peers`, `GET /torrents/{id}/stream/0`), in the same run.
 //!
 //! `cargo bench --bench stream`; knobs: `SONGSWARM_STREAM_SECS` (240: the
 //! song's length, an MP3 at 320 kbit/s made by ffmpeg), `SONGSWARM_STREAM_SEEDS`
 //! (2 seeders), `SONGSWARM_BENCH_RUNS` (5 runs for the uncapped figures),
 //! `SONGSWARM_STREAM_PLAY_SECS` (20: real-time play before and after the
-//! seek of the capped run).
+//! seek of the capped run), `SONGSWARM_STREAM_PIECES` (the piece lengths to
+//! measure, comma-separated: `default` is `songswarm create`'s choice for
+//! the song, a number is bytes for `--piece-length`; default
+//! `default,16384,32768,65536,262144`, a length equal to the default's
+//! measured once), `SONGSWARM_STREAM_RQBIT=0` leaves rqbit out.
 //!
-//! For the song's default piece length (`songswarm create`'s rule) and for
-//! 32 KiB pieces it prints:
+//! For each piece length, one manifest and, for each client, the same
+//! seeders (songswarm `seed` processes), it prints:
 //!
-//! - *first byte*: from sending `GET /songs/…` to the first body byte, sent
-//!   as soon as `play` prints the song's URL (p50 and max over the runs,
-//!   each with a fresh player and seeders that upload as fast as they can);
-//! - *seek*: right after that first byte, a `Range: bytes=N-` request into
-//!   the first piece at or after 70 % of the song that the player's piece
-//!   map (`/api/torrents/…`) shows unverified, to its first body byte;
-//! - *capped*: every seeder's upload capped at 1.5x the song's bitrate, a
-//!   client that reads at the song's real-time rate (it keeps up to 10 s
-//!   ahead of its play position, as a player's buffer does) plays the start,
-//!   seeks as above and plays on: its first byte, its seek, and its stalls
-//!   (its play position reached the last byte it had; it resumes once a
-//!   second of audio is in) with their total length.
+//! - *first byte*: from sending `GET` (from byte 0) to the first body byte,
+//!   sent as soon as the player is ready (songswarm: `play` printed the
+//!   song's URL; rqbit: the torrent it was given over its API is live, its
+//!   piece map answers; a request answered with an error is sent again,
+//!   timed from the first try), p50 and max over the runs, each with a
+//!   fresh player and seeders that upload as fast as they can;
+//! - *seek*: a fresh player's first request, `Range: bytes=N-` into the
+//!   first piece at or after 70 % of the song that its piece map shows
+//!   missing, to its first body byte;
+//! - *capped*: fresh seeders each capped at 1.5x the song's bitrate
+//!   (`seed --max-upload-rate`), a client that reads at the song's
+//!   real-time rate (up to 10 s ahead of its play position, as a player's
+//!   buffer does) plays the start, seeks as above and plays on: its first
+//!   byte, its seek, and its stalls (its play position reached the last
+//!   byte it had; it resumes once a second of audio is in) with their total
+//!   length.
 //!
-//! songswarm's seeders super-seed (they announce pieces one at a time), but
-//! a player says it streams and gets every piece at once (capped, 32 KiB
-//! pieces: the first byte took 9.5 s before that, 2 ms after).
-//! `SONGSWARM_STREAM_PIECE` measures one piece length only.
-//!
-//! rqbit's HTTP stream API would be measured the same way when `rqbit` is on
-//! PATH; this bench says so when it is not. Under `cargo test` it runs once,
-//! small, as a smoke test.
+//! Every body byte read is compared with the song; a difference panics.
+//! The seeders super-seed only while several leechers are connected
+//! (`--super-seed auto`), so each player, of either client, gets their
+//! whole bitfield. Under `cargo test` it runs once, small, as a smoke test.
 
 #[path = "../tests/support/e2e_harness.rs"]
 mod harness;
 #[path = "support/measure.rs"]
 mod measure;
+#[path = "support/rqbit_stream.rs"]
+mod rqbit_stream;
+#[path = "support/stream_client.rs"]
+mod stream_client;
+#[path = "support/stream_players.rs"]
+mod stream_players;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::{seed, Proc};
 use measure::{bench_mode, env_u64, median, on_path};
+use stream_client::{Get, DEADLINE};
+use stream_players::{Client, Player, Seeders};
 
-/// Audio a reading client keeps ahead of its play position.
-const BUFFER_SECS: f64 = 10.0;
-/// Audio a stalled client waits for before it plays on.
-const RESUME_SECS: f64 = 1.0;
-/// Only there to turn a hang into a failure.
-const DEADLINE: Duration = Duration::from_secs(60);
+/// What the bench measures by default, in bytes (`None`: `create`'s choice).
+const CANDIDATES: &str = "default,16384,32768,65536,262144";
+
+/// One client's figures for one piece length (milliseconds).
+struct Figures {
+    firsts: Vec<f64>,
+    seeks: Vec<f64>,
+    capped_first: f64,
+    /// None when the whole song was in before the seek.
+    capped_seek: Option<f64>,
+    stalls: u32,
+    stalled: Duration,
+    /// The body ended before the song did, during the play before the
+    /// seek or after it.
+    cut: [bool; 2],
+    played: f64,
+}
+
+/// The song and how the bench plays it.
+struct Setup {
+    song: PathBuf,
+    bytes: Vec<u8>,
+    byte_rate: f64,
+    seeds: usize,
+    runs: usize,
+    play: f64,
+}
 
 fn main() {
     let full = bench_mode();
     let secs = env_u64("SONGSWARM_STREAM_SECS", if full { 240 } else { 20 });
-    let seeds = env_u64("SONGSWARM_STREAM_SEEDS", 2) as usize;
-    let runs = env_u64("SONGSWARM_BENCH_RUNS", if full { 5 } else { 1 }) as usize;
-    let play = env_u64("SONGSWARM_STREAM_PLAY_SECS", if full { 20 } else { 2 }) as f64;
     let dir = tempfile::tempdir().expect("temp dir");
     let src = dir.path().join("src");
     std::fs::create_dir_all(&src).expect("source dir");
     let song = make_song(&src, secs);
-    let length = std::fs::metadata(&song).expect("the song").len();
-    let byte_rate = length as f64 / secs as f64;
-    println!(
-        "stream: a {secs} s MP3 at 320 kbit/s ({length} bytes, {:.0} bytes/s), {seeds} seeders on \
-         loopback, {runs} runs",
-        byte_rate
-    );
-    let pieces = match std::env::var("SONGSWARM_STREAM_PIECE") {
-        Ok(p) => vec![Some(
-            p.parse::<u64>().expect("SONGSWARM_STREAM_PIECE: a number"),
-        )],
-        Err(_) => vec![None, Some(32 * 1024)],
+    let bytes = std::fs::read(&song).expect("the song");
+    let setup = Setup {
+        byte_rate: bytes.len() as f64 / secs as f64,
+        bytes,
+        song,
+        seeds: env_u64("SONGSWARM_STREAM_SEEDS", 2) as usize,
+        runs: env_u64("SONGSWARM_BENCH_RUNS", if full { 5 } else { 1 }) as usize,
+        play: env_u64("SONGSWARM_STREAM_PLAY_SECS", if full { 20 } else { 2 }) as f64,
     };
-    for piece in pieces {
-        let manifest = create(&song, piece, dir.path());
+    println!(
+        "stream: a {secs} s MP3 at 320 kbit/s ({} bytes, {:.0} bytes/s), {} seeders on loopback, \
+         {} runs; capped: {} bytes/s per seeder (1.5x the bitrate)",
+        setup.bytes.len(),
+        setup.byte_rate,
+        setup.seeds,
+        setup.runs,
+        (1.5 * setup.byte_rate) as u64
+    );
+    let mut clients = vec![Client::Songswarm];
+    if !on_path("rqbit") {
+        println!("rqbit: not on PATH (scripts/install-bench-tools), no comparison in this run");
+    } else if env_u64("SONGSWARM_STREAM_RQBIT", 1) == 0 {
+        println!("rqbit: left out (SONGSWARM_STREAM_RQBIT=0)");
+    } else {
+        clients.push(Client::Rqbit);
+    }
+    let list = std::env::var("SONGSWARM_STREAM_PIECES")
+        .unwrap_or_else(|_| (if full { CANDIDATES } else { "default" }).to_string());
+    let mut done: Vec<u64> = Vec::new();
+    let mut table = Vec::new();
+    for item in list.split(',').map(str::trim) {
+        let piece = match item {
+            "default" => None,
+            n => Some(
+                n.parse::<u64>()
+                    .expect("SONGSWARM_STREAM_PIECES: default or bytes"),
+            ),
+        };
+        let manifest = create(&setup.song, piece, dir.path());
         let piece_length = piece_length_of(&manifest);
+        if done.contains(&piece_length) {
+            continue;
+        }
+        done.push(piece_length);
+        let pieces = (setup.bytes.len() as u64).div_ceil(piece_length);
+        let size = std::fs::metadata(&manifest).expect("manifest").len();
         println!(
-            "\n{} KiB pieces ({}):",
+            "\n{} KiB pieces ({}): {pieces} pieces, a {size}-byte manifest",
             piece_length / 1024,
             match piece {
-                None => "the default for this song",
-                Some(_) => "--piece-length 32768",
+                None => "create's default for this song".to_string(),
+                Some(p) => format!("--piece-length {p}"),
             }
         );
-        let (mut firsts, mut seeks) = (Vec::new(), Vec::new());
-        let seeders = Seeders::start(&manifest, &src, seeds, None);
-        for _ in 0..runs {
-            let player = seeders.player();
-            let (first, mut body) = Get::open(&player.song_url, 0);
-            firsts.push(first.as_secs_f64() * 1e3);
-            body.close();
-            // On loopback a player has the whole song a moment after its
-            // first byte: the seek is a fresh player's first request.
-            let player = seeders.player();
-            let target = player
-                .unverified_after(0.7, piece_length)
-                .expect("a fresh player lacks most of the song");
-            let (seek, mut body) = Get::open(&player.song_url, target);
-            seeks.push(seek.as_secs_f64() * 1e3);
-            body.close();
+        let mut row = Vec::new();
+        for &client in &clients {
+            let f = measure_client(client, &setup, &manifest, &src, piece_length);
+            print_figures(client, &f);
+            row.push((client, f));
         }
-        drop(seeders);
-        let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-        println!(
-            "  uncapped: first byte p50 {:.1} ms (max {:.1}), seek into an unfetched piece p50 {:.1} \
-             ms (max {:.1})",
-            median(&firsts),
-            max(&firsts),
-            median(&seeks),
-            max(&seeks)
-        );
-        let cap = (1.5 * byte_rate) as u64;
-        let seeders = Seeders::start(&manifest, &src, seeds, Some(cap));
-        let player = seeders.player();
-        let (first, mut body) = Get::open(&player.song_url, 0);
-        let before = body.play(byte_rate, play);
-        body.close();
-        let Some(target) = player.unverified_after(0.7, piece_length) else {
+        if let [(_, sw), (_, rq)] = &row[..] {
+            print_ratios(sw, rq);
+        }
+        table.push((piece_length, pieces, size, row));
+    }
+    println!("\nsummary (p50 uncapped; capped: one run):");
+    println!("  piece  pieces  manifest  client     first ms  seek ms  capped first  capped seek  stalls");
+    for (piece_length, pieces, size, row) in &table {
+        for (client, f) in row {
             println!(
-                "  capped at {cap} bytes/s per seeder: first byte {:.0} ms, {} stalls ({:.2} s \
-                 stalled) in {play:.0} s of play; the whole song was in before the seek",
-                first.as_secs_f64() * 1e3,
-                before.0,
-                before.1.as_secs_f64()
+                "  {:>3} KiB {pieces:>6} {size:>9}  {:<9} {:>9.1} {:>8.1} {:>13.0} {:>12} {:>4} ({:.2} s)",
+                piece_length / 1024,
+                client.name(),
+                median(&f.firsts),
+                median(&f.seeks),
+                f.capped_first,
+                f.capped_seek.map_or("-".to_string(), |s| format!("{s:.0}")),
+                f.stalls,
+                f.stalled.as_secs_f64()
             );
-            continue;
-        };
-        let (seek, mut body) = Get::open(&player.song_url, target);
-        let after = body.play(byte_rate, play);
-        let (stalls, stalled) = (before.0 + after.0, before.1 + after.1);
-        println!(
-            "  capped at {cap} bytes/s per seeder: first byte {:.0} ms, seek into an unfetched \
-             piece {:.0} ms, {stalls} stalls ({:.2} s stalled) in {:.0} s of play",
-            first.as_secs_f64() * 1e3,
-            seek.as_secs_f64() * 1e3,
-            stalled.as_secs_f64(),
-            2.0 * play
-        );
+        }
     }
-    if on_path("rqbit") {
-        println!("\nrqbit is on PATH, but this bench does not drive its stream API yet");
-    } else {
-        println!("\nrqbit: not on PATH, no comparison in this run");
+}
+
+/// `GET` from `from` until the player answers with a body: (time from the
+/// first try to the first body byte, the body); None when no body byte came
+/// within [`DEADLINE`] (printed as such, never as a time).
+fn open<'a>(player: &Player, from: u64, song: &'a [u8]) -> Option<(Duration, Get<'a>)> {
+    let start = Instant::now();
+    loop {
+        match Get::open(&player.song_url(), from, song) {
+            Ok((_, get)) => return Some((start.elapsed(), get)),
+            Err(_) if start.elapsed() < DEADLINE => std::thread::sleep(Duration::from_millis(1)),
+            Err(e) => {
+                println!(
+                    "  (no body from {} in {} s: {e})",
+                    player.song_url(),
+                    DEADLINE.as_secs()
+                );
+                return None;
+            }
+        }
     }
+}
+
+/// The figures of `client` for `manifest`.
+fn measure_client(
+    client: Client,
+    s: &Setup,
+    manifest: &Path,
+    src: &Path,
+    piece_length: u64,
+) -> Figures {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let (mut firsts, mut seeks) = (Vec::new(), Vec::new());
+    let seeders = Seeders::start(manifest, src, s.seeds, None);
+    for _ in 0..s.runs {
+        let player = seeders.player(client);
+        match open(&player, 0, &s.bytes) {
+            Some((first, mut body)) => {
+                firsts.push(ms(first));
+                body.close();
+            }
+            None => firsts.push(f64::INFINITY),
+        }
+        drop(player);
+        // On loopback a player has the whole song a moment after its first
+        // byte: the seek is a fresh player's first request.
+        let player = seeders.player(client);
+        let target = player
+            .unverified_after(0.7, piece_length)
+            .expect("a fresh player lacks most of the song");
+        match open(&player, target, &s.bytes) {
+            Some((seek, mut body)) => {
+                seeks.push(ms(seek));
+                body.close();
+            }
+            None => seeks.push(f64::INFINITY),
+        }
+    }
+    drop(seeders);
+    let cap = (1.5 * s.byte_rate) as u64;
+    let seeders = Seeders::start(manifest, src, s.seeds, Some(cap));
+    let player = seeders.player(client);
+    let (first, mut body) = open(&player, 0, &s.bytes).expect("a first byte, capped");
+    let before = body.play(s.byte_rate, s.play);
+    body.close();
+    let mut f = Figures {
+        firsts,
+        seeks,
+        capped_first: ms(first),
+        capped_seek: None,
+        stalls: before.0,
+        stalled: before.1,
+        cut: [body.cut, false],
+        played: s.play,
+    };
+    if let Some(target) = player.unverified_after(0.7, piece_length) {
+        match open(&player, target, &s.bytes) {
+            Some((seek, mut body)) => {
+                let after = body.play(s.byte_rate, s.play);
+                body.close();
+                f.capped_seek = Some(ms(seek));
+                f.cut[1] = body.cut;
+                f.stalls += after.0;
+                f.stalled += after.1;
+                f.played += s.play;
+            }
+            None => f.capped_seek = Some(f64::INFINITY),
+        }
+    }
+    if f.stalls > 0 || f.cut.contains(&true) {
+        // What the player said while it stalled (only rqbit keeps a log).
+        for line in player.log_tail(6) {
+            println!("    {} log: {line}", client.name());
+        }
+    }
+    f
+}
+
+fn print_figures(client: Client, f: &Figures) {
+    let max = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
+    println!(
+        "  {:<9} uncapped: first byte p50 {:.1} ms (max {:.1}), seek into a missing piece p50 \
+         {:.1} ms (max {:.1})",
+        client.name(),
+        median(&f.firsts),
+        max(&f.firsts),
+        median(&f.seeks),
+        max(&f.seeks)
+    );
+    println!(
+        "  {:<9} capped:   first byte {:.0} ms, {}, {} stalls ({:.2} s stalled) in {:.0} s of play{}",
+        client.name(),
+        f.capped_first,
+        match f.capped_seek {
+            Some(s) => format!("seek into a missing piece {s:.0} ms"),
+            None => "no seek (the whole song was in)".to_string(),
+        },
+        f.stalls,
+        f.stalled.as_secs_f64(),
+        f.played,
+        match f.cut {
+            [false, false] => "",
+            [true, false] => " (the body ended early before the seek)",
+            [false, true] => " (the body ended early after the seek)",
+            [true, true] => " (the body ended early before and after the seek)",
+        }
+    );
+}
+
+/// rqbit's figures as multiples of songswarm's (above 1: songswarm quicker).
+fn print_ratios(sw: &Figures, rq: &Figures) {
+    let ratio = |a: f64, b: f64| format!("{:.1}x", a / b.max(1e-3));
+    println!(
+        "  rqbit/songswarm: first byte {}, seek {}, capped first byte {}, capped seek {}; \
+         stalls {} against {} ({:.2} s against {:.2} s)",
+        ratio(median(&rq.firsts), median(&sw.firsts)),
+        ratio(median(&rq.seeks), median(&sw.seeks)),
+        ratio(rq.capped_first, sw.capped_first),
+        match (rq.capped_seek, sw.capped_seek) {
+            (Some(a), Some(b)) => ratio(a, b),
+            _ => "-".to_string(),
+        },
+        rq.stalls,
+        sw.stalls,
+        rq.stalled.as_secs_f64(),
+        sw.stalled.as_secs_f64()
+    );
 }
 
 /// `secs` seconds of a tone over noise as a 320 kbit/s MP3 with tags.
@@ -206,217 +381,4 @@ fn piece_length_of(manifest: &Path) -> u64 {
         .map(|b| *b as char)
         .collect();
     digits.parse().expect("a number")
-}
-
-/// Seeders of one manifest; killed when dropped.
-struct Seeders {
-    /// The seeders' processes.
-    _procs: Vec<Proc>,
-    /// Their addresses.
-    addrs: Vec<String>,
-    /// What they seed.
-    manifest: PathBuf,
-}
-
-impl Seeders {
-    fn start(manifest: &Path, data: &Path, seeds: usize, cap: Option<u64>) -> Seeders {
-        let cap = cap.map(|c| c.to_string());
-        let extra: Vec<&str> = match &cap {
-            Some(c) => vec!["--max-upload-rate", c],
-            None => vec![],
-        };
-        let (_procs, addrs) = (0..seeds).map(|_| seed(&[manifest], data, &extra)).unzip();
-        Seeders {
-            _procs,
-            addrs,
-            manifest: manifest.to_path_buf(),
-        }
-    }
-
-    /// A `play` of the song with nothing local, told of every seeder.
-    fn player(&self) -> Player {
-        let out = tempfile::tempdir().expect("player dir");
-        let (m, o) = (
-            self.manifest.display().to_string(),
-            out.path().display().to_string(),
-        );
-        let mut args = vec!["play", m.as_str(), "--out", o.as_str()];
-        for a in &self.addrs {
-            args.extend(["--peer", a.as_str()]);
-        }
-        args.extend(["--listen", "127.0.0.1:0", "--http", "0", "--json"]);
-        let mut proc = Proc::start(&args);
-        let song_url = loop {
-            let v = proc.json();
-            if v["event"] == "playing" {
-                break v["song_url"].as_str().expect("song_url").to_string();
-            }
-        };
-        Player {
-            _proc: proc,
-            _out: out,
-            song_url,
-        }
-    }
-}
-
-/// A `songswarm play`; killed when dropped.
-struct Player {
-    _proc: Proc,
-    _out: tempfile::TempDir,
-    /// `http://ADDR/songs/HASH`.
-    song_url: String,
-}
-
-impl Player {
-    /// A byte in the first piece at or after `share` of the song (else
-    /// the first before it) that the player has not verified; None when it
-    /// has the whole song.
-    fn unverified_after(&self, share: f64, piece_length: u64) -> Option<u64> {
-        let (host, path) = split_url(&self.song_url);
-        let hash = path.trim_start_matches("/songs/");
-        let body = get_text(host, &format!("/api/torrents/{hash}"));
-        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON progress");
-        let map = v["verified"].as_str().expect("a piece map").as_bytes();
-        let from = (map.len() as f64 * share) as usize;
-        let piece = (from..map.len()).chain(0..from).find(|&i| map[i] == b'0')?;
-        Some(piece as u64 * piece_length + 1000)
-    }
-}
-
-/// `http://HOST/PATH` as (HOST, /PATH).
-fn split_url(url: &str) -> (&str, &str) {
-    let rest = url.trim_start_matches("http://");
-    let slash = rest.find('/').unwrap_or(rest.len());
-    rest.split_at(slash)
-}
-
-/// A plain GET's body as text.
-fn get_text(host: &str, path: &str) -> String {
-    let mut s = TcpStream::connect(host).expect("connect");
-    s.set_read_timeout(Some(DEADLINE)).expect("timeout");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut reply = String::new();
-    s.read_to_string(&mut reply).expect("reply");
-    let (head, body) = reply.split_once("\r\n\r\n").expect("a head");
-    assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
-    body.to_string()
-}
-
-/// A song GET being read.
-struct Get {
-    stream: TcpStream,
-    /// Body bytes in so far.
-    received: u64,
-}
-
-impl Get {
-    /// Sends `GET` from byte `from` and waits for the first body byte:
-    /// (time to it, the body).
-    fn open(url: &str, from: u64) -> (Duration, Get) {
-        let (host, path) = split_url(url);
-        let mut stream = TcpStream::connect(host).expect("connect");
-        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
-        stream.set_nodelay(true).expect("nodelay");
-        let sent = Instant::now();
-        write!(
-            stream,
-            "GET {path} HTTP/1.1\r\nHost: {host}\r\nRange: bytes={from}-\r\n\r\n"
-        )
-        .expect("send");
-        let mut head = Vec::new();
-        let mut buf = [0u8; 64 * 1024];
-        loop {
-            let n = stream.read(&mut buf).expect("read");
-            assert!(n > 0, "the server closed before the body");
-            head.extend_from_slice(&buf[..n]);
-            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                let status = String::from_utf8_lossy(&head[..12]).to_string();
-                assert!(status.contains("206") || status.contains("200"), "{status}");
-                let body = (head.len() - end - 4) as u64;
-                if body > 0 {
-                    return (
-                        sent.elapsed(),
-                        Get {
-                            stream,
-                            received: body,
-                        },
-                    );
-                }
-                break;
-            }
-        }
-        let n = stream.read(&mut buf).expect("read");
-        assert!(n > 0, "the body ended before its first byte");
-        (
-            sent.elapsed(),
-            Get {
-                stream,
-                received: n as u64,
-            },
-        )
-    }
-
-    /// Reads at `byte_rate` for `secs` of play from the first byte: (stalls,
-    /// time stalled).
-    fn play(&mut self, byte_rate: f64, secs: f64) -> (u32, Duration) {
-        let start = Instant::now();
-        let target = (secs * byte_rate) as u64;
-        let (mut played, mut last) = (0u64, start);
-        let (mut stalls, mut stalled, mut since) = (0u32, Duration::ZERO, None::<Instant>);
-        let mut buf = [0u8; 64 * 1024];
-        self.stream
-            .set_read_timeout(Some(Duration::from_millis(5)))
-            .expect("timeout");
-        while played < target {
-            let now = Instant::now();
-            if since.is_some_and(|t| now - t > DEADLINE) {
-                println!("  (gave up: no audio for {} s)", DEADLINE.as_secs());
-                break;
-            }
-            match since {
-                None => {
-                    played += ((now - last).as_secs_f64() * byte_rate) as u64;
-                    if played >= self.received {
-                        played = self.received;
-                        stalls += 1;
-                        since = Some(now);
-                    }
-                }
-                Some(t) if self.received >= played + (RESUME_SECS * byte_rate) as u64 => {
-                    stalled += now - t;
-                    since = None;
-                }
-                Some(_) => {}
-            }
-            last = now;
-            if self.received < played + (BUFFER_SECS * byte_rate) as u64 {
-                match self.stream.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => self.received += n as u64,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                        ) => {}
-                    Err(e) => panic!("reading the song: {e}"),
-                }
-            } else {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-        }
-        if let Some(t) = since {
-            stalled += t.elapsed();
-        }
-        (stalls, stalled)
-    }
-
-    /// Ends the request (the client goes away).
-    fn close(&mut self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
-    }
 }

@@ -9,7 +9,7 @@ mod stream_net;
 use std::time::Duration;
 
 use songswarm::config::SwarmConfig;
-use songswarm::manifest::default_piece_length;
+use songswarm::manifest::default_song_piece_length;
 use songswarm::swarm::scheduler::READ_AHEAD;
 use stream_net::{Net, SeedSpec};
 
@@ -25,7 +25,7 @@ fn secs(s: u64) -> Duration {
 }
 
 fn piece_length() -> u64 {
-    default_piece_length(SONG)
+    default_song_piece_length(SONG)
 }
 
 /// A fast seed and one that crawls (a 16 KiB block takes it 1.6 s), and
@@ -81,7 +81,11 @@ fn a_seek_into_an_unfetched_region_gets_its_piece_before_anything_else() {
     let length = 180 * BYTE_RATE;
     let seed = SeedSpec::new(1.5 * BYTE_RATE as f64);
     let mut net = Net::new(&[seed.clone(), seed]);
-    let song = net.add_song(length, default_piece_length(length), SwarmConfig::default());
+    let song = net.add_song(
+        length,
+        default_song_piece_length(length),
+        SwarmConfig::default(),
+    );
     let player = net.play(song, 0, BYTE_RATE, BUFFER);
     net.run_for(secs(6));
     let s = &net.songs[song];
@@ -173,9 +177,12 @@ fn two_streams_of_different_songs_share_fairly() {
     }
     eprintln!("song b's share of the bytes while both played: {share:.2}");
     // Each waits for its first piece behind at most a block per seed, at
-    // its half of the seeds' upload, plus a round trip and a little.
-    let bytes = piece_length() + 3 * 16 * 1024;
-    let bound = Duration::from_secs_f64(bytes as f64 / (2.25 * BYTE_RATE as f64) + 0.1);
+    // its half of each seed's upload, plus a round trip and a little. A
+    // block is not split: a seed sends its share of the piece's blocks
+    // (all of a one-block piece) after the block it is sending.
+    let blocks = piece_length().div_ceil(16 * 1024);
+    let bytes = (blocks.div_ceil(3) + 1) * 16 * 1024;
+    let bound = Duration::from_secs_f64(bytes as f64 / (0.75 * BYTE_RATE as f64) + 0.1);
     for p in [&net.players[pa], &net.players[pb]] {
         assert_eq!(p.stalls, 0, "stalled {:?}", p.stall_time);
         let first = p.first_byte.expect("a first byte");

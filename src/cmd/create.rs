@@ -25,8 +25,10 @@ pub struct CreateArgs {
     /// the layout `seed --library OUT --data DIR` serves.
     #[arg(long, conflicts_with = "title")]
     per_song: bool,
-    /// Piece length in bytes (power of two, at least 16 KiB); default: the
-    /// smallest power of two ≥ 32 KiB giving at most 64 pieces, capped at 1 MiB.
+    /// Piece length in bytes (power of two, at least 16 KiB); default for
+    /// songs: the smallest power of two ≥ 16 KiB giving at most 1,024
+    /// pieces (16 KiB up to 16 MiB), for other data: the smallest ≥ 32 KiB
+    /// giving at most 64 pieces; capped at 1 MiB.
     #[arg(long)]
     piece_length: Option<u64>,
     /// Song title (overrides the file's tags).

@@ -28,19 +28,14 @@ use std::path::{Path, PathBuf};
 
 use bendy::encoding::{Encoder, SingleItemEncoder};
 
+use super::piece_length::{
+    default_piece_length, default_song_piece_length, mostly_songs, MIN_BUILD_PIECE_LENGTH,
+};
 use super::tags::merge_songs;
 use super::validate::check_node_addr;
 use super::{Manifest, ManifestError, SongMeta, MAX_DEPTH, MAX_FILES, MAX_PATH_COMPONENTS};
 use crate::piece_hash::digests_of;
 
-/// Smallest piece length `build` chooses by default (and accepts).
-pub const MIN_BUILD_PIECE_LENGTH: u64 = 16 << 10;
-/// Smallest default piece length.
-const DEFAULT_MIN_PIECE: u64 = 32 << 10;
-/// Largest default piece length.
-const DEFAULT_MAX_PIECE: u64 = 1 << 20;
-/// Most pieces the default piece length aims for.
-const DEFAULT_TARGET_PIECES: u64 = 64;
 /// Bytes read at once while hashing; the pieces in them are hashed together.
 const HASH_BUFFER: u64 = 16 << 20;
 
@@ -48,6 +43,7 @@ const HASH_BUFFER: u64 = 16 << 20;
 #[derive(Clone, Debug, Default)]
 pub struct BuildOptions {
     /// Piece length in bytes (a power of two); `None` picks
+    /// [`default_song_piece_length`] for songs, else
     /// [`default_piece_length`].
     pub piece_length: Option<u64>,
     /// Song title; overrides the tag (for an album: the album-level title).
@@ -58,18 +54,6 @@ pub struct BuildOptions {
     pub album: Option<String>,
     /// Chord bootstrap addresses (`host:port`) for the top-level `nodes`.
     pub nodes: Vec<String>,
-}
-
-/// The default piece length for `total_length` bytes of data: the smallest
-/// power of two of at least 32 KiB that gives at most 64 pieces, capped at
-/// 1 MiB. A song of a few MB thus gets 16–64 pieces of two or more 16 KiB
-/// blocks each; anything above 64 MiB simply gets 1 MiB pieces.
-pub fn default_piece_length(total_length: u64) -> u64 {
-    let mut length = DEFAULT_MIN_PIECE;
-    while length < DEFAULT_MAX_PIECE && total_length.div_ceil(length) > DEFAULT_TARGET_PIECES {
-        length *= 2;
-    }
-    length
 }
 
 /// One input file and where it goes in the manifest.
@@ -124,7 +108,20 @@ pub fn build(inputs: &[PathBuf], opts: &BuildOptions) -> Result<Manifest, Manife
             "nothing to share: the input files are empty".into(),
         ));
     }
+    let disk: Vec<&Path> = sources.iter().map(|s| s.disk.as_path()).collect();
+    let (song, file_songs) = merge_songs(&disk, single, opts);
+    let is_song = |s: Option<&SongMeta>| s.is_some_and(|s| s.codec.is_some());
+    let songs = match single {
+        true => is_song(song.as_ref()),
+        false => mostly_songs(
+            sources
+                .iter()
+                .zip(&file_songs)
+                .map(|(s, f)| (s.length, is_song(f.as_ref()))),
+        ),
+    };
     let piece_length = match opts.piece_length {
+        None if songs => default_song_piece_length(total),
         None => default_piece_length(total),
         Some(len)
             if len.is_power_of_two()
@@ -143,8 +140,6 @@ pub fn build(inputs: &[PathBuf], opts: &BuildOptions) -> Result<Manifest, Manife
         check_node_addr(node)?;
     }
     let pieces = hash_pieces(&sources, piece_length)?;
-    let disk: Vec<&Path> = sources.iter().map(|s| s.disk.as_path()).collect();
-    let (song, file_songs) = merge_songs(&disk, single, opts);
     let info = encode_info(
         &name,
         piece_length,

@@ -42,10 +42,14 @@ use crate::id::Id;
 mod bencode;
 mod build;
 mod decode;
+mod piece_length;
 mod tags;
 mod validate;
 
-pub use build::{build, check_output, default_piece_length, BuildOptions, MIN_BUILD_PIECE_LENGTH};
+pub use build::{build, check_output, BuildOptions};
+pub use piece_length::{
+    default_piece_length, default_song_piece_length, MIN_BUILD_PIECE_LENGTH, SONG_TARGET_PIECES,
+};
 
 /// Largest metainfo file accepted, in bytes.
 pub const MAX_METAINFO_BYTES: u64 = 16 << 20;
