@@ -22,10 +22,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
 
 use super::refused::{fail, refuse, Refused};
-use super::tracks::{describe, Track};
+use super::tracks::describe;
 use super::HttpContext;
 use crate::chord::driver::ChordHandle;
 use crate::id::Id;
@@ -37,65 +36,8 @@ use crate::playlist::{check_name, PlaylistRef};
 /// Why a process outside a ring cannot answer.
 const NOT_IN_RING: &str = "this process is not in a ring: start it with the ring (no --no-ring)";
 
-/// A playlist as the web player shows it.
-#[derive(Debug, Serialize)]
-pub struct PlaylistJson {
-    /// OWNER/NAME.
-    pub playlist: String,
-    /// The owner's public key, hex.
-    pub owner: String,
-    /// Its name.
-    pub name: String,
-    /// Its version: send it back with an edit.
-    pub version: u64,
-    /// True if it is ours (we may edit it).
-    pub mine: bool,
-    /// Records it spans in the ring.
-    pub records: usize,
-    /// Its tracks, in order.
-    pub tracks: Vec<Track>,
-}
-
-/// One of our playlists, as listed.
-#[derive(Debug, Serialize)]
-pub struct OwnSummary {
-    /// Its name.
-    pub name: String,
-    /// OWNER/NAME.
-    pub playlist: String,
-    /// Its version, None if the ring holds none.
-    pub version: Option<u64>,
-    /// Its number of tracks.
-    pub tracks: usize,
-}
-
-/// The body of `POST /api/playlists`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Create {
-    name: String,
-    #[serde(default)]
-    tracks: Vec<String>,
-}
-
-/// The body of `PUT /api/playlists/{owner}/{name}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Replace {
-    version: u64,
-    tracks: Vec<String>,
-}
-
-/// The body of the `tracks` routes.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrackEdit {
-    #[serde(default)]
-    tracks: Vec<String>,
-    #[serde(default)]
-    positions: Vec<usize>,
-    version: Option<u64>,
-}
+mod json;
+pub use json::{Create, OwnSummary, PlaylistJson, Replace, TrackEdit};
 
 fn status_of(e: &PlaylistError) -> StatusCode {
     match e {
