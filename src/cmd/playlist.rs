@@ -340,7 +340,7 @@ async fn edit(
 }
 
 /// The names in the index of own playlists (none if there is no index).
-fn read_index(dir: &Path) -> Vec<String> {
+pub(crate) fn read_index(dir: &Path) -> Vec<String> {
     let text = fs::read_to_string(dir.join(INDEX_FILE)).unwrap_or_default();
     text.lines()
         .filter(|l| !l.is_empty())

@@ -94,6 +94,11 @@ pub struct Sim {
     pub dirty: bool,
     /// Lookup requests (`FindSuccessor`) delivered so far.
     pub lookups_delivered: u64,
+    /// Record stores (`Store`: writes, repairs, anti-entropy, hand-off)
+    /// delivered so far.
+    pub stores_delivered: u64,
+    /// Anti-entropy digests (`Digest`) delivered so far.
+    pub digests_delivered: u64,
     /// Events processed (deliveries and wake-ups), for the soak summary.
     pub steps: u64,
     /// Invariant checks run, for the soak summary.
@@ -151,6 +156,8 @@ impl Sim {
             finished: Vec::new(),
             dirty: true,
             lookups_delivered: 0,
+            stores_delivered: 0,
+            digests_delivered: 0,
             steps: 0,
             checks: 0,
             acked: 0,
@@ -323,6 +330,11 @@ impl Sim {
             if self.nodes[j].alive && from_side == Some(self.nodes[j].side) {
                 if matches!(msg, Message::FindSuccessor { .. }) {
                     self.lookups_delivered += 1;
+                }
+                match msg {
+                    Message::Store { .. } => self.stores_delivered += 1,
+                    Message::Digest { .. } => self.digests_delivered += 1,
+                    _ => {}
                 }
                 let before = ring_state(&self.nodes[j].node);
                 self.nodes[j].node.handle_message(self.now, from, msg);
