@@ -177,8 +177,19 @@ impl Sim {
 
     /// Add a node that joins through any of `bootstrap` (a new ring if empty).
     pub fn add_node_via(&mut self, bootstrap: Vec<usize>) -> usize {
+        let addr = self.next_addr(7000);
+        self.add_node_at(addr, bootstrap)
+    }
+
+    /// The address the next node gets, at `port`.
+    pub fn next_addr(&self, port: u16) -> SocketAddr {
         let i = self.nodes.len();
-        let addr = SocketAddr::from(([127, 0, (i / 250) as u8, (i % 250) as u8 + 1], 7000));
+        SocketAddr::from(([127, 0, (i / 250) as u8, (i % 250) as u8 + 1], port))
+    }
+
+    /// Add a node at `addr` that joins through any of `bootstrap`.
+    pub fn add_node_at(&mut self, addr: SocketAddr, bootstrap: Vec<usize>) -> usize {
+        let i = self.nodes.len();
         let node_seed = self.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
         let mut node = Node::new(addr, self.config.clone(), node_seed, self.now);
         let boot = bootstrap

@@ -147,7 +147,6 @@ fn as_record_kind(v: &Value) -> Result<Kind, ChordCodecError> {
 }
 
 /// The record a frame carries: a tagged kind (`y`, `v`), else a swarm list (`e`).
-
 fn as_record(f: &Fields) -> Result<WireRecord, ChordCodecError> {
     match f.opt("y") {
         Some(y) => Ok(WireRecord::Tagged {
