@@ -17,7 +17,9 @@
 //! mean.
 //!
 //! `cargo bench --bench catalog`; `SONGSWARM_BENCH_NODES=N` and
-//! `SONGSWARM_BENCH_SONGS=S` for a smaller run.
+//! `SONGSWARM_BENCH_SONGS=S` for a smaller run, `SONGSWARM_BENCH_CHOICES=K`
+//! for the ports a joiner chooses its id among (default 4; 1: ids as they
+//! fall, see `chord::placement`).
 
 #[path = "../tests/support/chord_sim.rs"]
 mod chord_sim;
@@ -31,6 +33,7 @@ use chord_sim::{ideal_ring, Sim};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use songswarm::chord::node::{OpId, OpOutcome};
+use songswarm::chord::placement::pick_address;
 use songswarm::chord::records::{
     song_words, songs_of_info, Immutable, Postings, Record, RecordKind, Song,
 };
@@ -42,6 +45,9 @@ const TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// Writes in flight at once while publishing.
 const IN_FLIGHT: usize = 400;
+
+/// Ports a joining node chooses among (1: ids as they fall).
+const CHOICES: usize = 4;
 
 /// Searches of each kind.
 const QUERIES: usize = 200;
@@ -298,6 +304,7 @@ fn main() {
     let nodes = env_or("SONGSWARM_BENCH_NODES", if full { 1000 } else { 40 });
     let songs = env_or("SONGSWARM_BENCH_SONGS", if full { 10_000 } else { 200 });
     let queries = if full { QUERIES } else { 10 };
+    let choices = env_or("SONGSWARM_BENCH_CHOICES", CHOICES).max(1);
     let wall = Instant::now();
     let config = ChordConfig {
         stabilize_interval: Duration::from_millis(500),
@@ -314,7 +321,18 @@ fn main() {
     sim.add_node(None);
     while sim.nodes.len() < nodes {
         let via = member(&mut sim);
-        sim.add_node(Some(via));
+        // A joiner takes, of CHOICES ports, the one whose id owns the
+        // longest arc (chord::placement): the arcs a lookup of each
+        // candidate's id would find, read here from the ring's members.
+        let candidates: Vec<_> = (0..choices as u16)
+            .map(|p| sim.next_addr(7000 + p))
+            .collect();
+        let ids: Vec<Id> = (0..sim.nodes.len())
+            .filter(|&i| sim.is_member(i))
+            .map(|i| sim.nodes[i].node.id())
+            .collect();
+        let addr = pick_address(&candidates, &ids).expect("a candidate");
+        sim.add_node_at(addr, vec![via]);
         sim.run_for(Duration::from_millis(20), |_| Ok(()));
     }
     while ideal_ring(&sim).is_err() {
@@ -323,6 +341,7 @@ fn main() {
     }
     // Let the finger tables fill.
     sim.run_for(Duration::from_secs(40), |_| Ok(()));
+    println!("ids: each joiner takes the best of {choices} ports (SONGSWARM_BENCH_CHOICES)");
     println!(
         "ring of {nodes} simulated nodes ideal at t = {:.0} s ({:.0} s of wall time)",
         sim.t(),

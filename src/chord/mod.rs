@@ -48,6 +48,7 @@ pub mod metrics;
 mod neighbours;
 pub mod node;
 mod ops;
+pub mod placement;
 pub mod quorum;
 pub mod records;
 mod replication;

@@ -226,6 +226,10 @@ impl Node {
                 let (ready, value) = self.store.fetch(now, key, kind, ready);
                 rpcs.send(from, Message::Fetched { req, ready, value });
             }
+            Message::Digest { req, records } => {
+                let records = crate::chord::replication::wanted(now, &self.store, &records);
+                rpcs.send(from, Message::Wanted { req, records });
+            }
             Message::Handoff { req, upto, after } => {
                 let (keys, next) = self.replication.serve_range(now, upto, after, &self.store);
                 rpcs.send(from, Message::HandoffData { req, keys, next });
@@ -305,6 +309,13 @@ impl Node {
     /// Merge `value` into the record of its kind at `key`; done once W
     /// replicas stored it.
     pub fn put(&mut self, now: Instant, key: Id, value: Record) -> OpId {
+        // A signed item written lives its full time from now.
+        let value = match value {
+            Record::Mutable(m) if m.expiry.is_none() => {
+                Record::Mutable(m.until(now + crate::chord::records::MAX_MUTABLE_TTL))
+            }
+            other => other,
+        };
         let op = self.ops.new_op();
         if self.ring.phase() == Phase::Member {
             self.ops.queue_write(op, value);

@@ -1,5 +1,6 @@
 //! Keeping every key on its replica set as the ring changes: the periodic
-//! push of held keys to their replicas (anti-entropy), the copy →
+//! push of held keys to their replicas (anti-entropy: a digest of versions
+//! first, then only the records the replica lacks, see [`digest`]), the copy →
 //! acknowledge → delete hand-off of keys a node no longer owns, the key
 //! range a joiner pulls from its successor, and a leaver's last push.
 
@@ -17,7 +18,7 @@ use crate::chord::Peer;
 use crate::chord::Phase;
 use crate::config::ChordConfig;
 use crate::id::Id;
-use crate::wire::chord::message::WireRecord;
+use crate::wire::chord::message::{Kind, WireRecord};
 
 /// Unanswered requests for one page of a joiner's key range before it
 /// serves without them (anti-entropy brings them later).
@@ -69,6 +70,12 @@ pub(crate) struct Replication {
     next_handoff: u64,
     /// Hand-offs of keys this node should no longer hold.
     handoffs: BTreeMap<u64, HandoffOp>,
+    /// Keys to offer each replica in this pass's digests.
+    batch: BTreeMap<SocketAddr, BTreeSet<Id>>,
+    /// Id of the next digest.
+    next_digest: u64,
+    /// Digests sent and not answered: what each offered.
+    digests: BTreeMap<u64, Vec<(Id, Kind)>>,
 }
 
 impl Replication {
@@ -81,6 +88,9 @@ impl Replication {
             replica_sets: BTreeMap::new(),
             next_handoff: 1,
             handoffs: BTreeMap::new(),
+            batch: BTreeMap::new(),
+            next_digest: 1,
+            digests: BTreeMap::new(),
         }
     }
 
@@ -98,6 +108,9 @@ impl Replication {
         match (kind, msg) {
             (ReplicaRpc::Push { handoff }, Message::Stored { ok, .. }) => {
                 self.on_push_answer(handoff, from.addr, ok, store)
+            }
+            (ReplicaRpc::Digest { page }, Message::Wanted { records, .. }) => {
+                self.on_wanted(now, from, page, &records, store, rpcs)
             }
             (ReplicaRpc::Range { .. }, Message::HandoffData { keys, next, .. }) => {
                 for (key, value) in &keys {
@@ -125,6 +138,7 @@ impl Replication {
     ) {
         match kind {
             ReplicaRpc::Push { handoff } => self.on_push_answer(handoff, dead.addr, false, store),
+            ReplicaRpc::Digest { page } => self.digest_failed(now, dead, page, store, rpcs),
             ReplicaRpc::Range { after, tries } => {
                 self.range_failed(now, after, tries, ring, store, rpcs)
             }
@@ -139,18 +153,11 @@ impl Replication {
         self.round.is_multiple_of(HELD_CHECK_EVERY)
     }
 
-    /// Push held `key` to its replica set. Keys we own go straight to our
-    /// successors; for the others the set found last time is reused, unless
+    /// Offer held `key` to its replica set in this pass's digests (see
+    /// [`Replication::send_digests`]). Keys we own go to our successors;
+    /// for the others the set found last time is reused, unless
     /// `check_held`. Returns true if a lookup must find the set first.
-    pub(crate) fn replicate_key(
-        &mut self,
-        now: Instant,
-        key: Id,
-        check_held: bool,
-        ring: &Neighbours,
-        store: &Store,
-        rpcs: &mut Rpcs,
-    ) -> bool {
+    pub(crate) fn replicate_key(&mut self, key: Id, check_held: bool, ring: &Neighbours) -> bool {
         // A key held but not owned is looked up to find its replica set (or
         // to hand it off if a join moved it away); in between, the set found
         // last time is reused: one lookup per key and holder every pass
@@ -162,11 +169,11 @@ impl Replication {
                 .is_some_and(|p| key.in_open_closed(p.id, self.me.id));
         if owned {
             for t in succs.iter().take(self.replicas - 1) {
-                push_all(now, *t, key, store, rpcs);
+                self.offer(t.addr, key);
             }
         } else if let Some(set) = self.replica_sets.get(&key).filter(|_| !check_held) {
-            for addr in set {
-                push_all(now, Peer::new(*addr), key, store, rpcs);
+            for addr in set.clone() {
+                self.offer(addr, key);
             }
         } else {
             return true;
@@ -193,9 +200,10 @@ impl Replication {
             let me = self.me.addr;
             let others: Vec<SocketAddr> = set.into_iter().filter(|a| *a != me).collect();
             for addr in &others {
-                push_all(now, Peer::new(*addr), key, store, rpcs);
+                self.offer(*addr, key);
             }
             self.replica_sets.insert(key, others);
+            self.send_digests(now, store, rpcs);
             return;
         }
         self.replica_sets.remove(&key);
@@ -353,5 +361,7 @@ fn push(now: Instant, to: Peer, key: Id, value: WireRecord, handoff: Option<u64>
     );
 }
 
+mod digest;
+pub(crate) use digest::wanted;
 #[cfg(test)]
 mod tests;

@@ -131,6 +131,8 @@ pub(crate) enum OpRpc {
 pub(crate) enum ReplicaRpc {
     /// Anti-entropy push, part of hand-off `handoff` if any.
     Push { handoff: Option<u64> },
+    /// Anti-entropy digest `page` (see `Replication::send_digests`).
+    Digest { page: u64 },
     /// Page request of the key range a joiner takes over, the keys after
     /// `after`; `tries` earlier requests for this page went unanswered.
     Range { after: Option<Id>, tries: u32 },

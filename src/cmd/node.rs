@@ -1,6 +1,7 @@
 //! `songswarm node`: a process that is only a ring node, built like any
 //! other (one listener, one Chord node) with no torrents, until
-//! SIGINT/SIGTERM; then it hands its keys on and leaves.
+//! SIGINT/SIGTERM; then it hands its keys on and leaves. Meanwhile it keeps
+//! the user's own playlists alive in the ring ([`super::keep_playlists`]).
 
 use std::net::SocketAddr;
 
@@ -8,6 +9,7 @@ use clap::Args;
 
 use super::args::{addresses, host_port, HostPort, HttpArgs};
 use super::output::{Event, Output};
+use super::playlist::IdentityArgs;
 use crate::app::ring::RingOptions;
 use crate::app::{shutdown, App, AppError};
 use crate::id::Id;
@@ -28,6 +30,10 @@ pub struct NodeArgs {
     bootstrap: Vec<HostPort>,
     #[command(flatten)]
     http: HttpArgs,
+    /// Whose playlists this node keeps alive in the ring (they expire
+    /// unless written again).
+    #[command(flatten)]
+    identity: IdentityArgs,
     /// Print JSON lines instead of text.
     #[arg(long)]
     json: bool,
@@ -44,6 +50,7 @@ pub async fn run(args: NodeArgs) -> Result<(), AppError> {
         ..RingOptions::default()
     };
     let (node, http) = App::bare_node_serving(args.listen, &ring, args.http.http).await?;
+    super::keep_playlists::spawn(&node, args.identity.dir());
     let stop = shutdown::signal();
     out.print(&Event::NodeListening {
         addr: node.addr(),

@@ -165,6 +165,8 @@ pub struct Loaded {
     pub tracks: Vec<Id>,
     /// Records it spans (the head and its parts).
     pub records: usize,
+    /// Those records as read, head first, each with its key.
+    pub items: Vec<(Id, SignedItem)>,
 }
 
 /// The playlist `r`, following its parts (None: there is none).
@@ -180,6 +182,7 @@ pub async fn read<A: RecordAccess>(
         seq: head.seq,
         tracks: Vec::new(),
         records: 0,
+        items: Vec::new(),
     };
     let (mut key, mut item) = (head_key, head);
     loop {
@@ -200,6 +203,7 @@ pub async fn read<A: RecordAccess>(
         }
         loaded.tracks.extend(part.tracks);
         loaded.records += 1;
+        loaded.items.push((key, item));
         let Some(next) = part.next else {
             return Ok(Some(loaded));
         };
@@ -214,6 +218,21 @@ pub async fn read<A: RecordAccess>(
                 why: "a part is missing".into(),
             })?;
     }
+}
+
+/// Write again, as they are, the head and parts of the current version of
+/// playlist `r` (signed items expire unless written again; parts of older
+/// versions are not written, so they go away). Returns the records written,
+/// 0 if there is no such playlist.
+pub async fn keep<A: RecordAccess>(ring: &mut A, r: &PlaylistRef) -> Result<usize, PlaylistError> {
+    let Some(loaded) = read(ring, r).await? else {
+        return Ok(0);
+    };
+    for (key, item) in &loaded.items {
+        let wire = Mutable::put(item.clone()).to_wire(std::time::Instant::now());
+        ring.put(*key, wire).await?;
+    }
+    Ok(loaded.items.len())
 }
 
 /// Write `tracks` as the playlist `name` of `key_pair`'s owner, the next

@@ -94,6 +94,11 @@ pub struct Sim {
     pub dirty: bool,
     /// Lookup requests (`FindSuccessor`) delivered so far.
     pub lookups_delivered: u64,
+    /// Record stores (`Store`: writes, repairs, anti-entropy, hand-off)
+    /// delivered so far.
+    pub stores_delivered: u64,
+    /// Anti-entropy digests (`Digest`) delivered so far.
+    pub digests_delivered: u64,
     /// Events processed (deliveries and wake-ups), for the soak summary.
     pub steps: u64,
     /// Invariant checks run, for the soak summary.
@@ -151,6 +156,8 @@ impl Sim {
             finished: Vec::new(),
             dirty: true,
             lookups_delivered: 0,
+            stores_delivered: 0,
+            digests_delivered: 0,
             steps: 0,
             checks: 0,
             acked: 0,
@@ -170,8 +177,19 @@ impl Sim {
 
     /// Add a node that joins through any of `bootstrap` (a new ring if empty).
     pub fn add_node_via(&mut self, bootstrap: Vec<usize>) -> usize {
+        let addr = self.next_addr(7000);
+        self.add_node_at(addr, bootstrap)
+    }
+
+    /// The address the next node gets, at `port`.
+    pub fn next_addr(&self, port: u16) -> SocketAddr {
         let i = self.nodes.len();
-        let addr = SocketAddr::from(([127, 0, (i / 250) as u8, (i % 250) as u8 + 1], 7000));
+        SocketAddr::from(([127, 0, (i / 250) as u8, (i % 250) as u8 + 1], port))
+    }
+
+    /// Add a node at `addr` that joins through any of `bootstrap`.
+    pub fn add_node_at(&mut self, addr: SocketAddr, bootstrap: Vec<usize>) -> usize {
+        let i = self.nodes.len();
         let node_seed = self.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
         let mut node = Node::new(addr, self.config.clone(), node_seed, self.now);
         let boot = bootstrap
@@ -323,6 +341,11 @@ impl Sim {
             if self.nodes[j].alive && from_side == Some(self.nodes[j].side) {
                 if matches!(msg, Message::FindSuccessor { .. }) {
                     self.lookups_delivered += 1;
+                }
+                match msg {
+                    Message::Store { .. } => self.stores_delivered += 1,
+                    Message::Digest { .. } => self.digests_delivered += 1,
+                    _ => {}
                 }
                 let before = ring_state(&self.nodes[j].node);
                 self.nodes[j].node.handle_message(self.now, from, msg);

@@ -51,15 +51,14 @@ impl Node {
         }
         let check_held = self.replication.begin_pass(&self.store);
         for key in self.store.keys() {
-            let (ring, store, rpcs) = (&self.ring, &self.store, &mut self.rpcs);
-            let find = self
-                .replication
-                .replicate_key(now, key, check_held, ring, store, rpcs);
+            let find = self.replication.replicate_key(key, check_held, &self.ring);
             let busy = |k: Id, p: &Purpose| matches!(p, Purpose::Replicate) && k == key;
             if find && !self.lookups.any(busy) {
                 self.start_lookup(now, key, Purpose::Replicate, None);
             }
         }
+        self.replication
+            .send_digests(now, &self.store, &mut self.rpcs);
     }
 
     pub(super) fn client_lookup(&mut self, now: Instant, key: Id, purpose: Purpose) {

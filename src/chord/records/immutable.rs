@@ -15,7 +15,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::chord::records::{Limits, Quota, RecordKind};
+use crate::chord::records::{Limits, Quota, RecordKind, Version, VersionOf};
 use crate::id::Id;
 use crate::wire::chord::message::{Kind, WireRecord};
 
@@ -96,6 +96,14 @@ impl RecordKind for Immutable {
             (None, Some(_)) => true,
             (Some((mine, e1)), Some((theirs, e2))) => theirs < mine || *e2 > *e1 + slack,
         }
+    }
+
+    fn version(&self, now: Instant) -> Version {
+        let mut v = VersionOf::new(now, 0);
+        if let Some((value, expiry)) = &self.held {
+            v.bytes(value).item(Some(*expiry));
+        }
+        v.done()
     }
 
     fn to_wire(&self, now: Instant) -> WireRecord {

@@ -29,10 +29,13 @@ use crate::wire::chord::message::{Kind, WireRecord};
 pub use immutable::{MAX_TTL as MAX_VALUE_TTL, MAX_VALUE};
 pub use mutable::{
     decode_one, signing_buffer, target, MutableError, SignedItem, MAX_SALT,
-    MAX_VALUE as MAX_MUTABLE_VALUE,
+    MAX_TTL as MAX_MUTABLE_TTL, MAX_VALUE as MAX_MUTABLE_VALUE,
 };
 pub use postings::{song_words, songs_of, songs_of_info, Song, MAX_POSTINGS};
 pub use swarm::{same_ip, Entry, TOMBSTONE_MARGIN};
+pub use version::{Version, VersionOf};
+
+mod version;
 
 /// One kind of record: its merge, validation, expiry, caps and wire form.
 pub trait RecordKind: Clone + Debug + Default + Eq + Into<Record> {
@@ -91,6 +94,18 @@ pub trait RecordKind: Clone + Debug + Default + Eq + Into<Record> {
         let mut merged = self.clone();
         merged.merge(other);
         merged != *self
+    }
+
+    /// What anti-entropy compares before pushing this record (see
+    /// [`Version`]), measured at `now`. By default: a hash of the value as
+    /// it travels, for kinds whose items never expire.
+    fn version(&self, now: Instant) -> Version {
+        let wire = self.to_wire(now);
+        let mut v = VersionOf::new(now, 0);
+        if let WireRecord::Tagged { body, .. } = &wire {
+            v.bytes(body);
+        }
+        v.done()
     }
 
     /// The value as it travels, measured at `now`.
@@ -259,6 +274,13 @@ macro_rules! record_kinds {
                     return $kind::from_wire(now, wire, limits).map(Record::$variant);
                 } )+
                 None
+            }
+
+            /// What anti-entropy compares before pushing this record.
+            pub fn version(&self, now: Instant) -> Version {
+                match self {
+                    $( $(#[$attr])* Record::$variant(value) => value.version(now), )+
+                }
             }
 
             /// The record as it travels, measured at `now`.

@@ -16,20 +16,24 @@
 //! two items of one seq (two devices that raced) resolve the same way on
 //! every replica, whatever the order they arrive in.
 //!
-//! On the wire: a bencoded dictionary {cas?, k, salt, seq, sig, v}, with
-//! `v` as a byte string (its bencoded bytes, exactly as signed); an empty
-//! record is `de`. Items never expire.
+//! Items expire unless published again, as BEP 44's do: an item lives at
+//! most [`MAX_TTL`] from its last write here (the owner's process writes
+//! its items again at half of it), and merge keeps the later expiry of the
+//! winning item. So an item its owner stopped keeping (a part no head
+//! references any more) goes away.
+//!
+//! On the wire: a bencoded dictionary {cas?, k, salt, seq, sig, ttl?, v},
+//! with `v` as a byte string (its bencoded bytes, exactly as signed) and
+//! `ttl` the milliseconds left on the sender's clock (a write or a node that
+//! sends none gives the item [`MAX_TTL`]); an empty record is `de`.
 
-use std::borrow::Cow;
-use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bendy::decoding::{Decoder, FromBencode};
-use bendy::encoding::ToBencode;
 use bendy::value::Value;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 
-use crate::chord::records::{Limits, Quota, RecordKind};
+use crate::chord::records::{Limits, Quota, RecordKind, Version, VersionOf};
 use crate::id::Id;
 use crate::wire::chord::message::{Kind, WireRecord};
 
@@ -37,6 +41,8 @@ use crate::wire::chord::message::{Kind, WireRecord};
 pub const MAX_VALUE: usize = 1000;
 /// Longest salt (BEP 44's limit).
 pub const MAX_SALT: usize = 64;
+/// Longest an item lives from its last write here (BEP 44's 2 hours).
+pub const MAX_TTL: Duration = Duration::from_secs(2 * 60 * 60);
 /// Deepest nesting accepted in a value or a wire body.
 const MAX_DEPTH: usize = 8;
 
@@ -185,6 +191,9 @@ pub struct Mutable {
     /// Compare-and-swap: the seq a write expects (0: none held). Never
     /// stored; repairs and hand-offs carry none.
     pub cas: Option<u64>,
+    /// When the item expires here; None on a write not yet received (a
+    /// replica gives it [`MAX_TTL`]).
+    pub expiry: Option<Instant>,
 }
 
 impl Mutable {
@@ -193,6 +202,7 @@ impl Mutable {
         Mutable {
             item: Some(item),
             cas: None,
+            expiry: None,
         }
     }
 
@@ -201,7 +211,22 @@ impl Mutable {
         Mutable {
             item: Some(item),
             cas: Some(expected),
+            expiry: None,
         }
+    }
+
+    /// The same, expiring at `expiry`.
+    pub fn until(self, expiry: Instant) -> Mutable {
+        Mutable {
+            expiry: Some(expiry),
+            ..self
+        }
+    }
+
+    /// The item and its expiry, in merge order: the greater item wins,
+    /// and of one item the later expiry.
+    fn rank(&self) -> (&Option<SignedItem>, Option<Instant>) {
+        (&self.item, self.expiry)
     }
 
     /// The held item's seq, 0 if none.
@@ -240,8 +265,9 @@ impl RecordKind for Mutable {
     const KIND: Kind = 44;
 
     fn merge(&mut self, other: &Mutable) {
-        if other.item > self.item {
+        if other.rank() > self.rank() {
             self.item = other.item.clone();
+            self.expiry = other.expiry;
         }
         self.cas = self.cas.max(other.cas);
     }
@@ -252,11 +278,30 @@ impl RecordKind for Mutable {
             tracing::debug!("mutable item refused: {why}");
             return false;
         }
-        if incoming.item > self.item {
+        if incoming.rank() > self.rank() {
             self.item = incoming.item.clone();
+            self.expiry = incoming.expiry;
         }
         self.cas = None;
         true
+    }
+
+    fn expire(&mut self, now: Instant, _quota: &mut Quota) {
+        if self.expiry.is_some_and(|e| e <= now) {
+            self.item = None;
+            self.expiry = None;
+        }
+    }
+
+    fn is_behind(&self, other: &Mutable, slack: Duration) -> bool {
+        match (other.item > self.item, other.item == self.item) {
+            (true, _) => true,
+            (false, true) => match (self.expiry, other.expiry) {
+                (Some(mine), Some(theirs)) => theirs > mine + slack,
+                (mine, theirs) => theirs > mine,
+            },
+            (false, false) => false,
+        }
     }
 
     fn validate(&self, key: &Id) -> bool {
@@ -273,63 +318,25 @@ impl RecordKind for Mutable {
         self.item.is_none()
     }
 
-    fn to_wire(&self, _now: Instant) -> WireRecord {
-        let mut d: BTreeMap<Cow<'static, [u8]>, Value<'static>> = BTreeMap::new();
-        let bytes = |b: &[u8]| Value::Bytes(Cow::Owned(b.to_vec()));
-        let int = |i: u64| Value::Integer(i.min(i64::MAX as u64) as i64);
-        if let Some(cas) = self.cas {
-            d.insert(Cow::Borrowed(b"cas"), int(cas));
-        }
+    fn version(&self, now: Instant) -> Version {
+        let mut v = VersionOf::new(now, self.seq());
         if let Some(i) = &self.item {
-            d.insert(Cow::Borrowed(b"k"), bytes(&i.k));
-            d.insert(Cow::Borrowed(b"salt"), bytes(&i.salt));
-            d.insert(Cow::Borrowed(b"seq"), int(i.seq));
-            d.insert(Cow::Borrowed(b"sig"), bytes(&i.sig));
-            d.insert(Cow::Borrowed(b"v"), bytes(&i.v));
+            v.bytes(&i.sig).bytes(&i.k).bytes(&i.salt).bytes(&i.v);
+            v.item(self.expiry);
         }
-        let body = Value::Dict(d).to_bencode().unwrap_or_else(|_| b"de".to_vec());
-        WireRecord::Tagged {
-            kind: Self::KIND,
-            body,
-        }
+        v.done()
     }
 
-    fn from_wire(_now: Instant, wire: &WireRecord, _limits: &Limits) -> Option<Mutable> {
-        let WireRecord::Tagged { kind, body } = wire else {
-            return None;
-        };
-        if *kind != Self::KIND {
-            return None;
-        }
-        let Value::Dict(d) = decode_one(body)? else {
-            return None;
-        };
-        let int = |k: &[u8]| match d.get(k) {
-            Some(Value::Integer(i)) if *i >= 0 => Some(Some(*i as u64)),
-            None => Some(None),
-            _ => None,
-        };
-        let bytes = |k: &[u8]| match d.get(k) {
-            Some(Value::Bytes(b)) => Some(b.to_vec()),
-            _ => None,
-        };
-        let cas = int(b"cas")?;
-        if !d.contains_key(&b"k"[..]) {
-            return Some(Mutable { item: None, cas });
-        }
-        let item = SignedItem {
-            seq: int(b"seq")??,
-            sig: bytes(b"sig")?.try_into().ok()?,
-            v: bytes(b"v")?,
-            salt: bytes(b"salt")?,
-            k: bytes(b"k")?.try_into().ok()?,
-        };
-        Some(Mutable {
-            item: Some(item),
-            cas,
-        })
+    fn to_wire(&self, now: Instant) -> WireRecord {
+        wire::encode(self, now)
+    }
+
+    fn from_wire(now: Instant, wire: &WireRecord, _limits: &Limits) -> Option<Mutable> {
+        wire::decode(now, wire)
     }
 }
+
+mod wire;
 
 #[cfg(test)]
 mod tests;

@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use crate::chord::records::{Limits, Quota, RecordKind};
+use crate::chord::records::{Limits, Quota, RecordKind, Version, VersionOf};
 use crate::id::Id;
 use crate::manifest::Manifest;
 pub use crate::wire::chord::message::Song;
@@ -257,6 +257,18 @@ impl RecordKind for Postings {
 
     fn is_empty(&self) -> bool {
         self.songs.is_empty()
+    }
+
+    fn version(&self, now: Instant) -> Version {
+        let mut v = VersionOf::new(now, 0);
+        v.bytes(self.word.as_bytes()).bytes(&[self.shard]);
+        for ((ih, file), (expiry, s)) in &self.songs {
+            v.bytes(&ih.0).bytes(&file.to_be_bytes());
+            v.bytes(s.title.as_bytes()).bytes(s.artist.as_bytes());
+            v.bytes(s.album.as_bytes()).bytes(&s.duration_ms.to_be_bytes());
+            v.item(Some(*expiry));
+        }
+        v.done()
     }
 
     fn is_behind(&self, other: &Postings, slack: Duration) -> bool {

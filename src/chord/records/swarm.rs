@@ -284,6 +284,15 @@ impl RecordKind for SwarmList {
     /// True if `self` lacks something `other` has: a missing peer, or an
     /// entry that loses to `other`'s by more than `slack` (transfer delays
     /// shift expiries a little, which is not worth a repair).
+    fn version(&self, now: Instant) -> super::Version {
+        let mut v = super::VersionOf::new(now, 0);
+        for (peer, e) in &self.entries {
+            v.bytes(peer.to_string().as_bytes()).bytes(&[e.removed as u8, e.role as u8]);
+            v.item(Some(e.expiry));
+        }
+        v.done()
+    }
+
     fn is_behind(&self, other: &SwarmList, slack: Duration) -> bool {
         other
             .entries

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::chord::records::{GrowSet, Limits};
+use crate::chord::records::{GrowSet, Limits, RecordKind};
 use crate::chord::rpc::{Output, Pending};
 use crate::chord::testing::ring;
 use crate::wire::chord::message::ReqId;
@@ -53,7 +53,9 @@ fn to(sent: &[(SocketAddr, Message)]) -> Vec<SocketAddr> {
 
 fn req_of(msg: &Message) -> ReqId {
     match msg {
-        Message::Store { req, .. } | Message::Handoff { req, .. } => *req,
+        Message::Store { req, .. } | Message::Handoff { req, .. } | Message::Digest { req, .. } => {
+            *req
+        }
         other => panic!("not a request: {other:?}"),
     }
 }
@@ -85,7 +87,8 @@ fn an_owned_key_goes_to_the_next_successors() {
     let key = r[0].id;
     let (mut part, ring, store, mut rpcs) = node(&r, &[key]);
     let check_held = part.begin_pass(&store);
-    assert!(!part.replicate_key(Instant::now(), key, check_held, &ring, &store, &mut rpcs));
+    assert!(!part.replicate_key(key, check_held, &ring));
+    part.send_digests(Instant::now(), &store, &mut rpcs);
     assert_eq!(
         to(&sent(&mut rpcs)),
         vec![r[1].addr, r[2].addr],
@@ -100,17 +103,16 @@ fn a_held_key_is_looked_up_then_pushed_to_the_set_found() {
     let (mut part, ring, store, mut rpcs) = node(&r, &[key]);
     let now = Instant::now();
     assert!(!part.begin_pass(&store));
-    assert!(
-        part.replicate_key(now, key, false, &ring, &store, &mut rpcs),
-        "a lookup first"
-    );
+    assert!(part.replicate_key(key, false, &ring), "a lookup first");
     // We are in its replica set: the others get it, and the set is kept.
     part.on_located(now, key, &[r[4], r[0], r[5]], &store, &mut rpcs);
-    assert_eq!(to(&sent(&mut rpcs)), vec![r[4].addr, r[5].addr]);
-    assert!(!part.replicate_key(now, key, false, &ring, &store, &mut rpcs));
+    let both = BTreeSet::from([r[4].addr, r[5].addr]);
+    assert_eq!(BTreeSet::from_iter(to(&sent(&mut rpcs))), both);
+    assert!(!part.replicate_key(key, false, &ring));
+    part.send_digests(now, &store, &mut rpcs);
     assert_eq!(
-        to(&sent(&mut rpcs)),
-        vec![r[4].addr, r[5].addr],
+        BTreeSet::from_iter(to(&sent(&mut rpcs))),
+        both,
         "without a lookup"
     );
     // Every fourth pass looks the set up again.
@@ -201,4 +203,66 @@ fn an_unanswered_page_is_asked_again_then_given_up() {
         store.is_ready(),
         "serving; anti-entropy brings the keys later"
     );
+}
+
+/// A replica holding a record at the same version is sent its version
+/// only; one lacking it is sent the record; one that does not answer the
+/// digest (gone, or older than digests) gets the records pushed.
+#[test]
+fn anti_entropy_pushes_only_what_the_replica_wants() {
+    let r = ring(10);
+    let (k1, k2) = (r[0].id, r[9].id.add_pow2(0));
+    let (mut part, ring, mut store, mut rpcs) = node(&r, &[k1, k2]);
+    let now = Instant::now();
+    part.begin_pass(&store);
+    assert!(!part.replicate_key(k1, false, &ring));
+    assert!(!part.replicate_key(k2, false, &ring));
+    part.send_digests(now, &store, &mut rpcs);
+    let digests = sent(&mut rpcs);
+    assert_eq!(to(&digests), vec![r[1].addr, r[2].addr]);
+    // r[1] holds k1 as we do, and lacks k2.
+    let mut theirs = Store::new(store_limits());
+    theirs.merge(k1, &GrowSet::of([1]).into());
+    let Message::Digest { req, records } = &digests[0].1 else {
+        panic!("not a digest: {:?}", digests[0].1);
+    };
+    assert_eq!(records.len(), 2);
+    let want = wanted(now, &theirs, records);
+    assert_eq!(want, vec![(k2, GrowSet::KIND)]);
+    let reply = Message::Wanted {
+        req: *req,
+        records: want,
+    };
+    answer(&mut part, &mut store, &mut rpcs, r[1], reply);
+    let pushed = sent(&mut rpcs);
+    assert_eq!(pushed.len(), 1);
+    assert!(matches!(&pushed[0], (a, Message::Store { key, .. }) if *a == r[1].addr && *key == k2));
+    // r[2] never answers: both records are pushed to it.
+    fail(
+        &mut part,
+        &ring,
+        &mut store,
+        &mut rpcs,
+        req_of(&digests[1].1),
+    );
+    let pushed = sent(&mut rpcs);
+    let keys: Vec<Id> = pushed
+        .iter()
+        .map(|(_, m)| match m {
+            Message::Store { key, .. } => *key,
+            other => panic!("not a push: {other:?}"),
+        })
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.contains(&k1) && keys.contains(&k2));
+}
+
+fn store_limits() -> Limits {
+    Limits {
+        max_items_per_key: 10,
+        max_items_per_source: 10,
+        max_items_per_key_per_source: 10,
+        max_items: 0,
+        max_ttl: Duration::from_secs(60),
+    }
 }

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use bendy::decoding::{Decoder as BDecoder, FromBencode};
 use bendy::value::Value;
 
-use super::message::{Hit, Kind, Message, Role, Song, WireEntry, WireRecord, SWARM_LIST};
+use super::message::{Hit, Kind, Message, Role, Song, Version, WireEntry, WireRecord, SWARM_LIST};
 use super::{ChordCodecError, ClientReply, ClientRequest, Frame, LookupInfo, RingInfo};
 use crate::id::Id;
 
@@ -141,6 +141,11 @@ fn as_kind(v: &Value, k: &str) -> Result<Kind, ChordCodecError> {
     }
 }
 
+/// Any record kind, swarm lists included.
+fn as_record_kind(v: &Value) -> Result<Kind, ChordCodecError> {
+    Kind::try_from(as_int(v, "l")?).map_err(|_| bad("field \"l\" is not a record kind"))
+}
+
 /// The record a frame carries: a tagged kind (`y`, `v`), else a swarm list (`e`).
 fn as_record(f: &Fields) -> Result<WireRecord, ChordCodecError> {
     match f.opt("y") {
@@ -264,6 +269,45 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
                 req: f.int("q")?,
                 keys,
                 next: f.opt_id("n")?,
+            })
+        }
+        "digest" => {
+            let records = as_list(f.get("l")?, "l")?
+                .iter()
+                .map(|item| match as_list(item, "l")? {
+                    [k, y, seq, hash, life, items] => Ok((
+                        as_id(k, "l")?,
+                        as_record_kind(y)?,
+                        Version {
+                            seq: as_int(seq, "l")?,
+                            hash: u64::from_be_bytes(
+                                as_bytes(hash, "l")?
+                                    .try_into()
+                                    .map_err(|_| bad("field \"l\" has a malformed hash"))?,
+                            ),
+                            life_ms: as_int(life, "l")?,
+                            items: as_int(items, "l")?,
+                        },
+                    )),
+                    _ => Err(bad("field \"l\" has a malformed version")),
+                })
+                .collect::<Result<_, _>>()?;
+            node(Message::Digest {
+                req: f.int("q")?,
+                records,
+            })
+        }
+        "wanted" => {
+            let records = as_list(f.get("l")?, "l")?
+                .iter()
+                .map(|item| match as_list(item, "l")? {
+                    [k, y] => Ok((as_id(k, "l")?, as_record_kind(y)?)),
+                    _ => Err(bad("field \"l\" has a malformed key")),
+                })
+                .collect::<Result<_, _>>()?;
+            node(Message::Wanted {
+                req: f.int("q")?,
+                records,
             })
         }
         "c_announce" | "c_remove" | "c_peers" | "c_lookup" | "c_ring" | "c_search"

@@ -293,5 +293,28 @@ fn encode_message(m: &Message) -> Dict {
             }
             msg("handoff_data", f)
         }
+        Message::Digest { req, records } => {
+            let list = records
+                .iter()
+                .map(|(k, kind, v)| {
+                    Value::List(vec![
+                        id_v(*k),
+                        int(*kind as u64),
+                        int(v.seq),
+                        bytes(v.hash.to_be_bytes().to_vec()),
+                        int(v.life_ms),
+                        int(v.items),
+                    ])
+                })
+                .collect();
+            msg("digest", vec![("q", int(*req)), ("l", Value::List(list))])
+        }
+        Message::Wanted { req, records } => {
+            let list = records
+                .iter()
+                .map(|(k, kind)| Value::List(vec![id_v(*k), int(*kind as u64)]))
+                .collect();
+            msg("wanted", vec![("q", int(*req)), ("l", Value::List(list))])
+        }
     }
 }

@@ -97,6 +97,20 @@ impl WireRecord {
     }
 }
 
+/// A record's version, as a receiver compares it to its own before the
+/// record is pushed (see `chord::records::Version`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Version {
+    /// Sequence number (signed items); 0 for kinds without one.
+    pub seq: u64,
+    /// FNV-1a hash of the items, expiries left out.
+    pub hash: u64,
+    /// Milliseconds left, summed over the items.
+    pub life_ms: u64,
+    /// Number of items.
+    pub items: u64,
+}
+
 /// One Chord protocol message between two ring nodes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
@@ -139,6 +153,17 @@ pub enum Message {
         ready: bool,
         value: WireRecord,
     },
+    /// Anti-entropy: the versions of the records the sender would push;
+    /// the receiver answers which it wants.
+    Digest {
+        req: ReqId,
+        records: Vec<(Id, Kind, Version)>,
+    },
+    /// Answer to [`Message::Digest`]: the records wanted, by key and kind.
+    Wanted {
+        req: ReqId,
+        records: Vec<(Id, Kind)>,
+    },
     /// A joiner asks its successor for every key outside `(upto, successor]`,
     /// in key order after `after` (paging keeps frames small).
     Handoff {
@@ -165,7 +190,8 @@ impl Message {
             | Message::Closer { req, .. }
             | Message::Stored { req, .. }
             | Message::Fetched { req, .. }
-            | Message::HandoffData { req, .. } => Some(*req),
+            | Message::HandoffData { req, .. }
+            | Message::Wanted { req, .. } => Some(*req),
             _ => None,
         }
     }

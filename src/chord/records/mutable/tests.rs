@@ -69,14 +69,58 @@ fn join_keeps_the_highest_seq_and_breaks_ties_the_same_everywhere() {
     let mut m = x.clone();
     m.merge(&z);
     assert_eq!(m.seq(), 4);
+    // Of one item, the later expiry; a greater item wins whatever its expiry.
+    let t = Instant::now();
+    let (x1, x2) = (x.clone().until(t), x.clone().until(t + Duration::from_secs(9)));
+    let z1 = z.clone().until(t);
+    assert_join_laws(&x1, &x2, &z1);
+    let mut m = x1.clone();
+    m.merge(&x2);
+    assert_eq!(m, x2);
+    m.merge(&z1);
+    assert_eq!(m, z1);
+    assert!(x1.is_behind(&x2, Duration::ZERO));
+    assert!(!x1.is_behind(&x2, Duration::from_secs(9)));
+    assert!(!z1.is_behind(&x2, Duration::ZERO));
+}
+
+#[test]
+fn an_item_not_written_again_expires_and_leaves_the_store() {
+    let t = Instant::now();
+    let pair = owner(4);
+    let it = item(&pair, b"old part", 1, b"1:p");
+    let key = it.target();
+    let mut store = Store::new(limits());
+    let wire = Mutable::put(it).until(t + Duration::from_secs(10)).to_wire(t);
+    assert!(store.merge_wire(t, key, &wire, None));
+    store.expire(t + Duration::from_secs(9));
+    assert!(store.get(key, Mutable::KIND).is_some(), "gone early");
+    // Written again (same seq): lives on from the new write.
+    let again = store.get(key, Mutable::KIND).cloned().unwrap();
+    let renewed = <&Mutable>::try_from(&again).unwrap().clone();
+    let renewed = renewed.until(t + Duration::from_secs(20));
+    assert!(store.merge(key, &renewed.into()));
+    store.expire(t + Duration::from_secs(15));
+    assert!(store.get(key, Mutable::KIND).is_some(), "renewal not kept");
+    store.expire(t + Duration::from_secs(20));
+    assert!(store.get(key, Mutable::KIND).is_none(), "never expired");
+    assert_eq!(store.len(), 0);
 }
 
 #[test]
 fn travels_and_comes_back_the_same() {
     let now = Instant::now();
     let m = Mutable::swap(item(&owner(1), b"name", 7, b"li1ei2ee"), 6);
+    let m = m.until(now + Duration::from_secs(60));
     let wire = m.to_wire(now);
-    assert_eq!(Mutable::from_wire(now, &wire, &limits()), Some(m));
+    assert_eq!(Mutable::from_wire(now, &wire, &limits()), Some(m.clone()));
+    // A write sent without time left lives MAX_TTL; none lives longer.
+    let fresh = Mutable { expiry: None, ..m.clone() }.to_wire(now);
+    let taken = Mutable::from_wire(now, &fresh, &limits()).unwrap();
+    assert_eq!(taken.expiry, Some(now + MAX_TTL));
+    let long = m.clone().until(now + MAX_TTL * 5).to_wire(now);
+    let capped = Mutable::from_wire(now, &long, &limits()).unwrap();
+    assert_eq!(capped.expiry, Some(now + MAX_TTL));
     let empty = Mutable::default().to_wire(now);
     assert_eq!(empty, WireRecord::Tagged { kind: 44, body: b"de".to_vec() });
     assert_eq!(Mutable::from_wire(now, &empty, &limits()), Some(Mutable::default()));
