@@ -6,8 +6,11 @@
 #   2. killing a seeder (the other stays up) and two Chord nodes mid-transfer
 #      stops no download;
 #   3. cutting net_c off the router: each side keeps finding and serving its
-#      local swarm; after reconnecting, the ring is one ring again and a
-#      lookup from every network returns every live seeder.
+#      local swarm; a playlist is edited on one side; after reconnecting, the
+#      ring is one ring again, a lookup from every network returns every live
+#      seeder and every network reads the playlist's newest version.
+#
+# Before the leechers, a search on net_c finds the song seeded on net_a.
 #
 # Exits non-zero on the first failed assertion, leaving the logs in
 # compose/run/<run id>/logs. Everything it starts it removes at exit.
@@ -183,10 +186,12 @@ if [ -n "${SIM_NETWORKS_ONLY:-}" ]; then
 fi
 mkdir -p "$rundir/share/data" "$rundir/logs"
 head -c $((song_mb * 1024 * 1024)) /dev/urandom > "$rundir/share/data/sim-song.flac"
-"$bin" create "$rundir/share/data/sim-song.flac" -o "$rundir/share/song.torrent" --title "Simulated Song" >/dev/null
-hash=$("$bin" create "$rundir/share/data/sim-song.flac" -o "$rundir/share/song.torrent" --json \
-  | sed -n 's/.*"info_hash":"\([0-9a-f]\{40\}\)".*/\1/p')
+hash=$("$bin" create "$rundir/share/data/sim-song.flac" -o "$rundir/share/song.torrent" \
+  --title "Simulated Song" --json | sed -n 's/.*"info_hash":"\([0-9a-f]\{40\}\)".*/\1/p')
 [ -n "$hash" ] || fail "create printed no info-hash"
+# The playlist owner's identity, made here and copied into whichever
+# container edits (the share is read-only there).
+"$bin" id --config-dir "$rundir/share/owner" >/dev/null
 for l in b1 b2 b3 b4 c1 c2 c3 c4; do mkdir -p "$rundir/out/leech-$l"; done
 mkdir -p "$rundir/out/player-c"
 mark "image built, ${song_mb} MB song made"
@@ -206,6 +211,20 @@ wait_for "$ring_wait" "a ring of $ring_all ($((6 + 3 * extra)) nodes + 2 seeders
 mark "ring of $ring_all formed"
 wait_for 60 "both seeders in the swarm list" has_peers node-b1 "$SIM_NET.2.11:6881" "$SIM_NET.1.21:6881" "$SIM_NET.1.22:6881"
 mark "both seeders announced and found from net_b"
+
+# --- the catalog across networks ---------------------------------------
+# The seeders on net_a publish the song's words; net_c searches for them.
+finds_song() { sw node-c1 search simulated song --node "$SIM_NET.3.11:6881" --json | grep -q "\"$hash\""; }
+wait_for 60 "a search on net_c to find the song seeded on net_a" finds_song
+mark "a search on net_c found the song published on net_a"
+
+# A playlist of the owner's, made from net_c before the cut (below).
+as_owner() { "${compose[@]}" exec -T "$1" /bin/sh -c 'test -d /owner || cp -r /share/owner /owner'; }
+playlist() { local c=$1 node=$2; shift 2; sw "$c" playlist "$@" --node "$node" --config-dir /owner --json; }
+as_owner node-c1
+pl=$(playlist node-c1 "$SIM_NET.3.11:6881" create mix "$hash" | sed -n 's/.*"playlist":"\([0-9a-f]*\/mix\)".*/\1/p')
+[ -n "$pl" ] || fail "playlist create on net_c printed no playlist"
+mark "a playlist made on net_c"
 
 # --- a player across the router ----------------------------------------
 say "playing the song on net_c from seed-a2 on net_a, over HTTP"
@@ -267,6 +286,19 @@ mark "net_c cut off"
 wait_for $((90 + 3 * extra)) "net_c's own ring of $((5 + extra))" ring_is node-c1 "$SIM_NET.3.11:6881" $((5 + extra))
 wait_for $((90 + 3 * extra)) "the other side's ring of $((6 + 2 * extra))" ring_is node-b1 "$SIM_NET.2.11:6881" $((6 + 2 * extra))
 mark "each side is its own ring"
+# Edit the playlist on one side of the cut: on net_c if its ring holds the
+# playlist, else on the other side (its three replicas may all be there).
+edited_on=
+for side in "node-c1 $SIM_NET.3.11:6881" "node-b1 $SIM_NET.2.11:6881"; do
+  set -- $side
+  as_owner "$1"
+  if out=$(playlist "$1" "$2" add mix "$hash" 2>&1); then edited_on=$1; break; fi
+  say "editing the playlist from $1 during the cut: $out"
+done
+[ -n "$edited_on" ] || fail "neither side of the cut could edit the playlist"
+version=$(field version "$out")
+[ "${version:-0}" -ge 2 ] || fail "the edit on $edited_on made no new version: $out"
+mark "the playlist edited on $edited_on during the cut (version $version)"
 say "one new leecher on each side, fed by its local swarm"
 "${compose[@]}" --profile partition up -d leech-b4 leech-c4 >/dev/null
 wait_for 120 "leech-c4 (net_c, cut off) to complete" is_done leech-c4
@@ -289,6 +321,12 @@ for n in "node-a1 $SIM_NET.1.11:6881" "node-b1 $SIM_NET.2.11:6881" "node-c1 $SIM
   wait_for 120 "every live seeder from $n" has_peers $n "${live_seeders[@]}"
 done
 mark "every network's lookup returns every live seeder"
+reads_version() { [ "$(field version "$(sw "$1" playlist show "$pl" --node "$2" --config-dir /reader --json)")" = "$version" ]; }
+for n in "node-a1 $SIM_NET.1.11:6881" "node-b1 $SIM_NET.2.11:6881" "node-c1 $SIM_NET.3.11:6881"; do
+  # shellcheck disable=SC2086
+  wait_for 120 "the playlist's version $version from $n" reads_version $n
+done
+mark "every network reads the playlist's newest version"
 
 say "all scenarios passed"
 echo
