@@ -36,6 +36,9 @@ use super::validate::check_node_addr;
 use super::{Manifest, ManifestError, SongMeta, MAX_DEPTH, MAX_FILES, MAX_PATH_COMPONENTS};
 use crate::piece_hash::digests_of;
 
+mod output;
+pub use output::check_output;
+
 /// Bytes read at once while hashing; the pieces in them are hashed together.
 const HASH_BUFFER: u64 = 16 << 20;
 
@@ -64,35 +67,6 @@ struct Source {
     components: Vec<String>,
     /// Its length when listed; it must not change while hashed.
     length: u64,
-}
-
-/// Refuses an output path that would destroy something: one of the input
-/// files, a directory, or any existing file that is not a manifest (a typo
-/// like `-o song.flac`). An existing manifest may be replaced.
-pub fn check_output(out: &Path, inputs: &[PathBuf]) -> Result<(), ManifestError> {
-    use std::os::unix::fs::MetadataExt;
-    let refuse = |reason: &str| {
-        Err(ManifestError::BadInput(format!(
-            "{}: {reason}; choose another output path, or remove it first",
-            out.display()
-        )))
-    };
-    let Ok(meta) = fs::metadata(out) else {
-        return Ok(()); // nothing there yet
-    };
-    if meta.is_dir() {
-        return refuse("is a directory");
-    }
-    let same = |input: &PathBuf| {
-        fs::metadata(input).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
-    };
-    if inputs.iter().any(same) {
-        return refuse("is one of the files to share; writing the manifest there would destroy it");
-    }
-    if Manifest::load(out).is_err() {
-        return refuse("exists and is not a manifest");
-    }
-    Ok(())
 }
 
 /// Builds a manifest from audio files or one album directory (see the
