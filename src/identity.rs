@@ -62,6 +62,16 @@ pub fn config_dir(explicit: Option<PathBuf>) -> PathBuf {
     }
 }
 
+/// The config directory when no flag names one: `SONGSWARM_CONFIG_DIR`,
+/// else as [`config_dir`].
+pub fn default_config_dir() -> PathBuf {
+    config_dir(
+        std::env::var_os("SONGSWARM_CONFIG_DIR")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    )
+}
+
 /// One user's key pair.
 pub struct Identity {
     /// The secret key (its public half is derived).

@@ -80,6 +80,9 @@ pub struct App {
     ring_slot: Arc<OnceLock<ring::Ring>>,
     /// Where torrents started on demand download to.
     download_dir: PathBuf,
+    /// Whose playlists this process keeps alive once it joins the ring
+    /// (the config directory of their owner), if anyone's.
+    keep_playlists_of: Option<PathBuf>,
 }
 
 /// A fresh peer id: client prefix and 12 random bytes. The prefix is
@@ -112,6 +115,7 @@ impl App {
             catalog: Catalog::default(),
             ring_slot: Arc::default(),
             download_dir: on_demand::default_download_dir(),
+            keep_playlists_of: None,
         };
         let run = listener.run(app.router.clone(), app.shutdown.clone());
         app.shutdown.spawn(run);
@@ -126,7 +130,7 @@ impl App {
         listen: SocketAddr,
         ring: &ring::RingOptions,
     ) -> Result<ChordHandle, AppError> {
-        Ok(App::bare_node_serving(listen, ring, None).await?.0)
+        Ok(App::bare_node_serving(listen, ring, None, None).await?.0)
     }
 
     /// [`App::bare_node`], with an HTTP server (`/metrics`) on `http`;
@@ -135,8 +139,10 @@ impl App {
         listen: SocketAddr,
         ring: &ring::RingOptions,
         http: Option<SocketAddr>,
+        keep_playlists_of: Option<PathBuf>,
     ) -> Result<(ChordHandle, Option<SocketAddr>), AppError> {
         let mut app = App::bind(listen, SwarmConfig::default()).await?;
+        app.keep_playlists_of = keep_playlists_of;
         let http = match http {
             Some(addr) => Some(app.serve_http(addr).await?),
             None => None,
@@ -216,6 +222,13 @@ impl App {
         Ok(bound)
     }
 
+    /// Keeps the playlists of the owner whose config directory is `dir`
+    /// alive in the ring once this process joins it (they expire unless
+    /// written again).
+    pub fn keep_playlists_of(&mut self, dir: PathBuf) {
+        self.keep_playlists_of = Some(dir);
+    }
+
     /// Joins (or founds) the ring on this process's port; `manifest_nodes`
     /// are bootstrap hints from the manifests.
     pub async fn join_ring(
@@ -224,6 +237,9 @@ impl App {
         manifest_nodes: &[String],
     ) -> &ring::Ring {
         let joined = ring::Ring::join(opts, self.local_addr, manifest_nodes).await;
+        if let Some(dir) = self.keep_playlists_of.take() {
+            crate::playlist::keep::spawn(&joined.chord, dir);
+        }
         let _ = self.router.chord.set(joined.chord.clone());
         let _ = self.ring_slot.set(joined.clone());
         self.ring.insert(joined)

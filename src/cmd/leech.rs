@@ -311,6 +311,9 @@ async fn target_manifest(
     opts: &LeechOptions,
     out: Output,
 ) -> Result<Target, AppError> {
+    // The user's playlists live as long as one of their processes is in
+    // the ring.
+    app.keep_playlists_of(crate::identity::default_config_dir());
     let info_hash = match &opts.target {
         LeechTarget::Manifest(path) => {
             let manifest = load_manifest(path)?;

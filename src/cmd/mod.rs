@@ -26,7 +26,6 @@ pub mod create;
 pub mod demo;
 pub mod dht;
 pub mod dht_mutable;
-pub mod keep_playlists;
 pub mod leech;
 pub mod library;
 pub mod music_dir;

@@ -1,7 +1,7 @@
 //! `songswarm node`: a process that is only a ring node, built like any
 //! other (one listener, one Chord node) with no torrents, until
 //! SIGINT/SIGTERM; then it hands its keys on and leaves. Meanwhile it keeps
-//! the user's own playlists alive in the ring ([`super::keep_playlists`]).
+//! the user's own playlists alive in the ring ([`crate::playlist::keep`]).
 
 use std::net::SocketAddr;
 
@@ -49,8 +49,8 @@ pub async fn run(args: NodeArgs) -> Result<(), AppError> {
         no_discovery: true,
         ..RingOptions::default()
     };
-    let (node, http) = App::bare_node_serving(args.listen, &ring, args.http.http).await?;
-    super::keep_playlists::spawn(&node, args.identity.dir());
+    let keep = Some(args.identity.dir());
+    let (node, http) = App::bare_node_serving(args.listen, &ring, args.http.http, keep).await?;
     let stop = shutdown::signal();
     out.print(&Event::NodeListening {
         addr: node.addr(),

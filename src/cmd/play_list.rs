@@ -113,6 +113,7 @@ pub async fn run(args: PlayArgs, r: PlaylistRef) -> Result<(), PlayError> {
     let mut app = App::bind(args.listen, args.rates.config()).await?;
     app.set_download_dir(args.out.clone().unwrap_or_else(super::play::default_out));
     let http = app.serve_http(args.http).await?;
+    app.keep_playlists_of(crate::identity::default_config_dir());
     let ring_node = app.join_ring(&ring_opts, &[]).await;
     let mut chord = ring_node.chord.clone();
     // The node may still be joining: its reads fail until it is a member.

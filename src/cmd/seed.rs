@@ -141,6 +141,7 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
         None => None,
     };
     if let Some(ring_opts) = &opts.ring {
+        app.keep_playlists_of(crate::identity::default_config_dir());
         let nodes: Vec<String> = torrents
             .iter()
             .flat_map(|(m, _)| m.nodes.iter().cloned())

@@ -107,11 +107,7 @@ impl HttpContext {
             catalog,
             cancel,
             chord,
-            identity_dir: crate::identity::config_dir(
-                std::env::var_os("SONGSWARM_CONFIG_DIR")
-                    .filter(|v| !v.is_empty())
-                    .map(PathBuf::from),
-            ),
+            identity_dir: crate::identity::default_config_dir(),
             fetcher: None,
             prefetch: prefetch::Slot::default(),
         }

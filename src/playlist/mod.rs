@@ -27,6 +27,7 @@ use crate::chord::records::{decode_one, target, MAX_SALT};
 use crate::id::Id;
 use crate::identity::{hex, parse_hex32};
 
+pub mod keep;
 pub mod own;
 pub mod ring;
 

@@ -1,20 +1,21 @@
 //! The owner's process keeps its playlists alive: signed items expire
-//! unless written again (see [`crate::chord::records::Mutable`]), so a
-//! running `songswarm node` writes the records of the current version of
-//! each own playlist (the index in the config directory) again at half
-//! their life. Parts of older versions are not written and go away.
+//! unless written again (see [`crate::chord::records::Mutable`]), so every
+//! ring member of the owner's (`node`, `seed`, `leech`, `play`) writes the
+//! records of the current version of each own playlist (the index in the
+//! config directory) again at half their life. Parts of older versions are
+//! not written and go away.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use tracing::debug;
 
+use super::own::read_index;
+use super::ring;
+use super::PlaylistRef;
 use crate::chord::driver::ChordHandle;
 use crate::chord::records::MAX_MUTABLE_TTL;
 use crate::identity::Identity;
-use crate::playlist::own::read_index;
-use crate::playlist::ring;
-use crate::playlist::PlaylistRef;
 
 /// Wait before trying again after a failure.
 const RETRY: Duration = Duration::from_secs(60);
