@@ -216,3 +216,43 @@ async fn a_ring_forms_in_paused_time() {
         h.leave().await;
     }
 }
+
+/// A node listening on 127.0.0.3 calls its peers from that address, not
+/// from the kernel's usual loopback source (127.0.0.1): peers refuse a node
+/// that calls from another address than it claims, so it could not join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_on_other_loopback_addresses_join_one_ring() {
+    use songswarm::app::ring::RingOptions;
+    use songswarm::app::App;
+
+    let config = fast_config();
+    let mut nodes = Vec::new();
+    for host in [1u8, 2, 3] {
+        let opts = RingOptions {
+            bootstrap: nodes
+                .iter()
+                .map(|h: &songswarm::chord::driver::ChordHandle| h.addr())
+                .collect(),
+            no_discovery: true,
+            chord: config.clone(),
+            rng_seed: Some(host as u64),
+            ..RingOptions::default()
+        };
+        let listen = SocketAddr::from(([127, 0, 0, host], 0));
+        nodes.push(
+            App::bare_node(listen, &opts)
+                .await
+                .expect("bind on loopback"),
+        );
+    }
+    wait_ideal(&nodes, config.successor_list_len, Duration::from_secs(30))
+        .await
+        .expect("the three nodes form one ring");
+    let key = Id::hash(b"from 127.0.0.3");
+    nodes[2]
+        .announce(key, nodes[2].addr(), Role::Seeder)
+        .await
+        .expect("announce from 127.0.0.3");
+    let peers = nodes[0].peers(key).await.expect("read from 127.0.0.1");
+    assert_eq!(peers, vec![(nodes[2].addr(), Role::Seeder)]);
+}

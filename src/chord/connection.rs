@@ -9,7 +9,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::codec::Framed;
 use tokio_util::sync::CancellationToken;
@@ -65,6 +65,23 @@ fn is_gone(e: &std::io::Error) -> bool {
     )
 }
 
+/// Connect to `to` from `ip`, our advertised address, so that the far side
+/// sees the address we claim (on a host with several addresses, or a node
+/// on 127.0.0.2, the kernel would otherwise pick another source). Where
+/// `ip` is not one of this host's (unspecified, or a forwarded public
+/// address), the kernel picks.
+async fn connect_from(ip: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = match to {
+        SocketAddr::V4(_) => TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    if !ip.is_unspecified() && ip.is_ipv4() == to.is_ipv4() {
+        // A failed bind (not an address of ours) leaves the kernel to choose.
+        let _ = socket.bind(SocketAddr::new(ip, 0));
+    }
+    socket.connect(to).await
+}
+
 /// Connect to `to` and introduce ourselves. An error says whether `to`
 /// is gone (see [`is_gone`]) and why.
 async fn open(
@@ -72,7 +89,7 @@ async fn open(
     to: SocketAddr,
 ) -> Result<Framed<TcpStream, ChordCodec>, (bool, String)> {
     let timeout = handle.config.rpc_timeout;
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(to))
+    let stream = tokio::time::timeout(timeout, connect_from(handle.addr.ip(), to))
         .await
         .map_err(|_| (false, "connect timed out".to_string()))?
         .map_err(|e| (is_gone(&e), format!("connect: {e}")))?;
