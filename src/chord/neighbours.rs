@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use crate::chord::message::{Message, ReqId};
-use crate::chord::rpc::{Failure, Pending, RingRpc, Rpcs};
+use crate::chord::rpc::{Pending, RingRpc, Rpcs};
 use crate::chord::{Peer, Phase};
 
 use predecessor::Predecessor;
@@ -26,10 +26,8 @@ mod join;
 mod predecessor;
 mod rescue;
 
-/// Sends of a stabilize or predecessor check, each with twice the patience
-/// of the one before, after which silence counts as death. A refused or
-/// reset connection is death at once.
-const SENDS_TO_DEATH: u32 = 2;
+/// Unanswered requests in a row after which a successor or predecessor is dead.
+const MISSES_TO_DEATH: u32 = 2;
 
 /// What ring upkeep reports for the other parts to act on.
 #[derive(Debug, PartialEq, Eq)]
@@ -64,6 +62,9 @@ pub(crate) struct Neighbours {
     /// was lost. It stays (dropping it would split a small ring in two)
     /// until a self-lookup finds a live successor or fails everywhere.
     succ_suspect: bool,
+    /// Consecutive unanswered stabilize requests to the first successor;
+    /// one lost message is not a death.
+    succ_misses: u32,
 }
 
 impl Neighbours {
@@ -77,6 +78,7 @@ impl Neighbours {
             pred: Predecessor::new(me),
             stabilizing: false,
             succ_suspect: false,
+            succ_misses: 0,
         }
     }
 
@@ -148,33 +150,29 @@ impl Neighbours {
             (RingRpc::StabilizeCheck, Message::Pong { .. }) => {
                 self.on_candidate_alive(now, to, rpcs)
             }
-            // The predecessor is alive: nothing to change.
-            (RingRpc::PredCheck { .. }, Message::Pong { .. }) => {}
+            (RingRpc::PredCheck { .. }, Message::Pong { .. }) => self.pred.on_alive(),
             (RingRpc::MergeCheck { list }, Message::Pong { .. }) => self.adopt_found(to, list),
             (RingRpc::JoinCheck { rest }, Message::State { succs, .. }) => {
                 return self.on_join_state(to, &succs, rest, now, rpcs);
             }
             // A well-formed answer of the wrong kind: count it as a failure.
-            (kind, _) => return self.on_failure(now, to, kind, Failure::Refused, rpcs),
+            (kind, _) => return self.on_failure(now, to, kind, rpcs),
         }
         None
     }
 
-    /// The ring request `kind` to `dead` failed, `why`.
+    /// The ring request `kind` to `dead` went unanswered.
     pub(crate) fn on_failure(
         &mut self,
         now: Instant,
         dead: Peer,
         kind: RingRpc,
-        why: Failure,
         rpcs: &mut Rpcs,
     ) -> Option<Report> {
         match kind {
-            RingRpc::Stabilize => return self.stabilize_failed(now, dead, why, rpcs),
+            RingRpc::Stabilize => return self.stabilize_failed(now, dead, rpcs),
             RingRpc::StabilizeCheck => self.finish_stabilize(rpcs),
-            RingRpc::PredCheck { notifier } => {
-                self.pred.check_failed(now, dead, notifier, why, rpcs)
-            }
+            RingRpc::PredCheck { notifier } => self.pred.check_failed(now, dead, notifier, rpcs),
             RingRpc::MergeCheck { .. } => return Some(Report::Forget(dead)),
             RingRpc::JoinCheck { rest } => {
                 self.check_join_head(now, rest, rpcs);
@@ -224,6 +222,7 @@ impl Neighbours {
         rpcs: &mut Rpcs,
     ) {
         self.succ_suspect = false;
+        self.succ_misses = 0;
         if self.succs.first() != Some(&s) {
             // The successor changed meanwhile; this answer is stale.
             self.finish_stabilize(rpcs);
@@ -269,28 +268,15 @@ impl Neighbours {
     }
 
     /// The stabilize request to `dead` went unanswered.
-    fn stabilize_failed(
-        &mut self,
-        now: Instant,
-        dead: Peer,
-        why: Failure,
-        rpcs: &mut Rpcs,
-    ) -> Option<Report> {
-        if let Failure::TimedOut(sends) = why {
-            if sends.tries < SENDS_TO_DEATH {
-                // Silence may be slowness or one lost message: ask again
-                // under the same id, with twice the patience.
-                rpcs.retry(
-                    now,
-                    dead,
-                    sends,
-                    |req| Message::GetState { req },
-                    RingRpc::Stabilize,
-                );
-                return None;
-            }
-        }
+    fn stabilize_failed(&mut self, now: Instant, dead: Peer, rpcs: &mut Rpcs) -> Option<Report> {
         self.stabilizing = false;
+        self.succ_misses += 1;
+        if self.succ_misses < MISSES_TO_DEATH {
+            // One lost message is not a death: ask again.
+            self.stabilize(now, rpcs);
+            return None;
+        }
+        self.succ_misses = 0;
         if self.succs.len() > 1 {
             tracing::debug!(me = ?self.me.id, dead = ?dead.id, "successor did not answer; dropping it");
             self.succs.retain(|p| p.addr != dead.addr);

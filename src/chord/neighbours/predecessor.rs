@@ -4,9 +4,9 @@
 
 use std::time::Instant;
 
-use super::SENDS_TO_DEATH;
+use super::MISSES_TO_DEATH;
 use crate::chord::message::Message;
-use crate::chord::rpc::{Failure, Pending, RingRpc, Rpcs};
+use crate::chord::rpc::{Pending, RingRpc, Rpcs};
 use crate::chord::Peer;
 
 /// Our predecessor, as far as we know.
@@ -16,12 +16,18 @@ pub(super) struct Predecessor {
     me: Peer,
     /// The predecessor, if known.
     pred: Option<Peer>,
+    /// Consecutive unanswered liveness checks of it.
+    misses: u32,
 }
 
 impl Predecessor {
     /// None known yet.
     pub(super) fn new(me: Peer) -> Predecessor {
-        Predecessor { me, pred: None }
+        Predecessor {
+            me,
+            pred: None,
+            misses: 0,
+        }
     }
 
     /// The predecessor, if known.
@@ -52,25 +58,30 @@ impl Predecessor {
         }
     }
 
-    /// The check of `dead` failed, `why`: ask again if it was only silent,
-    /// or give its place to `notifier` once it is dead.
+    /// The predecessor answered its check.
+    pub(super) fn on_alive(&mut self) {
+        self.misses = 0;
+    }
+
+    /// The check of `dead` went unanswered: ask again, or give its place
+    /// to `notifier` once it has missed enough.
     pub(super) fn check_failed(
         &mut self,
         now: Instant,
         dead: Peer,
         notifier: Option<Peer>,
-        why: Failure,
         rpcs: &mut Rpcs,
     ) {
         if self.pred != Some(dead) {
             return;
         }
-        match why {
-            Failure::TimedOut(sends) if sends.tries < SENDS_TO_DEATH => {
-                let kind = RingRpc::PredCheck { notifier };
-                rpcs.retry(now, dead, sends, |req| Message::Ping { req }, kind);
-            }
-            _ => self.pred = notifier,
+        self.misses += 1;
+        if self.misses < MISSES_TO_DEATH {
+            let kind = RingRpc::PredCheck { notifier };
+            rpcs.request(now, dead, |req| Message::Ping { req }, kind);
+        } else {
+            self.misses = 0;
+            self.pred = notifier;
         }
     }
 }

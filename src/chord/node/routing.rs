@@ -170,7 +170,7 @@ impl Node {
         let (rpcs, store) = (&mut self.rpcs, &mut self.store);
         match kind {
             Pending::Ring(kind) => {
-                let report = self.ring.on_failure(now, dead, kind, why, rpcs);
+                let report = self.ring.on_failure(now, dead, kind, rpcs);
                 self.on_ring_report(now, report);
             }
             Pending::Route(kind) => {
