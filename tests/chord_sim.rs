@@ -70,7 +70,17 @@ fn pick_victims(sim: &mut Sim, count: usize, recent: &BTreeSet<usize>) -> Vec<us
                         .is_some_and(|j| !dead(j))
                 })
         });
-        if worst < r && lists_keep_a_live_entry {
+        // A joiner joins through a live member (Zave's join assumes one):
+        // one that has not joined yet keeps a live node it was told of.
+        // (Seed 3000490: a joiner's first request was lost, and its three
+        // contacts died one by one before it asked each.)
+        let joiners_keep_a_contact = (0..sim.nodes.len())
+            .filter(|&i| sim.nodes[i].alive && !sim.is_member(i))
+            .all(|i| {
+                let boot = &sim.nodes[i].bootstrap;
+                boot.is_empty() || boot.iter().any(|b| sim.nodes[*b].alive && !dead(b))
+            });
+        if worst < r && lists_keep_a_live_entry && joiners_keep_a_contact {
             return victims.into_iter().collect();
         }
     }
@@ -129,7 +139,16 @@ fn steady_churn_then_ideal_ring() {
 /// it dead by then, and had no live successor. A joiner now asks the
 /// first node of that list for its state (the next if it is silent) and
 /// copies it and its full successor list.
-const CHURN_REGRESSION_SEEDS: &[u64] = &[3_000_282];
+///
+/// 3000464: a joiner's two stabilize requests to its only successor were
+/// lost; the rescue took the one node the ring named beyond it, the
+/// joiner's own predecessor: a ring of two. A rescue now keeps a silent
+/// successor the ring still names rather than go behind its predecessor.
+///
+/// 3000490, 3002387: a joiner's first request was lost, and the victims
+/// then chosen were its three contacts, so it could never join. Victims
+/// now leave every joiner a live contact, as Zave's join assumes.
+const CHURN_REGRESSION_SEEDS: &[u64] = &[3_000_282, 3_000_464, 3_000_490, 3_002_387];
 
 #[test]
 fn regression_seeds_of_steady_churn() {

@@ -65,6 +65,9 @@ pub(crate) struct Neighbours {
     /// Consecutive unanswered stabilize requests to the first successor;
     /// one lost message is not a death.
     succ_misses: u32,
+    /// Rescues in a row that found only nodes behind our predecessor (see
+    /// `rescue`).
+    barren_rescues: u32,
 }
 
 impl Neighbours {
@@ -79,6 +82,7 @@ impl Neighbours {
             stabilizing: false,
             succ_suspect: false,
             succ_misses: 0,
+            barren_rescues: 0,
         }
     }
 
@@ -223,6 +227,7 @@ impl Neighbours {
     ) {
         self.succ_suspect = false;
         self.succ_misses = 0;
+        self.barren_rescues = 0;
         if self.succs.first() != Some(&s) {
             // The successor changed meanwhile; this answer is stale.
             self.finish_stabilize(rpcs);

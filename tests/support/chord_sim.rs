@@ -40,6 +40,8 @@ pub struct SimNode {
     pub side: u8,
     /// When it was killed.
     pub killed_at: Option<Instant>,
+    /// The nodes it was told to join through.
+    pub bootstrap: Vec<usize>,
 }
 
 /// A finished client operation.
@@ -203,6 +205,7 @@ impl Sim {
             alive: true,
             side,
             killed_at: None,
+            bootstrap,
         });
         self.index.insert(addr, i);
         self.drain(i);

@@ -10,6 +10,13 @@ use crate::chord::message::Message;
 use crate::chord::rpc::{RingRpc, Rpcs};
 use crate::chord::{Peer, Phase};
 
+/// Rescues in a row that found only nodes behind our predecessor while the
+/// ring still named our silent successor, before one of them is taken.
+/// Each rescue follows two unanswered stabilize requests, so a live
+/// successor is given up only after eight lost answers in a row; a dead
+/// one costs a lone pair of survivors three more rescues.
+pub(super) const BARREN_RESCUES: u32 = 3;
+
 impl Neighbours {
     /// A self-lookup (`rescue`: through everyone, for a silent successor;
     /// else through a past contact) found the successor list `list` of
@@ -28,10 +35,29 @@ impl Neighbours {
         } else {
             None
         };
-        let list: Vec<Peer> = list
+        let named_silent = silent.is_some_and(|x| list.contains(&x));
+        let mut list: Vec<Peer> = list
             .into_iter()
             .filter(|p| *p != self.me && Some(*p) != silent)
             .collect();
+        if silent.is_some() {
+            // A replacement at or behind our predecessor would skip the
+            // whole ring: our predecessor and we would make a ring of our
+            // own. While the rest of the ring still names the silent
+            // successor (it may only have lost two answers), keep it for a
+            // few more rescues; only then take what the ring offers, or
+            // stand alone. (History seed 3000464: two lost stabilize
+            // requests right after a join, and the joiner took its
+            // predecessor for its successor: a second ring of two.)
+            let ahead = self.ahead_of_predecessor(&list);
+            if ahead > 0 {
+                list.truncate(ahead);
+            } else if named_silent && self.barren_rescues < BARREN_RESCUES {
+                self.barren_rescues += 1;
+                tracing::debug!(me = ?self.me.id, "a rescue found only nodes behind us; keeping the silent successor");
+                return;
+            }
+        }
         let Some(&s) = list.first() else {
             if silent.is_some() {
                 self.become_alone();
@@ -46,6 +72,17 @@ impl Neighbours {
             let kind = RingRpc::MergeCheck { list };
             rpcs.request(now, s, |req| Message::Ping { req }, kind);
         }
+    }
+
+    /// How many leading entries of `list` lie strictly between us and our
+    /// predecessor, going round the ring (all of them if we know none).
+    fn ahead_of_predecessor(&self, list: &[Peer]) -> usize {
+        let Some(pred) = self.predecessor() else {
+            return list.len();
+        };
+        list.iter()
+            .position(|p| *p == pred || p.id.in_open(pred.id, self.me.id))
+            .unwrap_or(list.len())
     }
 
     /// A rescue found nobody: give up the silent successor.
@@ -65,6 +102,7 @@ impl Neighbours {
             }
             self.succs = self.ordered_list(list);
             self.succ_suspect = false;
+            self.barren_rescues = 0;
         } else if self
             .succs
             .first()

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::rescue::BARREN_RESCUES;
 use super::*;
 use crate::chord::rpc::Output;
 use crate::chord::testing::ring;
@@ -184,6 +185,54 @@ fn an_only_successor_stays_until_a_rescue_finds_a_live_one() {
     let ping = request_to(&mut rpcs, r[2]);
     answer(&mut n, &mut rpcs, ping, r[2], Message::Pong { req: ping });
     assert_eq!(n.successors(), &[r[2], r[3]]);
+}
+
+/// `n`, whose only successor is `r[1]`, suspects it after two misses.
+fn suspect_only_successor(n: &mut Neighbours, rpcs: &mut Rpcs, r: &[Peer]) {
+    n.tick(Instant::now(), rpcs);
+    for _ in 0..2 {
+        let req = request_to(rpcs, r[1]);
+        fail(n, rpcs, req);
+    }
+}
+
+#[test]
+fn a_rescue_never_takes_our_predecessor_while_the_ring_names_the_silent_one() {
+    let r = ring(6);
+    let (mut n, mut rpcs) = member(&r, &[r[1]]);
+    suspect_only_successor(&mut n, &mut rpcs, &r);
+    n.rectify(Instant::now(), r[5], &mut rpcs);
+    assert!(sent(&mut rpcs).is_empty());
+    // Someone whose short list wraps names the silent one, then our
+    // predecessor: adopting it would make a ring of two.
+    for _ in 0..BARREN_RESCUES {
+        n.found_self(Instant::now(), true, vec![r[0], r[1], r[5]], &mut rpcs);
+        assert!(sent(&mut rpcs).is_empty(), "nobody checked");
+        assert_eq!(n.successors(), &[r[1]]);
+    }
+    // Enough rescues found nothing else: the ring may really be us two.
+    n.found_self(Instant::now(), true, vec![r[0], r[1], r[5]], &mut rpcs);
+    let ping = request_to(&mut rpcs, r[5]);
+    answer(&mut n, &mut rpcs, ping, r[5], Message::Pong { req: ping });
+    assert_eq!(n.successors(), &[r[5]]);
+}
+
+#[test]
+fn a_rescue_takes_the_nodes_ahead_of_our_predecessor() {
+    let r = ring(6);
+    let (mut n, mut rpcs) = member(&r, &[r[1]]);
+    suspect_only_successor(&mut n, &mut rpcs, &r);
+    n.rectify(Instant::now(), r[5], &mut rpcs);
+    assert!(sent(&mut rpcs).is_empty());
+    n.found_self(
+        Instant::now(),
+        true,
+        vec![r[1], r[2], r[5], r[3]],
+        &mut rpcs,
+    );
+    let ping = request_to(&mut rpcs, r[2]);
+    answer(&mut n, &mut rpcs, ping, r[2], Message::Pong { req: ping });
+    assert_eq!(n.successors(), &[r[2]], "cut before the predecessor");
 }
 
 #[test]
