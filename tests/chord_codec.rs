@@ -280,8 +280,8 @@ fn hello_with_an_id_that_is_not_the_address_hash_is_refused() {
     }
 }
 
-/// The frames that carry swarm lists, byte for byte as deployed nodes send
-/// them: other record kinds must not change how a swarm list travels.
+/// Swarm-list frames byte for byte as deployed nodes send them (plus `f`,
+/// features older builds ignore): record kinds must not change how they travel.
 #[test]
 fn swarm_list_frames_keep_their_bytes() {
     let k = Id::hash(b"key");
@@ -304,7 +304,7 @@ fn swarm_list_frames_keep_their_bytes() {
                 value: WireRecord::Swarm(vec![e, gone]),
             },
             b"d1:ell14:127.0.0.1:6881i12345ei1ei0eel14:127.0.0.1:6881i12345ei0ei1eee\
-              1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi8e1:t5:storee",
+              1:fi1e1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi8e1:t5:storee",
         ),
         (
             Message::Fetch {
@@ -312,7 +312,7 @@ fn swarm_list_frames_keep_their_bytes() {
                 key: k,
                 kind: SWARM_LIST,
             },
-            b"d1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi10e1:t5:fetche",
+            b"d1:fi1e1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi10e1:t5:fetche",
         ),
         (
             Message::Fetched {
@@ -320,7 +320,7 @@ fn swarm_list_frames_keep_their_bytes() {
                 ready: true,
                 value: WireRecord::Swarm(vec![e]),
             },
-            b"d1:ell14:127.0.0.1:6881i12345ei1ei0eee1:qi11e5:readyi1e1:t7:fetchede",
+            b"d1:ell14:127.0.0.1:6881i12345ei1ei0eee1:fi1e1:qi11e5:readyi1e1:t7:fetchede",
         ),
         (
             Message::HandoffData {
@@ -328,7 +328,7 @@ fn swarm_list_frames_keep_their_bytes() {
                 keys: vec![(k, WireRecord::Swarm(vec![e, gone]))],
                 next: Some(k),
             },
-            b"d1:lll20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde\
+            b"d1:fi1e1:lll20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde\
               ll14:127.0.0.1:6881i12345ei1ei0eel14:127.0.0.1:6881i12345ei0ei1eeeee\
               1:n20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi13e1:t12:handoff_datae",
         ),
@@ -364,7 +364,7 @@ fn tagged_record_frames_have_their_own_fields() {
                 key: k,
                 value: tagged.clone(),
             },
-            b"d1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi8e1:t5:store1:v3:xyz1:yi7ee",
+            b"d1:fi1e1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi8e1:t5:store1:v3:xyz1:yi7ee",
         ),
         (
             Message::Fetch {
@@ -372,7 +372,7 @@ fn tagged_record_frames_have_their_own_fields() {
                 key: k,
                 kind: 7,
             },
-            b"d1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi10e1:t5:fetch1:yi7ee",
+            b"d1:fi1e1:k20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xde1:qi10e1:t5:fetch1:yi7ee",
         ),
         (
             Message::HandoffData {
@@ -380,7 +380,7 @@ fn tagged_record_frames_have_their_own_fields() {
                 keys: vec![(k, tagged)],
                 next: None,
             },
-            b"d1:lll20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xdei7e3:xyzee\
+            b"d1:fi1e1:lll20:\xa6/\"%\xbfp\xbf\xac\xcb\xc7\xf1\xef*9x6qsw\xdei7e3:xyzee\
               1:qi13e1:t12:handoff_datae",
         ),
     ];

@@ -1,8 +1,10 @@
 //! Playlists in the web player, in headless Chromium: a playlist of two
 //! songs made through the JSON API is opened by OWNER/NAME, its tracks
-//! are listed in order, the first plays, and the second is fetched ahead
-//! and marked so. Without chromium or ffmpeg the test skips loudly, or
-//! fails when SONGSWARM_REQUIRE_PLAYERS is set.
+//! are listed in order, the first plays, and the second, held at first
+//! only by another peer, is fetched ahead, marked so, and complete on the
+//! serving process before the page asks for its first byte. Without
+//! chromium or ffmpeg the test skips loudly, or fails when
+//! SONGSWARM_REQUIRE_PLAYERS is set.
 
 #[path = "support/cdp.rs"]
 mod cdp;
@@ -17,6 +19,7 @@ mod players;
 #[path = "support/procs.rs"]
 mod procs;
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cdp::Browser;
@@ -28,18 +31,47 @@ fn free_addr() -> String {
     l.local_addr().expect("addr").to_string()
 }
 
+/// `songswarm seed MANIFEST --data DATA` in the ring through `node`, its
+/// identity and download cache under `home`; returns it and its HTTP address.
+fn seed_in_ring(manifest: &Path, data: &Path, home: &Path, node: &str) -> (procs::Proc, String) {
+    let mut seed = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"));
+    seed.env_remove("SONGSWARM_NO_RING")
+        .env("SONGSWARM_CONFIG_DIR", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .arg("seed")
+        .arg(manifest)
+        .arg("--data")
+        .arg(data)
+        .args(["--json", "--http", "0", "--listen", "127.0.0.1:0"])
+        .args(["--bootstrap", node, "--no-discovery"]);
+    let mut proc = procs::Proc::spawn("seed", seed);
+    let (_, listening) = proc.expect_event("listening", DEADLINE);
+    let http = listening["http"].as_str().expect("an HTTP address");
+    (proc, http.to_string())
+}
+
+/// The torrent `hash` in `GET /api/torrents` of the process at `http`.
+fn torrent(http: &str, hash: &str) -> Option<serde_json::Value> {
+    let (_, all) = http_request::get_json(http, "/api/torrents");
+    let list = all.as_array().cloned().expect("a list of torrents");
+    list.into_iter().find(|t| t["info_hash"] == hash)
+}
+
 #[test]
-fn open_a_playlist_see_it_in_order_play_it_and_see_the_next_fetched_ahead() {
+fn open_a_playlist_see_it_in_order_play_it_and_the_next_is_local_before_it_plays() {
     if !(have("ffmpeg") && have("chromium")) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    // Two songs of other lengths: other bytes, other info-hashes.
-    let songs = [("one.flac", 30), ("two.flac", 20)];
-    let manifests: Vec<_> = songs
-        .iter()
-        .map(|&(name, secs)| create(&make_song(dir.path(), name, Format::Flac, secs), 32 * 1024))
-        .collect();
+    let (here, there) = (dir.path().join("here"), dir.path().join("there"));
+    std::fs::create_dir_all(&here).unwrap();
+    std::fs::create_dir_all(&there).unwrap();
+    // Two songs of other lengths: other bytes, other info-hashes. The
+    // serving process holds the first; only another peer holds the second.
+    let manifests = [
+        create(&make_song(&here, "one.flac", Format::Flac, 30), 32 * 1024),
+        create(&make_song(&there, "two.flac", Format::Flac, 20), 32 * 1024),
+    ];
     let hashes: Vec<String> = manifests
         .iter()
         .map(|m| {
@@ -52,21 +84,12 @@ fn open_a_playlist_see_it_in_order_play_it_and_see_the_next_fetched_ahead() {
     let (a, b) = (free_addr(), free_addr());
     let _a = cli_node::start_node(&a, None);
     let _b = cli_node::start_node(&b, Some(&a));
-    let mut seed = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"));
-    seed.env_remove("SONGSWARM_NO_RING")
-        .env("SONGSWARM_CONFIG_DIR", dir.path().join("me"))
-        .arg("seed")
-        .args(&manifests)
-        .arg("--data")
-        .arg(dir.path())
-        .args(["--json", "--http", "0", "--listen", "127.0.0.1:0"])
-        .args(["--bootstrap", &a, "--no-discovery"]);
-    let mut seeder = procs::Proc::spawn("seed", seed);
-    let (_, listening) = seeder.expect_event("listening", DEADLINE);
-    let http = listening["http"]
-        .as_str()
-        .expect("an HTTP address")
-        .to_string();
+    let (_other, _) = seed_in_ring(&manifests[1], &there, &dir.path().join("other"), &a);
+    let (_seeder, http) = seed_in_ring(&manifests[0], &here, &dir.path().join("me"), &a);
+    assert!(
+        torrent(&http, &hashes[1]).is_none(),
+        "the serving process must not hold the second song at the start"
+    );
 
     // The playlist, made through the API once the ring takes writes.
     let body = format!(
@@ -132,11 +155,50 @@ fn open_a_playlist_see_it_in_order_play_it_and_see_the_next_fetched_ahead() {
             hashes[1]
         ),
     );
-    let (_, ahead) = http_request::get_json(&http, "/api/prefetch");
+    // The serving process says the track ahead is complete on its disk...
+    let deadline = Instant::now() + DEADLINE;
+    let ahead = loop {
+        let (_, ahead) = http_request::get_json(&http, "/api/prefetch");
+        if ahead["downloaded_percent"] == 100.0 && ahead["fetching"] == false {
+            break ahead;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the track ahead never completed here: {ahead}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(ahead["info_hash"], hashes[1].as_str(), "{ahead}");
+    assert_eq!(
+        ahead["started_here"], true,
+        "fetched for the prefetch: {ahead}"
+    );
+    // ...while the page has not yet asked for any of it: its audio still
+    // plays the first track, and no request for the second has been made.
+    let asked = b.eval(&format!(
+        "document.getElementById('audio').src.includes('{0}') || \
+         performance.getEntriesByType('resource').some(e => e.name.includes('/songs/{0}'))",
+        hashes[1]
+    ));
+    assert_eq!(
+        asked.as_bool(),
+        Some(false),
+        "the page asked for the second track before it was complete here"
+    );
+    let (_, done) = http_request::get_json(&http, &format!("/api/torrents/{}", hashes[1]));
+    assert_eq!(done["complete"], true, "{done}");
     if let Some(shot) = std::env::var_os("SONGSWARM_SCREENSHOT") {
         b.screenshot(std::path::Path::new(&shot));
     }
+    // Its turn: the end of the first track, reached by a seek.
+    b.eval("(a => { a.currentTime = Math.max(0, a.duration - 1); })(document.getElementById('audio')), true");
+    b.wait_for(
+        "the second track to play",
+        &format!(
+            "(a => a.src.includes('{}') && !a.paused && a.currentTime > 0.5)(document.getElementById('audio'))",
+            hashes[1]
+        ),
+    );
 }
 
 /// Types the search (Enter) again once a second until a result shows: the

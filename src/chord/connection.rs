@@ -212,7 +212,9 @@ async fn run_node_conn(
                     if msg.answer_to().is_none() && !handle.admit(peer.ip()) {
                         continue;
                     }
-                    if handle.tx.send(Command::Inbound { from: peer, msg }).await.is_err() {
+                    let features = framed.codec().peer_features();
+                    let inbound = Command::Inbound { from: peer, msg, features };
+                    if handle.tx.send(inbound).await.is_err() {
                         break;
                     }
                 }

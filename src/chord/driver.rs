@@ -158,10 +158,15 @@ impl NodeTask {
                     .tracker
                     .spawn(connection::serve(h, stream, remote));
             }
-            Command::Inbound { from, msg } => {
+            Command::Inbound {
+                from,
+                msg,
+                features,
+            } => {
                 if matches!(msg, Message::Found { .. }) {
                     self.handle.metrics.lookups.inc();
                 }
+                self.node.handle_features(from, features);
                 self.node.handle_message(now, from, msg)
             }
             Command::Register { addr, conn_id, tx } => {

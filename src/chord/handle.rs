@@ -38,8 +38,13 @@ pub(crate) enum Command {
         stream: TcpStream,
         remote: SocketAddr,
     },
-    /// A node message arrived from the node advertised at `from`.
-    Inbound { from: SocketAddr, msg: Message },
+    /// A node message arrived from the node advertised at `from`, with
+    /// the feature bits its frame carried (see `wire::chord::FEATURES`).
+    Inbound {
+        from: SocketAddr,
+        msg: Message,
+        features: u64,
+    },
     /// An accepted node connection: replies to `addr` may use it.
     Register {
         addr: SocketAddr,

@@ -76,6 +76,9 @@ pub(crate) struct Replication {
     next_digest: u64,
     /// Digests sent and not answered: what each offered.
     digests: BTreeMap<u64, Vec<(Id, Kind)>>,
+    /// Nodes whose last frame said they take digests (see
+    /// [`Replication::note_features`]); the others get records pushed.
+    digest_peers: BTreeSet<SocketAddr>,
 }
 
 impl Replication {
@@ -91,6 +94,7 @@ impl Replication {
             batch: BTreeMap::new(),
             next_digest: 1,
             digests: BTreeMap::new(),
+            digest_peers: BTreeSet::new(),
         }
     }
 

@@ -7,6 +7,7 @@
 //! - [`play`]: download a song with streaming priority and serve it over
 //!   HTTP to a player while it downloads.
 //! - [`node`]: a process that is only a ring node.
+//! - [`placement`]: `node --placement K`, the best of K ports.
 //! - [`dht`]: talk to the ring from outside.
 //! - [`search`]: find songs in the ring by their words.
 //! - [`library`]: list every song in the ring.
@@ -31,6 +32,7 @@ pub mod library;
 pub mod music_dir;
 pub mod node;
 pub mod output;
+pub mod placement;
 pub mod play;
 pub mod play_list;
 pub mod playlist;

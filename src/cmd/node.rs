@@ -10,8 +10,9 @@ use clap::Args;
 use super::args::{addresses, host_port, HostPort, HttpArgs};
 use super::output::{Event, Output};
 use super::playlist::IdentityArgs;
+use super::{placement, CmdError};
 use crate::app::ring::RingOptions;
-use crate::app::{shutdown, App, AppError};
+use crate::app::{shutdown, App};
 use crate::id::Id;
 
 /// Flags of `node`.
@@ -28,6 +29,12 @@ pub struct NodeArgs {
     /// starts a new ring.
     #[arg(long, value_parser = host_port)]
     bootstrap: Vec<HostPort>,
+    /// Pick the node's place on the ring: of K ports from --listen's port
+    /// on (skipping ports in use), listen on the one whose node id would
+    /// own the longest arc of the ring it joins (asked of the ring through
+    /// --bootstrap), for a more even share of the ring's records.
+    #[arg(long, value_name = "K", conflicts_with = "advertise")]
+    placement: Option<u16>,
     #[command(flatten)]
     http: HttpArgs,
     /// Whose playlists this node keeps alive in the ring (they expire
@@ -40,17 +47,22 @@ pub struct NodeArgs {
 }
 
 /// Serves the ring until SIGINT/SIGTERM, then leaves cleanly.
-pub async fn run(args: NodeArgs) -> Result<(), AppError> {
+pub async fn run(args: NodeArgs) -> Result<(), CmdError> {
     let out = Output::new(args.json);
+    let bootstrap = addresses(&args.bootstrap);
+    let listen = match args.placement {
+        Some(k) => placement::choose(args.listen, k, &bootstrap).await?,
+        None => args.listen,
+    };
     let ring = RingOptions {
-        bootstrap: addresses(&args.bootstrap),
+        bootstrap,
         advertise: args.advertise,
         // A bare node joins only where it is told to (or founds a ring).
         no_discovery: true,
         ..RingOptions::default()
     };
     let keep = Some(args.identity.dir());
-    let (node, http) = App::bare_node_serving(args.listen, &ring, args.http.http, keep).await?;
+    let (node, http) = App::bare_node_serving(listen, &ring, args.http.http, keep).await?;
     let stop = shutdown::signal();
     out.print(&Event::NodeListening {
         addr: node.addr(),

@@ -9,7 +9,6 @@
 //! one failed, and `CHORD_SIM_STATS=FILE` appends one line per run to FILE:
 //! the test, seed, steps, invariant checks, acknowledged announces, checked
 //! reads and whether the run failed.
-
 #![allow(dead_code)]
 
 #[path = "sim_seeds.rs"]
@@ -351,7 +350,9 @@ impl Sim {
                     _ => {}
                 }
                 let before = ring_state(&self.nodes[j].node);
-                self.nodes[j].node.handle_message(self.now, from, msg);
+                let node = &mut self.nodes[j].node;
+                node.handle_features(from, songswarm::wire::chord::FEATURES);
+                node.handle_message(self.now, from, msg);
                 self.dirty |= before != ring_state(&self.nodes[j].node);
                 self.drain(j);
             }

@@ -28,12 +28,12 @@ fn node(r: &[Peer], keys: &[Id]) -> (Replication, Neighbours, Store, Rpcs) {
     for key in keys {
         store.merge(*key, &GrowSet::of([1]).into());
     }
-    (
-        Replication::new(r[0], &ChordConfig::default()),
-        ring,
-        store,
-        rpcs,
-    )
+    let mut part = Replication::new(r[0], &ChordConfig::default());
+    // All of this build, but r[8]: it never said it takes digests.
+    for p in r.iter().filter(|p| **p != r[8]) {
+        part.note_features(p.addr, crate::wire::chord::FEATURES);
+    }
+    (part, ring, store, rpcs)
 }
 
 /// The requests queued since the last call, by addressee.
@@ -265,4 +265,44 @@ fn store_limits() -> Limits {
         max_items: 0,
         max_ttl: Duration::from_secs(60),
     }
+}
+
+/// A replica whose frames never said it takes digests (a build from before
+/// them would close the connection on one) gets records pushed, never a
+/// digest; one that left a digest unanswered gets pushes until it speaks.
+#[test]
+fn only_a_replica_that_takes_digests_is_sent_one() {
+    let r = ring(10);
+    let key = r[7].id;
+    let (mut part, _, mut store, mut rpcs) = node(&r, &[key]);
+    let now = Instant::now();
+    part.on_located(now, key, &[r[7], r[0], r[8]], &store, &mut rpcs);
+    let mut out = sent(&mut rpcs);
+    out.sort_by_key(|(a, _)| *a);
+    let kinds: Vec<(SocketAddr, bool)> = out
+        .iter()
+        .map(|(a, m)| (*a, matches!(m, Message::Digest { .. })))
+        .collect();
+    let mut want = vec![(r[7].addr, true), (r[8].addr, false)];
+    want.sort();
+    assert_eq!(kinds, want);
+    assert!(
+        matches!(out.iter().find(|(a, _)| *a == r[8].addr), Some((_, Message::Store { key: k, .. })) if *k == key)
+    );
+    // r[7] does not answer its digest: pushed now, and next pass too.
+    let (_, digest) = out.iter().find(|(a, _)| *a == r[7].addr).expect("sent");
+    let ring = Neighbours::new(r[0], 4);
+    fail(&mut part, &ring, &mut store, &mut rpcs, req_of(digest));
+    assert!(matches!(&sent(&mut rpcs)[..], [(a, Message::Store { .. })] if *a == r[7].addr));
+    part.on_located(now, key, &[r[7], r[0], r[8]], &store, &mut rpcs);
+    assert!(sent(&mut rpcs)
+        .iter()
+        .all(|(_, m)| matches!(m, Message::Store { .. })));
+    // Once it speaks with the feature bit again, it gets digests again.
+    part.note_features(r[7].addr, crate::wire::chord::FEATURES);
+    part.on_located(now, key, &[r[7], r[0], r[8]], &store, &mut rpcs);
+    let again = sent(&mut rpcs);
+    assert!(again
+        .iter()
+        .any(|(a, m)| *a == r[7].addr && matches!(m, Message::Digest { .. })));
 }

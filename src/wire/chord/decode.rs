@@ -172,7 +172,20 @@ fn as_entries(v: &Value, k: &str) -> Result<Vec<WireEntry>, ChordCodecError> {
         .collect()
 }
 
-pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
+/// A frame and the feature bits it carried under `f` (0 if none; only a
+/// hello and node frames carry them).
+pub(super) fn decode_frame(body: &[u8]) -> Result<(Frame, u64), ChordCodecError> {
+    let f = parse(body)?;
+    let frame = decode_dict(&f)?;
+    let features = match frame {
+        Frame::Hello { .. } | Frame::Node(_) => f.opt("f").map_or(Ok(0), |v| as_int(v, "f"))?,
+        _ => 0,
+    };
+    Ok((frame, features))
+}
+
+/// The frame body as a dictionary.
+fn parse(body: &[u8]) -> Result<Fields<'_>, ChordCodecError> {
     // A small depth limit: the generic decoder recurses, and a hostile frame
     // of nested lists must not exhaust the stack.
     let mut decoder = BDecoder::new(body).with_max_depth(MAX_DEPTH);
@@ -191,7 +204,11 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
     let Value::Dict(d) = value else {
         return Err(bad("frame is not a dictionary"));
     };
-    let f = Fields(d);
+    Ok(Fields(d))
+}
+
+/// The frame a dictionary spells.
+fn decode_dict(f: &Fields) -> Result<Frame, ChordCodecError> {
     let t = f.text("t")?;
     let node = |m: Message| Ok(Frame::Node(m));
     match t.as_str() {
@@ -229,7 +246,7 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
         "store" => node(Message::Store {
             req: f.int("q")?,
             key: f.id("k")?,
-            value: as_record(&f)?,
+            value: as_record(f)?,
         }),
         "stored" => node(Message::Stored {
             req: f.int("q")?,
@@ -243,7 +260,7 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
         "fetched" => node(Message::Fetched {
             req: f.int("q")?,
             ready: f.flag("ready")?,
-            value: as_record(&f)?,
+            value: as_record(f)?,
         }),
         "handoff" => node(Message::Handoff {
             req: f.int("q")?,
@@ -339,7 +356,7 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
                 "c_getv" => ClientRequest::GetValue { key: f.id("k")? },
                 "c_put" => ClientRequest::Put {
                     key: f.id("k")?,
-                    value: as_record(&f)?,
+                    value: as_record(f)?,
                 },
                 "c_get" => ClientRequest::Get {
                     key: f.id("k")?,
@@ -355,7 +372,7 @@ pub(super) fn decode_frame(body: &[u8]) -> Result<Frame, ChordCodecError> {
             let body = match t.as_str() {
                 "r_ok" => ClientReply::Ok,
                 "r_err" => ClientReply::Error(f.text("e")?),
-                "r_record" => ClientReply::Record(as_record(&f)?),
+                "r_record" => ClientReply::Record(as_record(f)?),
                 "r_peers" => ClientReply::Peers(
                     as_list(f.get("l")?, "l")?
                         .iter()

@@ -10,7 +10,7 @@ use bendy::encoding::ToBencode;
 use bendy::value::Value;
 
 use super::message::{Kind, Message, Role, Song, WireEntry, WireRecord, SWARM_LIST};
-use super::{ChordCodecError, ClientReply, ClientRequest, Frame};
+use super::{ChordCodecError, ClientReply, ClientRequest, Frame, FEATURES};
 use crate::id::Id;
 
 type Dict = BTreeMap<Cow<'static, [u8]>, Value<'static>>;
@@ -111,9 +111,14 @@ pub(super) fn encode_frame(frame: &Frame) -> Result<Vec<u8>, ChordCodecError> {
             if let Some(a) = addr {
                 f.push(("addr", addr_v(*a)));
             }
+            f.push(("f", int(FEATURES)));
             msg("hello", f)
         }
-        Frame::Node(m) => encode_message(m),
+        Frame::Node(m) => {
+            let mut d = encode_message(m);
+            d.insert(key("f"), int(FEATURES));
+            d
+        }
         Frame::Request { req, body } => {
             let q = ("q", int(*req));
             match body {

@@ -10,6 +10,13 @@
 //! claimed id that is not SHA-1 of the claimed address, or a body longer than
 //! the limit is an error, and the caller closes that one connection.
 //!
+//! What a node understands travels with what it sends: a hello and every
+//! node frame carry [`FEATURES`] under `f`, bits naming the frame kinds
+//! added since the first build. A build from before any feature bits sends
+//! none (and ignores the key, as it ignores any key it does not know), so
+//! a node sends a newer kind only to a peer whose frames name it; an older
+//! build would close the connection on it.
+//!
 //! Records travel as a [`WireRecord`]. A swarm list keeps the shape its
 //! frames had before there were record kinds (entries under `e`; a hand-off
 //! item `[key, entries]`); any other kind adds its tag under `y` and its
@@ -39,6 +46,12 @@ pub use message::{Hit, Kind, Message, ReqId, Role, Song, WireEntry, WireRecord, 
 
 /// First bytes of every Chord connection, in each direction.
 pub const PREAMBLE: &[u8; 8] = b"SSCHORD1";
+
+/// Feature bit: the node answers a `digest` frame with `wanted`.
+pub const FEATURE_DIGEST: u64 = 1;
+
+/// The feature bits this build sends under `f` in its node frames.
+pub const FEATURES: u64 = FEATURE_DIGEST;
 
 /// Why a Chord byte stream was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -184,6 +197,8 @@ pub struct ChordCodec {
     preamble_read: bool,
     /// Set once ours was written.
     preamble_written: bool,
+    /// The feature bits the last node frame decoded carried (0: none).
+    peer_features: u64,
 }
 
 impl ChordCodec {
@@ -193,7 +208,14 @@ impl ChordCodec {
             max_frame,
             preamble_read: false,
             preamble_written: false,
+            peer_features: 0,
         }
+    }
+
+    /// The feature bits (see [`FEATURES`]) of the last hello or node frame
+    /// decoded: 0 if it carried none, as a build from before them sends.
+    pub fn peer_features(&self) -> u64 {
+        self.peer_features
     }
 }
 
@@ -229,7 +251,11 @@ impl Decoder for ChordCodec {
         }
         src.advance(4);
         let body = src.split_to(len);
-        decode_frame(&body).map(Some)
+        let (frame, features) = decode_frame(&body)?;
+        if matches!(frame, Frame::Hello { .. } | Frame::Node(_)) {
+            self.peer_features = features;
+        }
+        Ok(Some(frame))
     }
 }
 
