@@ -238,12 +238,6 @@ impl Node {
         }
     }
 
-    /// A frame from the node at `addr` carried the feature bits
-    /// `features` (see `wire::chord::FEATURES`): what we may send it.
-    pub fn handle_features(&mut self, addr: SocketAddr, features: u64) {
-        self.replication.note_features(addr, features);
-    }
-
     /// `addr` is gone, on definite evidence (its connection was refused or
     /// reset, or it broke the protocol): fail its requests now rather than
     /// at their time-outs. The driver reports only such evidence: a
@@ -251,8 +245,7 @@ impl Node {
     /// (out of descriptors), says nothing of the other node, and its
     /// requests time out instead.
     pub fn handle_unreachable(&mut self, now: Instant, addr: SocketAddr) {
-        // What answers there next may be another build.
-        self.replication.note_features(addr, 0);
+        self.replication.note_features(addr, 0); // another build may answer next
         for req in self.rpcs.sent_to(addr) {
             if let Some(rpc) = self.rpcs.take(req) {
                 self.rpc_failed(now, rpc.to, rpc.kind, Failure::Refused);

@@ -1,7 +1,9 @@
 //! How the node routes between its parts: periodic tasks, the end of a
 //! lookup by its purpose, and each answer or failure to the part whose
-//! request it was, with what that part reports passed on to the next.
+//! request it was, with what that part reports passed on to the next;
+//! and what each peer's frames say it understands, to the part that asks.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Node;
@@ -15,6 +17,12 @@ use crate::chord::{ChordError, Peer};
 use crate::id::Id;
 
 impl Node {
+    /// A frame from the node at `addr` carried the feature bits
+    /// `features` (see `wire::chord::FEATURES`): what we may send it.
+    pub fn handle_features(&mut self, addr: SocketAddr, features: u64) {
+        self.replication.note_features(addr, features);
+    }
+
     /// Run every due periodic task of a member.
     pub(super) fn run_timers(&mut self, now: Instant) {
         if self.timers.is_due(Timer::Stabilize, now) {
