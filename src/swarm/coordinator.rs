@@ -37,9 +37,12 @@ mod inbox;
 mod outputs;
 mod refusals;
 mod slots;
+mod start;
 
 use dial::Dial;
 use refusals::Refusals;
+use start::Dormant;
+pub use start::Inbox;
 
 /// How often the coordinator dials the peers that are due, sends peer
 /// exchange and publishes progress (the scheduler says when it needs to run).
@@ -90,8 +93,9 @@ pub struct TorrentStats {
 pub struct TorrentHandle {
     /// The torrent.
     pub info_hash: Id,
-    /// The coordinator's inbox (incoming connections, peer addresses).
-    pub events: mpsc::Sender<TorrentEvent>,
+    /// The coordinator's inbox (incoming connections, peer addresses); the
+    /// first event sent starts the coordinator.
+    pub events: Inbox,
     /// Progress, updated every half second and on completion.
     pub stats: watch::Receiver<TorrentStats>,
     /// Which pieces have passed their SHA-1 check and are on disk, published by
@@ -208,8 +212,49 @@ pub struct Coordinator {
     told_streaming: bool,
 }
 
-/// Starts the coordinator task of one torrent.
+/// Makes the handle of one torrent. Its coordinator task starts with the
+/// first event sent to it (see [`Inbox`]): until then the torrent is its
+/// handle alone.
 pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
+    let geometry = params.storage.geometry();
+    let mut verified = VerifiedPieces::new(geometry.piece_count);
+    for (i, _) in params.have.iter().enumerate().filter(|(_, ok)| **ok) {
+        verified.set(i as u32);
+    }
+    let resumed = verified.count();
+    let (verified_tx, verified_rx) = watch::channel(verified);
+    let current = TorrentStats {
+        piece_count: geometry.piece_count,
+        have_pieces: resumed,
+        resumed_pieces: resumed,
+        total_bytes: geometry.total_length,
+        complete: resumed == geometry.piece_count,
+        ..Default::default()
+    };
+    let (stats_tx, stats_rx) = watch::channel(current);
+    let storage = params.storage.clone();
+    let info_hash = params.info_hash;
+    TorrentHandle {
+        info_hash,
+        events: Inbox::dormant(Dormant {
+            params,
+            stats: stats_tx,
+            verified: verified_tx,
+        }),
+        stats: stats_rx,
+        verified: verified_rx,
+        storage,
+    }
+}
+
+/// Starts the coordinator task of a dormant torrent on `runtime`; returns
+/// its inbox.
+fn launch(dormant: Dormant, runtime: &tokio::runtime::Handle) -> mpsc::Sender<TorrentEvent> {
+    let Dormant {
+        params,
+        stats,
+        verified,
+    } = dormant;
     let (tx, rx) = mpsc::channel(INBOX);
     let geometry = params.storage.geometry();
     let now = Instant::now();
@@ -219,26 +264,10 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         StdRng::seed_from_u64(params.rng_seed),
         now.into_std(),
     );
-    let mut resumed = 0;
-    let mut verified = VerifiedPieces::new(geometry.piece_count);
-    for (i, ok) in params.have.iter().enumerate() {
-        if *ok {
-            sched.set_have(i as u32);
-            verified.set(i as u32);
-            resumed += 1;
-        }
+    for (i, _) in params.have.iter().enumerate().filter(|(_, ok)| **ok) {
+        sched.set_have(i as u32);
     }
-    let (verified_tx, verified_rx) = watch::channel(verified);
-    let storage = params.storage.clone();
-    let current = TorrentStats {
-        piece_count: geometry.piece_count,
-        have_pieces: resumed,
-        resumed_pieces: resumed,
-        total_bytes: geometry.total_length,
-        complete: sched.is_complete(),
-        ..Default::default()
-    };
-    let (stats_tx, stats_rx) = watch::channel(current.clone());
+    let current = stats.borrow().clone();
     let ctx = Arc::new(ConnectionContext {
         info_hash: params.info_hash,
         peer_id: params.peer_id,
@@ -278,23 +307,17 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         pending_haves: Vec::new(),
         pending_offers: BTreeMap::new(),
         housekeeping_at: now,
-        stats: stats_tx,
+        stats,
         current,
-        verified: verified_tx,
+        verified,
         told_streaming: false,
     });
     let span = tracing::info_span!("torrent", info_hash = %params.info_hash.to_hex()[..8]);
     let cancel = params.cancel;
     params
         .tracker
-        .spawn(coordinator.run(cancel).instrument(span));
-    TorrentHandle {
-        info_hash: params.info_hash,
-        events: tx,
-        stats: stats_rx,
-        verified: verified_rx,
-        storage,
-    }
+        .spawn_on(coordinator.run(cancel).instrument(span), runtime);
+    tx
 }
 
 impl Coordinator {
