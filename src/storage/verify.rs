@@ -83,33 +83,41 @@ impl Storage {
         let results: Vec<std::sync::atomic::AtomicBool> = (0..self.geometry.piece_count)
             .map(|_| Default::default())
             .collect();
-        std::thread::scope(|s| {
-            for _ in 0..threads.max(1) {
-                s.spawn(|| {
-                    let mut bufs = vec![Vec::new(); lanes as usize];
-                    loop {
-                        let first = next.fetch_add(lanes, Ordering::Relaxed);
-                        if first >= n {
-                            break;
-                        }
-                        let (mut read, mut data) = (Vec::new(), Vec::new());
-                        let batch = &which[first as usize..n.min(first + lanes) as usize];
-                        for (&i, buf) in batch.iter().zip(&mut bufs) {
-                            buf.resize(self.geometry.piece_len(i) as usize, 0);
-                            if self.present(i) && self.read(i, 0, buf).is_ok() {
-                                read.push(i as usize);
-                                data.push(&buf[..]);
-                            }
-                        }
-                        for (i, digest) in read.into_iter().zip(piece_hash::digests_of(&data)) {
-                            if digest == self.hashes[i] {
-                                results[i].store(true, Ordering::Relaxed);
-                            }
-                        }
+        let work = || {
+            let mut bufs = vec![Vec::new(); lanes as usize];
+            loop {
+                let first = next.fetch_add(lanes, Ordering::Relaxed);
+                if first >= n {
+                    break;
+                }
+                let (mut read, mut data) = (Vec::new(), Vec::new());
+                let batch = &which[first as usize..n.min(first + lanes) as usize];
+                for (&i, buf) in batch.iter().zip(&mut bufs) {
+                    buf.resize(self.geometry.piece_len(i) as usize, 0);
+                    if self.present(i) && self.read(i, 0, buf).is_ok() {
+                        read.push(i as usize);
+                        data.push(&buf[..]);
                     }
-                });
+                }
+                for (i, digest) in read.into_iter().zip(piece_hash::digests_of(&data)) {
+                    if digest == self.hashes[i] {
+                        results[i].store(true, Ordering::Relaxed);
+                    }
+                }
             }
-        });
+        };
+        // No thread for what one batch or one thread does: a restart of
+        // 10,000 unchanged songs started (and joined) a thread per song to
+        // hash nothing.
+        let threads = threads.min(n.div_ceil(lanes) as usize).max(1);
+        match threads {
+            1 => work(),
+            _ => std::thread::scope(|s| {
+                for _ in 0..threads {
+                    s.spawn(work);
+                }
+            }),
+        }
         results.into_iter().map(|r| r.into_inner()).collect()
     }
 
