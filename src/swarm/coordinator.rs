@@ -5,7 +5,9 @@
 //! outputs (`outputs`: commands to peers, piece verification); it sleeps
 //! until the scheduler's next time-out or its own housekeeping, whichever
 //! is sooner. A torrent with no peer and nothing to do sleeps until an
-//! event: thousands of idle songs cost no wake-ups. It dials peers with back-off and runs peer exchange (`dial`).
+//! event: thousands of idle songs cost no wake-ups. It dials peers with
+//! back-off and runs peer exchange (`dial`). The task itself is started by
+//! the torrent's first event (`start`): until then a torrent is its handle.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -13,13 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
 use crate::config::SwarmConfig;
 use crate::id::Id;
@@ -245,79 +244,6 @@ pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
         verified: verified_rx,
         storage,
     }
-}
-
-/// Starts the coordinator task of a dormant torrent on `runtime`; returns
-/// its inbox.
-fn launch(dormant: Dormant, runtime: &tokio::runtime::Handle) -> mpsc::Sender<TorrentEvent> {
-    let Dormant {
-        params,
-        stats,
-        verified,
-    } = dormant;
-    let (tx, rx) = mpsc::channel(INBOX);
-    let geometry = params.storage.geometry();
-    let now = Instant::now();
-    let mut sched = Scheduler::new(
-        geometry,
-        params.config.clone(),
-        StdRng::seed_from_u64(params.rng_seed),
-        now.into_std(),
-    );
-    for (i, _) in params.have.iter().enumerate().filter(|(_, ok)| **ok) {
-        sched.set_have(i as u32);
-    }
-    let current = stats.borrow().clone();
-    let ctx = Arc::new(ConnectionContext {
-        info_hash: params.info_hash,
-        peer_id: params.peer_id,
-        geometry,
-        storage: params.storage,
-        events: tx.clone(),
-        limits: params.limits,
-        listen_port: params.listen.map(|a| a.port()),
-        info: params.info,
-        command_queue: params.config.peer_queue,
-        fast: params.config.fast_extension,
-        uploaded: Default::default(),
-        downloaded: Default::default(),
-        cancel: params.cancel.clone(),
-        tracker: params.tracker.clone(),
-    });
-    // Boxed: the task's future then holds a pointer, not the state (an
-    // async fn keeps its argument and the moved-in value apart, so a
-    // by-value state took twice its size in each of a library's tasks).
-    let coordinator = Box::new(Coordinator {
-        ctx,
-        config: params.config,
-        sched,
-        inbox: rx,
-        links: HashMap::new(),
-        known: HashMap::new(),
-        dialled: HashMap::new(),
-        accepting: HashMap::new(),
-        banned: HashSet::new(),
-        refusals: Refusals::default(),
-        seen: HashSet::new(),
-        next_key: 1,
-        listen: params.listen,
-        to_verify: VecDeque::new(),
-        hashing: 0,
-        pending_requests: HashMap::new(),
-        pending_haves: Vec::new(),
-        pending_offers: BTreeMap::new(),
-        housekeeping_at: now,
-        stats,
-        current,
-        verified,
-        told_streaming: false,
-    });
-    let span = tracing::info_span!("torrent", info_hash = %params.info_hash.to_hex()[..8]);
-    let cancel = params.cancel;
-    params
-        .tracker
-        .spawn_on(coordinator.run(cancel).instrument(span), runtime);
-    tx
 }
 
 impl Coordinator {

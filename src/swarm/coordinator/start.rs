@@ -8,12 +8,19 @@
 //! connects, peers found in the ring, a stream opened) starts its
 //! coordinator, which then runs until the torrent stops.
 
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use rand::rngs::StdRng;
+use rand::SeedableRng;
 use tokio::sync::mpsc::error::{SendError, TrySendError};
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tracing::Instrument;
 
-use super::{launch, CoordinatorParams, TorrentStats};
+use super::{Coordinator, CoordinatorParams, Refusals, TorrentStats, INBOX};
+use crate::swarm::connection::ConnectionContext;
+use crate::swarm::scheduler::Scheduler;
 use crate::swarm::verified::VerifiedPieces;
 use crate::swarm::TorrentEvent;
 
@@ -105,6 +112,82 @@ impl Inbox {
     pub fn try_send(&self, event: TorrentEvent) -> Result<(), TrySendError<TorrentEvent>> {
         self.sender().try_send(event)
     }
+}
+
+/// Starts the coordinator task of a dormant torrent on `runtime`; returns
+/// its inbox.
+pub(super) fn launch(
+    dormant: Dormant,
+    runtime: &tokio::runtime::Handle,
+) -> mpsc::Sender<TorrentEvent> {
+    let Dormant {
+        params,
+        stats,
+        verified,
+    } = dormant;
+    let (tx, rx) = mpsc::channel(INBOX);
+    let geometry = params.storage.geometry();
+    let now = Instant::now();
+    let mut sched = Scheduler::new(
+        geometry,
+        params.config.clone(),
+        StdRng::seed_from_u64(params.rng_seed),
+        now.into_std(),
+    );
+    for (i, _) in params.have.iter().enumerate().filter(|(_, ok)| **ok) {
+        sched.set_have(i as u32);
+    }
+    let current = stats.borrow().clone();
+    let ctx = Arc::new(ConnectionContext {
+        info_hash: params.info_hash,
+        peer_id: params.peer_id,
+        geometry,
+        storage: params.storage,
+        events: tx.clone(),
+        limits: params.limits,
+        listen_port: params.listen.map(|a| a.port()),
+        info: params.info,
+        command_queue: params.config.peer_queue,
+        fast: params.config.fast_extension,
+        uploaded: Default::default(),
+        downloaded: Default::default(),
+        cancel: params.cancel.clone(),
+        tracker: params.tracker.clone(),
+    });
+    // Boxed: the task's future then holds a pointer, not the state (an
+    // async fn keeps its argument and the moved-in value apart, so a
+    // by-value state took twice its size in each of a library's tasks).
+    let coordinator = Box::new(Coordinator {
+        ctx,
+        config: params.config,
+        sched,
+        inbox: rx,
+        links: HashMap::new(),
+        known: HashMap::new(),
+        dialled: HashMap::new(),
+        accepting: HashMap::new(),
+        banned: HashSet::new(),
+        refusals: Refusals::default(),
+        seen: HashSet::new(),
+        next_key: 1,
+        listen: params.listen,
+        to_verify: VecDeque::new(),
+        hashing: 0,
+        pending_requests: HashMap::new(),
+        pending_haves: Vec::new(),
+        pending_offers: BTreeMap::new(),
+        housekeeping_at: now,
+        stats,
+        current,
+        verified,
+        told_streaming: false,
+    });
+    let span = tracing::info_span!("torrent", info_hash = %params.info_hash.to_hex()[..8]);
+    let cancel = params.cancel;
+    params
+        .tracker
+        .spawn_on(coordinator.run(cancel).instrument(span), runtime);
+    tx
 }
 
 #[cfg(test)]
