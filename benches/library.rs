@@ -14,7 +14,8 @@
 //!   (no check, as its `seed_mode` flag promises), in the same run: time to
 //!   every torrent seeding, anonymous memory, descriptors, idle CPU.
 //!
-//! `cargo bench --bench library`; `LIBRARY_SONGS=2000` for a smaller run.
+//! `cargo bench --bench library`; `LIBRARY_SONGS=2000` for a smaller run;
+//! `LIBRARY_BIN=path/to/songswarm` measures another build of the binary.
 
 #[path = "support/measure.rs"]
 mod measure;
@@ -29,8 +30,13 @@ use measure::{cpu_seconds, env_u64, AnonPeak};
 
 const MB: usize = 1 << 20;
 
+/// The binary measured: this build's, or `LIBRARY_BIN` (another build's,
+/// to compare two versions in the same conditions).
 fn songswarm() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_songswarm"))
+    match std::env::var_os("LIBRARY_BIN") {
+        Some(bin) => Command::new(bin),
+        None => Command::new(env!("CARGO_BIN_EXE_songswarm")),
+    }
 }
 
 /// Song `i`: 1 MB of cheap pseudo-random bytes (xorshift), distinct per song.

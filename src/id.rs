@@ -80,7 +80,15 @@ impl Id {
 
     /// Lower-case hex, 40 characters.
     pub fn to_hex(self) -> String {
-        self.0.iter().map(|b| format!("{b:02x}")).collect()
+        // Digit by digit, not a `format!` per byte: a library's `listening`
+        // line names 10,000 of them.
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = String::with_capacity(40);
+        for b in self.0 {
+            hex.push(DIGITS[usize::from(b >> 4)] as char);
+            hex.push(DIGITS[usize::from(b & 15)] as char);
+        }
+        hex
     }
 }
 

@@ -15,6 +15,7 @@
 use std::io::{self, IoSlice};
 use std::ops::Range;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -126,8 +127,8 @@ pub enum StorageError {
 pub struct Storage {
     /// Piece layout.
     geometry: Geometry,
-    /// Expected SHA-1 of each piece.
-    hashes: Vec<[u8; 20]>,
+    /// Expected SHA-1 of each piece (the manifest's list, shared).
+    hashes: Arc<[[u8; 20]]>,
     /// Files in torrent order.
     files: Vec<StoredFile>,
     /// Where each file of `files` lies in the torrent's byte stream.

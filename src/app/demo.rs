@@ -249,8 +249,7 @@ async fn start_peer(
     app.join_ring(&ring_options(bootstrap), &[]).await;
     let handle = app.add_torrent(manifest, storage, have);
     if let Some(ring) = app.ring() {
-        ring.track(handle.clone(), None);
-        ring.publish(Arc::new(manifest.clone()), handle.clone());
+        ring.track_published(handle.clone(), None, Arc::new(manifest.clone()));
     }
     Ok((app, handle))
 }

@@ -336,7 +336,7 @@ mod tests {
         let storage = Arc::new(Storage::open_or_create(files.path(), &manifest).unwrap());
         let torrent = TorrentHandle {
             info_hash: song,
-            events,
+            events: events.into(),
             stats,
             verified,
             storage,

@@ -6,37 +6,29 @@
 //! says so. Every process also answers discovery queries, so the next one
 //! on the network finds it.
 //!
-//! One announcer task per torrent: it announces us (as leecher, then seeder
-//! once complete) and re-announces at half the TTL; it looks the swarm up
-//! every few seconds and hands new addresses to the coordinator; when a
-//! lookup does not list us (replicas lost, a partition healed) it announces
-//! again at once; and on a clean exit it removes us.
+//! One announcer task per torrent keeps it there ([`announcer`]): announces,
+//! swarm lookups, the library's metadata, and the removal at a clean exit,
+//! all on one budget of ring operations.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
-
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
-use super::pace::{jittered, Pace};
+use super::pace::Pace;
 use crate::chord::catalog;
 use crate::chord::driver::{ChordHandle, Driver};
-use crate::chord::Role;
 use crate::config::{AnnounceConfig, ChordConfig};
 use crate::discovery::{self, DiscoveryConfig, Responder};
 use crate::id::Id;
 use crate::manifest::Manifest;
-use crate::swarm::coordinator::TorrentHandle;
 use crate::swarm::magnet::{self, MagnetError};
-use crate::swarm::TorrentEvent;
 
-mod publish;
+mod announcer;
 
 /// How this process takes part in the ring.
 #[derive(Clone, Debug, Default)]
@@ -83,8 +75,9 @@ pub struct Ring {
     pub source: BootstrapSource,
     /// Announce periods.
     announce: AnnounceConfig,
-    /// The process's budget of announces and lookups, shared by announcers.
-    pace: Arc<Pace>,
+    /// What every announcer shares: the node, our address, the budget of
+    /// ring operations, the token that stops them.
+    announcing: Arc<announcer::Announcing>,
     /// Cancelled to stop announcers (they then remove us) and the responder.
     cancel: CancellationToken,
     /// The announcer tasks and the discovery responder.
@@ -123,13 +116,21 @@ impl Ring {
         }
         let seed = opts.rng_seed.unwrap_or_else(rand::random);
         let chord = Driver::start(opts.chord.clone(), advertise, contacts, seed);
+        let cancel = CancellationToken::new();
+        let announcing = Arc::new(announcer::Announcing {
+            chord: chord.clone(),
+            me: advertise,
+            config: opts.announce.clone(),
+            pace: Pace::new(opts.announce.max_ops_per_second),
+            cancel: cancel.clone(),
+        });
         let ring = Ring {
             chord,
             advertise,
             source,
             announce: opts.announce.clone(),
-            pace: Arc::new(Pace::new(opts.announce.max_ops_per_second)),
-            cancel: CancellationToken::new(),
+            announcing,
+            cancel,
             tasks: TaskTracker::new(),
         };
         if !opts.no_discovery {
@@ -142,28 +143,6 @@ impl Ring {
             }
         }
         ring
-    }
-
-    /// Keeps `torrent` announced in the ring and fed with the swarm's peers
-    /// until [`Ring::leave`].
-    /// Keeps `torrent` announced, and its coordinator fed with the swarm's
-    /// peers. `looked_up`: when the swarm was last looked up (the first
-    /// lookup then waits one period), or None to look it up at once.
-    pub fn track(&self, torrent: TorrentHandle, looked_up: Option<Instant>) {
-        let announcer = Announcer {
-            looked_up,
-            chord: self.chord.clone(),
-            me: self.advertise,
-            ttl: self.chord_ttl(),
-            config: self.announce.clone(),
-            pace: self.pace.clone(),
-            torrent,
-        };
-        self.tasks.spawn(announcer.run(self.cancel.child_token()));
-    }
-
-    fn chord_ttl(&self) -> Duration {
-        self.chord.config.announce_ttl
     }
 
     /// Leaves cleanly: every announcer removes us from its swarm list, then
@@ -296,158 +275,6 @@ pub struct FetchedManifest {
 const METADATA_DEADLINE: Duration = Duration::from_secs(60);
 /// How long one peer has to hand the metadata over.
 const METADATA_PER_PEER: Duration = Duration::from_secs(10);
-
-/// One torrent's presence in the ring.
-struct Announcer {
-    /// Our node.
-    chord: ChordHandle,
-    /// The peer address we announce.
-    me: SocketAddr,
-    /// Life of an announce on the replicas; we re-announce at half of it.
-    ttl: Duration,
-    /// Periods.
-    config: AnnounceConfig,
-    /// The process's budget of ring operations.
-    pace: Arc<Pace>,
-    /// The torrent's coordinator and progress.
-    torrent: TorrentHandle,
-    /// When the swarm was last looked up before we started (None: never).
-    looked_up: Option<Instant>,
-}
-
-impl Announcer {
-    async fn run(mut self, cancel: CancellationToken) {
-        let info_hash = self.torrent.info_hash;
-        let now = Instant::now();
-        let mut next_announce = now;
-        let mut next_query = self
-            .looked_up
-            .map_or(now, |at| (at + self.requery_period()).max(now));
-        let mut announced: Option<Role> = None;
-        let mut rng = StdRng::from_entropy();
-        loop {
-            let role = self.role();
-            if announced != Some(role) {
-                next_announce = Instant::now();
-            }
-            tokio::select! {
-                _ = cancel.cancelled() => break,
-                _ = tokio::time::sleep_until(next_announce.min(next_query)) => {}
-                changed = self.torrent.stats.changed() => {
-                    if changed.is_err() {
-                        break; // the torrent stopped
-                    }
-                    continue;
-                }
-            }
-            let now = Instant::now();
-            if now >= next_announce {
-                if !self.turn(&cancel).await {
-                    break;
-                }
-                match self.chord.announce(info_hash, self.me, role).await {
-                    Ok(()) => {
-                        debug!(%info_hash, ?role, "announced");
-                        announced = Some(role);
-                        next_announce = now + jittered(self.ttl / 2, &mut rng);
-                    }
-                    Err(e) => {
-                        debug!(%info_hash, error = %e, "announce failed; retrying");
-                        next_announce = now + self.config.retry;
-                    }
-                }
-            }
-            if now >= next_query {
-                if !self.turn(&cancel).await {
-                    break;
-                }
-                match self.query().await {
-                    Some(listed) => {
-                        next_query = now + jittered(self.requery_period(), &mut rng);
-                        if !listed && announced.is_some() {
-                            // Our entry is gone (replicas lost, or the other
-                            // side of a healed partition): announce again now.
-                            announced = None;
-                        }
-                    }
-                    None => next_query = now + self.config.retry,
-                }
-            }
-        }
-        self.remove(info_hash).await;
-    }
-
-    /// Waits for this process's next ring operation to be due (every
-    /// announcer shares one budget); false when cancelled meanwhile.
-    async fn turn(&self, cancel: &CancellationToken) -> bool {
-        tokio::select! {
-            _ = cancel.cancelled() => false,
-            _ = self.pace.ready() => true,
-        }
-    }
-
-    /// Looks the swarm up and hands the peers to the coordinator. Returns
-    /// whether we are listed, or None when the lookup failed.
-    async fn query(&self) -> Option<bool> {
-        let info_hash = self.torrent.info_hash;
-        let peers = match self.chord.peers(info_hash).await {
-            Ok(peers) => peers,
-            Err(e) => {
-                debug!(%info_hash, error = %e, "swarm lookup failed; retrying");
-                return None;
-            }
-        };
-        let listed = peers.iter().any(|&(addr, _)| addr == self.me);
-        let others: Vec<SocketAddr> = peers
-            .into_iter()
-            .map(|(addr, _)| addr)
-            .filter(|&addr| addr != self.me)
-            .collect();
-        debug!(%info_hash, peers = others.len(), listed, "swarm lookup");
-        if !others.is_empty() {
-            // The coordinator ignores peers it already knows; a full inbox
-            // only delays these to the next lookup.
-            let _ = self.torrent.events.try_send(TorrentEvent::AddPeers(others));
-        }
-        Some(listed)
-    }
-
-    fn requery_period(&self) -> Duration {
-        match self.role() {
-            Role::Seeder => self.config.requery_seeding,
-            Role::Leecher => self.config.requery_leeching,
-        }
-    }
-
-    /// Takes us off the swarm list (a clean exit). Removals share the
-    /// budget of announces, and every announcer of the process stops at
-    /// once, so all of them are done within `remove_timeout` of the stop:
-    /// a removal whose turn does not come by then is left to expire with
-    /// the entry's TTL (10,000 songs do not send 10,000 removals in the
-    /// same second, and the exit stays bounded).
-    async fn remove(&self, info_hash: Id) {
-        let until = Instant::now() + self.config.remove_timeout;
-        let turn = tokio::time::timeout_at(until, self.pace.ready()).await;
-        if turn.is_err() {
-            debug!(%info_hash, "no turn to remove us before the exit: the entry expires instead");
-            return;
-        }
-        let removal = self.chord.remove(info_hash, self.me);
-        match tokio::time::timeout_at(until, removal).await {
-            Ok(Ok(())) => debug!(%info_hash, "removed from the swarm list"),
-            Ok(Err(e)) => warn!(%info_hash, error = %e, "could not remove us from the swarm list"),
-            Err(_) => warn!(%info_hash, "removal from the swarm list timed out"),
-        }
-    }
-
-    fn role(&self) -> Role {
-        if self.torrent.stats.borrow().complete {
-            Role::Seeder
-        } else {
-            Role::Leecher
-        }
-    }
-}
 
 /// The address we advertise: the explicit one; else the listen address when
 /// it names an interface; else the local address of the interface that

@@ -3,6 +3,7 @@
 //! A client connection says hello without an address, then sends requests
 //! and reads each answer on the same connection.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -223,7 +224,9 @@ pub async fn walk(
 /// Lists every song in the ring: walks the members from `start` along
 /// their successors and asks each for the songs whose metadata it owns,
 /// `page` torrents at a time, handing each page to `each` as it comes.
-/// Returns the number of members asked.
+/// Returns the number of members asked. A song is handed on once: while a
+/// member joins, it and its successor may both own its keys for a moment
+/// (one that has no predecessor yet owns every key).
 pub async fn walk_library(
     start: SocketAddr,
     timeout: Duration,
@@ -231,11 +234,13 @@ pub async fn walk_library(
     mut each: impl FnMut(SocketAddr, Vec<Song>),
 ) -> Result<usize, ChordError> {
     let members = walk(start, timeout, 100_000).await?;
+    let mut seen = HashSet::new();
     for &member in &members {
         let mut client = ChordClient::connect(member, timeout).await?;
         let mut after = None;
         loop {
-            let (songs, next) = client.library_page(after, page).await?;
+            let (mut songs, next) = client.library_page(after, page).await?;
+            songs.retain(|s| seen.insert((s.info_hash, s.file)));
             if !songs.is_empty() {
                 each(member, songs);
             }

@@ -194,8 +194,8 @@ pub async fn start(opts: &LeechOptions, out: Output) -> Result<Started, AppError
         app.keep_resume_record(&handle, place);
     }
     if let Some(ring) = app.ring() {
-        ring.track(handle.clone(), found.looked_up);
-        ring.publish(Arc::new(manifest.clone()), handle.clone());
+        let manifest = Arc::new(manifest.clone());
+        ring.track_published(handle.clone(), found.looked_up, manifest);
     }
     // One listener for the whole run: a signal at any point after
     // `listening` (during the download or right after `done`) is seen.

@@ -155,8 +155,7 @@ pub async fn seed(opts: SeedOptions) -> Result<(), AppError> {
         let manifest = Arc::new(manifest);
         let handle = app.add_shared_torrent(manifest.clone(), storage, vec![true; n]);
         if let Some(ring) = app.ring() {
-            ring.track(handle.clone(), None);
-            ring.publish(manifest, handle.clone());
+            ring.track_published(handle.clone(), None, manifest);
         }
         if !opts.peers.is_empty() {
             let named = TorrentEvent::NamedPeers(opts.peers.clone());

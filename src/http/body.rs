@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use super::metrics::StreamMetrics;
 use crate::geometry::Geometry;
 use crate::storage::Storage;
+use crate::swarm::coordinator::Inbox;
 use crate::swarm::verified::VerifiedPieces;
 use crate::swarm::{StreamId, TorrentEvent};
 
@@ -38,7 +39,7 @@ pub fn new_stream_id() -> StreamId {
 /// What one body streams.
 pub struct BodyParams {
     /// The torrent's coordinator inbox (`StreamAt`, `StreamClosed`).
-    pub events: mpsc::Sender<TorrentEvent>,
+    pub events: Inbox,
     /// The torrent's verified pieces.
     pub verified: watch::Receiver<VerifiedPieces>,
     /// The torrent's files.
@@ -91,7 +92,7 @@ struct OpenGuard {
     /// The stream.
     id: StreamId,
     /// The coordinator's inbox.
-    events: mpsc::Sender<TorrentEvent>,
+    events: Inbox,
     /// Streams open now.
     open: Gauge,
 }
@@ -118,7 +119,7 @@ struct SongStream {
     /// Our id, in `StreamAt` and `StreamClosed`.
     id: StreamId,
     /// See [`BodyParams`].
-    events: mpsc::Sender<TorrentEvent>,
+    events: Inbox,
     /// See [`BodyParams`].
     verified: watch::Receiver<VerifiedPieces>,
     /// See [`BodyParams`].

@@ -35,6 +35,7 @@
 //! metadata with lofty and merges it with flags.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::geometry::{FileSpan, Geometry};
 use crate::id::Id;
@@ -79,8 +80,9 @@ pub struct Manifest {
     pub name: String,
     /// Bytes per piece (every piece but the last, which may be shorter).
     pub piece_length: u64,
-    /// SHA-1 of each piece, in order.
-    pub pieces: Vec<[u8; 20]>,
+    /// SHA-1 of each piece, in order (shared with the torrent's storage:
+    /// a library holds each list once).
+    pub pieces: Arc<[[u8; 20]]>,
     /// The files in torrent order; a single-file torrent has one entry.
     pub files: Vec<FileEntry>,
     /// Sum of the file lengths: the length of the torrent's byte stream.

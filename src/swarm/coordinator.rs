@@ -5,7 +5,9 @@
 //! outputs (`outputs`: commands to peers, piece verification); it sleeps
 //! until the scheduler's next time-out or its own housekeeping, whichever
 //! is sooner. A torrent with no peer and nothing to do sleeps until an
-//! event: thousands of idle songs cost no wake-ups. It dials peers with back-off and runs peer exchange (`dial`).
+//! event: thousands of idle songs cost no wake-ups. It dials peers with
+//! back-off and runs peer exchange (`dial`). The task itself is started by
+//! the torrent's first event (`start`): until then a torrent is its handle.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -13,13 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rand::rngs::StdRng;
-use rand::SeedableRng;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
 use crate::config::SwarmConfig;
 use crate::id::Id;
@@ -37,9 +36,12 @@ mod inbox;
 mod outputs;
 mod refusals;
 mod slots;
+mod start;
 
 use dial::Dial;
 use refusals::Refusals;
+use start::Dormant;
+pub use start::Inbox;
 
 /// How often the coordinator dials the peers that are due, sends peer
 /// exchange and publishes progress (the scheduler says when it needs to run).
@@ -90,8 +92,9 @@ pub struct TorrentStats {
 pub struct TorrentHandle {
     /// The torrent.
     pub info_hash: Id,
-    /// The coordinator's inbox (incoming connections, peer addresses).
-    pub events: mpsc::Sender<TorrentEvent>,
+    /// The coordinator's inbox (incoming connections, peer addresses); the
+    /// first event sent starts the coordinator.
+    pub events: Inbox,
     /// Progress, updated every half second and on completion.
     pub stats: watch::Receiver<TorrentStats>,
     /// Which pieces have passed their SHA-1 check and are on disk, published by
@@ -208,89 +211,35 @@ pub struct Coordinator {
     told_streaming: bool,
 }
 
-/// Starts the coordinator task of one torrent.
+/// Makes the handle of one torrent. Its coordinator task starts with the
+/// first event sent to it (see [`Inbox`]): until then the torrent is its
+/// handle alone.
 pub fn spawn(params: CoordinatorParams) -> TorrentHandle {
-    let (tx, rx) = mpsc::channel(INBOX);
     let geometry = params.storage.geometry();
-    let now = Instant::now();
-    let mut sched = Scheduler::new(
-        geometry,
-        params.config.clone(),
-        StdRng::seed_from_u64(params.rng_seed),
-        now.into_std(),
-    );
-    let mut resumed = 0;
     let mut verified = VerifiedPieces::new(geometry.piece_count);
-    for (i, ok) in params.have.iter().enumerate() {
-        if *ok {
-            sched.set_have(i as u32);
-            verified.set(i as u32);
-            resumed += 1;
-        }
+    for (i, _) in params.have.iter().enumerate().filter(|(_, ok)| **ok) {
+        verified.set(i as u32);
     }
+    let resumed = verified.count();
     let (verified_tx, verified_rx) = watch::channel(verified);
-    let storage = params.storage.clone();
     let current = TorrentStats {
         piece_count: geometry.piece_count,
         have_pieces: resumed,
         resumed_pieces: resumed,
         total_bytes: geometry.total_length,
-        complete: sched.is_complete(),
+        complete: resumed == geometry.piece_count,
         ..Default::default()
     };
-    let (stats_tx, stats_rx) = watch::channel(current.clone());
-    let ctx = Arc::new(ConnectionContext {
-        info_hash: params.info_hash,
-        peer_id: params.peer_id,
-        geometry,
-        storage: params.storage,
-        events: tx.clone(),
-        limits: params.limits,
-        listen_port: params.listen.map(|a| a.port()),
-        info: params.info,
-        command_queue: params.config.peer_queue,
-        fast: params.config.fast_extension,
-        uploaded: Default::default(),
-        downloaded: Default::default(),
-        cancel: params.cancel.clone(),
-        tracker: params.tracker.clone(),
-    });
-    // Boxed: the task's future then holds a pointer, not the state (an
-    // async fn keeps its argument and the moved-in value apart, so a
-    // by-value state took twice its size in each of a library's tasks).
-    let coordinator = Box::new(Coordinator {
-        ctx,
-        config: params.config,
-        sched,
-        inbox: rx,
-        links: HashMap::new(),
-        known: HashMap::new(),
-        dialled: HashMap::new(),
-        accepting: HashMap::new(),
-        banned: HashSet::new(),
-        refusals: Refusals::default(),
-        seen: HashSet::new(),
-        next_key: 1,
-        listen: params.listen,
-        to_verify: VecDeque::new(),
-        hashing: 0,
-        pending_requests: HashMap::new(),
-        pending_haves: Vec::new(),
-        pending_offers: BTreeMap::new(),
-        housekeeping_at: now,
-        stats: stats_tx,
-        current,
-        verified: verified_tx,
-        told_streaming: false,
-    });
-    let span = tracing::info_span!("torrent", info_hash = %params.info_hash.to_hex()[..8]);
-    let cancel = params.cancel;
-    params
-        .tracker
-        .spawn(coordinator.run(cancel).instrument(span));
+    let (stats_tx, stats_rx) = watch::channel(current);
+    let storage = params.storage.clone();
+    let info_hash = params.info_hash;
     TorrentHandle {
-        info_hash: params.info_hash,
-        events: tx,
+        info_hash,
+        events: Inbox::dormant(Dormant {
+            params,
+            stats: stats_tx,
+            verified: verified_tx,
+        }),
         stats: stats_rx,
         verified: verified_rx,
         storage,

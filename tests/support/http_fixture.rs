@@ -139,7 +139,7 @@ pub async fn serve(files: &[FileSpec], piece_length: u64) -> Fixture {
     let (stats, stats_rx) = watch::channel(TorrentStats::default());
     let handle = TorrentHandle {
         info_hash: manifest.info_hash,
-        events: events_tx,
+        events: events_tx.into(),
         stats: stats_rx,
         verified: verified_rx,
         storage,
