@@ -402,6 +402,16 @@ impl Scheduler {
         }
     }
 
+    /// The peer asked us for a block of `piece`, for the first time on
+    /// this connection (a super-seed keeps a lone leecher's offers ahead
+    /// of its requests, see `superseed`).
+    pub fn handle_peer_requested(&mut self, now: Instant, peer: PeerKey, piece: u32) {
+        let lone = self.leechers(now) <= 1;
+        if let (Some(seed), Some(view)) = (&mut self.super_seed, self.peers.get(&peer)) {
+            seed.requested(peer, piece, lone, view, &self.avail, &mut self.outputs);
+        }
+    }
+
     /// A block arrived from the peer.
     pub fn handle_block(
         &mut self,
