@@ -146,7 +146,8 @@ impl Scheduler {
             if mode != SuperSeedMode::Off && self.super_seed.is_none() {
                 let geometry = self.pieces().geometry();
                 let auto = mode == SuperSeedMode::Auto;
-                let seed = SuperSeed::new(geometry, auto, self.created, &self.avail);
+                let (cap, created) = (self.cfg.max_upload_rate, self.created);
+                let seed = SuperSeed::new(geometry, auto, created, cap, &self.avail);
                 self.super_seed = Some(seed);
             }
         }

@@ -26,7 +26,10 @@
 //! extension handshake) becomes full at once, in any mode: the piece a
 //! player waits for is the one at its play position, and super-seeding
 //! must never delay it. Among pieces spread alike the first and the last go
-//! first, which every player needs before anything else.
+//! first, which every player needs before anything else. A super-seeded
+//! peer that is the only leecher is offered pieces as it asks for them,
+//! ahead of its requests (see `offer`): a client that stops looking once
+//! it has nothing left to ask for then never runs dry.
 //!
 //! [`SuperSeed`] owns every offer and what it knows of each peer's offers;
 //! the scheduler tells it what changed (a peer's pieces, our choking of it,
@@ -115,16 +118,19 @@ pub(super) struct SuperSeed {
     by_spread: BTreeSet<SpreadKey>,
     /// Per connected peer: its offers.
     peers: BTreeMap<PeerKey, Offered>,
+    /// Bytes a lone leecher is kept on offer beyond what it asked for.
+    lead: u64,
 }
 
 impl SuperSeed {
     /// Starts super-seeding the pieces of `geometry`, none offered, for a
-    /// seed that started at `started`; `auto`: only while several leechers
-    /// are there.
+    /// seed that started at `started` and uploads at most `cap` bytes a
+    /// second; `auto`: only while several leechers are there.
     pub(super) fn new(
         geometry: Geometry,
         auto: bool,
         started: Instant,
+        cap: Option<u64>,
         avail: &Availability,
     ) -> SuperSeed {
         let n = avail.len() as usize;
@@ -136,6 +142,7 @@ impl SuperSeed {
             pending: vec![0; n],
             by_spread: BTreeSet::new(),
             peers: BTreeMap::new(),
+            lead: offer::lead_bytes(cap),
         };
         seed.by_spread = (0..avail.len()).map(|i| seed.key(i, avail)).collect();
         seed

@@ -1,7 +1,8 @@
 //! Which piece a super-seeded peer is offered next, and when: its window's
 //! worth of the least spread pieces, topped up as it reports pieces; and a
-//! peer that is the only leecher is kept [`LEAD_BYTES`] of offers ahead of
-//! its requests, so that it never runs out of pieces to ask for.
+//! peer that is the only leecher is kept a lead of offers ahead of its
+//! requests ([`LEAD_BYTES`], less under an upload cap), so that it never
+//! runs out of pieces to ask for.
 //!
 //! The lead is for clients that do not look again once they have nothing
 //! to ask for: rqbit, out of pieces, waits 5 s before it looks at the
@@ -15,7 +16,7 @@
 //! seconds of data ahead, so a lead there would announce it everything.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::full::FALLBACK_AFTER;
 use super::{SuperSeed, STALL};
@@ -27,7 +28,21 @@ use crate::swarm::scheduler::peers::{Availability, Peer};
 /// than the milliseconds it takes its request to become our HAVE are
 /// worth at loopback speed (a client with 128 blocks in flight asks for
 /// a new 1 MiB piece every 0.7 ms at 1.5 GB/s).
-pub(super) const LEAD_BYTES: u64 = 4 << 20;
+const LEAD_BYTES: u64 = 4 << 20;
+
+/// Under an upload cap, the lead is what the cap lets a peer take in this
+/// time (at least a piece): a capped peer cannot run through more before
+/// our HAVE reaches it, and a first leecher that was alone for a moment
+/// then holds no more pieces than it needs while the others arrive.
+const LEAD_TIME: Duration = Duration::from_millis(250);
+
+/// The lead of a seed whose upload is capped at `cap` bytes a second, if
+/// it is.
+pub(super) fn lead_bytes(cap: Option<u64>) -> u64 {
+    cap.map_or(LEAD_BYTES, |cap| {
+        ((cap as f64 * LEAD_TIME.as_secs_f64()) as u64).min(LEAD_BYTES)
+    })
+}
 
 impl SuperSeed {
     /// Tops up every peer's offers.
@@ -72,7 +87,8 @@ impl SuperSeed {
     }
 
     /// The peer asked for a block of `piece`; `lone`: no other leecher is
-    /// there, and it is kept [`LEAD_BYTES`] of offers ahead of its requests.
+    /// there, and it is kept the lead's worth of offers ahead of its
+    /// requests.
     pub(in crate::swarm::scheduler) fn requested(
         &mut self,
         peer: PeerKey,
@@ -95,7 +111,7 @@ impl SuperSeed {
             p.unasked -= piece_len;
         }
         if lone {
-            while self.peers[&peer].unasked < LEAD_BYTES
+            while self.peers[&peer].unasked < self.lead
                 && self.announce_next(peer, view, avail, false, out)
             {}
         }
