@@ -556,9 +556,10 @@ impl Scheduler {
         for (peer, choke) in changes {
             if let (Some(seed), Some(view)) = (&mut self.super_seed, self.peers.get(&peer)) {
                 seed.set_unchoked(now, peer, !choke, &view.have, &self.avail);
+                // Before the unchoke: a peer asks at once for what it knows.
+                seed.offer(now, peer, view, &self.avail, &mut self.outputs);
             }
             self.outputs.push_back(Output::Choke { peer, choke });
-            self.offer(now, peer);
         }
     }
 

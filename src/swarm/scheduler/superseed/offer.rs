@@ -25,10 +25,11 @@ use crate::swarm::scheduler::output::Output;
 use crate::swarm::scheduler::peers::{Availability, Peer};
 
 /// Bytes on offer to a lone leecher that it has not asked for yet: more
-/// than the milliseconds it takes its request to become our HAVE are
-/// worth at loopback speed (a client with 128 blocks in flight asks for
-/// a new 1 MiB piece every 0.7 ms at 1.5 GB/s).
-const LEAD_BYTES: u64 = 4 << 20;
+/// than it takes while its request becomes our HAVE, which reaches it
+/// behind the data already queued for it (rqbit keeps 128 blocks, 2 MiB,
+/// in flight and asks for a new 1 MiB piece every 0.7 ms at 1.5 GB/s; a
+/// 4 MiB lead still let it run dry one time in three).
+const LEAD_BYTES: u64 = 16 << 20;
 
 /// Under an upload cap, the lead is what the cap lets a peer take in this
 /// time (at least a piece): a capped peer cannot run through more before
@@ -110,11 +111,25 @@ impl SuperSeed {
         if !view.have[i] {
             p.unasked -= piece_len;
         }
-        if lone {
-            while self.peers[&peer].unasked < self.lead
-                && self.announce_next(peer, view, avail, false, out)
-            {}
+        self.lead(peer, lone, view, avail, out);
+    }
+
+    /// Tops a lone (`lone`) super-seeded peer's offers up to the lead's
+    /// worth it has not asked for.
+    fn lead(
+        &mut self,
+        peer: PeerKey,
+        lone: bool,
+        view: &Peer,
+        avail: &Availability,
+        out: &mut VecDeque<Output>,
+    ) {
+        if !lone || self.peers.get(&peer).is_none_or(|p| p.full) {
+            return;
         }
+        while self.peers[&peer].unasked < self.lead
+            && self.announce_next(peer, view, avail, false, out)
+        {}
     }
 
     /// Announces to the peer the least spread piece it lacks and was not
