@@ -1,8 +1,10 @@
 //! Super-seeding never stalls a leecher that skips HAVEs: libtorrent with
 //! `send_redundant_have = false` tells a seed of no piece it completes
 //! (BEP 3 allows it; other clients do it), and still gets the whole song
-//! from a songswarm seed, alone under `--super-seed on` and two at once
-//! under the default `auto`.
+//! from a songswarm seed, alone under `--super-seed on`, two at once
+//! under the default `auto`, and alone in a new `auto` seed's first
+//! moments, when it is still super-seeded (it is offered pieces as it
+//! asks for them; `scheduler_superseed` shows it never runs dry).
 //!
 //! libtorrent missing is a failure that says to run scripts/install-test-deps.
 
@@ -60,4 +62,9 @@ fn a_lone_leecher_without_haves_finishes_from_a_super_seed() {
 #[test]
 fn two_leechers_without_haves_finish_from_an_auto_seed() {
     silent_leechers_finish(&[], 2);
+}
+
+#[test]
+fn a_lone_leecher_without_haves_finishes_from_a_new_auto_seed() {
+    silent_leechers_finish(&[], 1);
 }

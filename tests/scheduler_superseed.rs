@@ -3,9 +3,10 @@
 //! bitfield (once the seed has run a moment: leechers that were waiting
 //! for it arrive together), later ones are super-seeded while another
 //! leecher is there, and the last one left gets every piece; in any mode a peer that takes
-//! its offers and never reports them gets every piece after a short while.
+//! its offers and never reports them gets every piece after a short while,
+//! and a lone one is offered pieces as it asks, so it never runs dry.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
@@ -19,13 +20,18 @@ const PIECE: u64 = 64 * 1024;
 const PIECES: u32 = 40;
 
 fn seed(mode: SuperSeedMode, now: Instant) -> Scheduler {
+    seed_of(mode, now, PIECE, PIECES)
+}
+
+/// A seed of `pieces` pieces of `piece` bytes.
+fn seed_of(mode: SuperSeedMode, now: Instant, piece: u64, pieces: u32) -> Scheduler {
     let cfg = SwarmConfig {
         super_seed: mode,
         ..SwarmConfig::default()
     };
-    let geometry = Geometry::new(PIECE, u64::from(PIECES) * PIECE);
+    let geometry = Geometry::new(piece, u64::from(pieces) * piece);
     let mut s = Scheduler::new(geometry, cfg, StdRng::seed_from_u64(5), now);
-    for i in 0..PIECES {
+    for i in 0..pieces {
         s.set_have(i);
     }
     s
@@ -175,5 +181,89 @@ fn a_peer_that_reports_stays_super_seeded() {
             offered.len()
         );
     }
+    assert!(s.check_invariants());
+}
+
+/// What a leecher like rqbit does, which sends a seed no HAVE and, once it
+/// has a free request slot and no piece left to ask for, looks again only
+/// 5 s later: it asks for the pieces it knows of, one after another,
+/// keeping `window` pieces in flight, and asks for the next one each time
+/// a piece's data is in. Returns how many of the `pieces` it got before it
+/// found nothing to ask for (all of them: it never ran dry).
+fn silent_client(s: &mut Scheduler, mut now: Instant, pieces: u32, window: usize) -> usize {
+    let peer = 1;
+    let (mut known, mut asked) = (BTreeSet::new(), BTreeSet::new());
+    let mut in_flight = VecDeque::new();
+    let (mut unchoked, mut done) = (false, 0);
+    loop {
+        while let Some(out) = s.poll_output() {
+            match out {
+                Output::Offer { peer: p, piece } if p == peer => {
+                    known.insert(piece);
+                }
+                Output::Choke { peer: p, choke } if p == peer => unchoked = !choke,
+                _ => {}
+            }
+        }
+        if unchoked && in_flight.len() < window && asked.len() < pieces as usize {
+            let Some(&piece) = known.difference(&asked).next() else {
+                return done;
+            };
+            asked.insert(piece);
+            in_flight.push_back(piece);
+            s.handle_peer_requested(now, peer, piece);
+            continue;
+        }
+        // The data of the oldest piece in flight arrives (the seed counts
+        // the bytes; the client reports nothing).
+        if in_flight.pop_front().is_none() {
+            return done;
+        }
+        s.handle_uploaded(now, peer, PIECE_1M);
+        done += 1;
+        now += Duration::from_millis(1);
+        if s.poll_timeout().is_some_and(|t| t <= now) {
+            s.handle_timeout(now);
+        }
+    }
+}
+
+const PIECE_1M: u64 = 1 << 20;
+
+/// A lone client that never reports a piece, connecting in a new auto
+/// seed's first moments (when it is still super-seeded, since others may
+/// be on their way): every piece reaches it while it still has requests
+/// in flight, none waits for the seed's time-outs.
+#[test]
+fn a_lone_silent_leecher_never_runs_dry_in_a_new_auto_seed() {
+    let start = Instant::now();
+    let pieces = 64;
+    let mut s = seed_of(SuperSeedMode::Auto, start, PIECE_1M, pieces);
+    let t0 = start + Duration::from_millis(20);
+    connect(&mut s, t0, 1);
+    assert!(s.bitfield_for(1).is_none(), "super-seeded at first");
+    // The first tick, due as the first peer connects.
+    s.handle_timeout(t0);
+    let got = silent_client(&mut s, t0, pieces, 2);
+    assert_eq!(got, pieces as usize, "it ran dry after {got} pieces");
+    assert!(s.check_invariants());
+}
+
+/// The same client beside another leecher asks for its offers and gets
+/// no more for it: offers ahead of requests are for a lone leecher only,
+/// the others' pieces go one peer at a time.
+#[test]
+fn requests_bring_no_offers_ahead_beside_another_leecher() {
+    let start = Instant::now();
+    let mut s = seed_of(SuperSeedMode::Auto, start, PIECE_1M, 64);
+    let t0 = start + Duration::from_millis(20);
+    connect(&mut s, t0, 1);
+    connect(&mut s, t0, 2);
+    let offered = offers(&mut s, 1);
+    assert!(!offered.is_empty());
+    for &piece in &offered {
+        s.handle_peer_requested(t0, 1, piece);
+    }
+    assert!(offers(&mut s, 1).is_empty(), "offered ahead of requests");
     assert!(s.check_invariants());
 }

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, Instrument};
 
-use crate::geometry::{bitfield_len, bitfield_set, Geometry};
+use crate::geometry::{bitfield_has, bitfield_len, bitfield_set, Geometry};
 use crate::id::Id;
 use crate::storage::Storage;
 use crate::swarm::pieces::PeerKey;
@@ -258,6 +258,9 @@ async fn read_loop(
     );
     // The id the peer wants its `ut_metadata` messages under (its handshake).
     let mut their_metadata_id: Option<u8> = None;
+    // Pieces the peer asked for a block of: the coordinator hears of each
+    // once (a super-seed offers a lone leecher more as it asks).
+    let mut asked = vec![0u8; bitfield_len(ctx.geometry.piece_count)];
     loop {
         let next = tokio::select! {
             _ = token.cancelled() => return Ending::gone("closed by us"),
@@ -292,7 +295,15 @@ async fn read_loop(
                 if up_tx.try_send(Upload::Request(r)).is_err() {
                     return Ending::broke("peer exceeded the request queue");
                 }
-                continue;
+                // The writer refuses a piece that does not exist.
+                if r.index >= ctx.geometry.piece_count || bitfield_has(&asked, r.index) {
+                    continue;
+                }
+                bitfield_set(&mut asked, r.index);
+                TorrentEvent::Requested {
+                    key,
+                    piece: r.index,
+                }
             }
             Message::Cancel(r) => {
                 let _ = up_tx.try_send(Upload::Cancel(r));

@@ -64,6 +64,15 @@ pub enum TorrentEvent {
         /// The message.
         message: Message,
     },
+    /// The peer asked for a block of `piece`, for the first time on this
+    /// connection (once per piece: a super-seed offers a lone leecher more
+    /// as it asks, before the data goes).
+    Requested {
+        /// Which connection.
+        key: PeerKey,
+        /// The piece.
+        piece: u32,
+    },
     /// The connection sent `bytes` of piece data to the peer.
     Uploaded {
         /// Which connection.

@@ -146,7 +146,8 @@ impl Scheduler {
             if mode != SuperSeedMode::Off && self.super_seed.is_none() {
                 let geometry = self.pieces().geometry();
                 let auto = mode == SuperSeedMode::Auto;
-                let seed = SuperSeed::new(geometry, auto, self.created, &self.avail);
+                let (cap, created) = (self.cfg.max_upload_rate, self.created);
+                let seed = SuperSeed::new(geometry, auto, created, cap, &self.avail);
                 self.super_seed = Some(seed);
             }
         }
@@ -402,6 +403,16 @@ impl Scheduler {
         }
     }
 
+    /// The peer asked us for a block of `piece`, for the first time on
+    /// this connection (a super-seed keeps a lone leecher's offers ahead
+    /// of its requests, see `superseed`).
+    pub fn handle_peer_requested(&mut self, now: Instant, peer: PeerKey, piece: u32) {
+        let lone = self.leechers(now) <= 1;
+        if let (Some(seed), Some(view)) = (&mut self.super_seed, self.peers.get(&peer)) {
+            seed.requested(peer, piece, lone, view, &self.avail, &mut self.outputs);
+        }
+    }
+
     /// A block arrived from the peer.
     pub fn handle_block(
         &mut self,
@@ -545,9 +556,10 @@ impl Scheduler {
         for (peer, choke) in changes {
             if let (Some(seed), Some(view)) = (&mut self.super_seed, self.peers.get(&peer)) {
                 seed.set_unchoked(now, peer, !choke, &view.have, &self.avail);
+                // Before the unchoke: a peer asks at once for what it knows.
+                seed.offer(now, peer, view, &self.avail, &mut self.outputs);
             }
             self.outputs.push_back(Output::Choke { peer, choke });
-            self.offer(now, peer);
         }
     }
 

@@ -70,6 +70,9 @@ impl Coordinator {
                     _ => {}
                 }
             }
+            TorrentEvent::Requested { key, piece } => {
+                self.sched.handle_peer_requested(now, key, piece);
+            }
             TorrentEvent::Uploaded { key, bytes } => {
                 self.sched.handle_uploaded(now, key, bytes);
             }

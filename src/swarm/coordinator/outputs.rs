@@ -90,6 +90,12 @@ impl Coordinator {
                 }
                 Output::Choke { peer, choke } => {
                     debug!(peer, choke, "choke");
+                    // Offers made before an unchoke go before it: a client
+                    // asks for what it knows the moment it is unchoked,
+                    // and rqbit, finding nothing more, looks again 5 s on.
+                    if let Some(pieces) = self.pending_offers.remove(&peer) {
+                        self.send(peer, PeerCommand::Have(pieces));
+                    }
                     self.send(peer, PeerCommand::Choke(choke));
                 }
                 Output::Have(piece) => self.pending_haves.push(piece),

@@ -26,25 +26,28 @@
 //! extension handshake) becomes full at once, in any mode: the piece a
 //! player waits for is the one at its play position, and super-seeding
 //! must never delay it. Among pieces spread alike the first and the last go
-//! first, which every player needs before anything else.
+//! first, which every player needs before anything else. A super-seeded
+//! peer that is the only leecher is offered pieces as it asks for them,
+//! ahead of its requests (see `offer`): a client that stops looking once
+//! it has nothing left to ask for then never runs dry.
 //!
 //! [`SuperSeed`] owns every offer and what it knows of each peer's offers;
 //! the scheduler tells it what changed (a peer's pieces, our choking of it,
 //! a piece's holders) and asks it to top offers up.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use super::output::Output;
 use super::peers::{Availability, Peer};
 use crate::geometry::Geometry;
 use crate::swarm::pieces::PeerKey;
 
 mod check;
 mod full;
+mod offer;
 mod window;
 
-use full::{AUTO_WAIT, FALLBACK_AFTER};
+use full::AUTO_WAIT;
 
 /// A peer with no new piece for this long may be offered pieces others have.
 const STALL: Duration = Duration::from_secs(2);
@@ -88,6 +91,11 @@ struct Offered {
     unreported: u64,
     /// Since when it has had every byte on offer without announcing them.
     all_taken_at: Option<Instant>,
+    /// Pieces it asked for a block of (a request shows before the data
+    /// goes, a HAVE only after the piece is done, if ever).
+    asked: Vec<bool>,
+    /// Bytes of the pieces on offer it has not asked for yet.
+    unasked: u64,
 }
 
 /// The super-seed policy of one torrent.
@@ -110,16 +118,19 @@ pub(super) struct SuperSeed {
     by_spread: BTreeSet<SpreadKey>,
     /// Per connected peer: its offers.
     peers: BTreeMap<PeerKey, Offered>,
+    /// Bytes a lone leecher is kept on offer beyond what it asked for.
+    lead: u64,
 }
 
 impl SuperSeed {
     /// Starts super-seeding the pieces of `geometry`, none offered, for a
-    /// seed that started at `started`; `auto`: only while several leechers
-    /// are there.
+    /// seed that started at `started` and uploads at most `cap` bytes a
+    /// second; `auto`: only while several leechers are there.
     pub(super) fn new(
         geometry: Geometry,
         auto: bool,
         started: Instant,
+        cap: Option<u64>,
         avail: &Availability,
     ) -> SuperSeed {
         let n = avail.len() as usize;
@@ -131,6 +142,7 @@ impl SuperSeed {
             pending: vec![0; n],
             by_spread: BTreeSet::new(),
             peers: BTreeMap::new(),
+            lead: offer::lead_bytes(cap),
         };
         seed.by_spread = (0..avail.len()).map(|i| seed.key(i, avail)).collect();
         seed
@@ -176,6 +188,8 @@ impl SuperSeed {
                 offered_bytes: 0,
                 unreported: 0,
                 all_taken_at: None,
+                asked: vec![false; pieces],
+                unasked: 0,
             },
         );
     }
@@ -212,10 +226,13 @@ impl SuperSeed {
             .map(|(i, _)| i as u32)
             .collect();
         if add {
+            let len = |i: &u32| u64::from(self.geometry.piece_len(*i));
             p.on_offer = held.len() as u32;
-            p.offered_bytes = held
+            p.offered_bytes = held.iter().map(len).sum();
+            p.unasked = held
                 .iter()
-                .map(|&i| u64::from(self.geometry.piece_len(i)))
+                .filter(|&&i| !p.asked[i as usize])
+                .map(len)
                 .sum();
         }
         for i in held {
@@ -285,6 +302,9 @@ impl SuperSeed {
         }
         p.on_offer -= 1;
         p.offered_bytes = p.offered_bytes.saturating_sub(piece_len);
+        if !p.asked[piece as usize] {
+            p.unasked -= piece_len;
+        }
         p.unreported = p.unreported.saturating_sub(piece_len);
         p.all_taken_at = None;
         let unchoked = p.unchoked;
@@ -295,85 +315,5 @@ impl SuperSeed {
         self.pending[piece as usize] -= 1;
         self.offers[piece as usize] -= u32::from(unchoked);
         self.by_spread.insert(self.key(piece, avail));
-    }
-
-    /// Tops up every peer's offers.
-    pub(super) fn offer_all(
-        &mut self,
-        now: Instant,
-        views: &BTreeMap<PeerKey, Peer>,
-        avail: &Availability,
-        out: &mut VecDeque<Output>,
-    ) {
-        for (key, view) in views {
-            self.offer(now, *key, view, avail, out);
-        }
-    }
-
-    /// Tops up the peer's offers to its window.
-    pub(super) fn offer(
-        &mut self,
-        now: Instant,
-        peer: PeerKey,
-        view: &Peer,
-        avail: &Availability,
-        out: &mut VecDeque<Output>,
-    ) {
-        let Some(p) = self.peers.get(&peer).filter(|p| !p.full) else {
-            return;
-        };
-        if p.all_taken_at
-            .is_some_and(|t| now.saturating_duration_since(t) >= FALLBACK_AFTER)
-        {
-            // It does not report the pieces it completes.
-            self.fall_back(peer, view, avail, out);
-            return;
-        }
-        let window = self.window(now, p, view);
-        // A peer that announced nothing new for a while may be stuck: maybe
-        // nobody else serves it.
-        let stalled = now.saturating_duration_since(p.last_have_at) >= STALL;
-        loop {
-            let p = &self.peers[&peer];
-            if p.on_offer >= window {
-                break;
-            }
-            // Pieces are offered least spread first, so a piece nobody has and
-            // nobody was offered comes before any second copy. A second copy
-            // waits until every piece has reached some peer: before that it
-            // would delay the last new pieces, which the whole swarm waits
-            // for. Then a piece held by one peer only shortens the swarm's
-            // tail; beyond that the peers trade among themselves, and only a
-            // peer that has stalled gets more. Either kind, one at a time.
-            // Ties go to the piece offered to the fewest choked peers, then
-            // at random.
-            let most = match (p.on_offer, stalled, avail.unspread() == 0) {
-                (0, true, _) => u32::MAX,
-                (0, false, true) => 1,
-                _ => 0,
-            };
-            let best = self
-                .by_spread
-                .range(..=(most, u32::MAX, u32::MAX, u32::MAX))
-                .map(|k| k.3)
-                .find(|&i| !view.have[i as usize] && !p.announced[i as usize]);
-            let Some(piece) = best else { break };
-            let i = piece as usize;
-            self.by_spread.remove(&self.key(piece, avail));
-            let piece_len = u64::from(self.geometry.piece_len(piece));
-            let unchoked = if let Some(p) = self.peers.get_mut(&peer) {
-                p.announced[i] = true;
-                p.on_offer += 1;
-                p.offered_bytes += piece_len;
-                p.all_taken_at = None;
-                p.unchoked
-            } else {
-                false
-            };
-            self.pending[i] += 1;
-            self.offers[i] += u32::from(unchoked);
-            self.by_spread.insert(self.key(piece, avail));
-            out.push_back(Output::Offer { peer, piece });
-        }
     }
 }

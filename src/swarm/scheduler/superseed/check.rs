@@ -24,15 +24,18 @@ impl SuperSeed {
             if p.full {
                 continue;
             }
-            let mut on_offer = 0;
+            let (mut on_offer, mut unasked) = (0, 0);
             for i in 0..n {
                 if p.announced[i] && !view.have[i] {
                     on_offer += 1;
+                    if !p.asked[i] {
+                        unasked += u64::from(self.geometry.piece_len(i as u32));
+                    }
                     pending[i] += 1;
                     offers[i] += u32::from(p.unchoked);
                 }
             }
-            if on_offer != p.on_offer {
+            if on_offer != p.on_offer || unasked != p.unasked {
                 return false;
             }
         }
