@@ -66,6 +66,9 @@ pub(crate) struct Replication {
     /// The other members of the replica set of each held key we do not
     /// own, as its last lookup found them.
     replica_sets: BTreeMap<Id, Vec<SocketAddr>>,
+    /// Our predecessor and successors at the last pass: the sets above
+    /// are reused only while these stay the same.
+    last_view: Vec<Peer>,
     /// Id of the next hand-off.
     next_handoff: u64,
     /// Hand-offs of keys this node should no longer hold.
@@ -89,6 +92,7 @@ impl Replication {
             replicas: config.replicas,
             round: 0,
             replica_sets: BTreeMap::new(),
+            last_view: Vec::new(),
             next_handoff: 1,
             handoffs: BTreeMap::new(),
             batch: BTreeMap::new(),
@@ -150,11 +154,23 @@ impl Replication {
     }
 
     /// Start a replication pass over `store`. Returns true if this pass
-    /// looks the replica sets of held keys up again.
-    pub(crate) fn begin_pass(&mut self, store: &Store) -> bool {
+    /// looks the replica sets of held keys up again: every
+    /// `HELD_CHECK_EVERY` passes, and whenever our predecessor or
+    /// successors changed since the last pass. (History seed 5003285: after
+    /// a partition healed, a node kept offering a key to the replica set of
+    /// its side's ring for four passes, and a read of the merged ring's set
+    /// two passes after the heal missed an announce.)
+    pub(crate) fn begin_pass(&mut self, store: &Store, ring: &Neighbours) -> bool {
         self.round += 1;
         self.replica_sets.retain(|key, _| store.holds(*key));
-        self.round.is_multiple_of(HELD_CHECK_EVERY)
+        let view: Vec<Peer> = ring
+            .predecessor()
+            .into_iter()
+            .chain(ring.successors().iter().copied())
+            .collect();
+        let moved = view != self.last_view;
+        self.last_view = view;
+        moved || self.round.is_multiple_of(HELD_CHECK_EVERY)
     }
 
     /// Offer held `key` to its replica set in this pass's digests (see

@@ -57,7 +57,7 @@ impl Node {
         if !self.store.is_ready() {
             return;
         }
-        let check_held = self.replication.begin_pass(&self.store);
+        let check_held = self.replication.begin_pass(&self.store, &self.ring);
         for key in self.store.keys() {
             let find = self.replication.replicate_key(key, check_held, &self.ring);
             let busy = |k: Id, p: &Purpose| matches!(p, Purpose::Replicate) && k == key;

@@ -86,7 +86,7 @@ fn an_owned_key_goes_to_the_next_successors() {
     let r = ring(10);
     let key = r[0].id;
     let (mut part, ring, store, mut rpcs) = node(&r, &[key]);
-    let check_held = part.begin_pass(&store);
+    let check_held = part.begin_pass(&store, &ring);
     assert!(!part.replicate_key(key, check_held, &ring));
     part.send_digests(Instant::now(), &store, &mut rpcs);
     assert_eq!(
@@ -102,7 +102,7 @@ fn a_held_key_is_looked_up_then_pushed_to_the_set_found() {
     let key = r[4].id;
     let (mut part, ring, store, mut rpcs) = node(&r, &[key]);
     let now = Instant::now();
-    assert!(!part.begin_pass(&store));
+    assert!(part.begin_pass(&store, &ring), "a first pass looks sets up");
     assert!(part.replicate_key(key, false, &ring), "a lookup first");
     // We are in its replica set: the others get it, and the set is kept.
     part.on_located(now, key, &[r[4], r[0], r[5]], &store, &mut rpcs);
@@ -115,9 +115,16 @@ fn a_held_key_is_looked_up_then_pushed_to_the_set_found() {
         both,
         "without a lookup"
     );
-    // Every fourth pass looks the set up again.
-    let checks: Vec<bool> = (0..4).map(|_| part.begin_pass(&store)).collect();
+    // Every fourth pass looks the set up again...
+    let checks: Vec<bool> = (0..4).map(|_| part.begin_pass(&store, &ring)).collect();
     assert_eq!(checks, vec![false, false, true, false]);
+    // ...and so does the first pass after our neighbours changed (r[1]
+    // gone, say).
+    let mut moved = Neighbours::new(r[0], 4);
+    moved.start(true);
+    moved.join(r[2..=5].to_vec());
+    assert!(part.begin_pass(&store, &moved), "other successors");
+    assert!(!part.begin_pass(&store, &moved));
 }
 
 #[test]
@@ -214,7 +221,7 @@ fn anti_entropy_pushes_only_what_the_replica_wants() {
     let (k1, k2) = (r[0].id, r[9].id.add_pow2(0));
     let (mut part, ring, mut store, mut rpcs) = node(&r, &[k1, k2]);
     let now = Instant::now();
-    part.begin_pass(&store);
+    part.begin_pass(&store, &ring);
     assert!(!part.replicate_key(k1, false, &ring));
     assert!(!part.replicate_key(k2, false, &ring));
     part.send_digests(now, &store, &mut rpcs);
