@@ -4,18 +4,17 @@
 
 #[path = "support/chord_ring.rs"]
 mod chord_ring;
+#[path = "support/paced_library.rs"]
+mod paced_library;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use songswarm::app::ring::RingOptions;
 use songswarm::app::App;
 use songswarm::chord::catalog;
 use songswarm::chord::driver::ChordHandle;
 use songswarm::chord::metrics::QuorumLabels;
-use songswarm::config::{AnnounceConfig, SwarmConfig};
-use songswarm::manifest::{build, BuildOptions, Manifest};
+use songswarm::config::SwarmConfig;
 use songswarm::storage::Storage;
 use tokio::time::Instant;
 
@@ -27,17 +26,6 @@ const SONGS: usize = 30;
 const RATE: u32 = 10;
 /// How long the process runs before its ring operations are counted.
 const WINDOW: Duration = Duration::from_secs(2);
-
-/// Song `i`: a few KB of bytes of its own, and its manifest (titled by its
-/// file name, so it has postings).
-fn make_song(dir: &Path, i: usize) -> Manifest {
-    let data: Vec<u8> = (0..4_000 + i as u32)
-        .map(|b| (b.wrapping_add(i as u32 * 7919).wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    let path = dir.join(format!("tune{i:03}.flac"));
-    std::fs::write(&path, &data).unwrap();
-    build(&[path], &BuildOptions::default()).unwrap()
-}
 
 /// The quorum operations (reads and writes, whatever their result) that
 /// `node` ran to their end.
@@ -63,19 +51,7 @@ async fn publishing_shares_the_budget_of_announces() {
     let tmp = tempfile::tempdir().unwrap();
     let config = chord_ring::fast_config();
     let nodes = chord_ring::start_ring(3, &config).await;
-    let opts = RingOptions {
-        bootstrap: vec![nodes[0].addr()],
-        no_discovery: true,
-        chord: config.clone(),
-        announce: AnnounceConfig {
-            // No lookups: the budget goes to announces and publishing.
-            requery_seeding: Duration::from_secs(3600),
-            retry: Duration::from_millis(200),
-            max_ops_per_second: RATE,
-            ..AnnounceConfig::default()
-        },
-        ..RingOptions::default()
-    };
+    let opts = paced_library::paced_options(nodes[0].addr(), &config, RATE);
     let mut app = App::bind("127.0.0.1:0".parse().unwrap(), SwarmConfig::default())
         .await
         .unwrap();
@@ -91,7 +67,7 @@ async fn publishing_shares_the_budget_of_announces() {
     let mut writes = 0;
     let started = Instant::now();
     for i in 0..SONGS {
-        let manifest = Arc::new(make_song(tmp.path(), i));
+        let manifest = Arc::new(paced_library::make_song(tmp.path(), "tune", i));
         writes += 1 + catalog::postings_of(&manifest).len();
         let storage = Arc::new(Storage::open_existing(tmp.path(), &manifest).unwrap());
         let n = manifest.piece_count() as usize;

@@ -5,17 +5,17 @@
 
 #[path = "support/chord_ring.rs"]
 mod chord_ring;
+#[path = "support/paced_library.rs"]
+mod paced_library;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use songswarm::app::ring::RingOptions;
 use songswarm::app::App;
 use songswarm::chord::driver::ChordHandle;
-use songswarm::config::{AnnounceConfig, SwarmConfig};
-use songswarm::manifest::{build, BuildOptions, Manifest};
+use songswarm::config::SwarmConfig;
+use songswarm::manifest::Manifest;
 use songswarm::storage::Storage;
 use tokio::time::Instant;
 
@@ -27,16 +27,6 @@ const SONGS: usize = 40;
 const RATE: u32 = 10;
 /// How long its removals may take at exit.
 const REMOVE_WINDOW: Duration = Duration::from_millis(1500);
-
-/// Song `i`: a few KB of bytes of its own, and its manifest.
-fn make_song(dir: &Path, i: usize) -> Manifest {
-    let data: Vec<u8> = (0..4_000 + i as u32)
-        .map(|b| (b.wrapping_add(i as u32 * 7919).wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    let path = dir.join(format!("song{i:03}.flac"));
-    std::fs::write(&path, &data).unwrap();
-    build(&[path], &BuildOptions::default()).unwrap()
-}
 
 /// The addresses `node` finds listed for `manifest` (none when the lookup fails).
 async fn listed(node: &ChordHandle, manifest: &Manifest) -> Vec<SocketAddr> {
@@ -51,20 +41,8 @@ async fn removals_at_exit_are_paced_and_bounded() {
     let tmp = tempfile::tempdir().unwrap();
     let config = chord_ring::fast_config();
     let nodes = chord_ring::start_ring(3, &config).await;
-    let opts = RingOptions {
-        bootstrap: vec![nodes[0].addr()],
-        no_discovery: true,
-        chord: config.clone(),
-        announce: AnnounceConfig {
-            // No lookups compete with the announces and removals.
-            requery_seeding: Duration::from_secs(3600),
-            retry: Duration::from_millis(200),
-            remove_timeout: REMOVE_WINDOW,
-            max_ops_per_second: RATE,
-            ..AnnounceConfig::default()
-        },
-        ..RingOptions::default()
-    };
+    let mut opts = paced_library::paced_options(nodes[0].addr(), &config, RATE);
+    opts.announce.remove_timeout = REMOVE_WINDOW;
     let mut app = App::bind("127.0.0.1:0".parse().unwrap(), SwarmConfig::default())
         .await
         .unwrap();
@@ -72,7 +50,7 @@ async fn removals_at_exit_are_paced_and_bounded() {
     app.join_ring(&opts, &[]).await;
     let mut manifests = Vec::new();
     for i in 0..SONGS {
-        let manifest = make_song(tmp.path(), i);
+        let manifest = paced_library::make_song(tmp.path(), "song", i);
         let storage = Arc::new(Storage::open_existing(tmp.path(), &manifest).unwrap());
         let n = manifest.piece_count() as usize;
         let handle = app.add_torrent(&manifest, storage, vec![true; n]);
