@@ -169,8 +169,14 @@ impl Workload {
 ///
 /// 5000000: a read issued 100 ms before the partition was anchored at a
 /// head that the partition then cut off; passing over it for the next
-/// node made spares its replica set. A silent head now leaves the
-/// operation unanchored over the list as it stands.
+/// node made spares its replica set. A silent head now stays at the head
+/// of the list, and the operation runs unanchored.
+///
+/// 5005839: the owner had died, and the lookup's list named after it only
+/// nodes far past the key's replicas; run over that list as it stood, a
+/// read asked the dead owner and two nodes that held nothing. Past a
+/// silent head the anchoring now walks on from the next node back to the
+/// silent one's successors.
 ///
 /// 5003285: an announce acknowledged by one side's replicas as the
 /// partition healed; for four passes after the heal, those nodes offered
@@ -179,7 +185,7 @@ impl Workload {
 /// node now looks up the sets of the keys it holds but does not own
 /// whenever its neighbours changed.
 const REGRESSION_SEEDS: &[u64] = &[
-    5_000_000, 5_000_005, 5_000_085, 5_000_338, 5_003_285, 5_005_501,
+    5_000_000, 5_000_005, 5_000_085, 5_000_338, 5_003_285, 5_005_501, 5_005_839,
 ];
 
 #[test]

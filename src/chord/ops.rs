@@ -147,7 +147,7 @@ impl Ops {
             }
             (OpRpc::Repair, Message::Stored { .. }) => {}
             // A well-formed answer of the wrong kind: count it as a failure.
-            (kind, _) => self.on_refusal(now, from, kind, store, rpcs),
+            (kind, _) => self.on_refusal(now, from, kind, ring, store, rpcs),
         }
     }
 
@@ -158,11 +158,12 @@ impl Ops {
         now: Instant,
         from: Peer,
         kind: OpRpc,
+        ring: &Neighbours,
         store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         match kind {
-            OpRpc::Anchor { op } => self.on_owner_silent(now, op, from, false, store, rpcs),
+            OpRpc::Anchor { op } => self.on_owner_silent(now, (op, from), false, ring, store, rpcs),
             OpRpc::Write { op } => {
                 self.on_write_answer(now, op, from.addr, Reply::Refused, store, rpcs)
             }
@@ -179,11 +180,12 @@ impl Ops {
         now: Instant,
         dead: Peer,
         kind: OpRpc,
+        ring: &Neighbours,
         store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
         match kind {
-            OpRpc::Anchor { op } => self.on_owner_silent(now, op, dead, true, store, rpcs),
+            OpRpc::Anchor { op } => self.on_owner_silent(now, (op, dead), true, ring, store, rpcs),
             OpRpc::Write { op } => {
                 self.on_write_answer(now, op, dead.addr, Reply::Lost, store, rpcs)
             }

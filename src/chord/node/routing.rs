@@ -187,7 +187,10 @@ impl Node {
                     .on_failure(now, dead, kind, why, &self.ring, rpcs);
                 self.lookup_ended(now, end);
             }
-            Pending::Op(kind) => self.ops.on_failure(now, dead, kind, store, rpcs),
+            Pending::Op(kind) => {
+                let ring = &self.ring;
+                self.ops.on_failure(now, dead, kind, ring, store, rpcs)
+            }
             Pending::Replica(kind) => {
                 let ring = &self.ring;
                 self.replication

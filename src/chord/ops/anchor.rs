@@ -17,10 +17,17 @@
 //! N − 1 nodes joined in front of it meanwhile, or it died (and then the
 //! second acknowledgement is on its successor or the one after).
 //!
-//! A head that stays silent (asked twice) may be dead, or cut off: the
-//! operation then runs unanchored over the list as it stands, the silent
-//! head still one of its primaries (so spares decide nothing, as in
-//! `quorum`), and a write needs W of the others instead.
+//! A head that stays silent (asked twice) may be dead, or cut off. Its
+//! successors are then not taken from the lookup's list as it stands: right
+//! after an owner dies that list can be stale enough that its live entries
+//! are no replicas at all (history seed 5005839: a read asked the dead
+//! owner and two nodes far past it, which answered "nothing"). The walk
+//! goes on at the next candidate instead, back to the first node whose
+//! predecessor precedes the key or is silent too: the owner in its own view
+//! once the silent ones are gone. The operation then runs over the silent
+//! nodes between the key and it, and its list: unanchored, the silent ones
+//! still primaries (so spares decide nothing, as in `quorum`), and a write
+//! needs W of the others instead.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -36,6 +43,12 @@ use crate::wire::chord::message::Kind;
 
 /// Steps back (or past silent nodes) before an anchoring gives up.
 const MAX_STEPS: u32 = 8;
+
+/// Silent heads an anchoring walks past. Each costs two time-outs, and with
+/// this many silent primaries leading the list, a quorum of W = R = 2 out
+/// of N = 3 cannot be made without one of them: the operation then runs as
+/// it stands, and fails rather than misses unless they answer.
+const MAX_SILENT: usize = 2;
 
 /// What runs once the owner is anchored.
 #[derive(Clone, Copy, Debug)]
@@ -57,6 +70,8 @@ pub(super) struct Anchoring {
     candidates: Vec<Peer>,
     /// True once the current head was asked a second time.
     retried: bool,
+    /// Heads that stayed silent, in the order found.
+    silent: Vec<Peer>,
     /// Heads asked so far.
     steps: u32,
 }
@@ -80,6 +95,7 @@ impl Ops {
             then,
             candidates: list.to_vec(),
             retried: false,
+            silent: Vec::new(),
             steps: 0,
         };
         self.anchoring.insert(op, a);
@@ -152,10 +168,12 @@ impl Ops {
             .copied()
             .collect();
         list.extend(rest);
+        let key = a.key;
+        let before = |p: &Peer| *p != head && !key.in_open_closed(p.id, head.id);
         let further_back = pred
             .map(Peer::new)
-            .filter(|p| *p != head)
-            .filter(|p| !a.key.in_open_closed(p.id, head.id));
+            .filter(before)
+            .filter(|p| !a.silent.contains(p));
         if let Some(p) = further_back {
             // Someone between the key and the head: the key is theirs (a
             // join the lookup did not see yet).
@@ -164,8 +182,15 @@ impl Ops {
             self.ask_head(now, op, ring, store, rpcs);
             return;
         }
-        a.candidates = list;
-        self.run_anchored(now, op, true, store, rpcs);
+        // Silent nodes between the key and the head may be alive, and the
+        // owners: they lead the list, nearest the key first.
+        let mut skipped: Vec<Peer> = a.silent.iter().filter(|p| before(p)).copied().collect();
+        skipped.sort_by_key(|p| key.distance_to(p.id));
+        list.retain(|p| !skipped.contains(p));
+        let anchored = skipped.is_empty();
+        skipped.extend(list);
+        a.candidates = skipped;
+        self.run_anchored(now, op, anchored, store, rpcs);
     }
 
     /// Run op `op` over its candidates: `anchored` if its head is the owner
@@ -189,13 +214,13 @@ impl Ops {
     }
 
     /// The head of op `op`'s candidates did not answer (`lost`) or answered
-    /// wrongly: ask it once more, or run the operation unanchored.
+    /// wrongly: ask it once more, or go on at the next candidate.
     pub(super) fn on_owner_silent(
         &mut self,
         now: Instant,
-        op: OpId,
-        head: Peer,
+        (op, head): (OpId, Peer),
         lost: bool,
+        ring: &Neighbours,
         store: &mut Store,
         rpcs: &mut Rpcs,
     ) {
@@ -211,6 +236,16 @@ impl Ops {
             rpcs.request(now, head, |req| Message::GetState { req }, kind);
             return;
         }
-        self.run_anchored(now, op, false, store, rpcs);
+        a.retried = false;
+        a.candidates.remove(0);
+        a.silent.push(head);
+        if a.silent.len() >= MAX_SILENT || a.candidates.is_empty() {
+            // The silent ones lead the list, and decide the operation.
+            let rest = std::mem::take(&mut a.candidates);
+            a.candidates = a.silent.iter().copied().chain(rest).collect();
+            self.run_anchored(now, op, false, store, rpcs);
+        } else {
+            self.ask_head(now, op, ring, store, rpcs);
+        }
     }
 }

@@ -63,7 +63,8 @@ fn fail(ops: &mut Ops, store: &mut Store, rpcs: &mut Rpcs, req: ReqId) {
     let Pending::Op(kind) = rpc.kind else {
         panic!("not an operation's request: {:?}", rpc.kind);
     };
-    ops.on_failure(Instant::now(), rpc.to, kind, store, rpcs);
+    let ring = Neighbours::new(Peer::new(ops.me), 8);
+    ops.on_failure(Instant::now(), rpc.to, kind, &ring, store, rpcs);
 }
 
 /// The head of `list` answers the anchoring: it owns the key (its

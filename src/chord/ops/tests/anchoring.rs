@@ -37,6 +37,32 @@ fn anchoring_walks_back_to_the_owner_a_lookup_did_not_know() {
     assert_eq!(to, vec![r[1].addr, r[2].addr, r[3].addr]);
 }
 
+/// `head` answers the anchoring request `req` with its predecessor and
+/// successors.
+fn state_of(
+    (ops, store, rpcs): (&mut Ops, &mut Store, &mut Rpcs),
+    head: Peer,
+    req: ReqId,
+    pred: Peer,
+    succs: &[Peer],
+) {
+    let msg = Message::State {
+        req,
+        pred: Some(pred.addr),
+        succs: succs.iter().map(|p| p.addr).collect(),
+    };
+    answer(ops, store, rpcs, head, req, msg);
+}
+
+/// The anchoring asks `head` for its state, twice, and hears nothing.
+fn silent_twice(ops: &mut Ops, store: &mut Store, rpcs: &mut Rpcs, head: Peer) {
+    for _ in 0..2 {
+        let (to, reqs, _) = sent_to_any(rpcs);
+        assert_eq!(to, vec![head.addr], "asked twice");
+        fail(ops, store, rpcs, reqs[0]);
+    }
+}
+
 #[test]
 fn a_silent_head_leaves_the_operation_unanchored() {
     let r = ring(6);
@@ -46,11 +72,12 @@ fn a_silent_head_leaves_the_operation_unanchored() {
     ops.queue_write(op, announce(1).into());
     let list = [r[1], r[2], r[3], r[4]];
     ops.start_write(now, op, r[1].id, &list, &ring_part, &mut store, &mut rpcs);
-    for _ in 0..2 {
-        let (to, reqs, _) = sent_to_any(&mut rpcs);
-        assert_eq!(to, vec![r[1].addr], "asked twice");
-        fail(&mut ops, &mut store, &mut rpcs, reqs[0]);
-    }
+    silent_twice(&mut ops, &mut store, &mut rpcs, r[1]);
+    // The next one still names the silent head as its predecessor.
+    let (to, reqs, _) = sent_to_any(&mut rpcs);
+    assert_eq!(to, vec![r[2].addr]);
+    let parts = (&mut ops, &mut store, &mut rpcs);
+    state_of(parts, r[2], reqs[0], r[1], &[r[3], r[4]]);
     // Still a primary (spares decide nothing), but not needed.
     let (to, reqs, _) = sent_to_any(&mut rpcs);
     assert_eq!(to, vec![r[1].addr, r[2].addr, r[3].addr]);
@@ -66,6 +93,73 @@ fn a_silent_head_leaves_the_operation_unanchored() {
             result: Ok(OpOutcome::Stored)
         }]
     );
+}
+
+#[test]
+fn past_a_silent_head_the_walk_finds_its_successors() {
+    // Seed 5005839 of the announce history: the owner r[1] had died, and
+    // the lookup's list named, after it, only nodes far past the key's
+    // replicas. Run over that list as it stood, the read asked the dead
+    // owner and two nodes that held nothing, and missed an acknowledged
+    // announce that r[2] and r[3] held.
+    let r = ring(8);
+    let (mut ops, mut store, mut rpcs) = node(&r);
+    let ring_part = Neighbours::new(r[0], 8);
+    let (now, op) = (Instant::now(), ops.new_op());
+    ops.queue_write(op, announce(1).into());
+    let list = [r[1], r[5], r[6]];
+    ops.start_write(now, op, r[1].id, &list, &ring_part, &mut store, &mut rpcs);
+    silent_twice(&mut ops, &mut store, &mut rpcs, r[1]);
+    // Each node names the one before it, back to the silent owner.
+    for (head, pred) in [(5, 4), (4, 3), (3, 2), (2, 1)] {
+        let (to, reqs, _) = sent_to_any(&mut rpcs);
+        assert_eq!(to, vec![r[head].addr], "walks back to r[{pred}]");
+        let succs = [r[head + 1], r[head + 2]];
+        let parts = (&mut ops, &mut store, &mut rpcs);
+        state_of(parts, r[head], reqs[0], r[pred], &succs);
+    }
+    // The silent owner stays a primary; the others are its successors.
+    let (to, reqs, done) = sent_to_any(&mut rpcs);
+    assert_eq!(to, vec![r[1].addr, r[2].addr, r[3].addr]);
+    assert!(done.is_empty());
+    for (i, req) in [(2, reqs[1]), (3, reqs[2])] {
+        let stored = Message::Stored { req, ok: true };
+        answer(&mut ops, &mut store, &mut rpcs, r[i], req, stored);
+    }
+    let (_, _, done) = sent_to_any(&mut rpcs);
+    let stored = Output::Done {
+        op,
+        result: Ok(OpOutcome::Stored),
+    };
+    assert_eq!(done, vec![stored]);
+}
+
+#[test]
+fn a_successor_that_forgot_the_silent_owner_is_no_anchor() {
+    // The node after the silent owner already took the owner's
+    // predecessor as its own: the silent owner still leads the list, and
+    // the operation is not anchored at its successor.
+    let r = ring(8);
+    let (mut ops, mut store, mut rpcs) = node(&r);
+    let ring_part = Neighbours::new(r[0], 8);
+    let (now, op) = (Instant::now(), ops.new_op());
+    ops.queue_write(op, announce(1).into());
+    let list = [r[2], r[3], r[4]];
+    ops.start_write(now, op, r[2].id, &list, &ring_part, &mut store, &mut rpcs);
+    silent_twice(&mut ops, &mut store, &mut rpcs, r[2]);
+    let (to, reqs, _) = sent_to_any(&mut rpcs);
+    assert_eq!(to, vec![r[3].addr]);
+    let parts = (&mut ops, &mut store, &mut rpcs);
+    state_of(parts, r[3], reqs[0], r[1], &[r[4], r[5]]);
+    let (to, reqs, _) = sent_to_any(&mut rpcs);
+    assert_eq!(to, vec![r[2].addr, r[3].addr, r[4].addr]);
+    // Without the silent owner, two of its successors make the write.
+    for (i, req) in [(3, reqs[1]), (4, reqs[2])] {
+        let stored = Message::Stored { req, ok: true };
+        answer(&mut ops, &mut store, &mut rpcs, r[i], req, stored);
+    }
+    let (_, _, done) = sent_to_any(&mut rpcs);
+    assert_eq!(done.len(), 1, "unanchored: W of the others");
 }
 
 /// Like `sent_to`, for requests of any kind.
