@@ -250,6 +250,19 @@ fn me_of(ctx: &HttpContext) -> Result<Identity, Refused> {
     })
 }
 
+/// What every edit of a playlist checks first: `owner/name` is ours, and
+/// `tracks` parse.
+fn own_edit(
+    ctx: &HttpContext,
+    owner: &str,
+    name: String,
+    tracks: &[String],
+) -> Result<(PlaylistRef, Vec<Id>), Refused> {
+    let me = me_of(ctx)?;
+    let r = own_reference(owner, name, &me)?;
+    Ok((r, parse_tracks(tracks)?))
+}
+
 /// `POST /api/playlists`.
 pub async fn create(State(ctx): State<HttpContext>, Json(body): Json<Create>) -> Response {
     let tracks = match parse_tracks(&body.tracks) {
@@ -269,12 +282,8 @@ pub async fn replace(
     Path((owner, name)): Path<(String, String)>,
     Json(body): Json<Replace>,
 ) -> Response {
-    let r = match me_of(&ctx).and_then(|me| own_reference(&owner, name, &me)) {
-        Ok(r) => r,
-        Err(answer) => return answer.into_response(),
-    };
-    let tracks = match parse_tracks(&body.tracks) {
-        Ok(t) => t,
+    let (r, tracks) = match own_edit(&ctx, &owner, name, &body.tracks) {
+        Ok(x) => x,
         Err(answer) => return answer.into_response(),
     };
     apply(&ctx, &r.name, Base::Version(body.version), false, |list| {
@@ -290,12 +299,8 @@ pub async fn append(
     Path((owner, name)): Path<(String, String)>,
     Json(body): Json<TrackEdit>,
 ) -> Response {
-    let r = match me_of(&ctx).and_then(|me| own_reference(&owner, name, &me)) {
-        Ok(r) => r,
-        Err(answer) => return answer.into_response(),
-    };
-    let tracks = match parse_tracks(&body.tracks) {
-        Ok(t) if !t.is_empty() && body.positions.is_empty() => t,
+    let (r, tracks) = match own_edit(&ctx, &owner, name, &body.tracks) {
+        Ok((r, t)) if !t.is_empty() && body.positions.is_empty() => (r, t),
         Ok(_) => return fail(StatusCode::BAD_REQUEST, "give the tracks to append"),
         Err(answer) => return answer.into_response(),
     };
@@ -313,12 +318,8 @@ pub async fn remove(
     Path((owner, name)): Path<(String, String)>,
     Json(body): Json<TrackEdit>,
 ) -> Response {
-    let r = match me_of(&ctx).and_then(|me| own_reference(&owner, name, &me)) {
-        Ok(r) => r,
-        Err(answer) => return answer.into_response(),
-    };
-    let tracks = match parse_tracks(&body.tracks) {
-        Ok(t) => t,
+    let (r, tracks) = match own_edit(&ctx, &owner, name, &body.tracks) {
+        Ok(x) => x,
         Err(answer) => return answer.into_response(),
     };
     if tracks.is_empty() && body.positions.is_empty() {
