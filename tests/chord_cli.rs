@@ -1,20 +1,12 @@
 //! The `node` and `dht` commands, as a user runs them.
 
-use std::net::TcpListener;
 use std::process::{Command, Output};
 
 #[path = "support/cli_node.rs"]
 mod cli_node;
-use cli_node::start_node;
-use std::time::{Duration, Instant};
+use cli_node::{free_addr, start_node, wait_ring_state};
 
 const BIN: &str = env!("CARGO_BIN_EXE_songswarm");
-
-/// A free loopback port (released again; the node binds it right after).
-fn free_addr() -> String {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").to_string()
-}
 
 fn dht(args: &[&str]) -> Output {
     Command::new(BIN)
@@ -24,29 +16,13 @@ fn dht(args: &[&str]) -> Output {
         .expect("run songswarm")
 }
 
-/// Run `dht ring --json` until `ok` holds for its output, or fail at the deadline.
-fn wait_ring(node: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let out = dht(&["ring", "--node", node, "--json"]);
-        if out.status.success() {
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-            if ok(&v) {
-                return v;
-            }
-        }
-        assert!(Instant::now() < deadline, "ring never settled: {out:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn node_and_dht_commands_work_together() {
     let a = free_addr();
     let b = free_addr();
     let mut first = start_node(&a, None);
     let _second = start_node(&b, Some(&a));
-    let ring = wait_ring(&a, |v| {
+    let ring = wait_ring_state(&a, |v| {
         v["successors"].as_array().is_some_and(|s| s.len() == 1)
     });
     assert_eq!(ring["successors"][0], b.as_str());

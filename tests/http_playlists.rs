@@ -18,7 +18,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use cli_node::start_node;
+use cli_node::{free_addr, start_node, wait_ring};
 use http_request::{get_json, json, request};
 use serde_json::Value;
 use songswarm::id::Id;
@@ -26,34 +26,8 @@ use songswarm::id::Id;
 const BIN: &str = env!("CARGO_BIN_EXE_songswarm");
 const DEADLINE: Duration = Duration::from_secs(90);
 
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").to_string()
-}
-
 fn track(n: u32) -> String {
     Id::hash(&n.to_be_bytes()).to_hex()
-}
-
-/// Waits until every node sees a ring of three (two successors each).
-fn wait_ring(nodes: &[String]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for node in nodes {
-        loop {
-            let out = Command::new(BIN)
-                .args(["dht", "ring", "--node", node, "--json"])
-                .output()
-                .expect("run");
-            if out.status.success() {
-                let v: Value = serde_json::from_slice(&out.stdout).expect("json");
-                if v["successors"].as_array().is_some_and(|s| s.len() == 2) {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "the ring never formed");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
 }
 
 /// `songswarm node` serving HTTP, with `config` as its config directory.

@@ -10,8 +10,8 @@ use std::process::{Command, Output};
 
 #[path = "support/cli_node.rs"]
 mod cli_node;
-use cli_node::start_node;
-use std::time::{Duration, Instant};
+use cli_node::{free_addr, start_node, wait_ring};
+use std::time::Duration;
 
 use songswarm::chord::client::ChordClient;
 use songswarm::chord::records::{Mutable, RecordKind, SignedItem};
@@ -21,11 +21,6 @@ use songswarm::playlist::ring::{self, PlaylistError};
 use songswarm::playlist::PlaylistRef;
 
 const BIN: &str = env!("CARGO_BIN_EXE_songswarm");
-
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").to_string()
-}
 
 fn songswarm(config: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -55,27 +50,6 @@ fn failure(config: &Path, args: &[&str]) -> String {
 
 fn track(n: u32) -> String {
     Id::hash(&n.to_be_bytes()).to_hex()
-}
-
-/// Waits until every node sees a ring of three (two successors each).
-fn wait_ring(nodes: &[String]) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    for node in nodes {
-        loop {
-            let out = Command::new(BIN)
-                .args(["dht", "ring", "--node", node, "--json"])
-                .output()
-                .expect("run");
-            if out.status.success() {
-                let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-                if v["successors"].as_array().is_some_and(|s| s.len() == 2) {
-                    break;
-                }
-            }
-            assert!(Instant::now() < deadline, "the ring never formed");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
 }
 
 fn tracks_of(v: &serde_json::Value) -> Vec<String> {

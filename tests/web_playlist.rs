@@ -26,11 +26,6 @@ use cdp::Browser;
 use e2e_harness::DEADLINE;
 use players::{create, have, make_song, Format};
 
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").to_string()
-}
-
 /// `songswarm seed MANIFEST --data DATA` in the ring through `node`, its
 /// identity and download cache under `home`; returns it and its HTTP address.
 fn seed_in_ring(manifest: &Path, data: &Path, home: &Path, node: &str) -> (procs::Proc, String) {
@@ -81,7 +76,7 @@ fn open_a_playlist_see_it_in_order_play_it_and_the_next_is_local_before_it_plays
                 .to_hex()
         })
         .collect();
-    let (a, b) = (free_addr(), free_addr());
+    let (a, b) = (cli_node::free_addr(), cli_node::free_addr());
     let _a = cli_node::start_node(&a, None);
     let _b = cli_node::start_node(&b, Some(&a));
     let (_other, _) = seed_in_ring(&manifests[1], &there, &dir.path().join("other"), &a);
@@ -223,7 +218,7 @@ fn a_search_result_this_process_lacks_is_fetched_from_the_ring_and_plays() {
         .unwrap()
         .info_hash
         .to_hex();
-    let a = free_addr();
+    let a = cli_node::free_addr();
     let _a = cli_node::start_node(&a, None);
     let mut seed = std::process::Command::new(env!("CARGO_BIN_EXE_songswarm"));
     seed.env_remove("SONGSWARM_NO_RING")
