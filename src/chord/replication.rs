@@ -73,6 +73,9 @@ pub(crate) struct Replication {
     next_handoff: u64,
     /// Hand-offs of keys this node should no longer hold.
     handoffs: BTreeMap<u64, HandoffOp>,
+    /// Keys whose replica set, found by a lookup, leaves us out: the set,
+    /// while its head is asked whether it owns the key.
+    confirming: BTreeMap<Id, Vec<SocketAddr>>,
     /// Keys to offer each replica in this pass's digests.
     batch: BTreeMap<SocketAddr, BTreeSet<Id>>,
     /// Id of the next digest.
@@ -95,6 +98,7 @@ impl Replication {
             last_view: Vec::new(),
             next_handoff: 1,
             handoffs: BTreeMap::new(),
+            confirming: BTreeMap::new(),
             batch: BTreeMap::new(),
             next_digest: 1,
             digests: BTreeMap::new(),
@@ -119,6 +123,9 @@ impl Replication {
             }
             (ReplicaRpc::Digest { page }, Message::Wanted { records, .. }) => {
                 self.on_wanted(now, from, page, &records, store, rpcs)
+            }
+            (ReplicaRpc::Confirm { key }, Message::State { pred, .. }) => {
+                self.on_confirm(now, from, key, pred, store, rpcs)
             }
             (ReplicaRpc::Range { .. }, Message::HandoffData { keys, next, .. }) => {
                 for (key, value) in &keys {
@@ -149,6 +156,10 @@ impl Replication {
             ReplicaRpc::Digest { page } => self.digest_failed(now, dead, page, store, rpcs),
             ReplicaRpc::Range { after, tries } => {
                 self.range_failed(now, after, tries, ring, store, rpcs)
+            }
+            // Not confirmed: the key stays, and the next pass looks again.
+            ReplicaRpc::Confirm { key } => {
+                self.confirming.remove(&key);
             }
         }
     }
@@ -203,12 +214,23 @@ impl Replication {
 
     /// A lookup found `list`, the successor list of `key`'s owner: push the
     /// key's records to its replica set, and hand them off if we are not in
-    /// that set.
+    /// that set, once its head confirms it owns the key.
+    ///
+    /// A lookup's answer is one node's view, and while a healed partition's
+    /// rings merge it can be far off: in the announce history (seed
+    /// 5005164) a lookup answered by a node whose successor pointer still
+    /// jumped across the other side's nodes named three nodes past the
+    /// key's replicas, and all three replicas handed the key off to them
+    /// and deleted it. So a node that finds itself outside a key's set
+    /// first asks the set's head for its state (as operations anchor, see
+    /// `ops::anchor`) and hands off only if the head's predecessor precedes
+    /// the key; and never while it owns the key in its own view.
     pub(crate) fn on_located(
         &mut self,
         now: Instant,
         key: Id,
         list: &[Peer],
+        ring: &Neighbours,
         store: &Store,
         rpcs: &mut Rpcs,
     ) {
@@ -227,6 +249,43 @@ impl Replication {
             return;
         }
         self.replica_sets.remove(&key);
+        let owned = ring
+            .predecessor()
+            .is_some_and(|p| key.in_open_closed(p.id, self.me.id));
+        let Some(&head) = set.first() else {
+            return;
+        };
+        if owned || self.confirming.contains_key(&key) {
+            return;
+        }
+        self.confirming.insert(key, set);
+        rpcs.request(
+            now,
+            Peer::new(head),
+            |req| Message::GetState { req },
+            ReplicaRpc::Confirm { key },
+        );
+    }
+
+    /// `head`, the head of the replica set found for `key`, answered with
+    /// its predecessor `pred`: hand the key off to that set if `head` owns
+    /// it in its own view.
+    fn on_confirm(
+        &mut self,
+        now: Instant,
+        head: Peer,
+        key: Id,
+        pred: Option<SocketAddr>,
+        store: &Store,
+        rpcs: &mut Rpcs,
+    ) {
+        let Some(set) = self.confirming.remove(&key) else {
+            return;
+        };
+        let owner = pred.is_some_and(|p| key.in_open_closed(Peer::new(p).id, head.id));
+        if !owner || set.first() != Some(&head.addr) || !store.holds(key) {
+            return;
+        }
         // Not ours any more: copy to every replica, delete once all acknowledge.
         for pushed in store.at(key) {
             let id = self.next_handoff;

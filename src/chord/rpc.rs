@@ -136,6 +136,9 @@ pub(crate) enum ReplicaRpc {
     /// Page request of the key range a joiner takes over, the keys after
     /// `after`; `tries` earlier requests for this page went unanswered.
     Range { after: Option<Id>, tries: u32 },
+    /// `GetState` to the head of the replica set a lookup found for `key`,
+    /// which we are not in: is it the owner in its own view?
+    Confirm { key: Id },
 }
 
 impl From<RingRpc> for Pending {

@@ -120,7 +120,11 @@ impl Node {
                 Purpose::Join => self.ring.begin_join(now, list, rpcs),
                 Purpose::Rejoin => self.ring.found_self(now, false, list, rpcs),
                 Purpose::Rescue => self.ring.found_self(now, true, list, rpcs),
-                Purpose::Replicate => self.replication.on_located(now, key, &list, store, rpcs),
+                Purpose::Replicate => {
+                    let ring = &self.ring;
+                    self.replication
+                        .on_located(now, key, &list, ring, store, rpcs)
+                }
                 Purpose::Write { op } => {
                     let ring = &self.ring;
                     self.ops.start_write(now, op, key, &list, ring, store, rpcs)

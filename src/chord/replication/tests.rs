@@ -53,9 +53,10 @@ fn to(sent: &[(SocketAddr, Message)]) -> Vec<SocketAddr> {
 
 fn req_of(msg: &Message) -> ReqId {
     match msg {
-        Message::Store { req, .. } | Message::Handoff { req, .. } | Message::Digest { req, .. } => {
-            *req
-        }
+        Message::Store { req, .. }
+        | Message::Handoff { req, .. }
+        | Message::Digest { req, .. }
+        | Message::GetState { req } => *req,
         other => panic!("not a request: {other:?}"),
     }
 }
@@ -79,6 +80,26 @@ fn fail(part: &mut Replication, ring: &Neighbours, store: &mut Store, rpcs: &mut
         panic!("not a replication request: {:?}", rpc.kind);
     };
     part.on_failure(Instant::now(), rpc.to, kind, ring, store, rpcs);
+}
+
+/// The only request sent is a `GetState` to `head`, which answers that its
+/// predecessor is `pred`.
+fn head_answers(
+    part: &mut Replication,
+    store: &mut Store,
+    rpcs: &mut Rpcs,
+    head: Peer,
+    pred: Peer,
+) {
+    let out = sent(rpcs);
+    assert_eq!(to(&out), vec![head.addr], "the head is asked first");
+    assert!(matches!(out[0].1, Message::GetState { .. }));
+    let state = Message::State {
+        req: req_of(&out[0].1),
+        pred: Some(pred.addr),
+        succs: Vec::new(),
+    };
+    answer(part, store, rpcs, head, state);
 }
 
 #[test]
@@ -105,7 +126,7 @@ fn a_held_key_is_looked_up_then_pushed_to_the_set_found() {
     assert!(part.begin_pass(&store, &ring), "a first pass looks sets up");
     assert!(part.replicate_key(key, false, &ring), "a lookup first");
     // We are in its replica set: the others get it, and the set is kept.
-    part.on_located(now, key, &[r[4], r[0], r[5]], &store, &mut rpcs);
+    part.on_located(now, key, &[r[4], r[0], r[5]], &ring, &store, &mut rpcs);
     let both = BTreeSet::from([r[4].addr, r[5].addr]);
     assert_eq!(BTreeSet::from_iter(to(&sent(&mut rpcs))), both);
     assert!(!part.replicate_key(key, false, &ring));
@@ -131,9 +152,10 @@ fn a_held_key_is_looked_up_then_pushed_to_the_set_found() {
 fn a_key_handed_off_is_deleted_once_every_replica_took_it() {
     let r = ring(10);
     let (k1, k2) = (r[6].id, r[7].id);
-    let (mut part, _, mut store, mut rpcs) = node(&r, &[k1, k2]);
+    let (mut part, ring, mut store, mut rpcs) = node(&r, &[k1, k2]);
     let now = Instant::now();
-    part.on_located(now, k1, &[r[6], r[7], r[8]], &store, &mut rpcs);
+    part.on_located(now, k1, &[r[6], r[7], r[8]], &ring, &store, &mut rpcs);
+    head_answers(&mut part, &mut store, &mut rpcs, r[6], r[5]);
     for (addr, msg) in sent(&mut rpcs) {
         let stored = Message::Stored {
             req: req_of(&msg),
@@ -144,7 +166,8 @@ fn a_key_handed_off_is_deleted_once_every_replica_took_it() {
     }
     assert!(!store.holds(k1), "copied, acknowledged, deleted");
     // One refusal keeps the key for the next pass.
-    part.on_located(now, k2, &[r[7], r[8], r[9]], &store, &mut rpcs);
+    part.on_located(now, k2, &[r[7], r[8], r[9]], &ring, &store, &mut rpcs);
+    head_answers(&mut part, &mut store, &mut rpcs, r[7], r[6]);
     for (i, (addr, msg)) in sent(&mut rpcs).into_iter().enumerate() {
         let stored = Message::Stored {
             req: req_of(&msg),
@@ -154,6 +177,41 @@ fn a_key_handed_off_is_deleted_once_every_replica_took_it() {
         answer(&mut part, &mut store, &mut rpcs, from, stored);
     }
     assert!(store.holds(k2));
+}
+
+#[test]
+fn no_hand_off_to_a_set_whose_head_does_not_own_the_key() {
+    // Seed 5005164 of the announce history: while a healed partition's
+    // rings merged, a lookup named three nodes past the key's replicas,
+    // and every replica handed the key off to them and deleted it.
+    let r = ring(10);
+    let key = r[6].id;
+    let (mut part, ring, mut store, mut rpcs) = node(&r, &[key]);
+    let now = Instant::now();
+    part.on_located(now, key, &[r[8], r[9], r[1]], &ring, &store, &mut rpcs);
+    // r[8]'s predecessor r[7] lies between the key and r[8].
+    head_answers(&mut part, &mut store, &mut rpcs, r[8], r[7]);
+    assert!(sent(&mut rpcs).is_empty(), "nothing pushed");
+    assert!(store.holds(key));
+    // A silent head hands nothing off either.
+    part.on_located(now, key, &[r[8], r[9], r[1]], &ring, &store, &mut rpcs);
+    let out = sent(&mut rpcs);
+    assert_eq!(to(&out), vec![r[8].addr]);
+    fail(&mut part, &ring, &mut store, &mut rpcs, req_of(&out[0].1));
+    assert!(sent(&mut rpcs).is_empty());
+    assert!(store.holds(key));
+}
+
+#[test]
+fn an_owner_in_its_own_view_never_hands_off() {
+    let r = ring(10);
+    // Between our predecessor r[9] and us: ours.
+    let key = r[0].id;
+    let (mut part, ring, store, mut rpcs) = node(&r, &[key]);
+    let now = Instant::now();
+    part.on_located(now, key, &[r[2], r[3], r[4]], &ring, &store, &mut rpcs);
+    assert!(sent(&mut rpcs).is_empty(), "not even asked");
+    assert!(store.holds(key));
 }
 
 #[test]
@@ -281,9 +339,9 @@ fn store_limits() -> Limits {
 fn only_a_replica_that_takes_digests_is_sent_one() {
     let r = ring(10);
     let key = r[7].id;
-    let (mut part, _, mut store, mut rpcs) = node(&r, &[key]);
+    let (mut part, ring, mut store, mut rpcs) = node(&r, &[key]);
     let now = Instant::now();
-    part.on_located(now, key, &[r[7], r[0], r[8]], &store, &mut rpcs);
+    part.on_located(now, key, &[r[7], r[0], r[8]], &ring, &store, &mut rpcs);
     let mut out = sent(&mut rpcs);
     out.sort_by_key(|(a, _)| *a);
     let kinds: Vec<(SocketAddr, bool)> = out
@@ -298,16 +356,15 @@ fn only_a_replica_that_takes_digests_is_sent_one() {
     );
     // r[7] does not answer its digest: pushed now, and next pass too.
     let (_, digest) = out.iter().find(|(a, _)| *a == r[7].addr).expect("sent");
-    let ring = Neighbours::new(r[0], 4);
     fail(&mut part, &ring, &mut store, &mut rpcs, req_of(digest));
     assert!(matches!(&sent(&mut rpcs)[..], [(a, Message::Store { .. })] if *a == r[7].addr));
-    part.on_located(now, key, &[r[7], r[0], r[8]], &store, &mut rpcs);
+    part.on_located(now, key, &[r[7], r[0], r[8]], &ring, &store, &mut rpcs);
     assert!(sent(&mut rpcs)
         .iter()
         .all(|(_, m)| matches!(m, Message::Store { .. })));
     // Once it speaks with the feature bit again, it gets digests again.
     part.note_features(r[7].addr, crate::wire::chord::FEATURES);
-    part.on_located(now, key, &[r[7], r[0], r[8]], &store, &mut rpcs);
+    part.on_located(now, key, &[r[7], r[0], r[8]], &ring, &store, &mut rpcs);
     let again = sent(&mut rpcs);
     assert!(again
         .iter()
