@@ -6,7 +6,7 @@
 //! nothing of kinds beyond [`Record`]'s methods.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use crate::chord::records::{Limits, Quota, Record};
@@ -224,6 +224,19 @@ impl Store {
             record.expire(now, quota);
             !record.is_empty()
         });
+    }
+
+    /// Drop the item of `peer` from the record of `kind` at `key` (a swarm
+    /// entry found gone), releasing its quota; false if none was held.
+    pub(crate) fn drop_peer(&mut self, key: Id, kind: Kind, peer: SocketAddr) -> bool {
+        let Some(record) = self.records.get_mut(&(key, kind)) else {
+            return false;
+        };
+        let dropped = record.drop_peer(peer, &mut self.quota);
+        if record.is_empty() {
+            self.records.remove(&(key, kind));
+        }
+        dropped
     }
 
     /// Forget the record of `kind` at `key` (its hand-off to the rightful

@@ -250,6 +250,8 @@ impl Sim {
         while let Some(out) = self.nodes[i].node.poll_output() {
             match out {
                 Output::Send { to, msg } => self.transmit(i, to, msg),
+                // Nobody answers a probe here: silence keeps the entry.
+                Output::Probe { .. } => {}
                 Output::Done { op, result } => self.finished.push(Finished {
                     node: i,
                     op,
