@@ -5,8 +5,9 @@
 //! the info-hash (the driver does the asking: see [`Output::Probe`]).
 //!
 //! A peer found gone is dropped and denied until its entry would have
-//! expired, so no relay can bring it back; only the peer's own IP address
-//! can (its next announce). A peer that serves, or that does not answer
+//! expired, so no relay can bring it back (the store keeps the denials,
+//! as every merge passes there); only the peer's own IP address can (its
+//! next announce). A peer that serves, or that does not answer
 //! (a firewall), keeps its entry: silence never costs an honest peer its
 //! announce. Probes are bounded three ways, so a relaying node cannot turn
 //! replicas into an amplifier: a few per target IP address per window, at
@@ -58,8 +59,8 @@ pub(crate) struct Probes {
     patience: Duration,
     /// Probes asked of the driver → when they are forgotten.
     outstanding: BTreeMap<Subject, Instant>,
-    /// Verdicts: subject → (found gone, until when it stands).
-    verdicts: BTreeMap<Subject, (bool, Instant)>,
+    /// Verdicts: subject → until when it stands.
+    verdicts: BTreeMap<Subject, Instant>,
     /// The verdicts by expiry, for pruning in order.
     by_expiry: BTreeSet<(Instant, Subject)>,
     /// Target IP → (start of its window, probes in it).
@@ -80,22 +81,6 @@ impl Probes {
             verdicts: BTreeMap::new(),
             by_expiry: BTreeSet::new(),
             windows: BTreeMap::new(),
-        }
-    }
-
-    /// True if `peer` was found gone for `key` and relays of it are
-    /// refused at `now`.
-    pub(crate) fn denied(&self, now: Instant, peer: SocketAddr, key: Id) -> bool {
-        self.verdicts
-            .get(&(peer, key))
-            .is_some_and(|&(gone, until)| gone && until > now)
-    }
-
-    /// The peer wrote for itself (from its own IP): its word beats any
-    /// verdict, which is forgotten.
-    pub(crate) fn lift(&mut self, peer: SocketAddr, key: Id) {
-        if let Some((_, until)) = self.verdicts.remove(&(peer, key)) {
-            self.by_expiry.remove(&(until, (peer, key)));
         }
     }
 
@@ -129,7 +114,7 @@ impl Probes {
     }
 
     /// The verdict on a probe asked of `peer` for `key`. Returns true if
-    /// its entry must go. A verdict on a probe not in flight (never asked,
+    /// its entry must go (the store then denies it: see `Store::deny`). A verdict on a probe not in flight (never asked,
     /// or forgotten) is ignored.
     pub(crate) fn verdict(&mut self, now: Instant, peer: SocketAddr, key: Id, v: Verdict) -> bool {
         self.prune(now);
@@ -144,11 +129,10 @@ impl Probes {
             self.verdicts.remove(&oldest);
             debug_assert!(until >= now);
         }
-        let gone = v == Verdict::Gone;
         let until = now + self.remember;
-        self.verdicts.insert(subject, (gone, until));
+        self.verdicts.insert(subject, until);
         self.by_expiry.insert((until, subject));
-        gone
+        v == Verdict::Gone
     }
 
     /// Probes in flight (tests and diagnostics).

@@ -30,8 +30,8 @@ impl Node {
     ) {
         // Swarm entries relayed for third parties are checked with them
         // (see `node::source`); the others are taken as they are.
-        let (value, fresh) = self.screen(now, from, key, value);
-        let Some(record) = self.store.decode(now, key, &value) else {
+        let fresh = self.screen(from, key, value);
+        let Some(record) = self.store.decode(now, key, value) else {
             self.rpcs.send(from, Message::Stored { req, ok: false });
             return;
         };

@@ -164,7 +164,7 @@ impl Node {
             }
             Pending::Replica(kind) => {
                 // A joiner's key range is relayed too (see `node::source`).
-                let (msg, fresh) = self.screen_page(now, to.addr, msg);
+                let fresh = self.screen_page(to.addr, &msg);
                 let (rpcs, store) = (&mut self.rpcs, &mut self.store);
                 if let Err(kind) = self.replication.on_answer(now, to, kind, msg, store, rpcs) {
                     self.rpc_failed(now, to, Pending::Replica(kind), Failure::Refused);

@@ -9,7 +9,6 @@
 //! address: it was announced directly (announces are bound to their
 //! source), so it is never probed, and it lifts a denial.
 
-use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -19,7 +18,7 @@ use crate::chord::probes::Verdict;
 use crate::chord::records::{same_ip, RecordKind, SwarmList};
 use crate::chord::ChordError;
 use crate::id::Id;
-use crate::wire::chord::message::{WireEntry, WireRecord};
+use crate::wire::chord::message::WireRecord;
 
 /// Third-party announces relayed for one key and not held here before:
 /// to probe once merged.
@@ -50,6 +49,7 @@ impl Node {
             self.rpcs.done(op, Err(err));
             return op;
         }
+        self.store.lift(key, peer); // its own word
         self.put(now, key, list.into())
     }
 
@@ -62,7 +62,10 @@ impl Node {
     /// [`Output::Probe`]: crate::chord::node::Output::Probe
     pub fn on_probe(&mut self, now: Instant, peer: SocketAddr, info_hash: Id, verdict: Verdict) {
         if self.probes.verdict(now, peer, info_hash, verdict) {
-            self.store.drop_peer(info_hash, SwarmList::KIND, peer);
+            let until = now + self.config.announce_ttl;
+            let max = self.config.max_probe_verdicts;
+            self.store
+                .deny(info_hash, SwarmList::KIND, peer, until, max);
         }
     }
 
@@ -71,76 +74,35 @@ impl Node {
         self.probes.outstanding()
     }
 
-    /// Screen `value`, relayed by `from` for `key`: a swarm list loses the
-    /// announces of peers found gone (unless `from` is at the peer's own
-    /// IP, which lifts the denial). Also returns the third-party announces
-    /// not held here yet. Other kinds pass as they are.
-    pub(super) fn screen<'a>(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        key: Id,
-        value: &'a WireRecord,
-    ) -> (Cow<'a, WireRecord>, Fresh) {
+    /// Screen the swarm entries `from` relays for `key` in `value`: those
+    /// at `from`'s own IP lift their peers' denials (a node speaks for its
+    /// own address); the third-party announces not held here yet are
+    /// returned, to probe once merged. (Denied peers are left out by the
+    /// store's merge.)
+    pub(super) fn screen(&mut self, from: SocketAddr, key: Id, value: &WireRecord) -> Fresh {
         let WireRecord::Swarm(entries) = value else {
-            return (Cow::Borrowed(value), Fresh::new());
+            return Fresh::new();
         };
         let mut fresh = Fresh::new();
-        let mut denied = false;
         for e in entries.iter().filter(|e| !e.removed && e.ttl_ms > 0) {
             if same_ip(e.peer.ip(), from.ip()) {
-                self.probes.lift(e.peer, key);
-            } else if self.probes.denied(now, e.peer, key) {
-                denied = true;
+                self.store.lift(key, e.peer);
             } else if !self.holds_announce(key, e.peer) {
                 fresh.push(e.peer);
             }
         }
-        if !denied {
-            return (Cow::Borrowed(value), fresh);
-        }
-        let kept: Vec<WireEntry> = entries
-            .iter()
-            .filter(|e| {
-                e.removed
-                    || same_ip(e.peer.ip(), from.ip())
-                    || !self.probes.denied(now, e.peer, key)
-            })
-            .cloned()
-            .collect();
-        (Cow::Owned(WireRecord::Swarm(kept)), fresh)
+        fresh
     }
 
-    /// [`Node::screen`] of every record of a hand-off page, in place.
-    pub(super) fn screen_page(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        msg: Message,
-    ) -> (Message, Vec<(Id, Fresh)>) {
-        let Message::HandoffData { req, keys, next } = msg else {
-            return (msg, Vec::new());
+    /// [`Node::screen`] of every record of a hand-off page.
+    pub(super) fn screen_page(&mut self, from: SocketAddr, msg: &Message) -> Vec<(Id, Fresh)> {
+        let Message::HandoffData { keys, .. } = msg else {
+            return Vec::new();
         };
-        let mut all = Vec::new();
-        let mut screened = Vec::with_capacity(keys.len());
-        for (key, value) in keys {
-            let (screened_value, fresh) = self.screen(now, from, key, &value);
-            let replaced = match screened_value {
-                Cow::Owned(v) => Some(v),
-                Cow::Borrowed(_) => None,
-            };
-            let value = replaced.unwrap_or(value);
-            if !fresh.is_empty() {
-                all.push((key, fresh));
-            }
-            screened.push((key, value));
-        }
-        let msg = Message::HandoffData {
-            req,
-            keys: screened,
-            next,
-        };
-        (msg, all)
+        keys.iter()
+            .map(|(key, value)| (*key, self.screen(from, *key, value)))
+            .filter(|(_, fresh)| !fresh.is_empty())
+            .collect()
     }
 
     /// Probe those of `fresh` that were taken into `key`'s list, within

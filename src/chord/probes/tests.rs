@@ -36,17 +36,22 @@ fn one_probe_per_subject_until_its_verdict_has_run_out() {
 }
 
 #[test]
-fn gone_is_denied_until_it_runs_out_or_the_peer_speaks_for_itself() {
+fn only_gone_drops_the_entry() {
     let mut p = Probes::new(&config());
     let t = Instant::now();
     let key = Id::hash(b"song");
-    assert!(p.want(t, at(1, 1), key));
-    assert!(p.verdict(t, at(1, 1), key, Verdict::Gone));
-    assert!(p.denied(t + Duration::from_secs(599), at(1, 1), key));
-    assert!(!p.denied(t, at(1, 1), Id::hash(b"other song")));
-    assert!(!p.denied(t + Duration::from_secs(600), at(1, 1), key));
-    p.lift(at(1, 1), key);
-    assert!(!p.denied(t, at(1, 1), key));
+    for (host, v) in [
+        (1, Verdict::Serving),
+        (2, Verdict::Silent),
+        (3, Verdict::Gone),
+    ] {
+        assert!(p.want(t, at(host, 1), key));
+        assert_eq!(
+            p.verdict(t, at(host, 1), key, v),
+            v == Verdict::Gone,
+            "{v:?}"
+        );
+    }
 }
 
 #[test]
@@ -55,7 +60,7 @@ fn verdicts_on_probes_not_asked_or_given_up_are_ignored() {
     let t = Instant::now();
     let key = Id::hash(b"song");
     assert!(!p.verdict(t, at(1, 1), key, Verdict::Gone), "never asked");
-    assert!(!p.denied(t, at(1, 1), key));
+    assert!(p.want(t, at(1, 1), key), "and no verdict is remembered");
     assert!(p.want(t, at(1, 2), key));
     // Patience is twice the probe time-out.
     let late = t + Duration::from_secs(11);
@@ -108,8 +113,10 @@ fn probes_in_flight_and_verdicts_are_bounded() {
         assert!(p.want(later, at(host, 1), key(host)));
         p.verdict(later, at(host, 1), key(host), Verdict::Gone);
     }
-    assert!(!p.denied(t, at(1, 1), key(1)), "the oldest verdict went");
-    assert!(p.denied(t, at(2, 1), key(2)));
-    assert!(p.denied(t, at(5, 1), key(5)));
-    assert!(p.verdicts.len() <= 4);
+    assert_eq!(p.verdicts.len(), 4);
+    assert!(
+        !p.verdicts.contains_key(&(at(1, 1), key(1))),
+        "the oldest verdict went"
+    );
+    assert!(p.verdicts.contains_key(&(at(5, 1), key(5))));
 }

@@ -170,3 +170,19 @@ fn a_nodes_own_announce_is_never_probed() {
     let (probes, _) = drain(&mut n);
     assert!(probes.is_empty(), "{probes:?}");
 }
+
+#[test]
+fn a_nodes_own_announce_lifts_a_denial_of_its_address() {
+    let t = Instant::now();
+    let mut n = node(config(), t);
+    let (key, mine) = (Id::hash(b"song"), at(1, 6881));
+    // Another member relays an entry at our own address: we probe it.
+    let (probes, _) = relay(&mut n, t, at(RELAY, 4000), key, mine);
+    assert_eq!(probes, vec![(mine, key)]);
+    n.on_probe(t, mine, key, Verdict::Gone);
+    assert!(!holds(&n, key, mine));
+    // Now we announce it ourselves (this node is the only replica).
+    n.announce(t, key, mine, Role::Seeder);
+    drain(&mut n);
+    assert!(holds(&n, key, mine), "our own word beats the denial");
+}
