@@ -6,7 +6,9 @@
 //! it back; the entry of a songswarm peer seeding the song stays.
 //!
 //! The modified member calls from 127.0.0.2, so the entries it relays
-//! (on 127.0.0.1) are a third party's to the replica.
+//! (on 127.0.0.1) are a third party's to the replica. Each test waits for
+//! the replica's verdict counters (`/metrics`), which count a verdict once
+//! the node has applied it, with a deadline.
 
 #[path = "support/chord_ring.rs"]
 mod chord_ring;
@@ -153,8 +155,7 @@ async fn a_relayed_entry_nobody_serves_is_dropped_and_a_seeding_peer_stays() {
     let mut member = modified_member(replica.addr()).await;
 
     relay(&mut member, 1, key, &[dead, serving]).await;
-    // Kept until its peers answer (a read right after the relay sees both,
-    // unless a probe was quicker: then the dead one may already be gone).
+    // Both are kept and asked; the verdicts are applied as they come.
     wait_probed(&replica, "gone", 1).await;
     wait_probed(&replica, "serving", 1).await;
     let peers = replica.peers(key).await.expect("read");
@@ -202,4 +203,34 @@ async fn another_torrent_at_the_address_is_gone_too() {
 
     replica.leave().await;
     seeder.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_address_keeps_its_entry() {
+    // Connections are taken (by the kernel's backlog) but nothing answers:
+    // a firewall that drops, or a host too busy to answer.
+    let quiet = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent = quiet.local_addr().unwrap();
+    let key = Id::hash(b"a song");
+    let opts = RingOptions {
+        no_discovery: true,
+        chord: ChordConfig {
+            probe_timeout: Duration::from_millis(300),
+            ..config()
+        },
+        rng_seed: Some(3),
+        ..RingOptions::default()
+    };
+    let replica = App::bare_node("127.0.0.1:0".parse().unwrap(), &opts)
+        .await
+        .expect("bind on loopback");
+    let mut member = modified_member(replica.addr()).await;
+    relay(&mut member, 1, key, &[silent]).await;
+    wait_probed(&replica, "silent", 1).await;
+    let peers = replica.peers(key).await.expect("read");
+    assert_eq!(peers, vec![(silent, Role::Seeder)]);
+    assert_eq!(replica.metrics().probes("gone"), 0);
+
+    replica.leave().await;
+    drop(quiet);
 }

@@ -2,7 +2,7 @@
 //! relay (hand-off, anti-entropy, read repair, a healed partition's merge
 //! all carry other sources' swarm entries), so a relayed entry for a third
 //! party's address is kept, and that address is asked whether it serves
-//! the info-hash (the driver does the asking: see [`Output::Probe`]).
+//! the info-hash (the driver does the asking: see `Output::Probe`).
 //!
 //! A peer found gone is dropped and denied until its entry would have
 //! expired, so no relay can bring it back (the store keeps the denials,
@@ -16,8 +16,6 @@
 //!
 //! Pure state like the rest of the core: no clock, no randomness, and
 //! nothing here changes which ring messages a node sends.
-//!
-//! [`Output::Probe`]: crate::chord::rpc::Output::Probe
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
