@@ -48,6 +48,21 @@ pub struct ChordConfig {
     pub max_connections: usize,
     /// A connection unused this long is closed.
     pub idle_timeout: Duration,
+    /// Most probes of one target IP address per `probe_window`: a relayed
+    /// swarm entry of a third party is checked by asking its address
+    /// (see `chord::probes`), and no relay may make a replica knock on one
+    /// address more often than this.
+    pub probes_per_ip: u32,
+    /// The window of `probes_per_ip`.
+    pub probe_window: Duration,
+    /// Most probes in flight at once (the node asks no more; the driver
+    /// runs no more).
+    pub max_outstanding_probes: usize,
+    /// Most probe verdicts remembered (each stands for `announce_ttl`).
+    pub max_probe_verdicts: usize,
+    /// Longest one probe (connect and BitTorrent handshake) may take; no
+    /// answer by then keeps the entry.
+    pub probe_timeout: Duration,
 }
 
 impl Default for ChordConfig {
@@ -72,6 +87,11 @@ impl Default for ChordConfig {
             max_frame: 1 << 20,
             max_connections: 64,
             idle_timeout: Duration::from_secs(30),
+            probes_per_ip: 3,
+            probe_window: Duration::from_secs(60),
+            max_outstanding_probes: 32,
+            max_probe_verdicts: 10_000,
+            probe_timeout: Duration::from_secs(5),
         }
     }
 }

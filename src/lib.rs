@@ -29,10 +29,12 @@
 //!   dispatches to parts owning their state (neighbours, lookups and
 //!   fingers, a store of typed records [`chord::records`] with swarm lists
 //!   as the first kind, quorum operations over [`chord::quorum`],
-//!   replication); the async shell: [`chord::driver`] (the task that owns
+//!   replication, [`chord::probes`] for relayed swarm entries checked with
+//!   their source); the async shell: [`chord::driver`] (the task that owns
 //!   the node, on tokio's clock), [`chord::handle`] (what the rest of the
-//!   process holds) and [`chord::connection`] (one task per Chord
-//!   connection); [`chord::catalog`], which publishes songs (metadata and
+//!   process holds), [`chord::connection`] (one task per Chord
+//!   connection) and [`chord::prober`] (one task per probe: a BitTorrent
+//!   handshake); [`chord::catalog`], which publishes songs (metadata and
 //!   keyword postings) and searches them through a running node; and a
 //!   [`chord::client`] for the `dht`, `search` and `library` commands.
 //! - [`swarm`]: downloading and serving: piece bookkeeping [`swarm::pieces`],

@@ -1,8 +1,10 @@
 //! Seeded ring simulations of abuse: a node asked to announce a
 //! third-party address (to point swarms at a victim), and one that floods
-//! replicas with announces for random keys. A node announces only its own
-//! address, and the replicas' caps hold whatever one source sends, without
-//! displacing other sources' entries.
+//! replicas with announces for random keys, and one running modified
+//! software that relays a third party's address as anti-entropy would. A
+//! node announces only its own address, the replicas' caps hold whatever
+//! one source sends, without displacing other sources' entries, and a
+//! relayed address found gone leaves every replica, joiners included.
 //!
 //! `CHORD_SIM_SEEDS=N` runs N seeds per scenario; `CHORD_SIM_SEED=S`
 //! replays one. A failure prints its seed.
@@ -10,12 +12,14 @@
 #[path = "support/chord_sim.rs"]
 mod chord_sim;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use chord_sim::{for_each_seed, ring_invariants, sim_config, Sim};
 use rand::Rng;
-use songswarm::chord::node::OpOutcome;
+use songswarm::chord::message::{Message, WireEntry, WireRecord};
+use songswarm::chord::node::{OpOutcome, Verdict};
 use songswarm::chord::{ChordError, Role};
 use songswarm::config::ChordConfig;
 use songswarm::id::Id;
@@ -136,5 +140,128 @@ fn a_flooding_node_cannot_displace_other_sources_or_pass_the_caps() {
                 "seed {seed}: {peer} lost from {key:?} after the flood: {peers:?}"
             );
         }
+    });
+}
+
+/// Answer every probe asked so far: `victim` is gone, everyone else
+/// serves. Returns the nodes that asked about the victim.
+fn answer_probes(sim: &mut Sim, victim: SocketAddr) -> BTreeSet<usize> {
+    let asked = std::mem::take(&mut sim.probes);
+    for &(i, peer, key) in &asked {
+        let verdict = if peer == victim {
+            Verdict::Gone
+        } else {
+            Verdict::Serving
+        };
+        let now = sim.now;
+        sim.nodes[i].node.on_probe(now, peer, key, verdict);
+    }
+    asked
+        .iter()
+        .filter(|(_, peer, _)| *peer == victim)
+        .map(|(i, _, _)| *i)
+        .collect()
+}
+
+/// Live nodes whose list of `key` holds `peer`.
+fn holders(sim: &Sim, key: Id, peer: SocketAddr) -> Vec<usize> {
+    (0..sim.nodes.len())
+        .filter(|&i| sim.nodes[i].alive)
+        .filter(|&i| {
+            let list = sim.nodes[i].node.stored(&key);
+            list.is_some_and(|l| l.get(&peer).is_some())
+        })
+        .collect()
+}
+
+/// `liar` relays an announce of `victim` at `key` to each of `targets`.
+fn relay_to(sim: &mut Sim, liar: usize, targets: &[SocketAddr], key: Id, victim: SocketAddr) {
+    for (n, to) in targets.iter().enumerate() {
+        let entry = WireEntry {
+            peer: victim,
+            ttl_ms: 20 * 60 * 1000,
+            role: Role::Seeder,
+            removed: false,
+        };
+        let store = Message::Store {
+            req: 1_000_000 + n as u64,
+            key,
+            value: WireRecord::Swarm(vec![entry]),
+        };
+        sim.send_raw(liar, *to, store);
+    }
+}
+
+#[test]
+fn a_relayed_address_found_gone_leaves_every_replica() {
+    for_each_seed(3, 31, |seed| {
+        let mut sim = Sim::new(seed, sim_config());
+        grow(&mut sim, 16);
+        let key = Id(sim.rng.gen());
+        let honest = sim.random_member().expect("a member");
+        let own = SocketAddr::new(sim.nodes[honest].node.addr().ip(), 6881);
+        let op = sim.call(honest, |n, now| n.announce(now, key, own, Role::Seeder));
+        sim.run_for(Duration::from_secs(2), ring_invariants);
+        let result = &sim.result(honest, op).expect("ended").result;
+        assert_eq!(result, &Ok(OpOutcome::Stored), "seed {seed}");
+
+        // The modified member relays a victim's address to every node.
+        let liar = sim.random_member().expect("a member");
+        let victim = SocketAddr::from(([10, 0, 0, 5], 6881));
+        let targets: Vec<SocketAddr> = (0..sim.nodes.len())
+            .filter(|&i| i != liar)
+            .map(|i| sim.nodes[i].node.addr())
+            .collect();
+        relay_to(&mut sim, liar, &targets, key, victim);
+        sim.run_for(Duration::from_secs(1), ring_invariants);
+        let kept = holders(&sim, key, victim);
+        assert!(!kept.is_empty(), "seed {seed}: kept until asked");
+
+        // Joiners take their key ranges (the relayed entry among them)
+        // before anyone's verdict is in.
+        for _ in 0..3 {
+            let via = sim.random_member().expect("a member");
+            sim.add_node(Some(via));
+            sim.run_for(Duration::from_millis(500), ring_invariants);
+        }
+        // Every probe of the victim finds it gone, over several
+        // anti-entropy periods (which relay it on to nodes not yet asked).
+        let mut asked = BTreeSet::new();
+        for _ in 0..7 {
+            asked.extend(answer_probes(&mut sim, victim));
+            sim.run_for(sim_config().replicate_interval, ring_invariants);
+        }
+        asked.extend(answer_probes(&mut sim, victim));
+        assert!(
+            kept.iter().all(|i| asked.contains(i)),
+            "seed {seed}: holders asked"
+        );
+        assert_eq!(
+            holders(&sim, key, victim),
+            Vec::<usize>::new(),
+            "seed {seed}"
+        );
+
+        // Relayed again: no node that found it gone takes it back (one the
+        // first relay missed takes it, and asks).
+        relay_to(&mut sim, liar, &targets, key, victim);
+        sim.run_for(Duration::from_secs(1), ring_invariants);
+        let again = holders(&sim, key, victim);
+        assert!(
+            again.iter().all(|i| !asked.contains(i)),
+            "seed {seed}: {again:?}"
+        );
+        let asking = answer_probes(&mut sim, victim);
+        assert!(
+            asking.iter().all(|i| !asked.contains(i)),
+            "seed {seed}: asked twice"
+        );
+        assert!(
+            again.iter().all(|i| asking.contains(i)),
+            "seed {seed}: {again:?}"
+        );
+        let reader = sim.random_member().expect("a member");
+        let peers = read(&mut sim, reader, key);
+        assert_eq!(peers, vec![(own, Role::Seeder)], "seed {seed}: {key:?}");
     });
 }

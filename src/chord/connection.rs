@@ -57,7 +57,7 @@ pub(crate) async fn dial(
 /// True if `e` is evidence that the other side is gone: nothing listens
 /// there, it reset the connection, or no route leads to it. A time-out or
 /// a shortage of our own (descriptors, ports, memory) says nothing of it.
-fn is_gone(e: &std::io::Error) -> bool {
+pub(crate) fn is_gone(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(
         e.kind(),
@@ -70,7 +70,7 @@ fn is_gone(e: &std::io::Error) -> bool {
 /// on 127.0.0.2, the kernel would otherwise pick another source). Where
 /// `ip` is not one of this host's (unspecified, or a forwarded public
 /// address), the kernel picks.
-async fn connect_from(ip: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
+pub(crate) async fn connect_from(ip: IpAddr, to: SocketAddr) -> std::io::Result<TcpStream> {
     let socket = match to {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,

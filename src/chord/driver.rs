@@ -18,7 +18,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -26,6 +26,7 @@ use crate::chord::connection::{self, CONN_QUEUE};
 use crate::chord::handle::Command;
 use crate::chord::message::Message;
 use crate::chord::node::{Node, OpId, OpOutcome, Output};
+use crate::chord::prober;
 use crate::chord::ChordError;
 use crate::config::ChordConfig;
 
@@ -74,6 +75,7 @@ impl Driver {
             pool: HashMap::new(),
             ops: HashMap::new(),
             use_clock: 0,
+            probes: Arc::new(Semaphore::new(handle.config.max_outstanding_probes)),
         };
         handle.tracker.spawn(task.run(rx));
         handle
@@ -107,6 +109,8 @@ struct NodeTask {
     ops: HashMap<OpId, oneshot::Sender<Result<OpOutcome, ChordError>>>,
     /// Logical clock for `last_used`.
     use_clock: u64,
+    /// Room for probes running at once (see `prober`).
+    probes: Arc<Semaphore>,
 }
 
 impl NodeTask {
@@ -223,6 +227,14 @@ impl NodeTask {
                 let op = start(&mut self.node, now);
                 self.ops.insert(op, reply);
             }
+            Command::Probed {
+                peer,
+                info_hash,
+                verdict,
+            } => {
+                self.node.on_probe(now, peer, info_hash, verdict);
+                self.handle.metrics.probed(verdict);
+            }
             Command::Ring { reply } => {
                 let _ = reply.send(self.node.ring_info());
             }
@@ -249,6 +261,9 @@ impl NodeTask {
                     if let Some(reply) = self.ops.remove(&op) {
                         let _ = reply.send(result);
                     }
+                }
+                Output::Probe { peer, info_hash } => {
+                    prober::spawn(&self.handle, &self.probes, peer, info_hash)
                 }
             }
         }

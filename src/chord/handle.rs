@@ -70,6 +70,12 @@ pub(crate) enum Command {
         start: StartOp,
         reply: oneshot::Sender<Result<OpOutcome, ChordError>>,
     },
+    /// What a probe of `peer` for `info_hash` found (see `prober`).
+    Probed {
+        peer: SocketAddr,
+        info_hash: Id,
+        verdict: crate::chord::probes::Verdict,
+    },
     /// A snapshot of the node's view.
     Ring { reply: oneshot::Sender<RingInfo> },
     /// One page of the songs whose metadata the node owns.

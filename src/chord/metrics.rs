@@ -1,6 +1,7 @@
 //! What a node counts for the process's `/metrics`: lookups and their
 //! hops, seen by the driver as questions and answers pass, and quorum
-//! reads and writes by result, seen by the handle as operations end.
+//! reads and writes by result, seen by the handle as operations end, and
+//! probes of relayed swarm entries by verdict, seen by the driver.
 //!
 //! The counters share their values across clones (they are atomics behind
 //! an `Arc`), so the handle and the driver count into the same ones and the
@@ -10,6 +11,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
+use crate::chord::probes::Verdict;
 use crate::chord::ChordError;
 
 /// One node's counters.
@@ -23,6 +25,16 @@ pub struct RingMetrics {
     pub lookup_hops: Counter,
     /// Client quorum operations that ended, by kind and result.
     pub quorum: Family<QuorumLabels, Counter>,
+    /// Probes of peers named by relayed swarm entries, by verdict, counted
+    /// once the node has applied the verdict.
+    pub probes: Family<ProbeLabels, Counter>,
+}
+
+/// The label of a probe's counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProbeLabels {
+    /// `serving`, `silent` or `gone`.
+    pub verdict: &'static str,
 }
 
 /// The labels of a quorum operation's counter.
@@ -35,6 +47,21 @@ pub struct QuorumLabels {
 }
 
 impl RingMetrics {
+    /// Counts a probe's verdict.
+    pub fn probed(&self, verdict: Verdict) {
+        let verdict = match verdict {
+            Verdict::Serving => "serving",
+            Verdict::Silent => "silent",
+            Verdict::Gone => "gone",
+        };
+        self.probes.get_or_create(&ProbeLabels { verdict }).inc();
+    }
+
+    /// Probes that ended with `verdict` so far.
+    pub fn probes(&self, verdict: &'static str) -> u64 {
+        self.probes.get_or_create(&ProbeLabels { verdict }).get()
+    }
+
     /// Counts a quorum read (`write` false) or write that ended with `result`.
     pub fn quorum<T>(&self, write: bool, result: &Result<T, ChordError>) {
         let result = match result {

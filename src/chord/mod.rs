@@ -16,6 +16,8 @@
 //! - `ops`: client writes and reads in flight, over [`quorum`] (the quorum
 //!   arithmetic);
 //! - `replication`: anti-entropy, hand-off, a joiner's key range;
+//! - [`probes`]: relayed swarm entries of third parties checked with
+//!   their addresses (asking the source), within rate limits;
 //! - `vouch`: postings from other nodes waiting until their songs'
 //!   metadata, read from the ring once and cached, vouches for them;
 //! - `rpc`, `rtt`, `timers`: requests in flight and their time-outs, the
@@ -24,7 +26,8 @@
 //! [`catalog`] publishes songs and searches them through a running node.
 //!
 //! [`driver`] is the async shell that moves the node's inputs and outputs
-//! over TCP ([`connection`]: one task per connection), and [`client`] talks
+//! over TCP ([`connection`]: one task per connection; [`prober`]: one
+//! task per probe), and [`client`] talks
 //! to a node from outside.
 //!
 //! [`message`] is the node-to-node protocol as plain data, defined with its
@@ -49,6 +52,8 @@ mod neighbours;
 pub mod node;
 mod ops;
 pub mod placement;
+pub mod prober;
+pub mod probes;
 pub mod quorum;
 pub mod records;
 mod replication;

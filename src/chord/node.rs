@@ -33,13 +33,14 @@ use crate::chord::lookups::{Lookups, Purpose};
 use crate::chord::message::Message;
 use crate::chord::neighbours::Neighbours;
 use crate::chord::ops::Ops;
-use crate::chord::records::{same_ip, Limits, Record, RecordKind, SwarmList};
+use crate::chord::probes::Probes;
+use crate::chord::records::{Limits, Record, RecordKind, SwarmList};
 use crate::chord::replication::Replication;
 use crate::chord::rpc::{Failure, Rpcs};
 use crate::chord::store::Store;
 use crate::chord::timers::{jitter, Timer, Timers};
 use crate::chord::vouch::Vouch;
-use crate::chord::{ChordError, Peer, RingInfo, Role};
+use crate::chord::{ChordError, Peer, RingInfo};
 use crate::config::ChordConfig;
 use crate::id::Id;
 use crate::wire::chord::message::{Kind, WireRecord};
@@ -48,6 +49,8 @@ pub use crate::chord::Phase;
 
 mod catalog;
 mod routing;
+mod source;
+pub use crate::chord::probes::Verdict;
 pub use crate::chord::rpc::{OpId, OpOutcome, Output};
 
 /// One Chord node.
@@ -77,6 +80,8 @@ pub struct Node {
     timers: Timers,
     /// Postings from other nodes waiting for their songs' metadata.
     vouch: Vouch,
+    /// Relayed third-party swarm entries being checked with their peers.
+    probes: Probes,
 }
 
 impl Node {
@@ -102,6 +107,7 @@ impl Node {
             rpcs: Rpcs::new(config.rpc_timeout),
             timers: Timers::new(now),
             vouch: Vouch::default(),
+            probes: Probes::new(&config),
             config,
         }
     }
@@ -274,33 +280,6 @@ impl Node {
     }
 
     // ----- client calls (inputs too) -----
-
-    /// Announce `peer` for `key`; done once W replicas stored it. `peer`
-    /// must be at this node's own IP address: replicas store a node's
-    /// announces only for the address it writes from.
-    pub fn announce(&mut self, now: Instant, key: Id, peer: SocketAddr, role: Role) -> OpId {
-        let ttl = self.config.announce_ttl;
-        self.put_own(now, key, peer, SwarmList::announce(peer, role, now, ttl))
-    }
-
-    /// Remove `peer` from `key` (a tombstone that outlives the announce);
-    /// `peer` must be at this node's own IP address, as for an announce.
-    pub fn remove(&mut self, now: Instant, key: Id, peer: SocketAddr) -> OpId {
-        let ttl = self.config.announce_ttl;
-        self.put_own(now, key, peer, SwarmList::removal(peer, now, ttl))
-    }
-
-    /// Write `list`, about `peer`, if `peer` is at our own address.
-    fn put_own(&mut self, now: Instant, key: Id, peer: SocketAddr, list: SwarmList) -> OpId {
-        let source_ip = self.me.addr.ip();
-        if !same_ip(peer.ip(), source_ip) {
-            let op = self.ops.new_op();
-            let err = ChordError::NotYourAddress { peer, source_ip };
-            self.rpcs.done(op, Err(err));
-            return op;
-        }
-        self.put(now, key, list.into())
-    }
 
     /// The live peers of `key`, merged from R replicas.
     pub fn peers(&mut self, now: Instant, key: Id) -> OpId {

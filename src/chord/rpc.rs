@@ -55,6 +55,11 @@ pub enum Output {
         op: OpId,
         result: Result<OpOutcome, ChordError>,
     },
+    /// Ask `peer` whether it shares `info_hash` (a BitTorrent handshake)
+    /// and report what it said with `Node::on_probe`: a relayed swarm
+    /// entry names it (see `probes`). Never answering is allowed: silence
+    /// keeps the entry.
+    Probe { peer: SocketAddr, info_hash: Id },
 }
 
 /// The successful result of a client operation.
@@ -273,6 +278,11 @@ impl Rpcs {
     /// Queue the result of client operation `op`.
     pub(crate) fn done(&mut self, op: OpId, result: Result<OpOutcome, ChordError>) {
         self.outputs.push_back(Output::Done { op, result });
+    }
+
+    /// Queue a probe of `peer` for `info_hash`.
+    pub(crate) fn probe(&mut self, peer: SocketAddr, info_hash: Id) {
+        self.outputs.push_back(Output::Probe { peer, info_hash });
     }
 
     /// The next output, if any.

@@ -6,7 +6,7 @@
 //! nothing of kinds beyond [`Record`]'s methods.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use crate::chord::records::{Limits, Quota, Record};
@@ -25,6 +25,9 @@ pub(crate) struct Store {
     /// False while a joiner is still receiving its key range: until then
     /// its answers to reads must not count.
     ready: bool,
+    /// Peers found gone, by key: no merge takes them back until then
+    /// (see [`Store::deny`]).
+    denied: BTreeMap<(Id, SocketAddr), Instant>,
 }
 
 impl Store {
@@ -35,6 +38,7 @@ impl Store {
             quota: Quota::new(limits.max_items),
             limits,
             ready: false,
+            denied: BTreeMap::new(),
         }
     }
 
@@ -123,6 +127,8 @@ impl Store {
         if !incoming.validate(&key) {
             return false;
         }
+        let screened = self.without_denied(key, incoming);
+        let incoming = screened.as_ref().unwrap_or(incoming);
         let mut taken = self.merge_once(key, incoming);
         // Full: make room by the rule of [`Quota`], one item at a time.
         while let Some(wanting) = self.quota.take_wanted() {
@@ -132,6 +138,61 @@ impl Store {
             taken = self.merge_once(key, incoming);
         }
         taken
+    }
+
+    /// `incoming` without the peers denied at `key`; None if none is.
+    fn without_denied(&self, key: Id, incoming: &Record) -> Option<Record> {
+        let first = SocketAddr::from(([0, 0, 0, 0], 0)); // the least address
+        let mut denied = self
+            .denied
+            .range((key, first)..)
+            .take_while(|((k, _), _)| *k == key)
+            .peekable();
+        denied.peek()?;
+        let mut screened = incoming.clone();
+        let mut uncharged = Quota::default(); // nothing of it was charged
+        for ((_, peer), _) in denied {
+            screened.drop_peer(*peer, &mut uncharged);
+        }
+        Some(screened)
+    }
+
+    /// Drop `peer` from the record of `kind` at `key` (a swarm entry found
+    /// gone), releasing its quota, and take it back in no merge until
+    /// `until`; at most `max` denials are kept (those that run out first
+    /// go first).
+    pub(crate) fn deny(
+        &mut self,
+        key: Id,
+        kind: Kind,
+        peer: SocketAddr,
+        until: Instant,
+        max: usize,
+    ) {
+        if let Some(record) = self.records.get_mut(&(key, kind)) {
+            record.drop_peer(peer, &mut self.quota);
+            if record.is_empty() {
+                self.records.remove(&(key, kind));
+            }
+        }
+        while self.denied.len() >= max.max(1) {
+            let soonest = self
+                .denied
+                .iter()
+                .min_by_key(|(_, t)| **t)
+                .map(|(at, _)| *at);
+            match soonest {
+                Some(at) => self.denied.remove(&at),
+                None => break,
+            };
+        }
+        self.denied.insert((key, peer), until);
+    }
+
+    /// `peer` wrote for itself (from its own address): its denial at `key`,
+    /// if any, is lifted.
+    pub(crate) fn lift(&mut self, key: Id, peer: SocketAddr) {
+        self.denied.remove(&(key, peer));
     }
 
     /// Drop the soonest-expiring item of the heaviest source, if it holds
@@ -217,8 +278,9 @@ impl Store {
         }
     }
 
-    /// Drop expired items and emptied records.
+    /// Drop expired items, emptied records and denials run out.
     pub(crate) fn expire(&mut self, now: Instant) {
+        self.denied.retain(|_, until| *until > now);
         let quota = &mut self.quota;
         self.records.retain(|_, record| {
             record.expire(now, quota);

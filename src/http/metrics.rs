@@ -257,6 +257,13 @@ impl Collector for RingCollector {
             None,
             MetricType::Counter,
         )?;
-        m.quorum.encode(quorum)
+        m.quorum.encode(quorum)?;
+        let probes = encoder.encode_descriptor(
+            "ring_probes",
+            "Peers named by relayed swarm entries asked whether they share the info-hash, by verdict",
+            None,
+            MetricType::Counter,
+        )?;
+        m.probes.encode(probes)
     }
 }

@@ -77,6 +77,10 @@ pub struct Sim {
     timers: BinaryHeap<Reverse<(Instant, usize)>>,
     /// Tie-breaker for in-flight messages.
     seq: u64,
+    /// Probes the nodes asked for and nobody answered yet: (node, peer,
+    /// info-hash). The network never answers them (silence keeps); a
+    /// test may, with `Node::on_probe`.
+    pub probes: Vec<(usize, SocketAddr, Id)>,
     /// Probability that a message is lost.
     pub drop_rate: f64,
     /// Smallest and largest one-way delay.
@@ -149,6 +153,7 @@ impl Sim {
             in_flight: BTreeMap::new(),
             timers: BinaryHeap::new(),
             seq: 0,
+            probes: Vec::new(),
             drop_rate: 0.005,
             delay: (Duration::from_millis(1), Duration::from_millis(30)),
             refuse_dead: false,
@@ -250,6 +255,8 @@ impl Sim {
         while let Some(out) = self.nodes[i].node.poll_output() {
             match out {
                 Output::Send { to, msg } => self.transmit(i, to, msg),
+                // The network answers no probe: silence keeps the entry.
+                Output::Probe { peer, info_hash } => self.probes.push((i, peer, info_hash)),
                 Output::Done { op, result } => self.finished.push(Finished {
                     node: i,
                     op,

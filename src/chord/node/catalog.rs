@@ -18,7 +18,8 @@ use crate::wire::chord::message::WireRecord;
 impl Node {
     /// `from` asks us to merge `value` into our record at `key`. Postings
     /// wait until the metadata of their songs vouches for them; every
-    /// other kind is merged (or refused) at once.
+    /// other kind is merged (or refused) at once, swarm lists screened
+    /// and their third-party entries probed (see `node::source`).
     pub(super) fn on_store(
         &mut self,
         now: Instant,
@@ -27,12 +28,16 @@ impl Node {
         key: Id,
         value: &WireRecord,
     ) {
+        // Swarm entries relayed for third parties are checked with them
+        // (see `node::source`); the others are taken as they are.
+        let fresh = self.screen(from, key, value);
         let Some(record) = self.store.decode(now, key, value) else {
             self.rpcs.send(from, Message::Stored { req, ok: false });
             return;
         };
         let Record::Postings(postings) = record else {
             let ok = self.store.merge(key, &record);
+            self.probe_fresh(now, key, fresh);
             self.rpcs.send(from, Message::Stored { req, ok });
             return;
         };

@@ -167,8 +167,14 @@ impl Node {
                 self.ops.on_answer(now, to, kind, msg, ring, store, rpcs)
             }
             Pending::Replica(kind) => {
+                // A joiner's key range is relayed too (see `node::source`).
+                let fresh = self.screen_page(to.addr, &msg);
+                let (rpcs, store) = (&mut self.rpcs, &mut self.store);
                 if let Err(kind) = self.replication.on_answer(now, to, kind, msg, store, rpcs) {
                     self.rpc_failed(now, to, Pending::Replica(kind), Failure::Refused);
+                }
+                for (key, fresh) in fresh {
+                    self.probe_fresh(now, key, fresh);
                 }
             }
         }

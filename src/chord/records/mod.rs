@@ -18,9 +18,8 @@
 //! - a grow-only set of numbers, in tests only: the proof that a second kind
 //!   needs nothing else.
 
-use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use crate::id::Id;
@@ -35,7 +34,10 @@ pub use postings::{song_words, songs_of, songs_of_info, Song, MAX_POSTINGS};
 pub use swarm::{same_ip, Entry, TOMBSTONE_MARGIN};
 pub use version::{Version, VersionOf};
 
+mod quota;
 mod version;
+
+pub use quota::Quota;
 
 /// One kind of record: its merge, validation, expiry, caps and wire form.
 pub trait RecordKind: Clone + Debug + Default + Eq + Into<Record> {
@@ -64,6 +66,13 @@ pub trait RecordKind: Clone + Debug + Default + Eq + Into<Record> {
     /// items are not bound to an address keep the default.
     fn keep_own(&mut self, _source: IpAddr) -> bool {
         true
+    }
+
+    /// Drop the item of `peer` (a swarm list: its entry, found gone by a
+    /// probe), releasing its quota; false if none was held. Kinds whose
+    /// items are not addresses keep the default.
+    fn drop_peer(&mut self, _peer: SocketAddr, _quota: &mut Quota) -> bool {
+        false
     }
 
     /// Drop what has expired by `now` on this replica's clock, releasing
@@ -133,86 +142,6 @@ pub struct Limits {
     /// Longest time left an item received is taken with (a swarm list: the
     /// announce TTL), so a lying node cannot plant one that never expires.
     pub max_ttl: Duration,
-}
-
-/// Items held per source (an IP address), over every record of a replica,
-/// and in all.
-///
-/// At the replica's cap ([`Limits::max_items`]) a new item is refused, and
-/// the source that wanted room is noted: the store then drops the item of
-/// the heaviest source (the most items held) that expires first, if that
-/// source holds more than the one that wanted room, and tries again. So a
-/// flood from one source, once the replica is full, displaces only its own
-/// items, and never another source's.
-#[derive(Debug, Default)]
-pub struct Quota {
-    /// Items charged per source; sources at zero are dropped.
-    held: BTreeMap<IpAddr, usize>,
-    /// Items charged in all.
-    total: usize,
-    /// Most items in all (0: no cap).
-    max_total: usize,
-    /// A source refused at the total cap since the store last looked.
-    wanted: Option<IpAddr>,
-}
-
-impl Quota {
-    /// No items; at most `max_total` in all (0: no cap).
-    pub fn new(max_total: usize) -> Quota {
-        Quota {
-            max_total,
-            ..Quota::default()
-        }
-    }
-
-    /// Charge one item to `source` unless it already holds `max`, or the
-    /// replica is full (then `source` is noted as wanting room).
-    pub fn try_charge(&mut self, source: IpAddr, max: usize) -> bool {
-        let held = self.held(source);
-        if held >= max {
-            return false;
-        }
-        if self.max_total > 0 && self.total >= self.max_total {
-            self.wanted.get_or_insert(source);
-            return false;
-        }
-        self.held.insert(source, held + 1);
-        self.total += 1;
-        true
-    }
-
-    /// Release one item of `source`.
-    pub fn release(&mut self, source: IpAddr) {
-        if let Some(n) = self.held.get_mut(&source) {
-            *n -= 1;
-            self.total -= 1;
-            if *n == 0 {
-                self.held.remove(&source);
-            }
-        }
-    }
-
-    /// Items charged in all.
-    pub fn total(&self) -> usize {
-        self.total
-    }
-
-    /// The source refused at the total cap since the last call, if any.
-    pub fn take_wanted(&mut self) -> Option<IpAddr> {
-        self.wanted.take()
-    }
-
-    /// The source that may give way to `wanting`: the one holding the most
-    /// items, if it holds more than `wanting` does (after its item came).
-    pub fn heaviest_above(&self, wanting: IpAddr) -> Option<IpAddr> {
-        let (&heaviest, &n) = self.held.iter().max_by_key(|(_, n)| **n)?;
-        (n > self.held(wanting) + 1).then_some(heaviest)
-    }
-
-    /// Items charged to `source`.
-    pub fn held(&self, source: IpAddr) -> usize {
-        self.held.get(&source).copied().unwrap_or(0)
-    }
 }
 
 /// Declares the record kinds: each line `module::Type => Variant` adds the
@@ -323,6 +252,13 @@ macro_rules! record_kinds {
             pub fn keep_own(&mut self, source: IpAddr) -> bool {
                 match self {
                     $( $(#[$attr])* Record::$variant(value) => value.keep_own(source), )+
+                }
+            }
+
+            /// Drop the item of `peer`, releasing its quota; false if none.
+            pub fn drop_peer(&mut self, peer: SocketAddr, quota: &mut Quota) -> bool {
+                match self {
+                    $( $(#[$attr])* Record::$variant(value) => value.drop_peer(peer, quota), )+
                 }
             }
 

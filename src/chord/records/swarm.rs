@@ -260,6 +260,14 @@ impl RecordKind for SwarmList {
         self.entries.len() == before
     }
 
+    fn drop_peer(&mut self, peer: SocketAddr, quota: &mut Quota) -> bool {
+        let held = self.entries.remove(&peer).is_some();
+        if held {
+            quota.release(peer.ip());
+        }
+        held
+    }
+
     /// Drops every entry (announce or tombstone) whose expiry has passed.
     fn expire(&mut self, now: Instant, quota: &mut Quota) {
         self.entries.retain(|peer, e| {

@@ -212,3 +212,58 @@ fn a_full_replica_makes_room_only_from_the_heaviest_source() {
     }
     assert_eq!(store.items_of(IpAddr::from([10, 0, 0, 1])), 1);
 }
+
+#[test]
+fn a_denied_peer_is_dropped_with_its_quota_and_no_merge_takes_it_back() {
+    let base = Instant::now();
+    let mut store = Store::new(limits(10, 10));
+    let (key, other) = (Id::hash(b"song"), Id::hash(b"other song"));
+    assert!(store.merge(key, &announce(1, base, 30)));
+    assert!(store.merge(key, &announce(2, base, 30)));
+    assert!(store.merge(other, &announce(1, base, 30)));
+    let until = base + Duration::from_secs(60);
+    store.deny(key, SwarmList::KIND, addr(1), until, 10);
+    assert!(swarm(&store, key).get(&addr(1)).is_none());
+    assert_eq!(store.items_of(addr(1).ip()), 2, "one released, two left");
+    // Hand-off, anti-entropy, read repair: every merge passes here.
+    assert!(
+        store.merge(key, &announce(1, base, 50)),
+        "the rest is taken"
+    );
+    assert!(swarm(&store, key).get(&addr(1)).is_none());
+    assert!(
+        swarm(&store, other).get(&addr(1)).is_some(),
+        "only at that key"
+    );
+    // The denial runs out...
+    store.expire(until);
+    assert!(store.merge(key, &announce(1, base, 90)));
+    assert!(swarm(&store, key).get(&addr(1)).is_some());
+    // ...or is lifted by the peer's own word.
+    store.deny(
+        key,
+        SwarmList::KIND,
+        addr(2),
+        until + Duration::from_secs(60),
+        10,
+    );
+    store.lift(key, addr(2));
+    assert!(store.merge(key, &announce(2, base, 90)));
+    assert!(swarm(&store, key).get(&addr(2)).is_some());
+}
+
+#[test]
+fn denials_are_bounded() {
+    let base = Instant::now();
+    let mut store = Store::new(limits(10, 10));
+    let key = Id::hash(b"song");
+    for port in 1..=3u16 {
+        let until = base + Duration::from_secs(u64::from(port));
+        store.deny(key, SwarmList::KIND, addr(port), until, 2);
+    }
+    assert_eq!(store.denied.len(), 2);
+    assert!(
+        !store.denied.contains_key(&(key, addr(1))),
+        "the soonest went"
+    );
+}
