@@ -133,6 +133,19 @@ fn config() -> ChordConfig {
     }
 }
 
+/// A ring node alone on loopback (so it holds every key), with `chord`.
+async fn lone_replica(chord: ChordConfig, rng_seed: u64) -> ChordHandle {
+    let opts = RingOptions {
+        no_discovery: true,
+        chord,
+        rng_seed: Some(rng_seed),
+        ..RingOptions::default()
+    };
+    App::bare_node("127.0.0.1:0".parse().unwrap(), &opts)
+        .await
+        .expect("bind on loopback")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relayed_entry_nobody_serves_is_dropped_and_a_seeding_peer_stays() {
     let dir = tempfile::tempdir().unwrap();
@@ -142,16 +155,7 @@ async fn a_relayed_entry_nobody_serves_is_dropped_and_a_seeding_peer_stays() {
     let serving = seeder.local_addr();
     let dead = dead_port().await;
 
-    // A replica alone in its ring: it holds every key.
-    let opts = RingOptions {
-        no_discovery: true,
-        chord: config(),
-        rng_seed: Some(1),
-        ..RingOptions::default()
-    };
-    let replica = App::bare_node("127.0.0.1:0".parse().unwrap(), &opts)
-        .await
-        .expect("bind on loopback");
+    let replica = lone_replica(config(), 1).await;
     let mut member = modified_member(replica.addr()).await;
 
     relay(&mut member, 1, key, &[dead, serving]).await;
@@ -186,15 +190,7 @@ async fn another_torrent_at_the_address_is_gone_too() {
     let elsewhere = seeder.local_addr();
     let key = Id::hash(b"a song that peer does not have");
 
-    let opts = RingOptions {
-        no_discovery: true,
-        chord: config(),
-        rng_seed: Some(2),
-        ..RingOptions::default()
-    };
-    let replica = App::bare_node("127.0.0.1:0".parse().unwrap(), &opts)
-        .await
-        .expect("bind on loopback");
+    let replica = lone_replica(config(), 2).await;
     let mut member = modified_member(replica.addr()).await;
     relay(&mut member, 1, key, &[elsewhere]).await;
     wait_probed(&replica, "gone", 1).await;
@@ -212,18 +208,11 @@ async fn a_silent_address_keeps_its_entry() {
     let quiet = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let silent = quiet.local_addr().unwrap();
     let key = Id::hash(b"a song");
-    let opts = RingOptions {
-        no_discovery: true,
-        chord: ChordConfig {
-            probe_timeout: Duration::from_millis(300),
-            ..config()
-        },
-        rng_seed: Some(3),
-        ..RingOptions::default()
+    let chord = ChordConfig {
+        probe_timeout: Duration::from_millis(300),
+        ..config()
     };
-    let replica = App::bare_node("127.0.0.1:0".parse().unwrap(), &opts)
-        .await
-        .expect("bind on loopback");
+    let replica = lone_replica(chord, 3).await;
     let mut member = modified_member(replica.addr()).await;
     relay(&mut member, 1, key, &[silent]).await;
     wait_probed(&replica, "silent", 1).await;
