@@ -107,7 +107,11 @@ fn survives_a_quarter_killed_at_once() {
 /// 2000028: while the ring grew, a joiner whose first candidate was
 /// silent took the next entry of the list found, which had wrapped round
 /// the small ring to a node before it: a second ring of two formed.
-const KILL_REGRESSION_SEEDS: &[u64] = &[2_000_028];
+///
+/// 2005782: the same, through the lookup: it had given up on a silent
+/// node and answered with the entry after it, behind the joiner. A joiner
+/// now takes a head only if the head's predecessor precedes it.
+const KILL_REGRESSION_SEEDS: &[u64] = &[2_000_028, 2_005_782];
 
 #[test]
 fn regression_seeds_of_the_kill() {

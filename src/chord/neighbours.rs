@@ -156,8 +156,8 @@ impl Neighbours {
             }
             (RingRpc::PredCheck { .. }, Message::Pong { .. }) => self.pred.on_alive(),
             (RingRpc::MergeCheck { list }, Message::Pong { .. }) => self.adopt_found(to, list),
-            (RingRpc::JoinCheck { rest }, Message::State { succs, .. }) => {
-                return self.on_join_state(to, &succs, rest, now, rpcs);
+            (RingRpc::JoinCheck { rest }, Message::State { pred, succs, .. }) => {
+                return self.on_join_state(to, (pred, &succs), rest, now, rpcs);
             }
             // A well-formed answer of the wrong kind: count it as a failure.
             (kind, _) => return self.on_failure(now, to, kind, rpcs),

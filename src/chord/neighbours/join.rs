@@ -10,6 +10,13 @@
 //! lookup: the later entries are no safe successor, since on a small ring
 //! the list wraps round to nodes before us (seed 2000028 of the kill
 //! simulation: a joiner that took the second entry made a ring of two).
+//!
+//! Nor is the head taken on the lookup's word: its own predecessor must
+//! precede us (seed 2005782 of the kill simulation: the lookup had given up
+//! on a silent node and answered with the entry after it, a node behind the
+//! joiner, which joined it and made a ring of two). A head that names a
+//! predecessor between us and it is not our successor, and the join starts
+//! over with a new lookup.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -58,16 +65,27 @@ impl Neighbours {
         );
     }
 
-    /// `head` answered our join check with its successor list `succs`:
-    /// adopt `head` and its list.
+    /// `head` answered our join check with its predecessor `pred` and
+    /// successor list `succs`: adopt `head` and its list if it is our
+    /// successor in its own view.
     pub(super) fn on_join_state(
         &mut self,
         head: Peer,
-        succs: &[SocketAddr],
+        (pred, succs): (Option<SocketAddr>, &[SocketAddr]),
         rest: Vec<Peer>,
         now: Instant,
         rpcs: &mut Rpcs,
     ) -> Option<Report> {
+        let me = self.me;
+        let between = pred
+            .map(Peer::new)
+            .filter(|p| *p != head && *p != me)
+            .is_some_and(|p| !me.id.in_open_closed(p.id, head.id));
+        if between {
+            // Someone lies between us and the head: not our successor.
+            // Start over on the next tick.
+            return None;
+        }
         let mut list = vec![head];
         list.extend(succs.iter().map(|a| Peer::new(*a)));
         match self.join(list) {

@@ -127,6 +127,31 @@ fn a_joiner_whose_node_found_stays_silent_starts_over() {
 }
 
 #[test]
+fn a_joiner_takes_no_head_whose_predecessor_lies_between_them() {
+    // Seed 2005782 of the kill simulation: the lookup gave up on a silent
+    // node and answered with the one after it, r[9], a node behind us;
+    // joining it made a ring of two.
+    let r = ring(10);
+    for (head, pred) in [(r[9], r[8]), (r[2], r[1])] {
+        let mut n = Neighbours::new(r[0], 5);
+        n.start(true);
+        let mut rpcs = Rpcs::new(Duration::from_millis(800));
+        n.begin_join(Instant::now(), vec![head], &mut rpcs);
+        let req = request_to(&mut rpcs, head);
+        let state = Message::State {
+            req,
+            pred: Some(pred.addr),
+            succs: addrs(&[r[3], r[4]]),
+        };
+        assert_eq!(answer(&mut n, &mut rpcs, req, head, state), None);
+        assert_eq!(n.phase(), Phase::Joining, "not adopted");
+        assert!(n.successors().is_empty());
+        assert!(sent(&mut rpcs).is_empty(), "the next tick looks up again");
+        assert!(!n.checking_join(&rpcs));
+    }
+}
+
+#[test]
 fn stabilize_adopts_the_successors_list_and_checks_its_predecessor_first() {
     let r = ring(6);
     let (mut n, mut rpcs) = member(&r, &[r[2]]);
