@@ -15,7 +15,8 @@ mod procs;
 use std::path::Path;
 
 use content::{
-    album, assert_same_content, make_manifest, song, songswarm, tempdir, Content, Maker, DEADLINE,
+    album, assert_same_content, make_manifest, song, songswarm, tempdir, with_manifest, Content,
+    Maker, DEADLINE,
 };
 use procs::{lt_peer, require_libtorrent, Proc};
 use serde_json::Value;
@@ -94,44 +95,28 @@ fn songswarm_to_libtorrent(manifest: &Path, content: &Content, src: &Path, dst: 
 #[test]
 fn libtorrent_seeds_song_songswarm_leeches() {
     require_libtorrent();
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = song(&src);
-    let manifest = dir.path().join("song.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(song, Maker::Songswarm);
     libtorrent_to_songswarm(&manifest, &content, &src, &dir.path().join("dst"));
 }
 
 #[test]
 fn libtorrent_seeds_album_songswarm_leeches() {
     require_libtorrent();
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = album(&src);
-    let manifest = dir.path().join("album.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(album, Maker::Songswarm);
     libtorrent_to_songswarm(&manifest, &content, &src, &dir.path().join("dst"));
 }
 
 #[test]
 fn songswarm_seeds_song_libtorrent_leeches() {
     require_libtorrent();
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = song(&src);
-    let manifest = dir.path().join("song.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(song, Maker::Songswarm);
     songswarm_to_libtorrent(&manifest, &content, &src, &dir.path().join("dst"));
 }
 
 #[test]
 fn songswarm_seeds_album_libtorrent_leeches() {
     require_libtorrent();
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = album(&src);
-    let manifest = dir.path().join("album.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(album, Maker::Songswarm);
     songswarm_to_libtorrent(&manifest, &content, &src, &dir.path().join("dst"));
 }
 
@@ -141,11 +126,7 @@ fn songswarm_seeds_album_libtorrent_leeches() {
 #[test]
 fn libtorrent_made_album_goes_both_ways() {
     require_libtorrent();
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = album(&src);
-    let manifest = dir.path().join("album.torrent");
-    make_manifest(Maker::Libtorrent, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(album, Maker::Libtorrent);
     let middle = dir.path().join("middle");
     libtorrent_to_songswarm(&manifest, &content, &src, &middle);
     songswarm_to_libtorrent(&manifest, &content, &middle, &dir.path().join("dst"));
@@ -156,11 +137,7 @@ fn libtorrent_made_album_goes_both_ways() {
 #[test]
 fn helper_libtorrent_to_libtorrent() {
     require_libtorrent();
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = album(&src);
-    let manifest = dir.path().join("album.torrent");
-    make_manifest(Maker::Libtorrent, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(album, Maker::Libtorrent);
 
     let mut cmd = lt_peer("seed");
     cmd.arg(&manifest).arg("--data").arg(&src);

@@ -13,7 +13,7 @@ mod procs;
 use std::path::Path;
 use std::process::Command;
 
-use content::{assert_same_content, make_manifest, song, songswarm, tempdir, Maker, DEADLINE};
+use content::{assert_same_content, song, songswarm, with_manifest, Maker, DEADLINE};
 use procs::{lt_peer, require_libtorrent, Proc};
 
 /// A libtorrent leecher of `manifest` into `out` that dials nobody; its
@@ -40,11 +40,7 @@ fn serve_until_done(cmd: Command, mut lt: Proc) {
 #[test]
 fn seed_dials_a_leecher_that_only_accepts() {
     require_libtorrent();
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = song(&src);
-    let manifest = dir.path().join("song.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(song, Maker::Songswarm);
     let dst = dir.path().join("dst");
     let (lt, addr) = listening_leecher(&manifest, &dst);
 
@@ -58,11 +54,7 @@ fn seed_dials_a_leecher_that_only_accepts() {
 #[test]
 fn leech_seed_after_with_complete_data_dials_a_leecher_that_only_accepts() {
     require_libtorrent();
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = song(&src);
-    let manifest = dir.path().join("song.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(song, Maker::Songswarm);
     let dst = dir.path().join("dst");
     let (lt, addr) = listening_leecher(&manifest, &dst);
 

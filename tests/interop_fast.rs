@@ -10,7 +10,7 @@ mod content;
 #[path = "support/procs.rs"]
 mod procs;
 
-use content::{album, assert_same_content, make_manifest, songswarm, tempdir, Maker, DEADLINE};
+use content::{album, assert_same_content, songswarm, with_manifest, Maker, DEADLINE};
 use procs::{lt_peer, require_libtorrent, Proc};
 
 /// libtorrent's log of the messages on the wire, for one transfer.
@@ -22,11 +22,7 @@ fn wire_log(path: &std::path::Path) -> String {
 /// serves a libtorrent leecher.
 fn songswarm_seeds(fast: bool) -> String {
     require_libtorrent();
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = album(&src);
-    let manifest = dir.path().join("album.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(album, Maker::Songswarm);
     let mut cmd = songswarm();
     cmd.arg("seed").arg(&manifest).arg("--data").arg(&src);
     cmd.args(["--listen", "127.0.0.1:0", "--json", "--super-seed", "off"]);
@@ -52,11 +48,7 @@ fn songswarm_seeds(fast: bool) -> String {
 /// libtorrent seeds; `songswarm leech` downloads.
 fn libtorrent_seeds(fast: bool) -> String {
     require_libtorrent();
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = album(&src);
-    let manifest = dir.path().join("album.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(album, Maker::Songswarm);
     let log = dir.path().join("lt.log");
     let mut cmd = lt_peer("seed");
     cmd.arg(&manifest)

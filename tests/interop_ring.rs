@@ -10,7 +10,7 @@ mod procs;
 
 use std::time::{Duration, Instant};
 
-use content::{assert_same_content, make_manifest, song, songswarm, tempdir, Maker, DEADLINE};
+use content::{assert_same_content, song, songswarm, with_manifest, Maker, DEADLINE};
 use procs::{lt_peer, require_libtorrent, Proc};
 use serde_json::Value;
 
@@ -44,11 +44,8 @@ fn ring_peers(node: &str, info_hash: &str) -> Vec<String> {
 #[test]
 fn libtorrent_downloads_from_a_seeder_found_in_the_ring() {
     require_libtorrent();
-    let tmp = tempdir();
-    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
-    let content = song(&src);
-    let manifest = tmp.path().join("song.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (tmp, src, content, manifest) = with_manifest(song, Maker::Songswarm);
+    let dst = tmp.path().join("dst");
 
     // The seeder founds a ring; a bare node joins it, so that an announce
     // can reach its write quorum of two.
@@ -99,11 +96,8 @@ fn a_leecher_finds_the_ring_by_multicast() {
         eprintln!("skipped: no multicast on the loopback interface here: {reason}");
         return;
     }
-    let tmp = tempdir();
-    let (src, dst) = (tmp.path().join("src"), tmp.path().join("dst"));
-    let content = song(&src);
-    let manifest = tmp.path().join("song.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (tmp, src, content, manifest) = with_manifest(song, Maker::Songswarm);
+    let dst = tmp.path().join("dst");
     // A group of this test run's own, so that no other run answers.
     let group = format!("239.255.77.80:{}", 40000 + std::process::id() % 20000);
 

@@ -13,18 +13,14 @@ mod content;
 #[path = "support/procs.rs"]
 mod procs;
 
-use content::{assert_same_content, make_manifest, song, songswarm, tempdir, Maker, DEADLINE};
+use content::{assert_same_content, song, songswarm, with_manifest, Maker, DEADLINE};
 use procs::{lt_peer, require_libtorrent, Proc};
 
 /// A songswarm seed with `flags` serves `leechers` libtorrent leechers
 /// that send no redundant HAVE; each must finish with the same bytes.
 fn silent_leechers_finish(flags: &[&str], leechers: usize) {
     require_libtorrent();
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = song(&src);
-    let manifest = dir.path().join("song.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(song, Maker::Songswarm);
 
     let mut cmd = songswarm();
     cmd.arg("seed").arg(&manifest).arg("--data").arg(&src);

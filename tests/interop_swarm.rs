@@ -12,8 +12,8 @@ mod content;
 mod procs;
 
 use content::{
-    album, assert_same_content, copy_pieces, make_manifest, song, songswarm, tempdir, Content,
-    Maker, DEADLINE,
+    album, assert_same_content, copy_pieces, make_manifest, song, songswarm, tempdir,
+    with_manifest, Content, Maker, DEADLINE,
 };
 use procs::{free_ports, lt_peer, require_libtorrent, Proc};
 
@@ -92,11 +92,7 @@ fn songswarm_and_libtorrent_leechers_complete_each_other() {
 #[test]
 fn songswarm_leeches_from_two_partial_libtorrent_peers() {
     require_libtorrent();
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = album(&src);
-    let manifest = dir.path().join("album.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(album, Maker::Songswarm);
     let piece = content.piece_length.expect("album piece length");
     let total = content.total_len(&src);
     let half = total.div_ceil(piece) / 2;

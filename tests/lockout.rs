@@ -22,7 +22,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use tokio_util::sync::CancellationToken;
 
-use content::{assert_same_content, make_manifest, song, songswarm, tempdir, Maker, DEADLINE};
+use content::{assert_same_content, song, songswarm, with_manifest, Maker, DEADLINE};
 use procs::{lt_peer, require_libtorrent, Proc};
 
 /// Idle connections, and how many per source address (127.0.0.2 on): under
@@ -138,11 +138,7 @@ fn leech_both(
 #[test]
 fn a_thousand_idle_connections_do_not_lock_leechers_out() {
     require_libtorrent();
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = song(&src);
-    let manifest = dir.path().join("song.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(song, Maker::Songswarm);
 
     // Without idle connections, for comparison.
     let (mut seed, addr, _) = start_seed(&manifest, &src);

@@ -7,16 +7,12 @@ mod content;
 #[path = "support/procs.rs"]
 mod procs;
 
-use content::{make_manifest, song, songswarm, tempdir, Maker, DEADLINE};
+use content::{song, songswarm, with_manifest, Maker, DEADLINE};
 use procs::Proc;
 
 #[test]
 fn the_seeders_stats_line_is_exact_at_once() {
-    let dir = tempdir();
-    let src = dir.path().join("src");
-    let content = song(&src);
-    let manifest = dir.path().join("song.torrent");
-    make_manifest(Maker::Songswarm, &content, &manifest);
+    let (dir, src, content, manifest) = with_manifest(song, Maker::Songswarm);
     let total = content.total_len(&src);
 
     let mut cmd = songswarm();

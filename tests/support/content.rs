@@ -94,6 +94,24 @@ pub fn make_manifest(maker: Maker, content: &Content, out: &Path) {
     assert!(out.is_file(), "no manifest written at {}", out.display());
 }
 
+/// Where most interop tests start: a temporary directory, the content
+/// `lay_out` ([`song`] or [`album`]) writes under its `src/`, and the
+/// manifest `maker` makes of it beside `src/` (`song.torrent`,
+/// `album.torrent`). Returns the directory, `src/`, the content and the
+/// manifest's path.
+pub fn with_manifest(
+    lay_out: fn(&Path) -> Content,
+    maker: Maker,
+) -> (tempfile::TempDir, PathBuf, Content, PathBuf) {
+    let dir = tempdir();
+    let src = dir.path().join("src");
+    let content = lay_out(&src);
+    let name = content.input.file_stem().expect("content name");
+    let manifest = dir.path().join(name).with_extension("torrent");
+    make_manifest(maker, &content, &manifest);
+    (dir, src, content, manifest)
+}
+
 pub fn assert_same_content(content: &Content, src: &Path, dst: &Path) {
     for rel in &content.files {
         assert_same_file(&src.join(rel), &dst.join(rel));
