@@ -70,6 +70,41 @@ fn answer(
     l.on_answer(Instant::now(), rpc.to, kind, msg, ring, rpcs)
 }
 
+/// Start locating `key` (op 1) at `now`; returns the first request sent.
+fn locate(
+    l: &mut Lookups,
+    ring: &Neighbours,
+    rpcs: &mut Rpcs,
+    now: Instant,
+    key: Id,
+) -> (SocketAddr, Message) {
+    let op = Purpose::Locate { op: 1 };
+    assert!(l.start(now, ring, key, op, None, rpcs).is_none());
+    request(rpcs)
+}
+
+/// `Found` with `succs`, answering request `msg`.
+fn found(msg: &Message, succs: &[Peer]) -> Message {
+    let succs = succs.iter().map(|p| p.addr).collect();
+    Message::Found {
+        req: req_of(msg),
+        succs,
+    }
+}
+
+/// `Pong`, answering ping `msg`.
+fn pong(msg: &Message) -> Message {
+    Message::Pong { req: req_of(msg) }
+}
+
+/// The owner's list and the hop count of a lookup that ended found.
+fn found_list(end: Option<LookupEnd>) -> (Vec<Peer>, u32) {
+    let Some(LookupEnd::Found { list, hops, .. }) = end else {
+        panic!("{end:?}");
+    };
+    (list, hops)
+}
+
 /// Request `req` to `to` timed out (`refused`: its connection was refused).
 fn failed(
     l: &mut Lookups,
@@ -155,21 +190,14 @@ fn a_local_answer_ends_a_lookup_once_its_owner_answers() {
     let (mut l, n, mut rpcs) = node(&r, &r[1..=4], Some(r[9]));
     let now = Instant::now();
     let end = l.start(now, &n, r[0].id, Purpose::Replicate, None, &mut rpcs);
-    let Some(LookupEnd::Found { list, hops, .. }) = end else {
-        panic!("{end:?}");
-    };
-    assert_eq!((list, hops), (r[0..=4].to_vec(), 0), "ours: no check");
+    assert_eq!(found_list(end), (r[0..=4].to_vec(), 0), "ours: no check");
     assert!(rpcs.poll_output().is_none(), "nobody asked");
     let end = l.start(now, &n, r[1].id, Purpose::Replicate, None, &mut rpcs);
     assert!(end.is_none(), "the owner is checked first");
     let (to, ping) = request(&mut rpcs);
     assert_eq!(to, r[1].addr);
-    let pong = Message::Pong { req: req_of(&ping) };
-    let end = answer(&mut l, &n, &mut rpcs, r[1], pong);
-    let Some(LookupEnd::Found { list, hops, .. }) = end else {
-        panic!("{end:?}");
-    };
-    assert_eq!((list, hops), (r[1..=4].to_vec(), 0));
+    let end = answer(&mut l, &n, &mut rpcs, r[1], pong(&ping));
+    assert_eq!(found_list(end), (r[1..=4].to_vec(), 0));
 }
 
 #[test]
@@ -219,17 +247,14 @@ fn found_ends_a_lookup_with_the_owners_list() {
     let (to, msg) = request(&mut rpcs);
     assert_eq!(to, r[4].addr, "the closest known node before the key");
     assert!(l.any(|k, p| k == key && matches!(p, Purpose::Locate { op: 9 })));
-    let found = Message::Found {
-        req: req_of(&msg),
-        succs: vec![r[7].addr, r[8].addr],
-    };
+    let found = found(&msg, &[r[7], r[8]]);
     assert!(answer(&mut l, &n, &mut rpcs, r[4], found).is_none());
     let (to, ping) = request(&mut rpcs);
     assert_eq!(to, r[7].addr, "the owner is checked alive");
-    let pong = Message::Pong { req: req_of(&ping) };
-    let end = answer(&mut l, &n, &mut rpcs, r[7], pong);
-    let Some(LookupEnd::Found { list, hops, .. }) = end else {
-        panic!("{end:?}");
-    };
-    assert_eq!((list, hops), (vec![r[7], r[8]], 1), "the check is no hop");
+    let end = answer(&mut l, &n, &mut rpcs, r[7], pong(&ping));
+    assert_eq!(
+        found_list(end),
+        (vec![r[7], r[8]], 1),
+        "the check is no hop"
+    );
 }

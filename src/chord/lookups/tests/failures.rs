@@ -6,16 +6,8 @@ use super::*;
 fn a_dead_owner_hands_the_key_to_the_next_of_its_list() {
     let r = ring(10);
     let (mut l, n, mut rpcs) = node(&r, &r[1..=4], None);
-    let key = r[7].id;
-    let op = Purpose::Locate { op: 1 };
-    assert!(l
-        .start(Instant::now(), &n, key, op, None, &mut rpcs)
-        .is_none());
-    let (_, msg) = request(&mut rpcs);
-    let found = Message::Found {
-        req: req_of(&msg),
-        succs: vec![r[7].addr, r[8].addr, r[9].addr],
-    };
+    let (_, msg) = locate(&mut l, &n, &mut rpcs, Instant::now(), r[7].id);
+    let found = found(&msg, &[r[7], r[8], r[9]]);
     assert!(answer(&mut l, &n, &mut rpcs, r[4], found).is_none());
     let mut reqs = Vec::new();
     for _ in 0..OWNER_SENDS {
@@ -30,50 +22,30 @@ fn a_dead_owner_hands_the_key_to_the_next_of_its_list() {
     );
     let (to, ping) = request(&mut rpcs);
     assert_eq!(to, r[8].addr, "the dead owner's successor owns the key");
-    let pong = Message::Pong { req: req_of(&ping) };
-    let end = answer(&mut l, &n, &mut rpcs, r[8], pong);
-    let Some(LookupEnd::Found { list, hops, .. }) = end else {
-        panic!("{end:?}");
-    };
-    assert_eq!((list, hops), (vec![r[8], r[9]], 1));
+    let end = answer(&mut l, &n, &mut rpcs, r[8], pong(&ping));
+    assert_eq!(found_list(end), (vec![r[8], r[9]], 1));
 }
 
 #[test]
 fn one_lost_ping_does_not_move_the_key() {
     let r = ring(10);
     let (mut l, n, mut rpcs) = node(&r, &r[1..=4], None);
-    let op = Purpose::Locate { op: 1 };
-    assert!(l
-        .start(Instant::now(), &n, r[7].id, op, None, &mut rpcs)
-        .is_none());
-    let (_, msg) = request(&mut rpcs);
-    let found = Message::Found {
-        req: req_of(&msg),
-        succs: vec![r[7].addr, r[8].addr, r[9].addr],
-    };
+    let (_, msg) = locate(&mut l, &n, &mut rpcs, Instant::now(), r[7].id);
+    let found = found(&msg, &[r[7], r[8], r[9]]);
     assert!(answer(&mut l, &n, &mut rpcs, r[4], found).is_none());
     let (_, ping) = request(&mut rpcs);
     assert!(fail(&mut l, &n, &mut rpcs, r[7], req_of(&ping)).is_none());
     let (to, ping) = request(&mut rpcs);
     assert_eq!(to, r[7].addr);
-    let pong = Message::Pong { req: req_of(&ping) };
-    let end = answer(&mut l, &n, &mut rpcs, r[7], pong);
-    let Some(LookupEnd::Found { list, .. }) = end else {
-        panic!("{end:?}");
-    };
-    assert_eq!(list, vec![r[7], r[8], r[9]]);
+    let end = answer(&mut l, &n, &mut rpcs, r[7], pong(&ping));
+    assert_eq!(found_list(end).0, vec![r[7], r[8], r[9]]);
 }
 
 #[test]
 fn a_silent_hop_is_suspected_for_the_rest_of_the_lookup() {
     let r = ring(10);
     let (mut l, n, mut rpcs) = node(&r, &r[1..=4], None);
-    let key = r[7].id;
-    let op = Purpose::Locate { op: 1 };
-    assert!(l
-        .start(Instant::now(), &n, key, op, None, &mut rpcs)
-        .is_none());
-    let (to, msg) = request(&mut rpcs);
+    let (to, msg) = locate(&mut l, &n, &mut rpcs, Instant::now(), r[7].id);
     assert_eq!(to, r[4].addr);
     let closer = Message::Closer {
         req: req_of(&msg),
@@ -88,19 +60,12 @@ fn a_silent_hop_is_suspected_for_the_rest_of_the_lookup() {
     let (to, msg) = request(&mut rpcs);
     assert_eq!(to, r[6].addr, "silent through every send: the next closest");
     // r[6] has not noticed r[7]'s death; the lookup has.
-    let found = Message::Found {
-        req: req_of(&msg),
-        succs: vec![r[7].addr, r[8].addr, r[9].addr],
-    };
+    let found = found(&msg, &[r[7], r[8], r[9]]);
     assert!(answer(&mut l, &n, &mut rpcs, r[6], found).is_none());
     let (to, ping) = request(&mut rpcs);
     assert_eq!(to, r[8].addr, "dead for this lookup: no owner");
-    let pong = Message::Pong { req: req_of(&ping) };
-    let end = answer(&mut l, &n, &mut rpcs, r[8], pong);
-    let Some(LookupEnd::Found { list, hops, .. }) = end else {
-        panic!("{end:?}");
-    };
-    assert_eq!((list, hops), (vec![r[8], r[9]], 3));
+    let end = answer(&mut l, &n, &mut rpcs, r[8], pong(&ping));
+    assert_eq!(found_list(end), (vec![r[8], r[9]], 3));
 }
 
 #[test]
@@ -115,12 +80,7 @@ fn after_dead_hops_our_own_tables_give_more_candidates() {
     // Two fingers beyond the list: six known nodes precede the key.
     l.fingers.set(150, Some(r[5]));
     l.fingers.set(151, Some(r[6]));
-    let key = r[9].id;
-    let op = Purpose::Locate { op: 1 };
-    assert!(l
-        .start(Instant::now(), &n, key, op, None, &mut rpcs)
-        .is_none());
-    let (to, msg) = request(&mut rpcs);
+    let (to, msg) = locate(&mut l, &n, &mut rpcs, Instant::now(), r[9].id);
     assert_eq!(to, r[6].addr);
     let closer = Message::Closer {
         req: req_of(&msg),
@@ -151,13 +111,8 @@ fn a_slow_owner_is_waited_for_not_skipped() {
     let r = ring(10);
     let (mut l, n, mut rpcs) = node(&r, &r[1..=4], None);
     let t0 = Instant::now();
-    let op = Purpose::Locate { op: 1 };
-    assert!(l.start(t0, &n, r[7].id, op, None, &mut rpcs).is_none());
-    let (_, msg) = request(&mut rpcs);
-    let found = Message::Found {
-        req: req_of(&msg),
-        succs: vec![r[7].addr, r[8].addr, r[9].addr],
-    };
+    let (_, msg) = locate(&mut l, &n, &mut rpcs, t0, r[7].id);
+    let found = found(&msg, &[r[7], r[8], r[9]]);
     assert!(answer(&mut l, &n, &mut rpcs, r[4], found).is_none());
     let (_, ping) = request(&mut rpcs);
     let deadline = rpcs.next_deadline().expect("waiting");
@@ -173,12 +128,12 @@ fn a_slow_owner_is_waited_for_not_skipped() {
         longer - t0
     );
     // The first ping's answer, late, still counts.
-    let pong = Message::Pong { req: req_of(&ping) };
-    let end = answer(&mut l, &n, &mut rpcs, r[7], pong);
-    let Some(LookupEnd::Found { list, .. }) = end else {
-        panic!("{end:?}");
-    };
-    assert_eq!(list[0], r[7], "the slow owner is still the owner");
+    let end = answer(&mut l, &n, &mut rpcs, r[7], pong(&ping));
+    assert_eq!(
+        found_list(end).0[0],
+        r[7],
+        "the slow owner is still the owner"
+    );
 }
 
 #[test]
@@ -191,11 +146,7 @@ fn a_refused_owner_is_dead_at_once_and_a_slow_hop_stays_a_finger() {
     };
     let mut l = Lookups::new(r[0], &config);
     l.fingers.set(151, Some(r[6]));
-    let op = Purpose::Locate { op: 1 };
-    assert!(l
-        .start(Instant::now(), &n, r[8].id, op, None, &mut rpcs)
-        .is_none());
-    let (to, msg) = request(&mut rpcs);
+    let (to, msg) = locate(&mut l, &n, &mut rpcs, Instant::now(), r[8].id);
     assert_eq!(to, r[6].addr);
     assert!(fail(&mut l, &n, &mut rpcs, r[6], req_of(&msg)).is_none());
     assert!(
@@ -204,10 +155,7 @@ fn a_refused_owner_is_dead_at_once_and_a_slow_hop_stays_a_finger() {
     );
     let (to, msg) = request(&mut rpcs);
     assert_eq!(to, r[6].addr, "asked again");
-    let found = Message::Found {
-        req: req_of(&msg),
-        succs: vec![r[8].addr, r[9].addr, r[0].addr],
-    };
+    let found = found(&msg, &[r[8], r[9], r[0]]);
     assert!(answer(&mut l, &n, &mut rpcs, r[6], found).is_none());
     let (to, ping) = request(&mut rpcs);
     assert_eq!(to, r[8].addr);
@@ -241,14 +189,7 @@ fn finger_lookups_end_here_with_a_checked_finger() {
     );
     let (to, ping) = request(&mut rpcs);
     assert_eq!(to, owner.addr, "checked before it is used");
-    assert!(answer(
-        &mut l,
-        &n,
-        &mut rpcs,
-        owner,
-        Message::Pong { req: req_of(&ping) }
-    )
-    .is_none());
+    assert!(answer(&mut l, &n, &mut rpcs, owner, pong(&ping)).is_none());
     assert!(
         l.fingers().iter().any(|p| *p == owner),
         "finger for {key:?}"
