@@ -8,11 +8,10 @@ mod lt;
 #[path = "support/manifest_verify.rs"]
 mod verify;
 
-use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use lt::{libtorrent, lt_info, LtView};
+use lt::{lt_create, lt_info, LtView};
 use songswarm::manifest::{build, BuildOptions, Manifest};
 use verify::verify_pieces;
 
@@ -108,13 +107,7 @@ fn libtorrent_v1_manifest_loads_with_its_info_hash() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = album(tmp.path());
     let out = tmp.path().join("lt.torrent");
-    let made = libtorrent(&[
-        OsStr::new("create"),
-        dir.as_os_str(),
-        out.as_os_str(),
-        OsStr::new("32768"),
-        OsStr::new("v1"),
-    ]);
+    let made = lt_create(&dir, &out, 32768, "v1");
     let ours = Manifest::load(&out).unwrap();
     assert_same(&ours, &made);
     // libtorrent, unlike `create`, shares hidden files too.
@@ -127,13 +120,7 @@ fn libtorrent_hybrid_manifest_loads_with_pad_files() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = album(tmp.path());
     let out = tmp.path().join("hybrid.torrent");
-    let made = libtorrent(&[
-        OsStr::new("create"),
-        dir.as_os_str(),
-        out.as_os_str(),
-        OsStr::new("16384"),
-        OsStr::new("hybrid"),
-    ]);
+    let made = lt_create(&dir, &out, 16384, "hybrid");
     assert!(
         made.files.iter().any(|f| f.pad),
         "libtorrent made pad files"
@@ -178,13 +165,7 @@ fn to_bytes_of_a_foreign_manifest_keeps_its_info_hash() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = album(tmp.path());
     let out = tmp.path().join("hybrid.torrent");
-    let made = libtorrent(&[
-        OsStr::new("create"),
-        dir.as_os_str(),
-        out.as_os_str(),
-        OsStr::new("32768"),
-        OsStr::new("hybrid"),
-    ]);
+    let made = lt_create(&dir, &out, 32768, "hybrid");
     let ours = Manifest::load(&out).unwrap();
     let again = tmp.path().join("again.torrent");
     std::fs::write(&again, ours.to_bytes()).unwrap();

@@ -52,3 +52,15 @@ pub fn libtorrent<S: AsRef<OsStr>>(args: &[S]) -> LtView {
 pub fn lt_info(torrent: &Path) -> LtView {
     libtorrent(&[OsStr::new("info"), torrent.as_os_str()])
 }
+
+/// libtorrent's manifest of `input` written to `out`, with `piece_length`
+/// and `kind` ("v1" or "hybrid").
+pub fn lt_create(input: &Path, out: &Path, piece_length: u32, kind: &str) -> LtView {
+    libtorrent(&[
+        OsStr::new("create"),
+        input.as_os_str(),
+        out.as_os_str(),
+        OsStr::new(&piece_length.to_string()),
+        OsStr::new(kind),
+    ])
+}
