@@ -295,8 +295,8 @@ fn announces_expire_and_removals_stick() {
 /// of messages are dropped), so the anchored write failed with the other
 /// two replicas' acknowledgements in hand. The anchor, which has just
 /// answered, is now asked three times. 6003678, 6004439: a read outlasted
-/// the window the scenario gave it (see `finish`). 6005406: the owner's
-/// acknowledgement was lost three times, the announce failed as it should,
+/// the window the scenario gave it (see `finish`). 6005406: every try at
+/// the owner was lost, the announce failed as it should,
 /// and the scenario retries it (see `until_stored`).
 #[test]
 fn regression_seeds_of_expiry_and_removal() {
@@ -356,13 +356,12 @@ fn expiry_and_removal(seed: u64) {
 /// Wait for write `op` from node `i` and, if its quorum failed, write
 /// again with `write`, as the announcer does (`app::ring::announcer`
 /// retries a failed announce), at most three tries in all. A write may
-/// fail honestly: in seed 6005406 the owner's acknowledgement was lost
-/// three times in a row (0.5 % of messages are dropped), and an anchored
+/// fail honestly: in seed 6005406 the owner's two answers and the third
+/// Store to it were lost (0.5 % of messages are dropped), and an anchored
 /// write without its owner's is not acknowledged. Any other error fails
 /// the scenario.
-fn until_stored(sim: &mut Sim, i: usize, op: OpId, write: impl Fn(&mut Node, Instant) -> OpId) {
+fn until_stored(sim: &mut Sim, i: usize, mut op: OpId, write: impl Fn(&mut Node, Instant) -> OpId) {
     let seed = sim.seed;
-    let mut op = op;
     for _ in 1..3 {
         match finish(sim, i, op).result {
             Ok(OpOutcome::Stored) => return,
